@@ -1,0 +1,21 @@
+"""The request bin: capture any request, inspect it, watch it live, read it from the API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the bin's routes and put the capture path in front of Flask."""
+    from hooklab.bin_server import api, live, pages
+    from hooklab.bin_server.capture import CaptureMiddleware
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    live.init_app(app)
+    app.wsgi_app = CaptureMiddleware(
+        app.wsgi_app,
+        app.extensions["hooklab.store"],
+        app.config["HOOKLAB"],
+        app.extensions["hooklab.notifier"],
+    )

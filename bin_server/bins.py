@@ -1,0 +1,254 @@
+"""Bins in the store: create, read, change, delete, clear; and checking a bin's settings."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+import time
+from typing import Any
+
+from hooklab.shared.clock import iso, now_ms
+from hooklab.shared.errors import ApiError
+from hooklab.shared.signing import check_secret
+from hooklab.shared.store import Store
+
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+BIN_ID = re.compile(r"^[a-z2-7]{26}$")
+MAX_NAME = 200
+MAX_RESPONSE_BODY = 1024 * 1024
+# Headers a bin's configured response may not set: the server owns the framing.
+RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection"}
+
+
+def new_bin_id() -> str:
+    """A bin id: 128 random bits in lower-case base32 (26 characters)."""
+    return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
+
+
+def looks_like_bin_id(value: str) -> bool:
+    """Whether `value` has the shape of a bin id (a cheap filter before any query)."""
+    return bool(BIN_ID.match(value))
+
+
+class BinCache:
+    """Bins by id for the capture path, re-read after a short time or any local change."""
+
+    TTL_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, dict | None]] = {}
+
+    def get(self, store: Store, bin_id: str) -> dict | None:
+        now = time.monotonic()
+        hit = self._items.get(bin_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = get_bin_row(store, bin_id)
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[bin_id] = (now + self.TTL_S, row)
+        return row
+
+    def forget(self, bin_id: str) -> None:
+        with self._lock:
+            self._items.pop(bin_id, None)
+
+
+cache = BinCache()
+
+
+def get_bin_row(store: Store, bin_id: str) -> dict | None:
+    """The stored row of a bin, or None."""
+    cur = store.conn.execute("SELECT * FROM bins WHERE id = ?", (bin_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([c[0] for c in cur.description], row, strict=True))
+
+
+def require_bin(store: Store, bin_id: str) -> dict:
+    """The stored row of a bin, or a 404 API error."""
+    row = get_bin_row(store, bin_id) if looks_like_bin_id(bin_id) else None
+    if row is None:
+        raise ApiError(404, "bin_not_found", f"No bin with id {bin_id!r}.")
+    return row
+
+
+def validate_bin_fields(data: Any, max_delay_ms: int, partial: bool = False) -> dict:
+    """Check a create or change request; returns the columns to write, or raises ApiError(422)."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    unknown = set(data) - {"name", "response", "secret"}
+    if unknown:
+        field = sorted(unknown)[0]
+        raise ApiError(422, "invalid", f"Unknown field {field!r}.", field)
+    columns: dict[str, Any] = {}
+    if "name" in data:
+        name = data["name"]
+        if name is None:
+            name = ""
+        if not isinstance(name, str):
+            raise ApiError(422, "invalid", "name must be a string.", "name")
+        name = name.strip()
+        if len(name) > MAX_NAME:
+            raise ApiError(422, "invalid", f"name is at most {MAX_NAME} characters.", "name")
+        columns["name"] = name
+    if "secret" in data:
+        secret = data["secret"]
+        if secret in (None, ""):
+            columns["secret"] = None
+        else:
+            problem = check_secret(secret)
+            if problem:
+                raise ApiError(422, "invalid", f"secret: {problem}.", "secret")
+            columns["secret"] = secret
+    if "response" in data and data["response"] is not None:
+        columns.update(validate_response(data["response"], max_delay_ms))
+    return columns
+
+
+def validate_response(response: Any, max_delay_ms: int) -> dict:
+    """Check a bin's configured response; returns its columns."""
+    if not isinstance(response, dict):
+        raise ApiError(422, "invalid", "response must be an object.", "response")
+    unknown = set(response) - {"status", "headers", "body", "delay_ms"}
+    if unknown:
+        field = "response." + sorted(unknown)[0]
+        raise ApiError(422, "invalid", f"Unknown field {field!r}.", field)
+    columns: dict[str, Any] = {}
+    if "status" in response:
+        status = response["status"]
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ApiError(422, "invalid", "response.status must be a whole number from 100 "
+                           "to 599.", "response.status")
+        columns["response_status"] = status
+    if "headers" in response:
+        columns["response_headers"] = json.dumps(_validate_headers(response["headers"]))
+    if "body" in response:
+        body = response["body"]
+        if body is not None and not isinstance(body, str):
+            raise ApiError(422, "invalid", "response.body must be a string.", "response.body")
+        if body is not None and len(body.encode()) > MAX_RESPONSE_BODY:
+            raise ApiError(422, "invalid", "response.body is at most 1 MiB.", "response.body")
+        columns["response_body"] = body
+    if "delay_ms" in response:
+        delay = response["delay_ms"]
+        if isinstance(delay, bool) or not isinstance(delay, int) or not (
+            0 <= delay <= max_delay_ms
+        ):
+            raise ApiError(422, "invalid", f"response.delay_ms must be a whole number from 0 "
+                           f"to {max_delay_ms}.", "response.delay_ms")
+        columns["response_delay_ms"] = delay
+    return columns
+
+
+def _validate_headers(headers: Any) -> list[list[str]]:
+    field = "response.headers"
+    if headers is None:
+        return []
+    if isinstance(headers, dict):
+        pairs = list(headers.items())
+    elif isinstance(headers, list):
+        pairs = []
+        for item in headers:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise ApiError(422, "invalid", "response.headers is an object or a list of "
+                               "[name, value] pairs.", field)
+            pairs.append((item[0], item[1]))
+    else:
+        raise ApiError(422, "invalid", "response.headers is an object or a list of "
+                       "[name, value] pairs.", field)
+    out = []
+    for name, value in pairs:
+        if not isinstance(name, str) or not HEADER_NAME.match(name):
+            raise ApiError(422, "invalid", f"{name!r} is not a valid header name.", field)
+        if name.lower() in RESERVED_HEADERS:
+            raise ApiError(422, "invalid", f"{name} is set by the server.", field)
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise ApiError(422, "invalid", f"The value of {name} must be a string on one "
+                           "line.", field)
+        out.append([name, value])
+    return out
+
+
+def create_bin(store: Store, columns: dict) -> dict:
+    """Write a new bin; returns its row."""
+    row = {
+        "id": new_bin_id(),
+        "name": columns.get("name", ""),
+        "created_at": now_ms(),
+        "secret": columns.get("secret"),
+        "response_status": columns.get("response_status", 200),
+        "response_headers": columns.get("response_headers", "[]"),
+        "response_body": columns.get("response_body"),
+        "response_delay_ms": columns.get("response_delay_ms", 0),
+    }
+    with store.atomic() as db:
+        db["bins"].insert(row)
+    return get_bin_row(store, row["id"])
+
+
+def update_bin(store: Store, bin_id: str, columns: dict) -> dict:
+    """Change a bin; returns its row."""
+    if columns:
+        with store.atomic() as db:
+            db["bins"].update(bin_id, columns)
+    cache.forget(bin_id)
+    return require_bin(store, bin_id)
+
+
+def delete_bin(store: Store, bin_id: str) -> None:
+    """Delete a bin and everything it captured."""
+    with store.atomic() as db:
+        db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
+        db.execute("DELETE FROM bins WHERE id = ?", [bin_id])
+    cache.forget(bin_id)
+
+
+def clear_bin(store: Store, bin_id: str) -> int:
+    """Delete a bin's captured requests; returns how many."""
+    with store.atomic() as db:
+        cur = db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
+        db.execute("UPDATE bins SET cleared_at = ? WHERE id = ?", [now_ms(), bin_id])
+    return cur.rowcount
+
+
+def bin_stats(store: Store, bin_ids: list[str]) -> dict[str, tuple[int, int | None]]:
+    """For each bin: (captured requests kept, time of the last one in ms)."""
+    out: dict[str, tuple[int, int | None]] = {}
+    for bin_id in bin_ids:
+        count, last = store.conn.execute(
+            "SELECT count(*), max(received_at) FROM captured_requests WHERE bin_id = ?",
+            (bin_id,),
+        ).fetchone()
+        out[bin_id] = (count, last)
+    return out
+
+
+def bin_to_json(row: dict, base_url: str, stats: tuple[int, int | None] | None = None) -> dict:
+    """A bin as the API shows it."""
+    base = base_url.rstrip("/")
+    body = {
+        "id": row["id"],
+        "name": row["name"],
+        "url": f"{base}/b/{row['id']}",
+        "inspect_url": f"{base}/bins/{row['id']}",
+        "created_at": iso(row["created_at"]),
+        "response": {
+            "status": row["response_status"],
+            "headers": json.loads(row["response_headers"]),
+            "body": row["response_body"],
+            "delay_ms": row["response_delay_ms"],
+        },
+        "has_secret": bool(row["secret"]),
+        "secret": row["secret"],
+    }
+    if stats is not None:
+        body["request_count"] = stats[0]
+        body["last_request_at"] = iso(stats[1])
+    return body

@@ -1,0 +1,229 @@
+"""The capture path: a lean WSGI app in front of Flask that stores `/b/<bin_id>[/<path>]` as received.
+
+It skips Flask's routing and request objects on purpose: this is the hot path (see
+docs/benchmarks.md), and it must see the body bytes exactly as they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import quote
+
+from hooklab.bin_server.bins import cache, looks_like_bin_id
+from hooklab.shared.clock import now_ms
+from hooklab.shared.notify import Notifier
+from hooklab.shared.settings import Settings
+from hooklab.shared.store import Store
+
+PREFIX = "/b/"
+READ_CHUNK = 64 * 1024
+
+INSERT = (
+    "INSERT INTO captured_requests (bin_id, received_at, method, path, subpath, query_string, "
+    "headers, http_version, remote_addr, content_type, body, body_size, truncated) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Keep the newest N: delete everything at or below the id of the (N+1)th newest.
+EVICT = (
+    "DELETE FROM captured_requests WHERE bin_id = ? AND id <= ("
+    "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
+)
+
+StartResponse = Callable[..., object]
+
+
+class TooLarge(Exception):
+    """The body is over the limit; `seen` bytes were read (or announced) before stopping."""
+
+    def __init__(self, seen: int) -> None:
+        self.seen = seen
+
+
+class BadRequest(Exception):
+    """The request cannot be read (a broken Content-Length, a body cut short)."""
+
+
+def raw_target(environ: dict) -> tuple[str, str]:
+    """The path and query string exactly as the client sent them."""
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if uri:
+        if "://" in uri.split("?", 1)[0]:  # absolute-form target: drop scheme and host
+            after = uri.split("://", 1)[1]
+            uri = "/" + after.split("/", 1)[1] if "/" in after else "/"
+        path, _, query = uri.partition("?")
+        return path, query
+    path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
+    return path, environ.get("QUERY_STRING", "")
+
+
+def header_list(environ: dict) -> list[list[str]]:
+    """The request headers in the order the server handed them over (see docs/architecture.md)."""
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").title()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if not value:
+                continue
+            name = key.replace("_", "-").title()
+        else:
+            continue
+        headers.append([name, value])
+    return headers
+
+
+def read_body(environ: dict, limit: int) -> bytes:
+    """Read the body, never past `limit` bytes; raises TooLarge or BadRequest."""
+    stream = environ["wsgi.input"]
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if length_text and not chunked:
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
+        if length < 0:
+            raise BadRequest("Content-Length is negative")
+        if length > limit:
+            raise TooLarge(length)
+        body = _read_exactly(stream, length)
+        if len(body) < length:
+            raise BadRequest("the body ended before Content-Length bytes arrived")
+        return body
+    if not chunked and not environ.get("wsgi.input_terminated"):
+        return b""
+    parts, size = [], 0
+    while True:
+        chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(size)
+
+
+def _read_exactly(stream, length: int) -> bytes:
+    parts, remaining = [], length
+    while remaining > 0:
+        chunk = stream.read(min(READ_CHUNK * 16, remaining))
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+class CaptureMiddleware:
+    """Route `/b/...` to the capture path, everything else to the Flask app."""
+
+    def __init__(self, app_wsgi: Callable, store: Store, settings: Settings,
+                 notifier: Notifier) -> None:
+        self.next = app_wsgi
+        self.store = store
+        self.settings = settings
+        self.notifier = notifier
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(PREFIX):
+            return self.capture(environ, start_response)
+        return self.next(environ, start_response)
+
+    def capture(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        """Store one request and answer with the bin's configured response."""
+        received_at = now_ms()
+        path, query = raw_target(environ)
+        rest = environ["PATH_INFO"][len(PREFIX):]
+        bin_id, slash, _ = rest.partition("/")
+        # The subpath is taken from the raw path, so percent-encoding is kept as sent.
+        raw_rest = path[len(PREFIX):] if path.startswith(PREFIX) else rest
+        subpath = "/" + raw_rest.partition("/")[2] if slash else ""
+        bin_row = cache.get(self.store, bin_id) if looks_like_bin_id(bin_id) else None
+        if bin_row is None:
+            return _json(start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.",
+                         close=True)
+
+        limit = self.settings.max_body_bytes
+        truncated = False
+        try:
+            body = read_body(environ, limit)
+            body_size = len(body)
+        except TooLarge as exc:
+            body, body_size, truncated = b"", exc.seen, True
+        except BadRequest as exc:
+            return _json(start_response, 400, "bad_request", f"Unreadable request: {exc}.",
+                         close=True)
+
+        headers = header_list(environ)
+        row = (
+            bin_id, received_at, environ.get("REQUEST_METHOD", "GET"), path, subpath, query,
+            json.dumps(headers, ensure_ascii=False), environ.get("SERVER_PROTOCOL", ""),
+            environ.get("REMOTE_ADDR"), environ.get("CONTENT_TYPE") or None, body, body_size,
+            int(truncated),
+        )
+        try:
+            request_id = self._store_request(row)
+        except Exception:
+            # The bin may have been deleted a moment ago (foreign key), or the store is busy.
+            if cache.get(self.store, bin_id) is None:
+                return _json(start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.")
+            raise
+        self.notifier.changed()
+
+        if truncated:
+            return _json(start_response, 413, "too_large",
+                         f"The body is over the limit of {limit} bytes; the request was "
+                         f"recorded without its body (id {request_id}).", close=True,
+                         extra=[("X-Hooklab-Request-Id", str(request_id))])
+        return self._respond(bin_row, request_id, start_response)
+
+    def _store_request(self, row: tuple) -> int:
+        conn = self.store.conn
+        with conn:  # one transaction: commit on success, roll back on error
+            request_id = conn.execute(INSERT, row).lastrowid
+            conn.execute(EVICT, (row[0], row[0], self.settings.max_requests_per_bin))
+        return request_id
+
+    def _respond(self, bin_row: dict, request_id: int,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        delay_ms = min(bin_row["response_delay_ms"] or 0, self.settings.max_delay_ms)
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        configured = json.loads(bin_row["response_headers"])
+        body_text = bin_row["response_body"]
+        if body_text is None:
+            body = json.dumps({"ok": True, "id": request_id, "bin_id": bin_row["id"]}).encode()
+            content_type = "application/json"
+        else:
+            body = body_text.encode()
+            content_type = "text/plain; charset=utf-8"
+        headers = [(name, value) for name, value in configured]
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            headers.append(("Content-Type", content_type))
+        headers.append(("Content-Length", str(len(body))))
+        headers.append(("X-Hooklab-Request-Id", str(request_id)))
+        status = bin_row["response_status"]
+        start_response(f"{status} {_reason(status)}", headers)
+        return [body]
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"
+
+
+def _json(start_response: StartResponse, status: int, code: str, message: str,
+          close: bool = False, extra: list | None = None) -> list[bytes]:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if close:
+        headers.append(("Connection", "close"))
+    headers.extend(extra or [])
+    start_response(f"{status} {_reason(status)}", headers)
+    return [body]

@@ -1,0 +1,78 @@
+"""The `hooklab` command: the server commands, and the client commands of each half."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+import hooklab.shared
+from hooklab.shared.settings import SETTINGS, Settings, SettingError
+from hooklab.shared.store import StoreError
+
+SERVER_SETTINGS = [s for s in SETTINGS if s.name not in {"public_url"}]
+
+
+def settings_options(func):
+    """Add one option per setting (the settings table drives the CLI)."""
+    for setting in reversed(SETTINGS):
+        func = click.option(
+            setting.option,
+            setting.name,
+            default=None,
+            help=f"{setting.help} [env {setting.env}; default {setting.default}]",
+            show_default=False,
+        )(func)
+    return func
+
+
+def load_settings(options: dict) -> Settings:
+    """Settings from defaults, environment and the given options, or a clear CLI error."""
+    try:
+        return Settings({k: v for k, v in options.items() if v is not None})
+    except SettingError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(hooklab.shared.__version__, prog_name="hooklab")
+def cli() -> None:
+    """Hooklab: a local webhook lab (a request bin and a webhook sender).
+
+    \b
+    Start the server:   hooklab serve
+    Then open:          http://127.0.0.1:8000/
+    """
+
+
+@cli.command()
+@settings_options
+def serve(**options) -> None:
+    """Start the server: bins, webhooks, UI, API and delivery workers in one process.
+
+    \b
+    Example:
+      hooklab serve --port 8000 --db hooklab.db
+    """
+    from hooklab.shared.server import serve as run_server
+
+    settings = load_settings(options)
+    _check_store(settings)
+    run_server(settings)
+
+
+def _check_store(settings: Settings) -> None:
+    from hooklab.shared.store import Store
+
+    try:
+        Store(settings.db).migrate()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def main() -> None:
+    """Entry point of the `hooklab` script: errors are one line, never a traceback."""
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

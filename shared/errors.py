@@ -1,0 +1,81 @@
+"""JSON errors for /api and /ws, friendly pages elsewhere; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("hooklab")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error to send as `{"error": {"code", "message", "field"?}}` with a status."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict:
+    """The JSON body of an API error."""
+    error = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}
+
+
+def json_error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """A JSON error response."""
+    response = jsonify(error_body(code, message, field))
+    response.status_code = status
+    return response
+
+
+def _wants_json() -> bool:
+    path = request.path
+    return path.startswith(("/api/", "/ws/")) or path == "/api" or request.is_json
+
+
+def init_app(app: Flask) -> None:
+    """Install the error handlers."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return json_error(exc.status, exc.code, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        if _wants_json():
+            return json_error(status, CODES.get(status, "error"), exc.description or exc.name)
+        return render_template("error.html", status=status, title=exc.name,
+                               message=exc.description), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        message = "Something went wrong on the server; the details are in the server log."
+        if _wants_json():
+            return json_error(500, "internal_error", message)
+        return render_template("error.html", status=500, title="Server error",
+                               message=message), 500

@@ -1,0 +1,5 @@
+"""The websocket extension, shared by both halves (`sock.init_app(app)` in the factory)."""
+
+from flask_sock import Sock
+
+sock = Sock()

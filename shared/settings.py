@@ -1,0 +1,140 @@
+"""One table of settings drives the CLI options, `GET /api/settings` and the README's list."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, default, help text and environment variable."""
+
+    name: str
+    default: Any
+    help: str
+    type: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "HOOKLAB_" + self.name.upper()
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _optional_str(value: str) -> str | None:
+    return value or None
+
+
+def _bool(value: str) -> bool:
+    lowered = str(value).strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _schedule(value: str) -> tuple[float, ...]:
+    if isinstance(value, (tuple, list)):
+        return tuple(float(v) for v in value)
+    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    return tuple(float(p) for p in parts)
+
+
+SETTINGS: list[Setting] = [
+    Setting("host", "127.0.0.1", "Address to listen on (127.0.0.1 keeps Hooklab local)."),
+    Setting("port", 8000, "Port to listen on.", int),
+    Setting("db", "hooklab.db", "Path of the SQLite database file.", str),
+    Setting("threads", 64, "Server threads; every open websocket holds one.", int),
+    Setting("token", None, "Access token for the UI, /api and /ws (capture stays open).",
+            _optional_str),
+    Setting("catalog", None, "JSON file of extra events to add to the catalog.", _optional_str),
+    Setting("public_url", None, "Base URL used in capture URLs (default: the request's host).",
+            _optional_str),
+    Setting("max_body_bytes", 10 * 1024 * 1024, "Largest captured body; larger gets 413.", int),
+    Setting("max_requests_per_bin", 1000, "Requests kept per bin; the oldest are evicted.", int),
+    Setting("bin_ttl_s", 0, "Delete bins idle for this many seconds (0: never).", int),
+    Setting("max_delay_ms", 30000, "Largest response delay a bin may configure.", int),
+    Setting("wait_max_s", 60, "Longest a `requests/wait` long poll may wait.", int),
+    Setting("delivery_workers", 8, "Delivery worker threads in `serve` and `worker`.", int),
+    Setting("retry_schedule", "5,30,120,600,1800",
+            "Seconds between delivery attempts (comma separated).", _schedule),
+    Setting("retry_jitter", 0.2, "Random spread applied to each retry delay (0.2 = ±20 %).",
+            float),
+    Setting("default_timeout_s", 10.0, "Default timeout of one delivery attempt.", float),
+    Setting("disable_after_failures", 10,
+            "Consecutive failed deliveries before a webhook is disabled (0: never).", int),
+    Setting("response_body_cap", 64 * 1024, "Bytes of a receiver's response body kept.", int),
+    Setting("claim_timeout_s", 120.0,
+            "A claimed delivery not finished within this is picked up again.", float),
+    Setting("block_private_targets", False,
+            "Refuse webhook URLs in loopback, private and link-local ranges.", _bool),
+]
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings: defaults, then environment, then explicit overrides."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = s.default
+            if s.env in environ:
+                try:
+                    value = s.type(environ[s.env])
+                except (TypeError, ValueError) as exc:
+                    raise SettingError(f"{s.env}: {exc}") from None
+            values[s.name] = value
+        for name, value in (overrides or {}).items():
+            if name not in BY_NAME:
+                raise SettingError(f"unknown setting {name!r}")
+            if value is None:
+                continue
+            s = BY_NAME[name]
+            if isinstance(value, str) and s.type is not str:
+                try:
+                    value = s.type(value)
+                except (TypeError, ValueError) as exc:
+                    raise SettingError(f"{s.option}: {exc}") from None
+            values[name] = value
+        if isinstance(values["retry_schedule"], str):
+            values["retry_schedule"] = _schedule(values["retry_schedule"])
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed."""
+        merged = dict(self._values)
+        merged.update(changes)
+        return Settings(merged, environ={})
+
+    def public(self) -> dict[str, Any]:
+        """The settings as shown by `GET /api/settings` (the token is never shown)."""
+        out = {}
+        for s in SETTINGS:
+            value = self._values[s.name]
+            if s.name == "token":
+                value = bool(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            default = list(_schedule(s.default)) if s.type is _schedule else s.default
+            out[s.name] = {"value": value, "default": default, "help": s.help, "env": s.env}
+        return out
+
+
+class SettingError(ValueError):
+    """A setting's value could not be understood."""

@@ -1,0 +1,85 @@
+"""The SQLite store: one sqlite-utils Database per thread, WAL mode, schema by migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(RuntimeError):
+    """The database file cannot be used; the message says why in a user's words."""
+
+
+def _migration_sets() -> list[Migrations]:
+    # Imported here so each half owns its own schema and the store needs neither at import.
+    from hooklab.bin_server.schema import migrations as bin_migrations
+    from hooklab.sender.schema import migrations as sender_migrations
+
+    return [bin_migrations, sender_migrations]
+
+
+class Store:
+    """The database file, opened once per thread (a connection belongs to its thread)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's Database, opened on first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._open()
+            self._local.db = db
+        return db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's raw sqlite3 connection, for the hot paths."""
+        return self.db.conn
+
+    def _open(self) -> sqlite_utils.Database:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and self.path != ":memory:":
+                raise StoreError(f"{self.path}: could not switch the database to WAL mode")
+            # WAL + NORMAL: a committed transaction survives a process crash (kill -9);
+            # only a power loss may lose the last commits.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        return sqlite_utils.Database(conn)
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (safe to call from several processes)."""
+        db = self.db
+        try:
+            for migrations in _migration_sets():
+                migrations.apply(db)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: cannot update the schema: {exc}") from None
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        """One transaction on this thread's connection."""
+        with self.db.atomic() as db:
+            yield db
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads keep theirs)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,28 @@
+"""Routes that belong to neither half: settings, health."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify
+
+import hooklab.shared
+
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/api/settings")
+def settings():
+    """Every setting with its value, default, help and environment variable."""
+    from hooklab.shared.app import get_settings
+
+    return jsonify({"version": hooklab.shared.__version__, "settings": get_settings().public()})
+
+
+@bp.get("/api/health")
+def health():
+    """A cheap liveness check."""
+    return jsonify({"ok": True, "version": hooklab.shared.__version__})
+
+
+def init_app(app: Flask) -> None:
+    """Register the shared routes."""
+    app.register_blueprint(bp)
