@@ -124,8 +124,12 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
     if "status" in response:
         status = response["status"]
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ApiError(422, "invalid", "response.status must be a whole number from 100 "
-                           "to 599.", "response.status")
+            raise ApiError(
+                422,
+                "invalid",
+                "response.status must be a whole number from 100 to 599.",
+                "response.status",
+            )
         columns["response_status"] = status
     if "headers" in response:
         columns["response_headers"] = json.dumps(_validate_headers(response["headers"]))
@@ -138,11 +142,17 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
         columns["response_body"] = body
     if "delay_ms" in response:
         delay = response["delay_ms"]
-        if isinstance(delay, bool) or not isinstance(delay, int) or not (
-            0 <= delay <= max_delay_ms
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, int)
+            or not (0 <= delay <= max_delay_ms)
         ):
-            raise ApiError(422, "invalid", f"response.delay_ms must be a whole number from 0 "
-                           f"to {max_delay_ms}.", "response.delay_ms")
+            raise ApiError(
+                422,
+                "invalid",
+                f"response.delay_ms must be a whole number from 0 to {max_delay_ms}.",
+                "response.delay_ms",
+            )
         columns["response_delay_ms"] = delay
     return columns
 
@@ -157,12 +167,17 @@ def _validate_headers(headers: Any) -> list[list[str]]:
         pairs = []
         for item in headers:
             if not (isinstance(item, (list, tuple)) and len(item) == 2):
-                raise ApiError(422, "invalid", "response.headers is an object or a list of "
-                               "[name, value] pairs.", field)
+                raise ApiError(
+                    422,
+                    "invalid",
+                    "response.headers is an object or a list of [name, value] pairs.",
+                    field,
+                )
             pairs.append((item[0], item[1]))
     else:
-        raise ApiError(422, "invalid", "response.headers is an object or a list of "
-                       "[name, value] pairs.", field)
+        raise ApiError(
+            422, "invalid", "response.headers is an object or a list of [name, value] pairs.", field
+        )
     out = []
     for name, value in pairs:
         if not isinstance(name, str) or not HEADER_NAME.match(name):
@@ -170,8 +185,9 @@ def _validate_headers(headers: Any) -> list[list[str]]:
         if name.lower() in RESERVED_HEADERS:
             raise ApiError(422, "invalid", f"{name} is set by the server.", field)
         if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise ApiError(422, "invalid", f"The value of {name} must be a string on one "
-                           "line.", field)
+            raise ApiError(
+                422, "invalid", f"The value of {name} must be a string on one line.", field
+            )
         out.append([name, value])
     return out
 

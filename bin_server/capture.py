@@ -1,4 +1,4 @@
-"""The capture path: a lean WSGI app in front of Flask that stores `/b/<bin_id>[/<path>]` as received.
+"""The capture path: a lean WSGI app in front of Flask that stores `/b/<bin_id>...` as received.
 
 It skips Flask's routing and request objects on purpose: this is the hot path (see
 docs/benchmarks.md), and it must see the body bytes exactly as they arrive.
@@ -119,8 +119,9 @@ def _read_exactly(stream, length: int) -> bytes:
 class CaptureMiddleware:
     """Route `/b/...` to the capture path, everything else to the Flask app."""
 
-    def __init__(self, app_wsgi: Callable, store: Store, settings: Settings,
-                 notifier: Notifier) -> None:
+    def __init__(
+        self, app_wsgi: Callable, store: Store, settings: Settings, notifier: Notifier
+    ) -> None:
         self.next = app_wsgi
         self.store = store
         self.settings = settings
@@ -135,15 +136,16 @@ class CaptureMiddleware:
         """Store one request and answer with the bin's configured response."""
         received_at = now_ms()
         path, query = raw_target(environ)
-        rest = environ["PATH_INFO"][len(PREFIX):]
+        rest = environ["PATH_INFO"][len(PREFIX) :]
         bin_id, slash, _ = rest.partition("/")
         # The subpath is taken from the raw path, so percent-encoding is kept as sent.
-        raw_rest = path[len(PREFIX):] if path.startswith(PREFIX) else rest
+        raw_rest = path[len(PREFIX) :] if path.startswith(PREFIX) else rest
         subpath = "/" + raw_rest.partition("/")[2] if slash else ""
         bin_row = cache.get(self.store, bin_id) if looks_like_bin_id(bin_id) else None
         if bin_row is None:
-            return _json(start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.",
-                         close=True)
+            return _json(
+                start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.", close=True
+            )
 
         limit = self.settings.max_body_bytes
         truncated = False
@@ -153,14 +155,24 @@ class CaptureMiddleware:
         except TooLarge as exc:
             body, body_size, truncated = b"", exc.seen, True
         except BadRequest as exc:
-            return _json(start_response, 400, "bad_request", f"Unreadable request: {exc}.",
-                         close=True)
+            return _json(
+                start_response, 400, "bad_request", f"Unreadable request: {exc}.", close=True
+            )
 
         headers = header_list(environ)
         row = (
-            bin_id, received_at, environ.get("REQUEST_METHOD", "GET"), path, subpath, query,
-            json.dumps(headers, ensure_ascii=False), environ.get("SERVER_PROTOCOL", ""),
-            environ.get("REMOTE_ADDR"), environ.get("CONTENT_TYPE") or None, body, body_size,
+            bin_id,
+            received_at,
+            environ.get("REQUEST_METHOD", "GET"),
+            path,
+            subpath,
+            query,
+            json.dumps(headers, ensure_ascii=False),
+            environ.get("SERVER_PROTOCOL", ""),
+            environ.get("REMOTE_ADDR"),
+            environ.get("CONTENT_TYPE") or None,
+            body,
+            body_size,
             int(truncated),
         )
         try:
@@ -173,10 +185,15 @@ class CaptureMiddleware:
         self.notifier.changed()
 
         if truncated:
-            return _json(start_response, 413, "too_large",
-                         f"The body is over the limit of {limit} bytes; the request was "
-                         f"recorded without its body (id {request_id}).", close=True,
-                         extra=[("X-Hooklab-Request-Id", str(request_id))])
+            return _json(
+                start_response,
+                413,
+                "too_large",
+                f"The body is over the limit of {limit} bytes; the request was "
+                f"recorded without its body (id {request_id}).",
+                close=True,
+                extra=[("X-Hooklab-Request-Id", str(request_id))],
+            )
         return self._respond(bin_row, request_id, start_response)
 
     def _store_request(self, row: tuple) -> int:
@@ -186,8 +203,9 @@ class CaptureMiddleware:
             conn.execute(EVICT, (row[0], row[0], self.settings.max_requests_per_bin))
         return request_id
 
-    def _respond(self, bin_row: dict, request_id: int,
-                 start_response: StartResponse) -> Iterable[bytes]:
+    def _respond(
+        self, bin_row: dict, request_id: int, start_response: StartResponse
+    ) -> Iterable[bytes]:
         delay_ms = min(bin_row["response_delay_ms"] or 0, self.settings.max_delay_ms)
         if delay_ms:
             time.sleep(delay_ms / 1000)
@@ -218,8 +236,14 @@ def _reason(status: int) -> str:
         return "Status"
 
 
-def _json(start_response: StartResponse, status: int, code: str, message: str,
-          close: bool = False, extra: list | None = None) -> list[bytes]:
+def _json(
+    start_response: StartResponse,
+    status: int,
+    code: str,
+    message: str,
+    close: bool = False,
+    extra: list | None = None,
+) -> list[bytes]:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     if close:

@@ -7,7 +7,7 @@ import sys
 import click
 
 import hooklab.shared
-from hooklab.shared.settings import SETTINGS, Settings, SettingError
+from hooklab.shared.settings import SETTINGS, SettingError, Settings
 from hooklab.shared.store import StoreError
 
 SERVER_SETTINGS = [s for s in SETTINGS if s.name not in {"public_url"}]

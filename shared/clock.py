@@ -12,7 +12,7 @@ def now_ms() -> int:
 
 
 def iso(ms: int | None) -> str | None:
-    """Milliseconds since the epoch as ISO 8601 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
+    """Milliseconds since the epoch as ISO 8601 UTC, e.g. 2026-01-02T03:04:05.678Z."""
     if ms is None:
         return None
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -68,8 +68,9 @@ def init_app(app: Flask) -> None:
         status = exc.code or 500
         if _wants_json():
             return json_error(status, CODES.get(status, "error"), exc.description or exc.name)
-        return render_template("error.html", status=status, title=exc.name,
-                               message=exc.description), status
+        return render_template(
+            "error.html", status=status, title=exc.name, message=exc.description
+        ), status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
@@ -77,5 +78,4 @@ def init_app(app: Flask) -> None:
         message = "Something went wrong on the server; the details are in the server log."
         if _wants_json():
             return json_error(500, "internal_error", message)
-        return render_template("error.html", status=500, title="Server error",
-                               message=message), 500
+        return render_template("error.html", status=500, title="Server error", message=message), 500

@@ -12,8 +12,10 @@ log = logging.getLogger("hooklab")
 
 def banner(settings: Settings) -> str:
     """The line printed when the server starts."""
-    return (f"Hooklab on http://{settings.host}:{settings.port}/  "
-            f"(database {settings.db}, {settings.threads} threads)")
+    return (
+        f"Hooklab on http://{settings.host}:{settings.port}/  "
+        f"(database {settings.db}, {settings.threads} threads)"
+    )
 
 
 def serve(settings: Settings) -> None:

@@ -51,29 +51,49 @@ SETTINGS: list[Setting] = [
     Setting("port", 8000, "Port to listen on.", int),
     Setting("db", "hooklab.db", "Path of the SQLite database file.", str),
     Setting("threads", 64, "Server threads; every open websocket holds one.", int),
-    Setting("token", None, "Access token for the UI, /api and /ws (capture stays open).",
-            _optional_str),
+    Setting(
+        "token", None, "Access token for the UI, /api and /ws (capture stays open).", _optional_str
+    ),
     Setting("catalog", None, "JSON file of extra events to add to the catalog.", _optional_str),
-    Setting("public_url", None, "Base URL used in capture URLs (default: the request's host).",
-            _optional_str),
+    Setting(
+        "public_url",
+        None,
+        "Base URL used in capture URLs (default: the request's host).",
+        _optional_str,
+    ),
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest captured body; larger gets 413.", int),
     Setting("max_requests_per_bin", 1000, "Requests kept per bin; the oldest are evicted.", int),
     Setting("bin_ttl_s", 0, "Delete bins idle for this many seconds (0: never).", int),
     Setting("max_delay_ms", 30000, "Largest response delay a bin may configure.", int),
     Setting("wait_max_s", 60, "Longest a `requests/wait` long poll may wait.", int),
     Setting("delivery_workers", 8, "Delivery worker threads in `serve` and `worker`.", int),
-    Setting("retry_schedule", "5,30,120,600,1800",
-            "Seconds between delivery attempts (comma separated).", _schedule),
-    Setting("retry_jitter", 0.2, "Random spread applied to each retry delay (0.2 = ±20 %).",
-            float),
+    Setting(
+        "retry_schedule",
+        "5,30,120,600,1800",
+        "Seconds between delivery attempts (comma separated).",
+        _schedule,
+    ),
+    Setting("retry_jitter", 0.2, "Random spread applied to each retry delay (0.2 = ±20 %).", float),
     Setting("default_timeout_s", 10.0, "Default timeout of one delivery attempt.", float),
-    Setting("disable_after_failures", 10,
-            "Consecutive failed deliveries before a webhook is disabled (0: never).", int),
+    Setting(
+        "disable_after_failures",
+        10,
+        "Consecutive failed deliveries before a webhook is disabled (0: never).",
+        int,
+    ),
     Setting("response_body_cap", 64 * 1024, "Bytes of a receiver's response body kept.", int),
-    Setting("claim_timeout_s", 120.0,
-            "A claimed delivery not finished within this is picked up again.", float),
-    Setting("block_private_targets", False,
-            "Refuse webhook URLs in loopback, private and link-local ranges.", _bool),
+    Setting(
+        "claim_timeout_s",
+        120.0,
+        "A claimed delivery not finished within this is picked up again.",
+        float,
+    ),
+    Setting(
+        "block_private_targets",
+        False,
+        "Refuse webhook URLs in loopback, private and link-local ranges.",
+        _bool,
+    ),
 ]
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -82,8 +102,9 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 class Settings:
     """Resolved settings: defaults, then environment, then explicit overrides."""
 
-    def __init__(self, overrides: Mapping[str, Any] | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> None:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for s in SETTINGS:

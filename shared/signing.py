@@ -25,7 +25,7 @@ def secret_key(secret: str) -> bytes:
     """The HMAC key of a secret: the base64 after `whsec_` (a secret without it is used as is)."""
     if secret.startswith(PREFIX):
         try:
-            return base64.b64decode(secret[len(PREFIX):], validate=True)
+            return base64.b64decode(secret[len(PREFIX) :], validate=True)
         except binascii.Error:
             raise SecretError("the part after whsec_ must be base64") from None
     return secret.encode()

@@ -1,4 +1,4 @@
-"""Small fixtures shared by every test: settings on a temporary database, the app, a real server."""
+"""Fixtures shared by every test: settings on a temporary database, the app, a real server."""
 
 from __future__ import annotations
 

@@ -1,0 +1,75 @@
+"""Real-browser fixtures: Playwright for Python driving the system Chromium at /usr/bin/chromium.
+
+Playwright's own browser download does not work here, so the system browser is used. Without
+Chromium the browser tests skip with a message, except under CI, where a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("HOOKLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _chromium_path() -> str | None:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    path = _chromium_path()
+    if path is None:
+        message = f"no Chromium at {CHROMIUM} (install Debian's chromium package)"
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests need Chromium under CI: {message}")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # tests may assert no script error happened
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot():
+    """Save a screenshot of a page into docs/ (for the README), e.g. screenshot(page, "x.png")."""
+
+    def take(page, name: str) -> Path:
+        DOCS.mkdir(exist_ok=True)
+        target = DOCS / name
+        page.screenshot(path=str(target), full_page=False)
+        return target
+
+    return take
