@@ -1,0 +1,1 @@
+"""The pytest plugin: a `hooklab` fixture (being written)."""
