@@ -159,3 +159,12 @@ class Settings:
 
 class SettingError(ValueError):
     """A setting's value could not be understood."""
+
+
+def settings_markdown() -> str:
+    """The README's settings table, generated from SETTINGS (a test keeps the README in step)."""
+    lines = ["| option | environment | default | what it does |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = "(none)" if s.default is None else f"`{s.default}`"
+        lines.append(f"| `{s.option}` | `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines)
