@@ -1,5 +1,341 @@
 """The bin's JSON API (see ../shared/design.md, "Bin (capture side)")."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from urllib.parse import unquote
+
+from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
+
+from hooklab.bin_server import bins, captured, export
+from hooklab.shared.app import get_notifier, get_settings, get_store
+from hooklab.shared.errors import ApiError
 
 bp = Blueprint("bin_api", __name__)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+DEFAULT_WAIT_S = 30.0
+# A long poll re-reads the store at least this often, so captures by another process are seen.
+WAIT_POLL_S = 0.5
+# Far above any id SQLite hands out; the "no upper bound" of `before`.
+NO_BEFORE = 2**63 - 1
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def base_url() -> str:
+    """The base of capture and inspector URLs: the public URL when set, else this request's."""
+    return get_settings().public_url or request.host_url
+
+
+def _trust_host() -> bool:
+    # Behind a configured public URL the Host a client sent may be an internal name.
+    return not get_settings().public_url
+
+
+def _json_body() -> dict:
+    """The request body as a JSON object (an empty body is an empty object)."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "not_an_object", "The request body must be a JSON object.")
+    return data
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or a 400 naming it."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"{name} must be a whole number from {low} to {high}, not {text!r}.",
+            name,
+        )
+    return value
+
+
+def _rows(cursor) -> list[dict]:
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _bin_json(row: dict) -> dict:
+    stats = bins.bin_stats(get_store(), [row["id"]])[row["id"]]
+    return bins.bin_to_json(row, base_url(), stats)
+
+
+def _get_request_row(bin_id: str, request_id: int) -> dict:
+    """A stored captured request of this bin, body included, or a 404."""
+    cur = get_store().conn.execute(
+        f"SELECT {captured.FULL_COLUMNS} FROM captured_requests WHERE id = ? AND bin_id = ?",  # noqa: S608 (fixed column list)
+        (request_id, bin_id),
+    )
+    rows = _rows(cur)
+    if not rows:
+        raise ApiError(
+            404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
+        )
+    return rows[0]
+
+
+def _full(row: dict, bin_row: dict) -> dict:
+    return captured.full(row, bin_row, base_url(), _trust_host())
+
+
+def _changed() -> None:
+    # Wake live streams and long polls of this process.
+    get_notifier().changed()
+
+
+# -- bins ---------------------------------------------------------------------------------------
+
+
+@bp.post("/api/bins")
+def create_bin():
+    """Create a bin: `{"name"?, "response"?, "secret"?}` → 201 with its URLs."""
+    columns = bins.validate_bin_fields(_json_body(), get_settings().max_delay_ms)
+    row = bins.create_bin(get_store(), columns)
+    _changed()
+    body = bins.bin_to_json(row, base_url(), (0, None))
+    return jsonify(body), 201, {"Location": f"/api/bins/{row['id']}"}
+
+
+@bp.get("/api/bins")
+def list_bins():
+    """Every bin, newest first, with its request count and last request time."""
+    store = get_store()
+    cur = store.conn.execute("SELECT * FROM bins ORDER BY created_at DESC, rowid DESC")
+    rows = _rows(cur)
+    stats = bins.bin_stats(store, [r["id"] for r in rows])
+    base = base_url()
+    return jsonify([bins.bin_to_json(r, base, stats[r["id"]]) for r in rows])
+
+
+@bp.get("/api/bins/<bin_id>")
+def read_bin(bin_id: str):
+    """One bin."""
+    return jsonify(_bin_json(bins.require_bin(get_store(), bin_id)))
+
+
+@bp.patch("/api/bins/<bin_id>")
+def change_bin(bin_id: str):
+    """Change a bin's name, configured response or secret (only the fields given)."""
+    store = get_store()
+    bins.require_bin(store, bin_id)
+    columns = bins.validate_bin_fields(_json_body(), get_settings().max_delay_ms, partial=True)
+    row = bins.update_bin(store, bin_id, columns)
+    _changed()
+    return jsonify(_bin_json(row))
+
+
+@bp.delete("/api/bins/<bin_id>")
+def delete_bin(bin_id: str):
+    """Delete a bin and everything it captured."""
+    store = get_store()
+    bins.require_bin(store, bin_id)
+    bins.delete_bin(store, bin_id)
+    _changed()
+    return "", 204
+
+
+# -- captured requests --------------------------------------------------------------------------
+
+
+@bp.get("/api/bins/<bin_id>/requests")
+def list_requests(bin_id: str):
+    """Summaries of captured requests, newest first; `after`, `before` (ids) and `limit`."""
+    store = get_store()
+    bins.require_bin(store, bin_id)
+    after = _int_arg("after", 0, 0, NO_BEFORE)
+    before = _int_arg("before", NO_BEFORE, 0, NO_BEFORE)
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    cur = store.conn.execute(
+        f"SELECT {captured.SUMMARY_COLUMNS} FROM captured_requests "  # noqa: S608 (fixed column list)
+        "WHERE bin_id = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
+        (bin_id, after, before, limit),
+    )
+    base, trust = base_url(), _trust_host()
+    return jsonify([captured.summary(r, base, trust) for r in _rows(cur)])
+
+
+@bp.delete("/api/bins/<bin_id>/requests")
+def clear_requests(bin_id: str):
+    """Delete every captured request of a bin (the bin stays)."""
+    store = get_store()
+    bins.require_bin(store, bin_id)
+    bins.clear_bin(store, bin_id)
+    _changed()
+    return "", 204
+
+
+@bp.get("/api/bins/<bin_id>/requests/<int:request_id>")
+def read_request(bin_id: str, request_id: int):
+    """One captured request in full."""
+    bin_row = bins.require_bin(get_store(), bin_id)
+    return jsonify(_full(_get_request_row(bin_id, request_id), bin_row))
+
+
+@bp.get("/api/bins/<bin_id>/requests/<int:request_id>/raw")
+def raw_body(bin_id: str, request_id: int):
+    """The body bytes exactly as received, as a download (never rendered by a browser)."""
+    bins.require_bin(get_store(), bin_id)
+    row = _get_request_row(bin_id, request_id)
+    response = Response(row["body"] or b"", mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="request-{request_id}.bin"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Hooklab-Truncated"] = "true" if row["truncated"] else "false"
+    return response
+
+
+@bp.get("/api/bins/<bin_id>/requests/<int:request_id>/files/<int:index>")
+def download_file(bin_id: str, request_id: int, index: int):
+    """One file uploaded in a multipart body (index as in the request's `files`)."""
+    bins.require_bin(get_store(), bin_id)
+    row = _get_request_row(bin_id, request_id)
+    _, files = captured.parse_form(row["content_type"], row["body"] or b"")
+    if index >= len(files):
+        raise ApiError(404, "file_not_found", f"Captured request {request_id} has no file {index}.")
+    file = files[index]
+    response = send_file(
+        io.BytesIO(file["data"]),
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=export.safe_filename(file["filename"], f"file-{index}"),
+        etag=False,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/api/bins/<bin_id>/requests/wait")
+def wait_for_request(bin_id: str):
+    """Long poll: the oldest request newer than `after` matching `method` and `path`, or 204."""
+    store, settings = get_store(), get_settings()
+    bin_row = bins.require_bin(store, bin_id)
+    after = _int_arg("after", 0, 0, NO_BEFORE)
+    timeout = _timeout_arg(settings.wait_max_s)
+    method = request.args.get("method", "").strip().upper()
+    path = request.args.get("path", "").strip()
+
+    notifier = get_notifier()
+    deadline = time.monotonic() + timeout
+    while True:
+        # Read the version before the store, so a capture landing in between still wakes us.
+        seen = notifier.version
+        found, after = _find_match(bin_id, after, method, path)
+        if found is not None:
+            return jsonify(_full(_get_request_row(bin_id, found), bin_row))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "", 204
+        notifier.wait(seen, min(WAIT_POLL_S, remaining))
+        if bins.get_bin_row(store, bin_id) is None:
+            raise ApiError(404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting.")
+
+
+def _timeout_arg(max_s: float) -> float:
+    text = request.args.get("timeout", "").strip()
+    if not text:
+        return min(DEFAULT_WAIT_S, max_s)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= max_s):
+        raise ApiError(
+            400,
+            "bad_request",
+            f"timeout must be a number of seconds from 0 to {max_s}, not {text!r}.",
+            "timeout",
+        )
+    return value
+
+
+def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | None, int]:
+    """The id of the oldest matching request after `after`, and the cursor to resume from."""
+    conn = get_store().conn
+    while True:
+        batch = conn.execute(
+            "SELECT id, method, subpath FROM captured_requests "
+            "WHERE bin_id = ? AND id > ? ORDER BY id LIMIT 500",
+            (bin_id, after),
+        ).fetchall()
+        if not batch:
+            return None, after
+        for request_id, req_method, subpath in batch:
+            if (not method or req_method.upper() == method) and path_matches(path, subpath):
+                return request_id, after
+            # Ids only grow, so a request that did not match never needs looking at again.
+            after = request_id
+
+
+def path_matches(pattern: str, subpath: str) -> bool:
+    """Whether a subpath matches a `path` filter: exact, or a prefix with a trailing `*`.
+
+    Both sides are taken with a leading slash (the bin's own URL has subpath "" and matches "/"),
+    and the subpath matches as sent or with its percent-encoding undone.
+    """
+    if not pattern:
+        return True
+    if not pattern.startswith("/"):
+        pattern = "/" + pattern
+    candidates = {subpath or "/", unquote(subpath or "/", errors="replace")}
+    if pattern.endswith("*"):
+        return any(c.startswith(pattern[:-1]) for c in candidates)
+    return pattern in candidates
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+@bp.get("/api/bins/<bin_id>/export")
+def export_bin(bin_id: str):
+    """Every kept request of a bin, oldest first, as HAR 1.2 (`format=har`) or JSON."""
+    store = get_store()
+    bin_row = bins.require_bin(store, bin_id)
+    fmt = request.args.get("format", "har").strip().lower()
+    if fmt not in export.FORMATS:
+        raise ApiError(
+            400, "bad_request", f"format must be one of {', '.join(export.FORMATS)}.", "format"
+        )
+    ids = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id", (bin_id,)
+        )
+    ]
+    base, trust = base_url(), _trust_host()
+
+    def requests_in_full():
+        # One row at a time, so a bin of large bodies never sits in memory whole.
+        for request_id in ids:
+            try:
+                row = _get_request_row(bin_id, request_id)
+            except ApiError:
+                continue  # evicted or cleared since the export started
+            yield captured.full(row, bin_row, base, trust), row
+
+    chunks = export.render(fmt, bin_row, requests_in_full(), get_settings())
+    response = Response(stream_with_context(chunks), mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{export.filename(bin_row, fmt)}"'
+    )
+    return response

@@ -189,8 +189,7 @@ class CaptureMiddleware:
                 start_response,
                 413,
                 "too_large",
-                f"The body is over the limit of {limit} bytes; the request was "
-                f"recorded without its body (id {request_id}).",
+                too_large_message(limit, request_id),
                 close=True,
                 extra=[("X-Hooklab-Request-Id", str(request_id))],
             )
@@ -209,25 +208,39 @@ class CaptureMiddleware:
         delay_ms = min(bin_row["response_delay_ms"] or 0, self.settings.max_delay_ms)
         if delay_ms:
             time.sleep(delay_ms / 1000)
-        configured = json.loads(bin_row["response_headers"])
-        body_text = bin_row["response_body"]
-        if body_text is None:
-            body = json.dumps({"ok": True, "id": request_id, "bin_id": bin_row["id"]}).encode()
-            content_type = "application/json"
-        else:
-            body = body_text.encode()
-            content_type = "text/plain; charset=utf-8"
-        headers = [(name, value) for name, value in configured]
-        if not any(name.lower() == "content-type" for name, _ in headers):
-            headers.append(("Content-Type", content_type))
-        headers.append(("Content-Length", str(len(body))))
-        headers.append(("X-Hooklab-Request-Id", str(request_id)))
-        status = bin_row["response_status"]
-        start_response(f"{status} {_reason(status)}", headers)
+        status, headers, body = configured_response(bin_row, request_id)
+        start_response(f"{status} {reason(status)}", headers)
         return [body]
 
 
-def _reason(status: int) -> str:
+def configured_response(bin_row: dict, request_id: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The bin's configured answer to one captured request: status, headers and body."""
+    configured = json.loads(bin_row["response_headers"])
+    body_text = bin_row["response_body"]
+    if body_text is None:
+        body = json.dumps({"ok": True, "id": request_id, "bin_id": bin_row["id"]}).encode()
+        content_type = "application/json"
+    else:
+        body = body_text.encode()
+        content_type = "text/plain; charset=utf-8"
+    headers = [(name, value) for name, value in configured]
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", content_type))
+    headers.append(("Content-Length", str(len(body))))
+    headers.append(("X-Hooklab-Request-Id", str(request_id)))
+    return bin_row["response_status"], headers, body
+
+
+def too_large_message(limit: int, request_id: int) -> str:
+    """The message of the 413 answer to a body over the limit."""
+    return (
+        f"The body is over the limit of {limit} bytes; the request was "
+        f"recorded without its body (id {request_id})."
+    )
+
+
+def reason(status: int) -> str:
+    """The reason phrase of a status code ("Status" for codes without one)."""
     from http import HTTPStatus
 
     try:
@@ -249,5 +262,5 @@ def _json(
     if close:
         headers.append(("Connection", "close"))
     headers.extend(extra or [])
-    start_response(f"{status} {_reason(status)}", headers)
+    start_response(f"{status} {reason(status)}", headers)
     return [body]

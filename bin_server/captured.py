@@ -1,0 +1,197 @@
+"""A stored captured request as the API shows it: a summary, or in full.
+
+Only what arrived is stored (see ../shared/design.md, "Store"); everything here is derived on
+read, one function per shape, so a fix to the parsing shows on every request already captured.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder
+
+from hooklab.shared.clock import iso
+from hooklab.shared.signing import SCHEME, verify
+
+# The columns a summary needs: everything but the body, which can be megabytes.
+SUMMARY_COLUMNS = (
+    "id, bin_id, received_at, method, path, subpath, query_string, headers, http_version, "
+    "remote_addr, content_type, body_size, truncated"
+)
+FULL_COLUMNS = SUMMARY_COLUMNS + ", body"
+# A Host header we are willing to put in a URL; anything else falls back to the server's address.
+SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class MultipartError(ValueError):
+    """A multipart body that cannot be parsed (no boundary, broken parts)."""
+
+
+def summary(row: dict, base_url: str, trust_host: bool = True) -> dict:
+    """A captured request without its body fields (lists, live stream)."""
+    headers = json.loads(row["headers"])
+    return {
+        "id": row["id"],
+        "bin_id": row["bin_id"],
+        "received_at": iso(row["received_at"]),
+        "method": row["method"],
+        "url": request_url(row, headers, base_url, trust_host),
+        "path": row["path"],
+        "subpath": row["subpath"],
+        "query_string": row["query_string"],
+        "query": parse_query(row["query_string"]),
+        "headers": headers,
+        "http_version": row["http_version"],
+        "remote_addr": row["remote_addr"],
+        "content_type": row["content_type"],
+        "body_size": row["body_size"],
+        "truncated": bool(row["truncated"]),
+    }
+
+
+def full(row: dict, bin_row: dict, base_url: str, trust_host: bool = True) -> dict:
+    """A captured request in full: the summary plus body, JSON, form, files and signature."""
+    body: bytes = row["body"] or b""
+    out = summary(row, base_url, trust_host)
+    out["body_text"] = body_text(body)
+    out["body_base64"] = base64.b64encode(body).decode("ascii")
+    out["json"] = parse_json(body)
+    form, files = parse_form(row["content_type"], body)
+    out["form"] = form
+    out["files"] = [file_info(f) for f in files]
+    out["signature"] = signature(bin_row, out["headers"], body, bool(row["truncated"]))
+    return out
+
+
+def file_info(file: dict) -> dict:
+    """An uploaded file as the API lists it (without its bytes)."""
+    return {
+        "field": file["field"],
+        "filename": file["filename"],
+        "content_type": file["content_type"],
+        "size": len(file["data"]),
+    }
+
+
+def request_url(row: dict, headers: list, base_url: str, trust_host: bool = True) -> str:
+    """The capture URL as the client asked for it: its Host (when sane), path and query."""
+    base = base_url.rstrip("/")
+    if trust_host:
+        host = next((v for n, v in headers if n.lower() == "host"), None)
+        if host and SAFE_HOST.match(host):
+            scheme = base.split("://", 1)[0] if "://" in base else "http"
+            base = f"{scheme}://{host}"
+    url = base + row["path"]
+    if row["query_string"]:
+        url += "?" + row["query_string"]
+    return url
+
+
+def parse_query(query_string: str) -> dict[str, list[str]]:
+    """The query string as name → list of values, in order, blank values kept."""
+    out: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def body_text(body: bytes) -> str | None:
+    """The body as text when it is valid UTF-8, else None."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON, and would not survive being sent back out as JSON.
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """The body parsed as JSON when it is JSON (whatever its Content-Type), else None."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+
+
+def parse_form(content_type: str | None, body: bytes) -> tuple[dict | None, list[dict]]:
+    """Form fields (name → list of values) and uploaded files of a form body.
+
+    The fields are None when the body is not a form; a form that cannot be parsed has no fields.
+    Each file is {"field", "filename", "content_type", "data"}, in the order they arrived.
+    """
+    mimetype, options = parse_options_header(content_type or "")
+    if mimetype not in FORM_TYPES:
+        return None, []
+    if mimetype == "application/x-www-form-urlencoded":
+        return parse_query(body.decode("utf-8", "replace")), []
+    try:
+        return parse_multipart(body, options.get("boundary", ""))
+    except MultipartError:
+        return {}, []
+
+
+def parse_multipart(body: bytes, boundary: str) -> tuple[dict, list[dict]]:
+    """Parse a multipart/form-data body in memory (never through the filesystem)."""
+    if not boundary:
+        raise MultipartError("no boundary in the Content-Type")
+    decoder = MultipartDecoder(boundary.encode("latin-1", "replace"))
+    fields: dict[str, list[str]] = {}
+    files: list[dict] = []
+    part: Field | File | None = None
+    chunks: list[bytes] = []
+    try:
+        decoder.receive_data(body)
+        decoder.receive_data(None)
+        while True:
+            event = decoder.next_event()
+            if isinstance(event, Epilogue):
+                break
+            if isinstance(event, (Field, File)):
+                part, chunks = event, []
+            elif isinstance(event, Data) and part is not None:
+                chunks.append(event.data)
+                if event.more_data:
+                    continue
+                data = b"".join(chunks)
+                name = part.name or ""
+                if isinstance(part, File):
+                    files.append(
+                        {
+                            "field": name,
+                            "filename": part.filename,
+                            "content_type": part.headers.get("content-type"),
+                            "data": data,
+                        }
+                    )
+                else:
+                    fields.setdefault(name, []).append(data.decode("utf-8", "replace"))
+                part = None
+    except ValueError as exc:
+        raise MultipartError(str(exc)) from None
+    return fields, files
+
+
+def signature(bin_row: dict, headers: list, body: bytes, truncated: bool) -> dict | None:
+    """The Standard Webhooks signature check against the bin's secret (None without a secret)."""
+    secret = bin_row.get("secret")
+    if not secret:
+        return None
+    if truncated:
+        return {
+            "scheme": SCHEME,
+            "valid": False,
+            "reason": "the body was over the size limit and was not kept",
+        }
+    valid, reason = verify(secret, dict(headers), body)
+    return {"scheme": SCHEME, "valid": valid, "reason": reason}
