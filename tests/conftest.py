@@ -71,7 +71,9 @@ class LiveServer:
 def start_live_server(app: Flask) -> LiveServer:
     """Serve `app` on a free port in a daemon thread, with its delivery workers running."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     start_background(app)
     return LiveServer(app, server, thread)

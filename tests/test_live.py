@@ -1,0 +1,132 @@
+"""The websocket live stream, against a real server on a free port with a real websocket client."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import contextmanager, suppress
+
+import pytest
+import requests
+import simple_websocket
+
+from hooklab.bin_server import bins
+from hooklab.bin_server.capture import CaptureMiddleware
+from hooklab.shared.notify import Notifier
+from hooklab.shared.store import Store
+
+
+@pytest.fixture
+def store(live_server) -> Store:
+    return live_server.app.extensions["hooklab.store"]
+
+
+@pytest.fixture
+def bin_row(store) -> dict:
+    return bins.create_bin(store, {"name": "live"})
+
+
+def receive(ws, timeout: float = 5.0) -> dict:
+    frame = ws.receive(timeout=timeout)
+    assert frame is not None, "no frame arrived in time"
+    return json.loads(frame)
+
+
+@contextmanager
+def connect(live_server, bin_id: str, after: int | str | None = None):
+    query = "" if after is None else f"?after={after}"
+    ws = simple_websocket.Client.connect(f"{live_server.ws_url}/ws/bins/{bin_id}{query}")
+    try:
+        yield ws
+    finally:
+        with suppress(simple_websocket.ConnectionClosed):
+            ws.close()
+
+
+def capture(live_server, bin_id: str, path: str = "", **kwargs) -> int:
+    response = requests.post(f"{live_server.url}/b/{bin_id}{path}", timeout=5, **kwargs)
+    assert response.status_code == 200
+    return int(response.headers["X-Hooklab-Request-Id"])
+
+
+def test_new_captures_arrive_as_summaries(live_server, bin_row):
+    with connect(live_server, bin_row["id"]) as ws:
+        rid = capture(live_server, bin_row["id"], "/hooks/x?a=1", json={"hello": "world"})
+        frame = receive(ws)
+        assert frame["type"] == "request"
+        request = frame["request"]
+        assert request["id"] == rid
+        assert request["method"] == "POST"
+        assert request["subpath"] == "/hooks/x"
+        assert request["query"] == {"a": ["1"]}
+        assert request["body_size"] == len(b'{"hello": "world"}')
+        assert "body_base64" not in request  # a summary, not the full request
+
+
+def test_after_replays_what_arrived_before_connecting(live_server, bin_row):
+    ids = [capture(live_server, bin_row["id"], f"/{n}", data=str(n)) for n in range(3)]
+    with connect(live_server, bin_row["id"], after=ids[0]) as ws:
+        replayed = [receive(ws)["request"]["id"] for _ in range(2)]
+        assert replayed == ids[1:]
+        later = capture(live_server, bin_row["id"], "/later")
+        assert receive(ws)["request"]["id"] == later
+
+
+def test_no_after_replays_everything_kept_oldest_first(live_server, bin_row):
+    ids = [capture(live_server, bin_row["id"], data=str(n)) for n in range(3)]
+    with connect(live_server, bin_row["id"]) as ws:
+        assert [receive(ws)["request"]["id"] for _ in range(3)] == ids
+
+
+def test_other_bins_requests_are_not_streamed(live_server, store, bin_row):
+    other = bins.create_bin(store, {"name": "other"})
+    with connect(live_server, bin_row["id"]) as ws:
+        capture(live_server, other["id"])
+        mine = capture(live_server, bin_row["id"])
+        assert receive(ws)["request"]["id"] == mine
+
+
+def test_clear_and_delete_are_announced(live_server, store, bin_row):
+    with connect(live_server, bin_row["id"]) as ws:
+        capture(live_server, bin_row["id"])
+        assert receive(ws)["type"] == "request"
+        bins.clear_bin(store, bin_row["id"])
+        live_server.app.extensions["hooklab.notifier"].changed()
+        assert receive(ws) == {"type": "cleared"}
+        bins.delete_bin(store, bin_row["id"])
+        live_server.app.extensions["hooklab.notifier"].changed()
+        assert receive(ws) == {"type": "bin_deleted"}
+
+
+def test_capture_by_another_process_is_seen_from_the_store(live_server, bin_row, settings):
+    """A second Store and Notifier stand for another process sharing the database file."""
+    with connect(live_server, bin_row["id"]) as ws:
+        other_process = CaptureMiddleware(None, Store(settings.db), settings, Notifier())
+        environ = {
+            "PATH_INFO": f"/b/{bin_row['id']}/elsewhere",
+            "REQUEST_METHOD": "PUT",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_LENGTH": "2",
+            "wsgi.input": io.BytesIO(b"hi"),
+        }
+        other_process(environ, lambda status, headers: None)
+        request = receive(ws)["request"]
+        assert (request["method"], request["subpath"]) == ("PUT", "/elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("bin_id", "after", "code"),
+    [("aaaaaaaaaaaaaaaaaaaaaaaaaa", None, "bin_not_found"), ("nope", None, "bin_not_found")],
+)
+def test_unknown_bin_gets_an_error_frame(live_server, bin_id, after, code):
+    with connect(live_server, bin_id, after) as ws:
+        frame = receive(ws)
+        assert frame["type"] == "error"
+        assert frame["error"]["code"] == code
+
+
+@pytest.mark.parametrize("after", ["-1", "ten"])
+def test_bad_after_gets_an_error_frame(live_server, bin_row, after):
+    with connect(live_server, bin_row["id"], after) as ws:
+        frame = receive(ws)
+        assert frame["error"]["code"] == "bad_request"
