@@ -9,10 +9,12 @@ def init_app(app: Flask) -> None:
     """Register the bin's routes and put the capture path in front of Flask."""
     from hooklab.bin_server import api, live, pages
     from hooklab.bin_server.capture import CaptureMiddleware
+    from hooklab.bin_server.expiry import start_expiry
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     live.init_app(app)
+    app.extensions["hooklab.background"].append(start_expiry)
     app.wsgi_app = CaptureMiddleware(
         app.wsgi_app,
         app.extensions["hooklab.store"],

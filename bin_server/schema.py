@@ -19,7 +19,6 @@ def m001_bins_and_captured_requests(db: Database) -> None:
             response_headers TEXT NOT NULL DEFAULT '[]',
             response_body TEXT,
             response_delay_ms INTEGER NOT NULL DEFAULT 0,
-            ttl_s INTEGER,
             cleared_at INTEGER NOT NULL DEFAULT 0
         )
         """
