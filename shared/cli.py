@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 import hooklab.shared
+from hooklab.shared.cli_bins import bin_group, replay_command
+from hooklab.shared.cli_common import HooklabGroup
+from hooklab.shared.cli_webhooks import events_command, fire_command, webhook_group
+from hooklab.shared.demo import demo_command
 from hooklab.shared.settings import SETTINGS, SettingError, Settings
 from hooklab.shared.store import StoreError
 
@@ -34,7 +39,7 @@ def load_settings(options: dict) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HooklabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(hooklab.shared.__version__, prog_name="hooklab")
 def cli() -> None:
     """Hooklab: a local webhook lab (a request bin and a webhook sender).
@@ -42,6 +47,10 @@ def cli() -> None:
     \b
     Start the server:   hooklab serve
     Then open:          http://127.0.0.1:8000/
+    See it all work:    hooklab demo
+
+    The client commands talk to the server at --server (default http://127.0.0.1:8000,
+    env HOOKLAB_SERVER), with --token (env HOOKLAB_TOKEN) when it needs one.
     """
 
 
@@ -61,6 +70,34 @@ def serve(**options) -> None:
     run_server(settings)
 
 
+@cli.command()
+@settings_options
+def worker(**options) -> None:
+    """Run delivery workers alone against the database (no web server), for more throughput.
+
+    \b
+    Example:
+      hooklab worker --db hooklab.db --delivery-workers 16
+    """
+    settings = load_settings(options)
+    _check_store(settings)
+    try:
+        from hooklab.sender.worker import run_worker
+    except ModuleNotFoundError as exc:
+        if exc.name != "hooklab.sender.worker":
+            raise
+        raise click.ClickException("this build of Hooklab has no delivery worker") from None
+    run_worker(settings)
+
+
+cli.add_command(bin_group)
+cli.add_command(webhook_group)
+cli.add_command(events_command)
+cli.add_command(fire_command)
+cli.add_command(replay_command)
+cli.add_command(demo_command)
+
+
 def _check_store(settings: Settings) -> None:
     from hooklab.shared.store import Store
 
@@ -76,3 +113,12 @@ def main() -> None:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("HOOKLAB_DEBUG"):
+            raise
+        # A bug of ours: still one line for the user, the traceback on request.
+        click.echo(
+            f"Error: unexpected {type(exc).__name__}: {exc} (set HOOKLAB_DEBUG=1 for details)",
+            err=True,
+        )
+        sys.exit(1)

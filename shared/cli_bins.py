@@ -1,0 +1,469 @@
+"""`hooklab bin …` and `hooklab replay`: the request bin from the command line."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from hooklab.shared.cli_common import (
+    human_size,
+    json_option,
+    print_json,
+    print_table,
+    short_time,
+    with_client,
+)
+from hooklab.shared.client import Client, HooklabError, replay
+
+
+@click.group("bin")
+def bin_group() -> None:
+    """Create, list, inspect, follow and delete bins (capture endpoints).
+
+    \b
+    Example:
+      URL=$(hooklab bin create --name stripe)
+      curl -d '{"hello": "bin"}' -H 'Content-Type: application/json' "$URL"
+      hooklab bin requests BIN_ID
+    """
+
+
+def _header(value: str) -> list[str]:
+    name, sep, header_value = value.partition(":")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"{value!r} is not NAME:VALUE", param_hint="'--header'")
+    return [name.strip(), header_value.strip()]
+
+
+def _text_arg(value: str) -> str:
+    """Text given inline or as `@file`."""
+    if not value.startswith("@"):
+        return value
+    try:
+        with open(value[1:], encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise HooklabError(f"cannot read {value[1:]}: {exc.strerror}") from None
+
+
+@bin_group.command("create")
+@with_client
+@click.option("--name", default=None, help="A name to tell the bin apart.")
+@click.option("--status", type=int, default=None, help="Status code the bin answers with.")
+@click.option(
+    "--header", "headers", multiple=True, metavar="NAME:VALUE", help="A response header (repeat)."
+)
+@click.option("--body", default=None, help="Response body, or @file to read it from a file.")
+@click.option("--delay-ms", type=int, default=None, help="Wait this long before answering.")
+@click.option("--secret", default=None, help="A whsec_ secret: captured requests get checked.")
+@json_option
+def bin_create(
+    client: Client, name, status, headers, body, delay_ms, secret, as_json: bool
+) -> None:
+    """Create a bin and print its capture URL (the inspector's URL goes to stderr).
+
+    \b
+    Example:
+      hooklab bin create --name payments --status 202 --header 'X-Env: test' --delay-ms 100
+    """
+    fields: dict = {}
+    if name is not None:
+        fields["name"] = name
+    if secret is not None:
+        fields["secret"] = secret
+    response: dict = {}
+    if status is not None:
+        response["status"] = status
+    if headers:
+        response["headers"] = [_header(h) for h in headers]
+    if body is not None:
+        response["body"] = _text_arg(body)
+    if delay_ms is not None:
+        response["delay_ms"] = delay_ms
+    if response:
+        fields["response"] = response
+    created = client.create_bin(**fields)
+    if as_json:
+        print_json(created)
+        return
+    click.echo(created["url"])
+    click.echo(f"Inspect it at {created['inspect_url']}", err=True)
+
+
+@bin_group.command("list")
+@with_client
+@json_option
+def bin_list(client: Client, as_json: bool) -> None:
+    """List the bins, newest first.
+
+    \b
+    Example:
+      hooklab bin list --json | jq -r '.[].url'
+    """
+    bins = client.bins()
+    if as_json:
+        print_json(bins)
+        return
+    rows = [
+        [
+            b["id"],
+            b.get("name") or "",
+            b.get("request_count"),
+            short_time(b.get("last_request_at")),
+            b["url"],
+        ]
+        for b in bins
+    ]
+    print_table(
+        rows,
+        ["ID", "NAME", "REQUESTS", "LAST REQUEST", "URL"],
+        "No bins yet: create one with `hooklab bin create`.",
+    )
+
+
+@bin_group.command("show")
+@with_client
+@click.argument("bin_id")
+@json_option
+def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
+    """Show a bin: its URLs and the response it answers with.
+
+    \b
+    Example:
+      hooklab bin show BIN_ID
+    """
+    b = client.bin(bin_id)
+    if as_json:
+        print_json(b)
+        return
+    response = b.get("response") or {}
+    lines = [
+        ("ID", b["id"]),
+        ("Name", b.get("name") or "-"),
+        ("Capture URL", b["url"]),
+        ("Inspector", b.get("inspect_url")),
+        ("Created", short_time(b.get("created_at"))),
+        ("Secret", "set (signatures are checked)" if b.get("has_secret") else "none"),
+        ("Response", f"{response.get('status', 200)}, delay {response.get('delay_ms', 0)} ms"),
+    ]
+    for name, value in response.get("headers") or []:
+        lines.append(("  header", f"{name}: {value}"))
+    if response.get("body"):
+        lines.append(("  body", response["body"]))
+    if "request_count" in b:
+        lines.append(("Requests", b["request_count"]))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+@bin_group.command("requests")
+@with_client
+@click.argument("bin_id")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
+@click.option("--after", type=int, default=None, help="Only requests with a larger id.")
+@json_option
+def bin_requests(client: Client, bin_id: str, limit: int, after, as_json: bool) -> None:
+    """List a bin's captured requests, newest first.
+
+    \b
+    Example:
+      hooklab bin requests BIN_ID --limit 10
+    """
+    items = client.requests(bin_id, after=after, limit=limit)
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        [_summary_row(r) for r in items],
+        ["ID", "RECEIVED", "METHOD", "PATH", "SIZE", "TYPE"],
+        "No requests yet.",
+    )
+
+
+def _summary_row(r: dict) -> list:
+    target = r.get("path", "")
+    if r.get("query_string"):
+        target += "?" + r["query_string"]
+    return [
+        r["id"],
+        short_time(r.get("received_at")),
+        r.get("method"),
+        target,
+        human_size(r.get("body_size")),
+        r.get("content_type"),
+    ]
+
+
+@bin_group.command("request")
+@with_client
+@click.argument("bin_id")
+@click.argument("request_id")
+@click.option("--raw", is_flag=True, help="Write only the body bytes, exactly as received.")
+@json_option
+def bin_request(client: Client, bin_id: str, request_id: str, raw: bool, as_json: bool) -> None:
+    """Show one captured request: request line, headers and body (REQUEST_ID or `latest`).
+
+    \b
+    Example:
+      hooklab bin request BIN_ID latest
+      hooklab bin request BIN_ID 42 --raw > body.bin
+    """
+    request_id = _request_id(client, bin_id, request_id)
+    if raw:
+        click.echo(client.raw_body(bin_id, request_id), nl=False)
+        return
+    captured = client.request(bin_id, request_id)
+    if as_json:
+        print_json(captured)
+        return
+    click.echo(format_request(captured))
+
+
+def _request_id(client: Client, bin_id: str, request_id: str) -> str:
+    if request_id != "latest":
+        return request_id
+    newest = client.requests(bin_id, limit=1)
+    if not newest:
+        raise HooklabError(f"bin {bin_id} has no captured requests yet")
+    return str(newest[0]["id"])
+
+
+def format_request(captured: dict) -> str:
+    """A captured request as text: request line, headers, a blank line, the body."""
+    target = captured.get("path", "")
+    if captured.get("query_string"):
+        target += "?" + captured["query_string"]
+    lines = [f"{captured['method']} {target} {captured.get('http_version', 'HTTP/1.1')}"]
+    lines += [f"{name}: {value}" for name, value in captured.get("headers") or []]
+    lines.append("")
+    lines.append(format_body(captured))
+    signature = captured.get("signature")
+    if signature:
+        mark = "valid" if signature.get("valid") else "INVALID"
+        lines.append("")
+        lines.append(f"Signature ({signature.get('scheme')}): {mark}: {signature.get('reason')}")
+    return "\n".join(lines)
+
+
+def format_body(captured: dict) -> str:
+    """The body for people: indented JSON, text, or a note for binary bodies."""
+    size = captured.get("body_size") or 0
+    if size == 0:
+        return "(empty body)"
+    note = "  (truncated at the body limit)" if captured.get("truncated") else ""
+    if captured.get("json") is not None:
+        return json.dumps(captured["json"], indent=2, ensure_ascii=False) + note
+    if captured.get("body_text") is not None:
+        return captured["body_text"] + note
+    return f"({human_size(size)} of binary data: use --raw to write the bytes){note}"
+
+
+@bin_group.command("tail")
+@with_client
+@click.argument("bin_id")
+@click.option(
+    "--after",
+    type=int,
+    default=None,
+    help="Start after this request id (0: every request kept). Default: only new requests.",
+)
+@click.option("--full", is_flag=True, help="Print each request in full (headers and body).")
+@click.option(
+    "--count", type=int, default=None, help="Stop after this many requests (default: Ctrl-C)."
+)
+@json_option
+def bin_tail(client: Client, bin_id: str, after, full: bool, count, as_json: bool) -> None:
+    """Print requests as they arrive (live, over the websocket); Ctrl-C stops.
+
+    \b
+    Example:
+      hooklab bin tail BIN_ID --full
+      hooklab bin tail BIN_ID --count 1 --json     # wait for the next request
+    """
+    import simple_websocket
+
+    client.bin(bin_id)  # a clear "no bin" error before connecting
+    if after is None:
+        newest = client.requests(bin_id, limit=1)
+        after = newest[0]["id"] if newest else 0
+    url = client.ws_url(f"/ws/bins/{bin_id}?after={after}")
+    try:
+        ws = simple_websocket.Client.connect(url, headers=client.auth_headers())
+    except (ConnectionError, OSError):
+        raise HooklabError(
+            f"cannot open the live stream at {url} — is `hooklab serve` running?"
+        ) from None
+    if not as_json:
+        click.echo(f"Waiting for requests to bin {bin_id} (Ctrl-C to stop)…", err=True)
+    seen = 0
+    try:
+        while count is None or seen < count:
+            try:
+                message = ws.receive(timeout=1)
+            except simple_websocket.ConnectionClosed:
+                raise HooklabError(f"the live stream from {client.server} closed") from None
+            if message is None:
+                continue
+            frame = json.loads(message)
+            kind = frame.get("type")
+            if kind == "request":
+                seen += 1
+                _print_tailed(client, bin_id, frame["request"], full, as_json)
+            elif kind == "cleared":
+                if as_json:
+                    click.echo(json.dumps(frame))
+                else:
+                    click.echo("— the bin was cleared —", err=True)
+            elif kind == "error":
+                error = frame.get("error") or {}
+                raise HooklabError(error.get("message") or "the live stream reported an error")
+            elif kind == "bin_deleted":
+                if as_json:
+                    click.echo(json.dumps(frame))
+                else:
+                    click.echo("— the bin was deleted —", err=True)
+                return
+    except KeyboardInterrupt:
+        if not as_json:
+            click.echo("Stopped.", err=True)
+    finally:
+        try:
+            ws.close()
+        except simple_websocket.ConnectionClosed:
+            pass  # the server closed it first (the bin was deleted)
+
+
+def _print_tailed(client: Client, bin_id: str, summary: dict, full: bool, as_json: bool) -> None:
+    if full:
+        captured = client.request(bin_id, summary["id"])
+        if as_json:
+            click.echo(json.dumps(captured, ensure_ascii=False))
+        else:
+            click.echo(f"#{captured['id']}  {short_time(captured.get('received_at'))}")
+            click.echo(format_request(captured))
+            click.echo("")
+        return
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    row = _summary_row(summary)
+    click.echo(f"#{row[0]}  {row[1]}  {row[2]:<7} {row[3]}  {row[4]}  {row[5] or ''}".rstrip())
+
+
+@bin_group.command("export")
+@with_client
+@click.argument("bin_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["har", "json"]),
+    default="json",
+    show_default=True,
+    help="HAR 1.2 (opens in browser dev tools) or Hooklab's JSON.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write."
+)
+def bin_export(client: Client, bin_id: str, fmt: str, output) -> None:
+    """Export every request of a bin as HAR or JSON (to stdout, or a file with -o).
+
+    \b
+    Example:
+      hooklab bin export BIN_ID --format har -o payments.har
+    """
+    data = client.export(bin_id, fmt)
+    if output is None:
+        click.echo(data, nl=False)
+        return
+    try:
+        with open(output, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise HooklabError(f"cannot write {output}: {exc.strerror}") from None
+    click.echo(f"Wrote {human_size(len(data))} to {output}", err=True)
+
+
+@bin_group.command("clear")
+@with_client
+@click.argument("bin_id")
+def bin_clear(client: Client, bin_id: str) -> None:
+    """Delete every captured request of a bin (the bin stays).
+
+    \b
+    Example:
+      hooklab bin clear BIN_ID
+    """
+    client.clear_bin(bin_id)
+    click.echo(f"Cleared bin {bin_id}")
+
+
+@bin_group.command("rm")
+@with_client
+@click.argument("bin_ids", nargs=-1, required=True, metavar="BIN_ID...")
+def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
+    """Delete bins and everything they captured.
+
+    \b
+    Example:
+      hooklab bin rm BIN_ID
+    """
+    for bin_id in bin_ids:
+        client.delete_bin(bin_id)
+        click.echo(f"Deleted bin {bin_id}")
+
+
+@click.command("replay")
+@with_client
+@click.argument("bin_id")
+@click.argument("request_id")
+@click.option("--to", "to", required=True, metavar="URL", help="Where to send the request.")
+@click.option(
+    "--with-path",
+    is_flag=True,
+    help="Append the captured path after the bin id (and the query string) to URL.",
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait.")
+@json_option
+def replay_command(
+    client: Client, bin_id: str, request_id: str, to: str, with_path: bool, timeout, as_json
+) -> None:
+    """Re-send a captured request to another URL, e.g. replay a webhook into your local app.
+
+    The method and the body (byte for byte) are the captured ones, and so are the headers,
+    in their captured order, with these exceptions: hop-by-hop headers (Connection,
+    Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Proxy-*, Expect and those named in
+    Connection) are dropped, and Host and Content-Length are computed again for the new
+    request. Header names are as the capturing server stored them (WSGI servers title-case
+    them and join repeated headers). Redirects are not followed. REQUEST_ID may be `latest`.
+
+    \b
+    Example:
+      hooklab replay BIN_ID latest --to http://127.0.0.1:5000/webhooks/stripe
+    """
+    request_id = _request_id(client, bin_id, request_id)
+    started = time.monotonic()
+    captured, response = replay(client, bin_id, request_id, to, with_path, timeout)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    if as_json:
+        print_json(
+            {
+                "request_id": captured["id"],
+                "method": captured["method"],
+                "url": response.url,
+                "status_code": response.status_code,
+                "response_headers": list(response.headers.items()),
+                "response_body": response.text,
+                "duration_ms": duration_ms,
+            }
+        )
+        return
+    click.echo(
+        f"{captured['method']} {response.url} → {response.status_code} {response.reason} "
+        f"({duration_ms} ms)"
+    )
+    if response.content:
+        text = response.text
+        click.echo(text if len(text) <= 2000 else text[:2000] + "…", nl=not text.endswith("\n"))

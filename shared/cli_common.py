@@ -1,0 +1,136 @@
+"""What every client command of the CLI shares: server and token options, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import click
+
+from hooklab.shared.client import DEFAULT_SERVER, Client, HooklabError, parse_json_text
+
+
+class HooklabGroup(click.Group):
+    """A click group that turns a HooklabError anywhere below it into one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HooklabError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+def with_client(func: Callable) -> Callable:
+    """Add --server and --token, and pass a ready `client` to the command instead."""
+
+    @click.option(
+        "--token",
+        envvar="HOOKLAB_TOKEN",
+        default=None,
+        help="Access token of the server, sent as `Authorization: Bearer`. [env HOOKLAB_TOKEN]",
+    )
+    @click.option(
+        "--server",
+        envvar="HOOKLAB_SERVER",
+        default=DEFAULT_SERVER,
+        show_default=True,
+        metavar="URL",
+        help="The Hooklab server to talk to. [env HOOKLAB_SERVER]",
+    )
+    @functools.wraps(func)
+    def wrapper(server: str, token: str | None, **kwargs: Any) -> Any:
+        return func(client=Client(server, token), **kwargs)
+
+    return wrapper
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text."
+)
+
+
+def print_json(data: Any) -> None:
+    """Print a JSON document, indented."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], empty: str) -> None:
+    """Print rows as aligned columns under `headers`, or `empty` when there is none."""
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(values: Iterable[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    click.echo(line(headers))
+    for row in cells:
+        click.echo(line(row))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    # A captured path or name is hostile: keep one row on one line.
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+
+
+def short_time(iso: str | None) -> str:
+    """An ISO 8601 UTC time as `YYYY-MM-DD HH:MM:SS` (the API gives milliseconds and a Z)."""
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19]
+
+
+def human_size(size: int | None) -> str:
+    """A byte count for people: 512 B, 1.5 KiB, 10.0 MiB."""
+    if size is None:
+        return "-"
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
+
+
+def read_json_arg(value: str, what: str) -> Any:
+    """JSON given inline, or `@file` to read it from a file, or `@-` from standard input."""
+    if value.startswith("@"):
+        name = value[1:]
+        try:
+            if name == "-":
+                text = sys.stdin.read()
+            else:
+                with open(name, encoding="utf-8") as handle:
+                    text = handle.read()
+        except OSError as exc:
+            raise HooklabError(f"cannot read {what} from {name}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise HooklabError(f"{what} in {name} is not UTF-8 text") from None
+        return parse_json_text(text, f"{what} in {name}")
+    return parse_json_text(value, what)
+
+
+def resolve_event(client: Client, event: str) -> str:
+    """An event slug from a slug or a display name ("Payment Received"); "*" stays as is."""
+    if event == "*":
+        return event
+    catalog = client.events()
+    slugs = {e["slug"] for e in catalog}
+    if event in slugs:
+        return event
+    for entry in catalog:
+        if entry.get("name", "").strip().lower() == event.strip().lower():
+            return entry["slug"]
+    known = ", ".join(sorted(slugs)) or "none"
+    raise HooklabError(f"no event {event!r} in the catalog (known: {known}); see `hooklab events`")

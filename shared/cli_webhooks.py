@@ -1,0 +1,316 @@
+"""`hooklab webhook …`, `hooklab events` and `hooklab fire`: the sender from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hooklab.shared.cli_common import (
+    json_option,
+    print_json,
+    print_table,
+    read_json_arg,
+    resolve_event,
+    short_time,
+    with_client,
+)
+from hooklab.shared.client import Client
+
+# `fire --count N` shows a progress bar from this many events on.
+PROGRESS_FROM = 20
+
+
+@click.group("webhook")
+def webhook_group() -> None:
+    """Add, list, test and delete webhooks, and read their delivery log.
+
+    \b
+    Example:
+      hooklab webhook add --name Payments --url "$(hooklab bin create)" --event "Payment Received"
+      hooklab webhook test 1
+      hooklab webhook deliveries 1
+    """
+
+
+@webhook_group.command("add")
+@with_client
+@click.option("--name", required=True, help="A name for people.")
+@click.option("--url", default=None, help="Where deliveries are POSTed.")
+@click.option("--bin", "bin_id", default=None, help="Deliver to this bin (instead of --url).")
+@click.option(
+    "--event", required=True, help='An event slug, its name ("Payment Received"), or "*" for all.'
+)
+@click.option("--secret", default=None, help="A whsec_ secret (default: a new one).")
+@click.option(
+    "--format",
+    "payload_format",
+    type=click.Choice(["flat", "envelope"]),
+    default=None,
+    help="The payload as is (flat) or wrapped with type and timestamp (envelope).",
+)
+@click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per attempt.")
+@click.option("--inactive", is_flag=True, help="Add it switched off.")
+@json_option
+def webhook_add(
+    client: Client, name, url, bin_id, event, secret, payload_format, timeout_s, inactive, as_json
+) -> None:
+    """Add a webhook: the URL gets a signed POST for every event it subscribes to.
+
+    \b
+    Example:
+      hooklab webhook add --name Payments --url http://127.0.0.1:5000/hooks --event payment_received
+      hooklab webhook add --name "Into a bin" --bin BIN_ID --event "*"
+    """
+    if (url is None) == (bin_id is None):
+        raise click.UsageError("give either --url or --bin")
+    if bin_id is not None:
+        url = client.bin(bin_id)["url"]
+    fields = {"name": name, "url": url, "event": resolve_event(client, event)}
+    if secret is not None:
+        fields["secret"] = secret
+    if payload_format is not None:
+        fields["payload_format"] = payload_format
+    if timeout_s is not None:
+        fields["timeout_s"] = timeout_s
+    if inactive:
+        fields["active"] = False
+    webhook = client.create_webhook(**fields)
+    if as_json:
+        print_json(webhook)
+        return
+    click.echo(f"Added webhook {webhook['id']}: {webhook['name']} → {webhook['url']}")
+    if webhook.get("secret"):
+        click.echo(f"Secret: {webhook['secret']}")
+    click.echo(f"Send it a test event: hooklab webhook test {webhook['id']}", err=True)
+
+
+@webhook_group.command("list")
+@with_client
+@json_option
+def webhook_list(client: Client, as_json: bool) -> None:
+    """List the webhooks.
+
+    \b
+    Example:
+      hooklab webhook list
+    """
+    webhooks = client.webhooks()
+    if as_json:
+        print_json(webhooks)
+        return
+    rows = [
+        [
+            w["id"],
+            w.get("name"),
+            w.get("event"),
+            w.get("active"),
+            w.get("last_status"),
+            w.get("url"),
+        ]
+        for w in webhooks
+    ]
+    print_table(
+        rows,
+        ["ID", "NAME", "EVENT", "ACTIVE", "LAST STATUS", "URL"],
+        "No webhooks yet: add one with `hooklab webhook add`.",
+    )
+
+
+@webhook_group.command("show")
+@with_client
+@click.argument("webhook_id")
+@json_option
+def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
+    """Show a webhook's settings (and its secret).
+
+    \b
+    Example:
+      hooklab webhook show 1
+    """
+    webhook = client.webhook(webhook_id)
+    if as_json:
+        print_json(webhook)
+        return
+    skip = {"id"}
+    click.echo(f"Webhook {webhook['id']}")
+    for key, value in webhook.items():
+        if key not in skip:
+            shown = json.dumps(value) if isinstance(value, (dict, list)) else value
+            click.echo(f"  {key}: {'-' if shown is None else shown}")
+
+
+@webhook_group.command("test")
+@with_client
+@click.argument("webhook_id")
+@json_option
+def webhook_test(client: Client, webhook_id: str, as_json: bool) -> None:
+    """Send the webhook's event example now and print the answer (exit 1 when it failed).
+
+    \b
+    Example:
+      hooklab webhook test 1
+    """
+    result = client.test_webhook(webhook_id)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(describe_test(result))
+        body = result.get("response_body")
+        if body:
+            click.echo(body if len(body) <= 2000 else body[:2000] + "…")
+    if not result.get("ok"):
+        raise SystemExit(1)
+
+
+def describe_test(result: dict) -> str:
+    """One line about a test delivery: its status and time, or its error."""
+    took = f" in {result['duration_ms']} ms" if result.get("duration_ms") is not None else ""
+    if result.get("ok"):
+        return f"✓ Test event delivered: {result.get('status_code')}{took}"
+    why = result.get("error") or f"the receiver answered {result.get('status_code')}"
+    return f"✗ Test event failed: {why}{took}"
+
+
+@webhook_group.command("deliveries")
+@with_client
+@click.argument("webhook_id")
+@json_option
+def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
+    """List a webhook's deliveries with their attempts, newest first.
+
+    \b
+    Example:
+      hooklab webhook deliveries 1 --json | jq '.[0].attempts'
+    """
+    deliveries = client.deliveries(webhook_id)
+    if as_json:
+        print_json(deliveries)
+        return
+    rows = []
+    for d in deliveries:
+        attempts = d.get("attempts") or []
+        last = attempts[-1] if attempts else {}
+        rows.append(
+            [
+                d["id"],
+                d.get("event") or d.get("event_slug"),
+                d.get("status"),
+                len(attempts),
+                last.get("status_code") or last.get("error") or last.get("error_kind"),
+                "yes" if d.get("test") else "",
+                short_time(d.get("created_at")),
+            ]
+        )
+    print_table(
+        rows,
+        ["ID", "EVENT", "STATUS", "ATTEMPTS", "LAST ANSWER", "TEST", "CREATED"],
+        "No deliveries yet.",
+    )
+
+
+@webhook_group.command("redeliver")
+@with_client
+@click.argument("delivery_id")
+@json_option
+def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
+    """Make one more attempt of a delivery, now.
+
+    \b
+    Example:
+      hooklab webhook redeliver 7
+    """
+    result = client.redeliver(delivery_id)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"Redelivery of delivery {delivery_id} queued")
+
+
+@webhook_group.command("rm")
+@with_client
+@click.argument("webhook_ids", nargs=-1, required=True, metavar="WEBHOOK_ID...")
+def webhook_rm(client: Client, webhook_ids: tuple[str, ...]) -> None:
+    """Delete webhooks.
+
+    \b
+    Example:
+      hooklab webhook rm 1 2
+    """
+    for webhook_id in webhook_ids:
+        client.delete_webhook(webhook_id)
+        click.echo(f"Deleted webhook {webhook_id}")
+
+
+@click.command("events")
+@with_client
+@json_option
+def events_command(client: Client, as_json: bool) -> None:
+    """List the event catalog: what `fire` and webhooks can use.
+
+    \b
+    Example:
+      hooklab events
+      hooklab events --json | jq '.[] | select(.slug == "payment_received").payload'
+    """
+    catalog = client.events()
+    if as_json:
+        print_json(catalog)
+        return
+    print_table(
+        [[e["slug"], e.get("name"), e.get("description")] for e in catalog],
+        ["SLUG", "NAME", "DESCRIPTION"],
+        "The catalog is empty.",
+    )
+
+
+@click.command("fire")
+@with_client
+@click.argument("event")
+@click.option(
+    "--data",
+    default=None,
+    metavar="JSON|@FILE",
+    help="The payload: JSON, @file or @- for stdin (default: the catalog's example).",
+)
+@click.option("--count", type=int, default=1, show_default=True, help="Fire it this many times.")
+@click.option("--idempotency-key", default=None, help="Sent as Idempotency-Key.")
+@json_option
+def fire_command(
+    client: Client, event: str, data, count: int, idempotency_key, as_json: bool
+) -> None:
+    """Fire an event: every active webhook subscribed to it gets a delivery.
+
+    \b
+    Example:
+      hooklab fire payment_received
+      hooklab fire "Payment Received" --data '{"amount": 4200, "currency": "EUR"}'
+      hooklab fire payment_received --data @payment.json --count 500
+    """
+    if count < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--count'")
+    slug = resolve_event(client, event)
+    payload = read_json_arg(data, "--data") if data is not None else None
+    results = []
+    if count >= PROGRESS_FROM:
+        with click.progressbar(
+            range(count), label=f"Firing {slug}", file=click.get_text_stream("stderr")
+        ) as bar:
+            for _ in bar:
+                results.append(client.fire(slug, payload, idempotency_key))
+    else:
+        for _ in range(count):
+            results.append(client.fire(slug, payload, idempotency_key))
+    if as_json:
+        print_json(results[0] if count == 1 else results)
+        return
+    if count == 1:
+        result = results[0]
+        ids = ", ".join(str(d["id"]) for d in result.get("deliveries", [])) or "none"
+        click.echo(
+            f"Fired {slug}: event {result.get('event_id')}, "
+            f"{len(result.get('deliveries', []))} deliveries ({ids})"
+        )
+        return
+    total = sum(len(r.get("deliveries", [])) for r in results)
+    click.echo(f"Fired {slug} {count} times: {total} deliveries")

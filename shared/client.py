@@ -1,0 +1,371 @@
+"""A small HTTP client of Hooklab's API, used by the CLI and by the pytest plugin."""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from urllib3.util import SKIP_HEADER
+
+import hooklab.shared
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+# The server caps a long poll at `wait_max_s` (60 s by default); ask for at most this much.
+WAIT_SLICE_S = 30.0
+
+# Not re-sent by `replay`: hop-by-hop headers belong to one connection, and Host and
+# Content-Length describe the new request, so the HTTP library computes them again.
+NOT_REPLAYED = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+    "content-length",
+}
+
+
+class HooklabError(Exception):
+    """A failed call to Hooklab, with a message fit for one line on a terminal."""
+
+    def __init__(
+        self, message: str, status: int | None = None, code: str | None = None, field=None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.field = field
+
+
+def normalize_server(server: str | None) -> str:
+    """The base URL of a server (no trailing slash), or a HooklabError for a malformed one."""
+    server = (server or DEFAULT_SERVER).strip().rstrip("/")
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise HooklabError(
+            f"the server must be an http:// URL, like {DEFAULT_SERVER} (got {server!r})"
+        )
+    return server
+
+
+class Client:
+    """Calls one Hooklab server's API; one Client per thread (it holds a requests.Session)."""
+
+    def __init__(self, server: str | None = None, token: str | None = None, timeout=10.0) -> None:
+        self.server = normalize_server(server)
+        self.token = token or None
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"hooklab-client/{hooklab.shared.__version__}"
+        if self.token:
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """The absolute URL of a path on this server."""
+        return self.server + path
+
+    def ws_url(self, path: str) -> str:
+        """The websocket URL of a path on this server."""
+        scheme, rest = self.server.split("://", 1)
+        return ("wss" if scheme == "https" else "ws") + "://" + rest + path
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header to send (for the websocket, which does not use the Session)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        params: dict | None = None,
+        headers: dict | None = None,
+        timeout: float | None = None,
+    ) -> requests.Response:
+        """One API call; raises HooklabError with a clear message for any failure."""
+        timeout = self.timeout if timeout is None else timeout
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self.session.request(
+                method,
+                self.url(path),
+                json=json,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except requests.ConnectionError:
+            raise HooklabError(
+                f"cannot reach Hooklab at {self.server} — is `hooklab serve` running?"
+            ) from None
+        except requests.Timeout:
+            raise HooklabError(
+                f"Hooklab at {self.server} did not answer {method} {path} within {timeout:g} s"
+            ) from None
+        except requests.RequestException as exc:
+            raise HooklabError(f"calling Hooklab at {self.server} failed: {exc}") from None
+        if response.status_code >= 400 or (300 <= response.status_code < 400):
+            raise self._error(method, path, response)
+        return response
+
+    def _error(self, method: str, path: str, response: requests.Response) -> HooklabError:
+        status = response.status_code
+        try:
+            error = response.json()["error"]
+            code, message, field = error["code"], error["message"], error.get("field")
+        except (ValueError, KeyError, TypeError):
+            code, message, field = None, None, None
+        if status == 401:
+            hint = (
+                "the access token was refused"
+                if self.token
+                else "it needs an access token: pass --token or set HOOKLAB_TOKEN"
+            )
+            return HooklabError(f"Hooklab at {self.server}: {hint}", status, code or "unauthorized")
+        if message is None:
+            return HooklabError(
+                f"{self.server} answered {status} to {method} {path} "
+                "(is it a Hooklab server of this version?)",
+                status,
+            )
+        return HooklabError(message, status, code, field)
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        """GET a JSON document."""
+        return self.call("GET", path, params=params).json()
+
+    # -- bins -------------------------------------------------------------------------------
+
+    def health(self) -> dict:
+        """The server's liveness answer (also checks the server is reachable)."""
+        return self.get_json("/api/health")
+
+    def create_bin(self, **fields: Any) -> dict:
+        """Create a bin: name, response {status, headers, body, delay_ms}, secret."""
+        return self.call("POST", "/api/bins", json=fields).json()
+
+    def bins(self) -> list[dict]:
+        """Every bin."""
+        return _items(self.get_json("/api/bins"), "bins")
+
+    def bin(self, bin_id: str) -> dict:
+        """One bin."""
+        return self.get_json(f"/api/bins/{_seg(bin_id)}")
+
+    def update_bin(self, bin_id: str, **fields: Any) -> dict:
+        """Change a bin."""
+        return self.call("PATCH", f"/api/bins/{_seg(bin_id)}", json=fields).json()
+
+    def delete_bin(self, bin_id: str) -> None:
+        """Delete a bin and its captured requests."""
+        self.call("DELETE", f"/api/bins/{_seg(bin_id)}")
+
+    def clear_bin(self, bin_id: str) -> None:
+        """Delete a bin's captured requests."""
+        self.call("DELETE", f"/api/bins/{_seg(bin_id)}/requests")
+
+    def requests(
+        self, bin_id: str, after: int | None = None, limit: int | None = None
+    ) -> list[dict]:
+        """Summaries of a bin's captured requests, newest first."""
+        body = self.get_json(f"/api/bins/{_seg(bin_id)}/requests", after=after, limit=limit)
+        return _items(body, "requests")
+
+    def request(self, bin_id: str, request_id: int | str) -> dict:
+        """One captured request in full."""
+        return self.get_json(f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}")
+
+    def raw_body(self, bin_id: str, request_id: int | str) -> bytes:
+        """The body bytes of a captured request exactly as received."""
+        path = f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}/raw"
+        return self.call("GET", path).content
+
+    def wait(
+        self,
+        bin_id: str,
+        after: int = 0,
+        timeout: float = 10.0,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> dict | None:
+        """Long poll: the first request newer than `after` (in full), or None after `timeout`."""
+        response = self.call(
+            "GET",
+            f"/api/bins/{_seg(bin_id)}/requests/wait",
+            params={"after": after, "timeout": f"{timeout:g}", "method": method, "path": path},
+            timeout=timeout + 10,
+        )
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def export(self, bin_id: str, fmt: str = "json") -> bytes:
+        """All of a bin's requests as HAR 1.2 or JSON (the bytes the server sent)."""
+        return self.call("GET", f"/api/bins/{_seg(bin_id)}/export", params={"format": fmt}).content
+
+    # -- webhooks, events, deliveries -------------------------------------------------------
+
+    def events(self) -> list[dict]:
+        """The event catalog."""
+        return _items(self.get_json("/api/events"), "events")
+
+    def create_webhook(self, **fields: Any) -> dict:
+        """Add a webhook: name, url, event, active, secret, payload_format, timeout_s."""
+        return self.call("POST", "/api/webhooks", json=fields).json()
+
+    def webhooks(self) -> list[dict]:
+        """Every webhook."""
+        return _items(self.get_json("/api/webhooks"), "webhooks")
+
+    def webhook(self, webhook_id: int | str) -> dict:
+        """One webhook."""
+        return self.get_json(f"/api/webhooks/{_seg(str(webhook_id))}")
+
+    def update_webhook(self, webhook_id: int | str, **fields: Any) -> dict:
+        """Change a webhook."""
+        return self.call("PATCH", f"/api/webhooks/{_seg(str(webhook_id))}", json=fields).json()
+
+    def delete_webhook(self, webhook_id: int | str) -> None:
+        """Delete a webhook."""
+        self.call("DELETE", f"/api/webhooks/{_seg(str(webhook_id))}")
+
+    def test_webhook(self, webhook_id: int | str, timeout: float = 60.0) -> dict:
+        """Send the webhook's test event now and wait for the answer."""
+        path = f"/api/webhooks/{_seg(str(webhook_id))}/test"
+        return self.call("POST", path, timeout=timeout).json()
+
+    def fire(self, event: str, payload: Any = None, idempotency_key: str | None = None) -> dict:
+        """Fire an event (no payload: the catalog's example); returns the event and deliveries."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self.call("POST", f"/api/events/{_seg(event)}", json=payload, headers=headers).json()
+
+    def deliveries(self, webhook_id: int | str) -> list[dict]:
+        """A webhook's deliveries with their attempts."""
+        body = self.get_json(f"/api/webhooks/{_seg(str(webhook_id))}/deliveries")
+        return _items(body, "deliveries")
+
+    def delivery(self, delivery_id: int | str) -> dict:
+        """One delivery with its attempts."""
+        return self.get_json(f"/api/deliveries/{_seg(str(delivery_id))}")
+
+    def redeliver(self, delivery_id: int | str) -> dict:
+        """One more attempt of a delivery, now."""
+        return self.call("POST", f"/api/deliveries/{_seg(str(delivery_id))}/redeliver").json()
+
+
+def _seg(value: str) -> str:
+    """One path segment, escaped (ids come from users and must not change the route)."""
+    return quote(str(value), safe="")
+
+
+def _items(body: Any, key: str) -> list:
+    """A list from an API answer that is either a list or an object holding one under `key`."""
+    if isinstance(body, dict):
+        body = body.get(key, body.get("items", []))
+    return list(body)
+
+
+def body_bytes(captured: dict) -> bytes:
+    """The body of a captured request in full, from its `body_base64`."""
+    return base64.b64decode(captured.get("body_base64") or "")
+
+
+def header_value(captured: dict, name: str) -> str | None:
+    """The value of a captured request's header (names compare case-insensitively)."""
+    wanted = name.lower()
+    for header_name, value in captured.get("headers") or []:
+        if header_name.lower() == wanted:
+            return value
+    return None
+
+
+def replay_headers(headers: list[list[str]]) -> dict[str, str]:
+    """The headers to re-send: the captured ones, in order, minus hop-by-hop, Host and length."""
+    named_in_connection = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            named_in_connection |= {p.strip().lower() for p in value.split(",")}
+    out: dict[str, str] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in NOT_REPLAYED or lowered in named_in_connection:
+            continue
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    # urllib3 adds a User-Agent and Accept-Encoding of its own unless told to skip them.
+    present = {name.lower() for name in out}
+    for name in ("User-Agent", "Accept-Encoding"):
+        if name.lower() not in present:
+            out[name] = SKIP_HEADER
+    return out
+
+
+def replay(
+    client: Client,
+    bin_id: str,
+    request_id: int | str,
+    to: str,
+    with_path: bool = False,
+    timeout: float = 30.0,
+) -> tuple[dict, requests.Response]:
+    """Re-send a captured request to `to`: same method, byte-exact body, the same headers."""
+    target = urlsplit(to)
+    if target.scheme not in ("http", "https") or not target.netloc:
+        raise HooklabError(f"--to must be an http:// or https:// URL (got {to!r})")
+    captured = client.request(bin_id, request_id)
+    if captured.get("truncated"):
+        raise HooklabError(
+            f"request {request_id} was cut at the body limit when captured, "
+            "so it cannot be replayed byte-exact"
+        )
+    body = client.raw_body(bin_id, request_id)
+    url = to
+    if with_path:
+        url = to.rstrip("/") + (captured.get("subpath") or "")
+        if captured.get("query_string"):
+            url += "?" + captured["query_string"]
+    session = requests.Session()
+    session.headers.clear()  # no default headers of requests' own: only the captured ones
+    session.trust_env = False  # no proxy or .netrc credentials from the environment
+    try:
+        response = session.request(
+            captured["method"],
+            url,
+            data=body,
+            headers=replay_headers(captured.get("headers") or []),
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except requests.ConnectionError:
+        raise HooklabError(f"cannot reach {url} (is your app running?)") from None
+    except requests.Timeout:
+        raise HooklabError(f"{url} did not answer within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise HooklabError(f"replaying to {url} failed: {exc}") from None
+    finally:
+        session.close()
+    return captured, response
+
+
+def parse_json_text(text: str, what: str) -> Any:
+    """Parse JSON given on a command line or in a file, or a HooklabError naming `what`."""
+    try:
+        return jsonlib.loads(text)
+    except ValueError as exc:
+        raise HooklabError(f"{what} is not valid JSON: {exc}") from None

@@ -1,0 +1,77 @@
+"""A Hooklab server in a background thread on a free port (for `hooklab demo` and the fixture)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from hooklab.shared.settings import Settings
+
+
+@dataclass
+class LocalServer:
+    """A running threaded Werkzeug server with its delivery workers; `stop()` ends both."""
+
+    app: Flask
+    server: BaseWSGIServer
+    thread: threading.Thread
+    temp_dir: Path | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def db(self) -> str:
+        return self.app.config["HOOKLAB"].db
+
+    def stop(self) -> None:
+        """Stop the workers and the server, and remove the temporary database if there is one."""
+        from hooklab.shared.app import stop_background
+
+        if self._stopped:
+            return
+        self._stopped = True
+        stop_background(self.app)
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+        self.app.extensions["hooklab.store"].close()
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def start_local_server(
+    db: str | Path | None = None, port: int = 0, **overrides: Any
+) -> LocalServer:
+    """Serve Hooklab on 127.0.0.1:`port` (0: a free one), on `db` or a temporary database.
+
+    The environment's HOOKLAB_* variables are ignored: the server is self-contained.
+    """
+    from hooklab.shared.app import create_app, start_background
+
+    temp_dir = None
+    if db is None:
+        temp_dir = Path(tempfile.mkdtemp(prefix="hooklab-"))
+        db = temp_dir / "hooklab.db"
+    settings = Settings({"db": str(db), "host": "127.0.0.1", "port": port, **overrides}, environ={})
+    try:
+        app = create_app(settings)
+        server = make_server("127.0.0.1", port, app, threaded=True)
+    except BaseException:
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="hooklab-server", daemon=True)
+    thread.start()
+    start_background(app)
+    return LocalServer(app, server, thread, temp_dir)

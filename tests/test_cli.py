@@ -1,0 +1,372 @@
+"""The `hooklab` CLI against a real server: bins, tail, export, replay, webhooks, fire, demo."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+import pytest
+import requests
+from click.testing import CliRunner
+
+from hooklab.shared.app import create_app
+from hooklab.shared.cli import cli
+from tests.conftest import make_settings, start_live_server
+
+HOOKLAB = str(Path(sys.executable).parent / "hooklab")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def run(live_server):
+    """Invoke the CLI in-process against the live server; returns click's Result."""
+    runner = CliRunner()
+
+    def invoke(*args: str, input=None, env=None):
+        environ = {"HOOKLAB_SERVER": live_server.url, "HOOKLAB_TOKEN": None, **(env or {})}
+        return runner.invoke(cli, list(args), input=input, env=environ, catch_exceptions=False)
+
+    return invoke
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in all_commands(cli)], ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output
+
+
+def test_a_server_that_is_not_running_is_one_line_and_exit_1():
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(cli, ["bin", "list", "--server", url], env={"HOOKLAB_TOKEN": None})
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: cannot reach Hooklab at {url} — is `hooklab serve` running?"
+    )
+    assert result.stdout == ""
+
+
+def test_the_installed_script_never_shows_a_traceback():
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "HOOKLAB_SERVER": url}
+    env.pop("HOOKLAB_TOKEN", None)
+    done = subprocess.run(
+        [HOOKLAB, "bin", "show", "nope"], capture_output=True, text=True, env=env, timeout=20
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "cannot reach Hooklab" in done.stderr
+
+
+def test_a_malformed_server_url_is_a_clear_error():
+    result = CliRunner().invoke(cli, ["bin", "list", "--server", "localhost:8000"])
+    assert result.exit_code == 1
+    assert "must be an http:// URL" in result.stderr
+
+
+def test_bin_create_prints_the_capture_url_and_the_bin_answers_as_configured(run):
+    result = run(
+        "bin", "create", "--name", "payments", "--status", "202",
+        "--header", "X-Env: test", "--body", "accepted", "--delay-ms", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert "\n" not in url and url.startswith("http://127.0.0.1:") and "/b/" in url
+    assert "Inspect it at http://" in result.stderr
+
+    answer = requests.post(url + "/hook", data=b"x", timeout=5)
+    assert answer.status_code == 202
+    assert answer.headers["X-Env"] == "test"
+    assert answer.text == "accepted"
+
+    bin_id = url.rsplit("/", 1)[1]
+    shown = json.loads(run("bin", "show", bin_id, "--json").stdout)
+    assert shown["name"] == "payments"
+    assert shown["response"]["status"] == 202
+    text = run("bin", "show", bin_id).stdout
+    assert "payments" in text and "X-Env: test" in text and url in text
+
+
+def test_bin_create_body_from_a_file(run, tmp_path):
+    body = tmp_path / "body.json"
+    body.write_text('{"ok": true}')
+    created = json.loads(run("bin", "create", "--body", f"@{body}", "--json").stdout)
+    assert requests.get(created["url"], timeout=5).text == '{"ok": true}'
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--header", "no-colon"], "is not NAME:VALUE"),
+        (["--status", "99"], "response.status must be a whole number from 100 to 599"),
+        (["--secret", "plain"], "secret"),
+        (["--body", "@/nonexistent/file"], "cannot read /nonexistent/file"),
+    ],
+)
+def test_bin_create_refuses_bad_options_in_one_line(run, args, message):
+    result = run("bin", "create", *args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bin_list_requests_and_one_request(run, live_server):
+    created = live_server.create_bin(name="listed")
+    requests.post(created["url"] + "/orders?x=1", json={"order": 7}, timeout=5)
+    requests.put(created["url"], data=b"\xff\xfe binary", timeout=5)
+
+    listed = run("bin", "list")
+    assert created["id"] in listed.stdout and "listed" in listed.stdout
+    assert [b["id"] for b in json.loads(run("bin", "list", "--json").stdout)] == [created["id"]]
+
+    table = run("bin", "requests", created["id"]).stdout.splitlines()
+    assert table[0].split()[:4] == ["ID", "RECEIVED", "METHOD", "PATH"]
+    assert "PUT" in table[1] and "POST" in table[2]  # newest first
+    assert f"/b/{created['id']}/orders?x=1" in table[2]
+
+    summaries = json.loads(run("bin", "requests", created["id"], "--json").stdout)
+    assert [s["method"] for s in summaries] == ["PUT", "POST"]
+
+    post = run("bin", "request", created["id"], str(summaries[1]["id"])).stdout
+    assert post.startswith(f"POST /b/{created['id']}/orders?x=1 HTTP/1.1\n")
+    assert '"order": 7' in post
+
+    latest = run("bin", "request", created["id"], "latest")
+    assert "binary data" in latest.stdout and "--raw" in latest.stdout
+
+    raw = CliRunner().invoke(
+        cli,
+        ["bin", "request", created["id"], "latest", "--raw", "--server", live_server.url],
+        env={"HOOKLAB_TOKEN": None},
+    )
+    assert raw.stdout_bytes == b"\xff\xfe binary"
+
+
+def test_errors_from_the_api_are_one_line(run):
+    result = run("bin", "show", "a" * 26)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: No bin with id '{'a' * 26}'.\n"
+    missing = run("bin", "request", "a" * 26, "latest")
+    assert missing.exit_code == 1 and "No bin" in missing.stderr
+
+
+def test_bin_export_clear_and_rm(run, live_server, tmp_path):
+    created = live_server.create_bin()
+    requests.post(created["url"], json={"n": 1}, timeout=5)
+
+    har_file = tmp_path / "bin.har"
+    result = run("bin", "export", created["id"], "--format", "har", "-o", str(har_file))
+    assert result.exit_code == 0, result.output
+    har = json.loads(har_file.read_text())
+    assert har["log"]["entries"][0]["request"]["method"] == "POST"
+
+    exported = json.loads(run("bin", "export", created["id"]).stdout)
+    assert exported[0]["json"] == {"n": 1}
+
+    assert run("bin", "clear", created["id"]).exit_code == 0
+    assert json.loads(run("bin", "requests", created["id"], "--json").stdout) == []
+
+    assert run("bin", "rm", created["id"]).stdout == f"Deleted bin {created['id']}\n"
+    assert run("bin", "show", created["id"]).exit_code == 1
+
+
+def test_bin_tail_prints_requests_as_they_arrive(run, live_server):
+    created = live_server.create_bin()
+    requests.post(created["url"] + "/first", json={"n": 1}, timeout=5)
+
+    def later():
+        time.sleep(0.3)
+        requests.post(created["url"] + "/second", json={"n": 2}, timeout=5)
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    result = run("bin", "tail", created["id"], "--after", "0", "--count", "2", "--json", "--full")
+    sender.join()
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["json"] for line in lines] == [{"n": 1}, {"n": 2}]
+    assert lines[1]["subpath"] == "/second"
+
+
+def test_bin_tail_stops_when_the_bin_is_deleted(run, live_server):
+    created = live_server.create_bin()
+
+    def delete_later():
+        time.sleep(0.3)
+        requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
+
+    deleter = threading.Thread(target=delete_later)
+    deleter.start()
+    result = run("bin", "tail", created["id"])
+    deleter.join()
+    assert result.exit_code == 0
+    assert "the bin was deleted" in result.stderr
+
+
+def test_bin_tail_stops_cleanly_on_ctrl_c(live_server):
+    created = live_server.create_bin()
+    env = {**os.environ, "HOOKLAB_SERVER": live_server.url, "PYTHONUNBUFFERED": "1"}
+    env.pop("HOOKLAB_TOKEN", None)
+    tail = subprocess.Popen(
+        [HOOKLAB, "bin", "tail", created["id"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert "Waiting for requests" in tail.stderr.readline()
+        requests.post(created["url"] + "/live", data="hello", timeout=5)
+        line = tail.stdout.readline()
+        assert "POST" in line and f"/b/{created['id']}/live" in line
+        tail.send_signal(signal.SIGINT)
+        out, err = tail.communicate(timeout=10)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0
+    assert "Traceback" not in err
+    assert "Stopped." in err
+
+
+def test_bin_tail_of_a_missing_bin(run):
+    result = run("bin", "tail", "b" * 26)
+    assert result.exit_code == 1
+    assert "No bin with id" in result.stderr
+
+
+def send_raw(url: str, method: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    """Send a request with exactly these headers (http.client adds only Host and length)."""
+    parts = requests.utils.urlparse(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    conn.putrequest(method, parts.path, skip_accept_encoding=True)
+    for name, value in headers:
+        conn.putheader(name, value)
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    conn.getresponse().read()
+    conn.close()
+
+
+def test_replay_resends_body_and_headers_byte_exact(run, live_server):
+    source = live_server.create_bin()
+    target = live_server.create_bin()
+    body = b'{"amount": 4200}\n\xff\x00 not utf-8'
+    send_raw(
+        source["url"] + "/stripe?a=1",
+        "PATCH",
+        [
+            ("Content-Type", "application/json"),
+            ("Webhook-Id", "msg_1"),
+            ("X-Custom", "one, two"),
+            ("Connection", "keep-alive, X-Hop"),
+            ("X-Hop", "dropped: named in Connection"),
+            ("Te", "trailers"),
+        ],
+        body,
+    )
+    result = run("replay", source["id"], "latest", "--to", target["url"] + "/app")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"PATCH {target['url']}/app → 200 OK")
+
+    original = run("bin", "request", source["id"], "latest", "--json")
+    replayed = run("bin", "request", target["id"], "latest", "--json")
+    original, replayed = json.loads(original.stdout), json.loads(replayed.stdout)
+    assert replayed["method"] == "PATCH"
+    assert replayed["subpath"] == "/app"
+    assert replayed["body_base64"] == original["body_base64"]
+
+    def kept(request):
+        skip = {"host", "content-length", "connection", "x-hop", "te"}
+        return [[n, v] for n, v in request["headers"] if n.lower() not in skip]
+
+    assert kept(replayed) == kept(original)
+    names = {n.lower() for n, _ in replayed["headers"]}
+    # Nothing added: no User-Agent or Accept-Encoding of the HTTP library's own.
+    assert "user-agent" not in names and "accept-encoding" not in names
+    assert "x-hop" not in names and "te" not in names
+
+
+def test_replay_with_path_and_json_output(run, live_server):
+    source = live_server.create_bin()
+    target = live_server.create_bin(response={"status": 201, "body": "made"})
+    requests.post(source["url"] + "/hooks/github?delivery=9", json={"zen": "yes"}, timeout=5)
+    result = run("replay", source["id"], "latest", "--to", target["url"], "--with-path", "--json")
+    out = json.loads(result.stdout)
+    assert out["status_code"] == 201 and out["response_body"] == "made"
+    replayed = requests.get(
+        f"{live_server.url}/api/bins/{target['id']}/requests", timeout=5
+    ).json()[0]
+    assert replayed["subpath"] == "/hooks/github"
+    assert replayed["query_string"] == "delivery=9"
+
+
+@pytest.mark.parametrize(
+    "to, message",
+    [
+        ("ftp://example.com/x", "--to must be an http:// or https:// URL"),
+        (f"http://127.0.0.1:{free_port()}/app", "cannot reach http://127.0.0.1:"),
+    ],
+)
+def test_replay_refuses_or_reports_a_bad_target(run, live_server, to, message):
+    source = live_server.create_bin()
+    requests.post(source["url"], data="x", timeout=5)
+    result = run("replay", source["id"], "latest", "--to", to)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "help" in CliRunner().invoke(cli, ["replay", "--help"]).output
+    assert "Host and Content-Length are computed again" in " ".join(
+        CliRunner().invoke(cli, ["replay", "--help"]).output.split()
+    )
+
+
+@pytest.fixture
+def token_server(tmp_path):
+    live = start_live_server(create_app(make_settings(tmp_path, token="s3cret-token")))
+    yield live
+    live.stop()
+
+
+def test_token_from_option_or_environment(token_server):
+    runner = CliRunner()
+    base = {"HOOKLAB_SERVER": token_server.url, "HOOKLAB_TOKEN": None}
+    refused = runner.invoke(cli, ["bin", "list"], env=base)
+    assert refused.exit_code == 1
+    assert "needs an access token: pass --token or set HOOKLAB_TOKEN" in refused.stderr
+
+    wrong = runner.invoke(cli, ["bin", "list", "--token", "nope"], env=base)
+    assert "the access token was refused" in wrong.stderr
+
+    made = runner.invoke(cli, ["bin", "create", "--json", "--token", "s3cret-token"], env=base)
+    assert made.exit_code == 0, made.output
+    bin_id = json.loads(made.stdout)["id"]
+    env = {**base, "HOOKLAB_TOKEN": "s3cret-token"}
+    assert bin_id in runner.invoke(cli, ["bin", "list"], env=env).stdout
+
+    # The websocket sends the token too.
+    requests.post(json.loads(made.stdout)["url"], data="hi", timeout=5)
+    tailed = runner.invoke(cli, ["bin", "tail", bin_id, "--after", "0", "--count", "1"], env=env)
+    assert tailed.exit_code == 0, tailed.output
+    assert "POST" in tailed.stdout
