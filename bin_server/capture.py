@@ -154,7 +154,8 @@ class CaptureMiddleware:
             body_size = len(body)
         except TooLarge as exc:
             body, body_size, truncated = b"", exc.seen, True
-        except BadRequest as exc:
+        # OSError: the server's input stream gave up (a broken chunk header, a dropped client).
+        except (BadRequest, OSError) as exc:
             return _json(
                 start_response, 400, "bad_request", f"Unreadable request: {exc}.", close=True
             )

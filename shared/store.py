@@ -73,9 +73,27 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
-        """One transaction on this thread's connection."""
-        with self.db.atomic() as db:
+        """One write transaction on this thread's connection, taking the write lock up front.
+
+        sqlite-utils' own atomic() starts a deferred transaction; one that reads first (as
+        `table.insert` does) and then writes fails at once with "database is locked" when another
+        connection committed in between, without waiting for the busy timeout. BEGIN IMMEDIATE
+        makes it wait its turn instead. Nested calls become savepoints.
+        """
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
             yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
+        else:
+            db.conn.commit()
 
     def close(self) -> None:
         """Close this thread's connection (other threads keep theirs)."""
