@@ -1,5 +1,96 @@
 """The manager's tables, created and changed only by these migrations."""
 
+from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("hooklab.sender")
+
+
+@migrations()
+def m001_webhooks_events_deliveries_attempts(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            url TEXT NOT NULL,
+            event TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            secret TEXT NOT NULL,
+            payload_format TEXT NOT NULL DEFAULT 'flat',
+            timeout_s REAL NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            disabled_reason TEXT,
+            disabled_at INTEGER
+        )
+        """
+    )
+    # An event is what was fired (or sent as a test); its deliveries are the outbox.
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            slug TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            test INTEGER NOT NULL DEFAULT 0,
+            idempotency_key TEXT UNIQUE,
+            request_hash TEXT
+        )
+        """
+    )
+    # The body is fixed when the event is fired, so every retry and redelivery of a delivery
+    # sends the same bytes under the same message id (webhook-id).
+    db.execute(
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+            message_id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            test INTEGER NOT NULL DEFAULT 0,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            scheduled_attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            claim_token TEXT,
+            claim_expires_at INTEGER,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            last_status_code INTEGER,
+            last_error TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at)")
+    db.execute("CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id)")
+    db.execute("CREATE INDEX deliveries_event ON deliveries (event_id)")
+    db.execute(
+        """
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            trigger TEXT NOT NULL,
+            worker TEXT,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            duration_ms INTEGER,
+            url TEXT NOT NULL,
+            request_headers TEXT NOT NULL DEFAULT '[]',
+            status_code INTEGER,
+            ok INTEGER,
+            error_kind TEXT,
+            error TEXT,
+            retry_after_s REAL,
+            response_headers TEXT,
+            response_body TEXT,
+            response_body_size INTEGER,
+            response_truncated INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (delivery_id, number)
+        )
+        """
+    )

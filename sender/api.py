@@ -1,0 +1,176 @@
+"""The manager's JSON API (see ../shared/design.md, "Manager (sender side)")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from hooklab.sender import deliveries, delivery, webhooks
+from hooklab.sender.catalog import Catalog
+from hooklab.sender.firing import fire
+from hooklab.shared.errors import ApiError
+from hooklab.shared.settings import Settings
+from hooklab.shared.store import Store
+
+bp = Blueprint("sender_api", __name__)
+
+
+def get_catalog() -> Catalog:
+    """The event catalog of the current app."""
+    return current_app.extensions["hooklab.catalog"]
+
+
+def _store() -> Store:
+    return current_app.extensions["hooklab.store"]
+
+
+def _settings() -> Settings:
+    return current_app.config["HOOKLAB"]
+
+
+def json_body(empty: Any = ...) -> Any:
+    """The request body as JSON; `empty` when there is none (else a 400), 400 when unreadable."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if empty is ...:
+            raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+        return empty
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
+
+
+def _int_arg(name: str, default: int | None) -> int | None:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} must be a whole number.", name) from None
+
+
+def _webhook_json(webhook: dict, with_secret: bool = True) -> dict:
+    return webhooks.webhook_to_json(_store(), webhook, get_catalog(), with_secret)
+
+
+@bp.get("/api/events")
+def list_events():
+    """The catalog, each event with a fresh example payload."""
+    return jsonify([event.to_json() for event in get_catalog()])
+
+
+@bp.post("/api/events/<slug>")
+def fire_event(slug: str):
+    """Fire an event: the JSON body is the payload (empty: the example); 202."""
+    payload = json_body(empty=None)
+    if payload is not None and not isinstance(payload, dict):
+        raise ApiError(422, "invalid", "The payload must be a JSON object.", "payload")
+    key = request.headers.get("Idempotency-Key")
+    result = fire(_store(), slug, payload, key, catalog=get_catalog())
+    response = jsonify(result)
+    response.status_code = 202
+    if result["replayed"]:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/api/webhooks")
+def list_webhooks():
+    """Every webhook, newest first (secrets are only shown one webhook at a time)."""
+    return jsonify([_webhook_json(w, with_secret=False) for w in webhooks.list_webhooks(_store())])
+
+
+@bp.post("/api/webhooks")
+def create_webhook():
+    """Add a webhook; a whsec_ secret is generated when none is given; 201."""
+    columns = webhooks.check_fields(json_body(), get_catalog(), _settings())
+    webhook = webhooks.create_webhook(_store(), columns, _settings())
+    response = jsonify(_webhook_json(webhook))
+    response.status_code = 201
+    response.headers["Location"] = f"/api/webhooks/{webhook['id']}"
+    return response
+
+
+@bp.get("/api/webhooks/<webhook_id>")
+def read_webhook(webhook_id: str):
+    """One webhook, with its secret."""
+    return jsonify(_webhook_json(webhooks.require_webhook(_store(), webhook_id)))
+
+
+@bp.patch("/api/webhooks/<webhook_id>")
+def change_webhook(webhook_id: str):
+    """Change some fields of a webhook (active: true enables it again)."""
+    webhook = webhooks.require_webhook(_store(), webhook_id)
+    columns = webhooks.check_fields(json_body(), get_catalog(), _settings(), partial=True)
+    webhook = webhooks.update_webhook(_store(), webhook["id"], columns)
+    return jsonify(_webhook_json(webhook))
+
+
+@bp.delete("/api/webhooks/<webhook_id>")
+def delete_webhook(webhook_id: str) -> Response:
+    """Delete a webhook with its delivery log; 204."""
+    webhook = webhooks.require_webhook(_store(), webhook_id)
+    webhooks.delete_webhook(_store(), webhook["id"])
+    return Response(status=204)
+
+
+@bp.post("/api/webhooks/<webhook_id>/regenerate-secret")
+def regenerate_secret(webhook_id: str):
+    """Give the webhook a new random secret; the old one stops working at once."""
+    webhook = webhooks.require_webhook(_store(), webhook_id)
+    return jsonify(_webhook_json(webhooks.regenerate_secret(_store(), webhook["id"])))
+
+
+@bp.post("/api/webhooks/<webhook_id>/test")
+def test_webhook(webhook_id: str):
+    """Send the event's example payload now and wait for the answer (logged as a test)."""
+    body = json_body(empty={})
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    event = body.get("event")
+    if event is not None and not isinstance(event, str):
+        raise ApiError(422, "invalid", "event must be an event slug.", "event")
+    result = delivery.send_test(_store(), _settings(), get_catalog(), webhook_id, event)
+    return jsonify(result)
+
+
+@bp.get("/api/webhooks/<webhook_id>/deliveries")
+def list_deliveries(webhook_id: str):
+    """A webhook's deliveries, newest first, with their attempts (`limit`, `before`, `status`)."""
+    webhook = webhooks.require_webhook(_store(), webhook_id)
+    status = request.args.get("status") or None
+    if status is not None and status not in ("pending", "succeeded", "failed", "cancelled"):
+        raise ApiError(
+            400,
+            "bad_request",
+            "status is one of pending, succeeded, failed, cancelled.",
+            "status",
+        )
+    found = deliveries.list_deliveries(
+        _store(),
+        get_catalog(),
+        webhook["id"],
+        limit=_int_arg("limit", 50),
+        before=_int_arg("before", None),
+        status=status,
+    )
+    return jsonify(found)
+
+
+@bp.get("/api/deliveries/<delivery_id>")
+def read_delivery(delivery_id: str):
+    """One delivery with its attempts."""
+    return jsonify(deliveries.get_delivery(_store(), get_catalog(), delivery_id))
+
+
+@bp.post("/api/deliveries/<delivery_id>/redeliver")
+def redeliver(delivery_id: str):
+    """One more attempt of the delivery now, same webhook-id; waits and returns the delivery."""
+    result = delivery.redeliver(_store(), _settings(), delivery_id)
+    found = deliveries.get_delivery(_store(), get_catalog(), result["delivery_id"])
+    attempt = next(a for a in found["attempts"] if a["number"] == result["attempt_number"])
+    return jsonify({"ok": result["ok"], "attempt": attempt, "delivery": found})

@@ -1,0 +1,318 @@
+"""The event catalog: the eight Ultimate Multisite events, plus a user's own from a JSON file.
+
+The default events carry the payload keys of the plugin's own mock data
+(../shared/reference/ultimate-multisite-events.md); the reference codes it randomises per
+render are generated fresh each time an example is built.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import secrets
+import string
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WU_VERSION = "2.4.12"
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+WILDCARD = "*"
+ADMIN = "https://example.com/wp-admin/network/admin.php"
+AVATAR = (
+    "<img alt='' src='https://www.gravatar.com/avatar/"
+    "ad516503a11cd5ca435acc9bb6523536?s=48&#038;d=mm&#038;r=g' "
+    "class='avatar avatar-48 photo' height='48' width='48' loading='lazy' decoding='async'/>"
+)
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be used; the message names the file, the event and the field."""
+
+
+def reference_code() -> str:
+    """A fresh reference code like the plugin's: 10 upper-case letters and digits."""
+    alphabet = string.ascii_uppercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def _payment() -> dict[str, Any]:
+    code = reference_code()
+    return {
+        "payment_id": 0,
+        "payment_status": "",
+        "payment_reference_code": code,
+        "payment_subtotal": "$ 0.00",
+        "payment_subtotal_raw": 0,
+        "payment_tax_total": "$ 0.00",
+        "payment_tax_total_raw": 0,
+        "payment_total": "$ 0.00",
+        "payment_total_raw": 0,
+        "payment_currency": "",
+        "payment_product_names": "Test Product",
+        "payment_date_created": "",
+        "payment_gateway": "",
+        "payment_invoice_url": f"https://example.com/?action=invoice&reference={code}",
+        "payment_manage_url": f"{ADMIN}?page=wp-ultimo-edit-payment&id=0",
+    }
+
+
+def _membership() -> dict[str, Any]:
+    return {
+        "membership_id": 0,
+        "membership_status": "",
+        "membership_reference_code": reference_code(),
+        "membership_initial_amount": "$ 0.00",
+        "membership_initial_amount_raw": 0,
+        "membership_amount": "$ 0.00",
+        "membership_amount_raw": 0,
+        "membership_currency": "",
+        "membership_description": "Free!",
+        "membership_gateway": "",
+        "membership_date_expiration": "",
+        "membership_manage_url": f"{ADMIN}?page=wp-ultimo-edit-membership&id=0",
+    }
+
+
+def _customer() -> dict[str, Any]:
+    return {
+        "customer_id": 0,
+        "customer_name": "John McMocked",
+        "customer_user_id": 1,
+        "customer_user_email": "mockeduser@dev.dev",
+        "customer_email_verification": "",
+        "customer_avatar": AVATAR,
+        "customer_billing_address": "Company Co.\ncompany@co.dev",
+        "customer_manage_url": f"{ADMIN}?page=wp-ultimo-edit-customer&id=0",
+    }
+
+
+def _site() -> dict[str, Any]:
+    return {
+        "site_id": None,
+        "site_title": "Example Site",
+        "site_description": "This is an example of a site description.",
+        "site_url": "http://examplesite.dev/",
+        "site_admin_url": "http://examplesite.dev/wp-admin/",
+        "site_manage_url": f"{ADMIN}?page=wp-ultimo-edit-site&id=0",
+    }
+
+
+def _domain() -> dict[str, Any]:
+    return {
+        "domain_id": 0,
+        "domain_domain": "example.com",
+        "domain_site_id": 1,
+        "domain_stage": "checking-dns",
+        # Strings, not booleans: that is what the plugin sends.
+        "domain_active": "true",
+        "domain_primary": "true",
+        "domain_secure": "true",
+        "domain_date_created": None,
+        "domain_manage_url": f"{ADMIN}?page=wp-ultimo-edit-domain&id=0",
+    }
+
+
+def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        out.update(part)
+    out["wu_version"] = WU_VERSION
+    return out
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of the catalog: slug, display name, description and an example payload."""
+
+    slug: str
+    name: str
+    description: str
+    make_payload: Callable[[], dict[str, Any]] = field(repr=False)
+    custom: bool = False
+
+    def example(self) -> dict[str, Any]:
+        """A fresh example payload (new reference codes each time)."""
+        return self.make_payload()
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as `GET /api/events` shows it."""
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description,
+            "payload": self.example(),
+        }
+
+
+DEFAULT_EVENTS: tuple[Event, ...] = (
+    Event(
+        "payment_received",
+        "Payment Received",
+        "A customer's payment came in, whatever state it ended up in (pending, completed, ...).",
+        lambda: _merge(_payment(), _membership(), _customer()),
+    ),
+    Event(
+        "site_published",
+        "Site Published",
+        "A site belonging to a membership was created, or went from pending to live.",
+        lambda: _merge(_site(), _customer(), _membership()),
+    ),
+    Event(
+        "confirm_email_address",
+        "Email Verification Needed",
+        "A new customer was added whose email address still has to be confirmed.",
+        lambda: _merge({"verification_link": "https://linktoverifyemail.com"}, _customer()),
+    ),
+    Event(
+        "domain_created",
+        "New Domain Mapping Added",
+        "A customer mapped a custom domain to one of their sites.",
+        lambda: _merge(_domain(), _site(), _membership(), _customer()),
+    ),
+    Event(
+        "renewal_payment_created",
+        "New Renewal Payment Created",
+        "A payment for the next period of a membership was created and awaits payment.",
+        lambda: _merge(
+            {"default_payment_url": "https://linktopayment.com"},
+            _payment(),
+            _membership(),
+            _customer(),
+        ),
+    ),
+    Event(
+        "invoice_sent",
+        "Invoice Sent",
+        "A network admin sent an invoice to a customer by email.",
+        lambda: _merge(
+            {
+                "payment_url": "https://linktopayment.com",
+                "invoice_message": "Example message to the customer.",
+            },
+            _payment(),
+            _customer(),
+        ),
+    ),
+    Event(
+        "payment_failed",
+        "Recurring Payment Failed",
+        "An automatic renewal charge for a membership did not go through.",
+        lambda: _merge(_membership(), _customer(), {"payment_gateway": "stripe"}),
+    ),
+    Event(
+        "membership_expired",
+        "Membership Expired",
+        "A membership reached its end date without being renewed.",
+        lambda: _merge(_membership(), _customer()),
+    ),
+)
+
+
+class Catalog:
+    """The events webhooks can subscribe to, in display order."""
+
+    def __init__(self, events: list[Event] | tuple[Event, ...]) -> None:
+        self._events: dict[str, Event] = {}
+        for event in events:
+            self._events[event.slug] = event
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events.values())
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._events
+
+    def get(self, slug: str) -> Event | None:
+        """The event with this slug, or None."""
+        return self._events.get(slug)
+
+    def display_name(self, slug: str) -> str:
+        """What a person reads for a webhook's event: the display name, or "All events"."""
+        if slug == WILDCARD:
+            return "All events"
+        event = self._events.get(slug)
+        return event.name if event else slug
+
+
+def _static_payload(payload: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: copy.deepcopy(payload)
+
+
+def load_catalog_file(path: str | Path) -> list[Event]:
+    """Read a catalog file: a JSON list of events (or `{"events": [...]}`); raises CatalogError."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{name}: cannot read the catalog file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"{name}: the catalog file is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if isinstance(data, dict) and set(data) == {"events"}:
+        data = data["events"]
+    if not isinstance(data, list):
+        raise CatalogError(
+            f'{name}: a catalog file is a JSON list of events (or {{"events": [...]}}), '
+            "each with slug, name, description and payload"
+        )
+    events: list[Event] = []
+    seen: set[str] = set()
+    for index, item in enumerate(data, start=1):
+        events.append(_check_event(name, index, item, seen))
+    return events
+
+
+def _check_event(file: str, index: int, item: Any, seen: set[str]) -> Event:
+    where = f"{file}: event {index}"
+    if not isinstance(item, dict):
+        raise CatalogError(f"{where}: an event is an object with slug, name, description, payload")
+    slug = item.get("slug")
+    if isinstance(slug, str) and slug:
+        where = f"{file}: event {index} ({slug!r})"
+    unknown = sorted(set(item) - {"slug", "name", "description", "payload"})
+    if unknown:
+        raise CatalogError(f"{where}: unknown field {unknown[0]!r}")
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        raise CatalogError(
+            f"{where}: field 'slug' must be 1-100 characters of a-z, 0-9, '_', '.', '-' "
+            "starting with a letter or digit"
+        )
+    if slug in seen:
+        raise CatalogError(f"{where}: field 'slug' repeats an earlier event of the file")
+    seen.add(slug)
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogError(f"{where}: field 'name' must be a non-empty string")
+    description = item.get("description", "")
+    if not isinstance(description, str):
+        raise CatalogError(f"{where}: field 'description' must be a string")
+    if "payload" not in item:
+        raise CatalogError(f"{where}: field 'payload' is missing (the example payload)")
+    payload = item["payload"]
+    if not isinstance(payload, dict):
+        raise CatalogError(f"{where}: field 'payload' must be a JSON object")
+    return Event(slug, name.strip(), description.strip(), _static_payload(payload), custom=True)
+
+
+def build_catalog(path: str | Path | None = None) -> Catalog:
+    """The default events, then those of the catalog file (same slug: the file's wins)."""
+    events = list(DEFAULT_EVENTS)
+    if path:
+        extra = load_catalog_file(path)
+        replaced = {e.slug for e in extra}
+        events = [e for e in events if e.slug not in replaced] + extra
+    return Catalog(events)
+
+
+DEFAULT_CATALOG = Catalog(DEFAULT_EVENTS)

@@ -1,0 +1,487 @@
+"""Delivering: claim due deliveries, send them, record every attempt, retry or give up.
+
+Workers claim a delivery inside one write transaction (BEGIN IMMEDIATE), with a claim that
+expires: two workers never send the same attempt, and a worker that dies mid-attempt leaves
+a claim that another worker picks up once it expires (the lost attempt is logged as
+abandoned). Test sends and redeliveries run in the request thread and wait for the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perform
+from hooklab.sender.catalog import WILDCARD, Catalog
+from hooklab.sender.firing import doorbell, new_message_id, render_body
+from hooklab.sender.sqlite import row, write_transaction
+from hooklab.sender.webhooks import require_webhook
+from hooklab.shared.clock import iso, now_ms
+from hooklab.shared.errors import ApiError
+from hooklab.shared.settings import Settings
+from hooklab.shared.store import Store
+
+log = logging.getLogger("hooklab.sender")
+
+POLL_S = 1.0  # how often idle workers look at the store (deliveries fired by other processes)
+CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
+ABANDONED = "abandoned"
+
+CLAIM_DUE = """
+SELECT d.id, d.claim_token, d.message_id, d.event, d.body, d.test, d.scheduled_attempts,
+       w.id AS webhook_id, w.url, w.secret, w.timeout_s, w.active
+FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+  AND (d.claim_expires_at IS NULL OR d.claim_expires_at <= ?)
+ORDER BY d.next_attempt_at, d.id
+LIMIT 1
+"""
+
+DELIVERY_WITH_WEBHOOK = """
+SELECT d.id, d.claim_token, d.message_id, d.event, d.body, d.test, d.scheduled_attempts,
+       d.status, w.id AS webhook_id, w.url, w.secret, w.timeout_s, w.active
+FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+WHERE d.id = ?
+"""
+
+
+@dataclass
+class Claim:
+    """One attempt a worker (or a request thread) holds: what to send, and where to record it."""
+
+    delivery_id: int
+    attempt_id: int
+    number: int
+    trigger: str  # scheduled, manual or test
+    token: str | None
+    message_id: str
+    event: str
+    body: str
+    test: bool
+    webhook_id: int
+    url: str
+    secret: str
+    timeout_s: float
+
+
+def _mark_abandoned(conn, delivery_id: int, now: int) -> None:
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?, ok = 0, error_kind = ?, error = ? "
+        "WHERE delivery_id = ? AND finished_at IS NULL",
+        (
+            now,
+            ABANDONED,
+            "abandoned: the sender stopped before recording an answer (its claim expired)",
+            delivery_id,
+        ),
+    )
+
+
+def _start_attempt(conn, found: dict, trigger: str, worker: str, token: str | None) -> Claim:
+    number = conn.execute(
+        "SELECT coalesce(max(number), 0) + 1 FROM attempts WHERE delivery_id = ?", (found["id"],)
+    ).fetchone()[0]
+    attempt_id = conn.execute(
+        "INSERT INTO attempts (delivery_id, number, trigger, worker, started_at, url) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (found["id"], number, trigger, worker, now_ms(), found["url"]),
+    ).lastrowid
+    return Claim(
+        delivery_id=found["id"],
+        attempt_id=attempt_id,
+        number=number,
+        trigger=trigger,
+        token=token,
+        message_id=found["message_id"],
+        event=found["event"],
+        body=found["body"],
+        test=bool(found["test"]),
+        webhook_id=found["webhook_id"],
+        url=found["url"],
+        secret=found["secret"],
+        timeout_s=found["timeout_s"],
+    )
+
+
+def claim_due(store: Store, settings: Settings, worker: str) -> Claim | None | bool:
+    """Claim the next due delivery: a Claim, None when nothing is due, False after housekeeping.
+
+    False means a delivery was taken off the queue without sending (its webhook was disabled
+    meanwhile); the caller should simply look again.
+    """
+    with write_transaction(store) as conn:
+        now = now_ms()
+        found = row(conn, CLAIM_DUE, (now, now))
+        if found is None:
+            return None
+        if found["claim_token"] is not None:
+            _mark_abandoned(conn, found["id"], now)
+        if not found["active"]:
+            conn.execute(
+                "UPDATE deliveries SET status = 'cancelled', finished_at = ?, "
+                "next_attempt_at = NULL, claim_token = NULL, claim_expires_at = NULL, "
+                "last_error = ? WHERE id = ?",
+                (now, "cancelled: the webhook was disabled before this attempt", found["id"]),
+            )
+            return False
+        token = secrets.token_hex(8)
+        hold_s = max(settings.claim_timeout_s, found["timeout_s"] + CLAIM_MARGIN_S)
+        conn.execute(
+            "UPDATE deliveries SET claim_token = ?, claim_expires_at = ?, "
+            "scheduled_attempts = scheduled_attempts + 1 WHERE id = ?",
+            (token, now + int(hold_s * 1000), found["id"]),
+        )
+        return _start_attempt(conn, found, "scheduled", worker, token)
+
+
+def send_claim(
+    claim: Claim, settings: Settings, session: requests.Session | None = None
+) -> Outcome:
+    """Send the claimed attempt over HTTP and return what came back."""
+    if session is None:
+        # A request thread (test send, redelivery): a Session of its own, closed right after,
+        # so no idle connection outlives the short-lived thread.
+        with new_session(settings.block_private_targets) as own:
+            return send_claim(claim, settings, own)
+    body = claim.body.encode()
+    headers = delivery_headers(
+        claim.secret,
+        claim.message_id,
+        body,
+        claim.event,
+        claim.delivery_id,
+        claim.number,
+        test=claim.test,
+    )
+    return perform(session, claim.url, body, headers, claim.timeout_s, settings.response_body_cap)
+
+
+def retry_delay_s(
+    settings: Settings, scheduled_attempts: int, retry_after_s: float | None
+) -> float:
+    """Seconds before the next scheduled attempt: the schedule with jitter, or Retry-After."""
+    base = settings.retry_schedule[scheduled_attempts - 1]
+    jitter = settings.retry_jitter
+    delay = base * (1 + random.uniform(-jitter, jitter)) if jitter else base
+    if retry_after_s is not None:
+        # The receiver said when it can take more; never earlier than that.
+        delay = max(delay, retry_after_s)
+    return max(delay, 0.0)
+
+
+def record(store: Store, settings: Settings, claim: Claim, outcome: Outcome) -> dict[str, Any]:
+    """Record an attempt and move its delivery (and webhook) on; returns the delivery's row."""
+    with write_transaction(store) as conn:
+        now = now_ms()
+        conn.execute(
+            "UPDATE attempts SET started_at = ?, finished_at = ?, duration_ms = ?, "
+            "request_headers = ?, status_code = ?, ok = ?, error_kind = ?, error = ?, "
+            "retry_after_s = ?, response_headers = ?, response_body = ?, "
+            "response_body_size = ?, response_truncated = ? WHERE id = ?",
+            (
+                outcome.started_at_ms or now,
+                now,
+                outcome.duration_ms,
+                json.dumps(outcome.request_headers),
+                outcome.status_code,
+                int(outcome.ok),
+                outcome.error_kind,
+                outcome.error,
+                outcome.retry_after_s,
+                json.dumps(outcome.response_headers),
+                outcome.response_body,
+                outcome.response_body_size,
+                int(outcome.response_truncated),
+                claim.attempt_id,
+            ),
+        )
+        delivery = row(
+            conn,
+            "SELECT id, status, claim_token, scheduled_attempts, test FROM deliveries WHERE id = ?",
+            (claim.delivery_id,),
+        )
+        if delivery is None:  # deleted with its webhook meanwhile
+            return {}
+        _move_on(conn, settings, claim, outcome, delivery, now)
+        return row(conn, "SELECT * FROM deliveries WHERE id = ?", (claim.delivery_id,)) or {}
+
+
+def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery, now) -> None:
+    holds_claim = claim.token is not None and delivery["claim_token"] == claim.token
+    if claim.trigger == "scheduled" and not holds_claim:
+        return  # our claim expired and another worker took over: it decides the state
+    changes: dict[str, Any] = {
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error,
+    }
+    if holds_claim:
+        changes.update(claim_token=None, claim_expires_at=None)
+    webhook_changes: dict[str, Any] = {}
+    counts_for_webhook = not delivery["test"]
+    if outcome.ok:
+        if delivery["status"] != "succeeded":
+            changes.update(status="succeeded", finished_at=now, next_attempt_at=None)
+        if counts_for_webhook:
+            webhook_changes["consecutive_failures"] = 0
+    elif delivery["status"] == "succeeded":
+        pass  # a delivery that arrived once stays delivered; the failed attempt is in the log
+    elif outcome.status_code == 410:
+        changes.update(status="failed", finished_at=now, next_attempt_at=None)
+        if counts_for_webhook:
+            webhook_changes.update(
+                active=0,
+                disabled_at=now,
+                disabled_reason=(
+                    f"Disabled on {iso(now)}: the receiver answered 410 Gone, which says this "
+                    "URL will never accept deliveries again."
+                ),
+            )
+    elif claim.trigger == "scheduled":
+        attempts = delivery["scheduled_attempts"]
+        if attempts <= len(settings.retry_schedule):
+            delay = retry_delay_s(settings, attempts, outcome.retry_after_s)
+            changes.update(status="pending", next_attempt_at=now + int(delay * 1000))
+        else:
+            changes.update(status="failed", finished_at=now, next_attempt_at=None)
+            if counts_for_webhook:
+                _count_failure(conn, settings, claim.webhook_id, outcome, now, webhook_changes)
+    elif claim.trigger == "test":
+        changes.update(status="failed", finished_at=now, next_attempt_at=None)
+    # A failed manual attempt leaves the delivery as it was (its retries, if any, go on).
+    _update(conn, "deliveries", claim.delivery_id, changes)
+    if webhook_changes:
+        webhook_changes["updated_at"] = now
+        _update(conn, "webhooks", claim.webhook_id, webhook_changes)
+
+
+def _count_failure(conn, settings, webhook_id: int, outcome: Outcome, now: int, changes) -> None:
+    failures = (
+        conn.execute(
+            "SELECT consecutive_failures FROM webhooks WHERE id = ?", (webhook_id,)
+        ).fetchone()[0]
+        + 1
+    )
+    changes["consecutive_failures"] = failures
+    limit = settings.disable_after_failures
+    if limit and failures >= limit:
+        changes.update(
+            active=0,
+            disabled_at=now,
+            disabled_reason=(
+                f"Disabled on {iso(now)} after {failures} failed deliveries in a row "
+                f"(last: {outcome.error or 'no answer'}). Enable it again once the receiver "
+                "works."
+            ),
+        )
+
+
+def _update(conn, table: str, row_id: int, changes: dict[str, Any]) -> None:
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    conn.execute(
+        f"UPDATE {table} SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
+        [*changes.values(), row_id],
+    )
+
+
+def process_one(store: Store, settings: Settings, session: requests.Session, worker: str) -> bool:
+    """Claim, send and record one due delivery; False when nothing was due."""
+    claim = claim_due(store, settings, worker)
+    if claim is None:
+        return False
+    if claim is False:
+        return True
+    outcome = send_claim(claim, settings, session)
+    record(store, settings, claim, outcome)
+    return True
+
+
+def seconds_until_due(store: Store) -> float | None:
+    """How long until the next delivery is due (0 when one is), or None when none waits."""
+    due = store.conn.execute(
+        "SELECT min(max(next_attempt_at, coalesce(claim_expires_at, 0))) FROM deliveries "
+        "WHERE status = 'pending' AND next_attempt_at IS NOT NULL"
+    ).fetchone()[0]
+    if due is None:
+        return None
+    return max(0.0, (due - now_ms()) / 1000)
+
+
+def fail_abandoned_sends(store: Store) -> int:
+    """Close test sends and redeliveries whose request thread died (e.g. a server restart)."""
+    now = now_ms()
+    stuck = store.conn.execute(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NULL "
+        "AND claim_expires_at <= ?",
+        (now,),
+    ).fetchone()[0]
+    if not stuck:
+        return 0
+    with write_transaction(store) as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NULL "
+                "AND claim_expires_at <= ?",
+                (now,),
+            ).fetchall()
+        ]
+        for delivery_id in ids:
+            _mark_abandoned(conn, delivery_id, now)
+            conn.execute(
+                "UPDATE deliveries SET status = 'failed', finished_at = ?, claim_token = NULL, "
+                "claim_expires_at = NULL, last_error = ? WHERE id = ?",
+                (now, "abandoned: the sender stopped before the answer came", delivery_id),
+            )
+    return len(ids)
+
+
+# --- sends a person asks for: a test event, a redelivery -------------------------------------
+
+
+def send_test(
+    store: Store,
+    settings: Settings,
+    catalog: Catalog,
+    webhook_id: int | str,
+    event: str | None = None,
+) -> dict[str, Any]:
+    """Send the event's example payload now and wait; the result, logged as a test delivery."""
+    webhook = require_webhook(store, webhook_id)
+    slug = webhook["event"]
+    if slug == WILDCARD:
+        slug = event or next(iter(catalog)).slug
+    elif event not in (None, slug):
+        raise ApiError(
+            422,
+            "invalid",
+            f"This webhook is for {slug!r}; a test can only send that event.",
+            "event",
+        )
+    catalog_event = catalog.get(slug)
+    if catalog_event is None:
+        raise ApiError(422, "invalid", f"No event {slug!r} in the catalog.", "event")
+    payload = catalog_event.example()
+    with write_transaction(store) as conn:
+        now = now_ms()
+        event_id = conn.execute(
+            "INSERT INTO events (slug, payload, created_at, test) VALUES (?, ?, ?, 1)",
+            (slug, json.dumps(payload, ensure_ascii=False), now),
+        ).lastrowid
+        token = secrets.token_hex(8)
+        hold_s = max(settings.claim_timeout_s, webhook["timeout_s"] + CLAIM_MARGIN_S)
+        # next_attempt_at stays NULL: workers never pick a test up, this thread sends it.
+        delivery_id = conn.execute(
+            "INSERT INTO deliveries (event_id, webhook_id, message_id, event, test, body, "
+            "status, claim_token, claim_expires_at, created_at) "
+            "VALUES (?, ?, ?, ?, 1, ?, 'pending', ?, ?, ?)",
+            (
+                event_id,
+                webhook["id"],
+                new_message_id(),
+                slug,
+                render_body(payload, slug, now, webhook["payload_format"]),
+                token,
+                now + int(hold_s * 1000),
+                now,
+            ),
+        ).lastrowid
+        found = row(conn, DELIVERY_WITH_WEBHOOK, (delivery_id,))
+        claim = _start_attempt(conn, found, "test", "request", token)
+    outcome = send_claim(claim, settings)
+    record(store, settings, claim, outcome)
+    return {
+        "ok": outcome.ok,
+        "status_code": outcome.status_code,
+        "duration_ms": outcome.duration_ms,
+        "response_headers": outcome.response_headers,
+        "response_body": outcome.response_body,
+        "response_truncated": outcome.response_truncated,
+        "error": outcome.error,
+        "error_kind": outcome.error_kind,
+        "delivery_id": delivery_id,
+        "event": slug,
+        "message_id": claim.message_id,
+    }
+
+
+def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[str, Any]:
+    """One more attempt of a delivery now (same webhook-id, same body); returns the attempt."""
+    try:
+        delivery_id = int(delivery_id)
+    except (TypeError, ValueError):
+        delivery_id = -1
+    with write_transaction(store) as conn:
+        found = row(conn, DELIVERY_WITH_WEBHOOK, (delivery_id,))
+        if found is None:
+            raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")
+        claim = _start_attempt(conn, found, "manual", "request", None)
+    outcome = send_claim(claim, settings)
+    record(store, settings, claim, outcome)
+    return {"delivery_id": delivery_id, "attempt_number": claim.number, "ok": outcome.ok}
+
+
+# --- the workers ------------------------------------------------------------------------------
+
+
+class DeliveryWorkers:
+    """A pool of delivery threads on one database; `start()`, then `stop()`."""
+
+    def __init__(self, store: Store, settings: Settings, count: int | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.count = settings.delivery_workers if count is None else count
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._bell = doorbell(store)
+        self.name = "w" + secrets.token_hex(3)
+
+    def start(self) -> Callable[[], None]:
+        """Start the threads; returns `stop`."""
+        for index in range(self.count):
+            thread = threading.Thread(
+                target=self._run,
+                args=(f"{self.name}-{index}", index == 0),
+                name=f"hooklab-delivery-{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self.stop
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask every thread to stop and wait for them (an attempt in flight may finish)."""
+        self._stop.set()
+        self._bell.ring()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+
+    def _run(self, worker: str, housekeeper: bool) -> None:
+        session = new_session(self.settings.block_private_targets)
+        try:
+            while not self._stop.is_set():
+                seen = self._bell.rings
+                try:
+                    if process_one(self.store, self.settings, session, worker):
+                        continue
+                    if housekeeper:
+                        fail_abandoned_sends(self.store)
+                    wait = seconds_until_due(self.store)
+                except Exception:  # a locked or broken store must not kill the worker
+                    log.exception("delivery worker %s: unexpected error", worker)
+                    wait = POLL_S
+                wait = POLL_S if wait is None else min(max(wait, 0.005), POLL_S)
+                self._bell.wait(seen, wait)
+        finally:
+            session.close()
+            self.store.close()

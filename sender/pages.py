@@ -1,0 +1,178 @@
+"""The manager's pages: the webhooks list and form, one webhook with its delivery log.
+
+Forms post to these routes and work without JavaScript; on a mistake the page comes back
+with the message next to the field and what the person typed still in it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request
+
+from hooklab.sender import webhooks
+from hooklab.sender.catalog import Catalog
+from hooklab.sender.webhooks import PAYLOAD_FORMATS, WebhookErrors
+from hooklab.shared.errors import ApiError
+
+bp = Blueprint("sender_pages", __name__)
+
+EDITABLE = ("name", "url", "event", "payload_format", "timeout_s")
+
+
+def _catalog() -> Catalog:
+    return current_app.extensions["hooklab.catalog"]
+
+
+def _store():
+    return current_app.extensions["hooklab.store"]
+
+
+def _settings():
+    return current_app.config["HOOKLAB"]
+
+
+def _form_fields(names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted form as webhook fields, plus errors for values that are not even numbers."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        if name not in request.form:
+            continue
+        text = request.form.get(name, "")
+        if name == "timeout_s":
+            try:
+                values[name] = float(text)
+            except ValueError:
+                errors[name] = "Timeout is a number of seconds, e.g. 10 or 2.5."
+        elif name == "secret":
+            if text.strip():
+                values[name] = text.strip()
+        else:
+            values[name] = text
+    return values, errors
+
+
+def _webhook_view(webhook: dict) -> dict:
+    """A webhook as the templates show it (no secret: the page fetches it when asked)."""
+    return webhooks.webhook_to_json(_store(), webhook, _catalog(), with_secret=False)
+
+
+def _events_view() -> list[dict]:
+    return [
+        {
+            "slug": event.slug,
+            "name": event.name,
+            "description": event.description,
+            "payload": json.dumps(event.example(), indent=2, ensure_ascii=False),
+        }
+        for event in _catalog()
+    ]
+
+
+def _form_context(values: dict | None = None, errors: dict | None = None) -> dict:
+    return {
+        "values": values or {},
+        "errors": errors or {},
+        "events": list(_catalog()),
+        "payload_formats": PAYLOAD_FORMATS,
+        "default_timeout_s": _settings().default_timeout_s,
+    }
+
+
+@bp.get("/webhooks")
+def webhooks_page():
+    """The webhooks: "Add New Webhook", the list, then the events table."""
+    listed = [_webhook_view(w) for w in webhooks.list_webhooks(_store())]
+    return render_template(
+        "webhooks.html", webhooks=listed, event_rows=_events_view(), **_form_context()
+    )
+
+
+@bp.get("/webhooks/new")
+def new_webhook_page():
+    """The "Add New Webhook" form on its own page."""
+    return render_template("webhook_new.html", **_form_context())
+
+
+@bp.post("/webhooks/new")
+def create_webhook_form():
+    """Add a webhook from the form; on a mistake, the form again with the message by the field."""
+    values, errors = _form_fields((*EDITABLE, "secret"))
+    try:
+        columns = webhooks.check_fields(values, _catalog(), _settings())
+    except WebhookErrors as exc:
+        errors = {**exc.errors, **errors}
+    if errors:
+        shown = {name: request.form.get(name, "") for name in (*EDITABLE, "secret")}
+        return render_template("webhook_new.html", **_form_context(shown, errors)), 422
+    webhook = webhooks.create_webhook(_store(), columns, _settings())
+    return redirect(f"/webhooks/{webhook['id']}?created=1", code=303)
+
+
+def _require(webhook_id: str) -> dict:
+    try:
+        return webhooks.require_webhook(_store(), webhook_id)
+    except ApiError:
+        abort(404, description=f"There is no webhook {webhook_id}; it may have been deleted.")
+
+
+def _render_webhook(webhook: dict, values=None, errors=None, notice: str | None = None):
+    view = _webhook_view(webhook)
+    shown = values or {name: view[name] for name in EDITABLE}
+    return render_template(
+        "webhook.html", webhook=view, notice=notice, **_form_context(shown, errors)
+    )
+
+
+@bp.get("/webhooks/<webhook_id>")
+def webhook_page(webhook_id: str):
+    """One webhook: settings, secret, Send Test Event, delivery log."""
+    webhook = _require(webhook_id)
+    notice = None
+    if request.args.get("created"):
+        notice = "Webhook added. Press “Send Test Event” to see what it sends."
+    elif request.args.get("saved"):
+        notice = "Settings saved."
+    return _render_webhook(webhook, notice=notice)
+
+
+@bp.post("/webhooks/<webhook_id>")
+def save_webhook_form(webhook_id: str):
+    """Save the settings form of a webhook."""
+    webhook = _require(webhook_id)
+    values, errors = _form_fields(EDITABLE)
+    try:
+        columns = webhooks.check_fields(values, _catalog(), _settings(), partial=True)
+    except WebhookErrors as exc:
+        errors = {**exc.errors, **errors}
+    if errors:
+        shown = {name: request.form.get(name, "") for name in EDITABLE}
+        return _render_webhook(webhook, shown, errors), 422
+    webhooks.update_webhook(_store(), webhook["id"], columns)
+    return redirect(f"/webhooks/{webhook['id']}?saved=1", code=303)
+
+
+@bp.post("/webhooks/<webhook_id>/enable")
+def enable_webhook_form(webhook_id: str):
+    """Switch a webhook on (clears the reason it was disabled)."""
+    webhook = _require(webhook_id)
+    webhooks.update_webhook(_store(), webhook["id"], {"active": 1})
+    return redirect(f"/webhooks/{webhook['id']}", code=303)
+
+
+@bp.post("/webhooks/<webhook_id>/disable")
+def disable_webhook_form(webhook_id: str):
+    """Switch a webhook off: fired events no longer reach it."""
+    webhook = _require(webhook_id)
+    webhooks.update_webhook(_store(), webhook["id"], {"active": 0})
+    return redirect(f"/webhooks/{webhook['id']}", code=303)
+
+
+@bp.post("/webhooks/<webhook_id>/delete")
+def delete_webhook_form(webhook_id: str):
+    """Delete a webhook and its delivery log."""
+    webhook = _require(webhook_id)
+    webhooks.delete_webhook(_store(), webhook["id"])
+    return redirect("/webhooks", code=303)

@@ -1,0 +1,285 @@
+"""Webhooks in the store: check, create, read, change, enable, disable, delete."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlsplit
+
+from hooklab.sender.catalog import WILDCARD, Catalog
+from hooklab.sender.sqlite import row, rows, write_transaction
+from hooklab.shared.clock import iso, now_ms
+from hooklab.shared.errors import ApiError
+from hooklab.shared.settings import Settings
+from hooklab.shared.signing import check_secret, generate_secret
+from hooklab.shared.store import Store
+from hooklab.shared.targets import TargetBlocked, check_target
+
+FIELDS = ("name", "url", "event", "active", "secret", "payload_format", "timeout_s")
+PAYLOAD_FORMATS = ("flat", "envelope")
+MAX_NAME = 200
+MAX_URL = 2048
+MIN_TIMEOUT_S = 0.1
+MAX_TIMEOUT_S = 60.0
+
+# The list and page need counts and the last delivery; one query keeps that cheap.
+SELECT = """
+SELECT w.*,
+  (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id) AS delivery_count,
+  (SELECT d.id FROM deliveries d WHERE d.webhook_id = w.id ORDER BY d.id DESC LIMIT 1)
+    AS last_delivery_id
+FROM webhooks w
+"""
+
+
+class WebhookErrors(ApiError):
+    """Every problem of a webhook form at once: `errors` maps a field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(422, "invalid", message, field)
+        self.errors = errors
+
+
+def url_problem(url: Any, block_private: bool = False) -> str | None:
+    """Why `url` cannot be a webhook's URL, in words, or None when it can."""
+    if not isinstance(url, str) or not url.strip():
+        return "URL is required."
+    url = url.strip()
+    if len(url) > MAX_URL:
+        return f"URL is at most {MAX_URL} characters."
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "URL must start with http:// or https://."
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "URL may not contain spaces or control characters."
+    if not parts.hostname:
+        return "URL must name a host, e.g. http://127.0.0.1:8000/b/…"
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "URL has a port that is not a number from 0 to 65535."
+    if block_private:
+        try:
+            check_target(url)
+        except TargetBlocked as exc:
+            return exc.message
+    return None
+
+
+def check_fields(
+    data: Any, catalog: Catalog, settings: Settings, partial: bool = False
+) -> dict[str, Any]:
+    """Check a create or change request; returns the columns to write or raises WebhookErrors."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    errors: dict[str, str] = {}
+    columns: dict[str, Any] = {}
+    for unknown in sorted(set(data) - set(FIELDS)):
+        errors[unknown] = f"Unknown field {unknown!r}; a webhook has {', '.join(FIELDS)}."
+    if not partial:
+        for required in ("name", "url", "event"):
+            if required not in data:
+                errors[required] = f"{required} is required."
+
+    if "name" in data:
+        name = data["name"]
+        if not isinstance(name, str) or len(name.strip()) < 2:
+            errors["name"] = "Name must be at least 2 characters."
+        elif len(name.strip()) > MAX_NAME:
+            errors["name"] = f"Name is at most {MAX_NAME} characters."
+        else:
+            columns["name"] = name.strip()
+    if "url" in data:
+        problem = url_problem(data["url"], settings.block_private_targets)
+        if problem:
+            errors["url"] = problem
+        else:
+            columns["url"] = data["url"].strip()
+    if "event" in data:
+        event = data["event"]
+        if not isinstance(event, str) or (event != WILDCARD and event not in catalog):
+            errors["event"] = (
+                f"Event {event!r} is not in the catalog; choose one of GET /api/events "
+                "or '*' for all events."
+            )
+        else:
+            columns["event"] = event
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            errors["active"] = "active must be true or false."
+        else:
+            columns["active"] = int(data["active"])
+    if "secret" in data and data["secret"] not in (None, ""):
+        problem = check_secret(data["secret"])
+        if problem:
+            errors["secret"] = f"Secret: {problem}."
+        else:
+            columns["secret"] = data["secret"]
+    elif "secret" in data and partial:
+        errors["secret"] = (
+            "A secret cannot be removed; for a new one, "
+            "use POST /api/webhooks/<id>/regenerate-secret."
+        )
+    if "payload_format" in data:
+        if data["payload_format"] not in PAYLOAD_FORMATS:
+            errors["payload_format"] = "Payload format is 'flat' or 'envelope'."
+        else:
+            columns["payload_format"] = data["payload_format"]
+    if "timeout_s" in data:
+        timeout = data["timeout_s"]
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S
+        ):
+            errors["timeout_s"] = (
+                f"Timeout is a number of seconds from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}."
+            )
+        else:
+            columns["timeout_s"] = float(timeout)
+    if errors:
+        raise WebhookErrors(errors)
+    return columns
+
+
+def create_webhook(store: Store, columns: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Write a new webhook (a secret is generated when none is given); returns its row."""
+    now = now_ms()
+    values = {
+        "name": columns["name"],
+        "url": columns["url"],
+        "event": columns["event"],
+        "active": columns.get("active", 1),
+        "secret": columns.get("secret") or generate_secret(),
+        "payload_format": columns.get("payload_format", "flat"),
+        "timeout_s": columns.get("timeout_s", float(settings.default_timeout_s)),
+        "created_at": now,
+        "updated_at": now,
+    }
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    with write_transaction(store) as conn:
+        webhook_id = conn.execute(
+            f"INSERT INTO webhooks ({names}) VALUES ({marks})",  # noqa: S608 - fixed column names
+            list(values.values()),
+        ).lastrowid
+    return require_webhook(store, webhook_id)
+
+
+def get_webhook(store: Store, webhook_id: int | str) -> dict[str, Any] | None:
+    """The row of a webhook (with its delivery count), or None."""
+    try:
+        webhook_id = int(webhook_id)
+    except (TypeError, ValueError):
+        return None
+    return row(store.conn, SELECT + " WHERE w.id = ?", (webhook_id,))
+
+
+def require_webhook(store: Store, webhook_id: int | str) -> dict[str, Any]:
+    """The row of a webhook, or a 404 API error."""
+    found = get_webhook(store, webhook_id)
+    if found is None:
+        raise ApiError(404, "webhook_not_found", f"No webhook with id {webhook_id!r}.")
+    return found
+
+
+def list_webhooks(store: Store) -> list[dict[str, Any]]:
+    """Every webhook, newest first."""
+    return rows(store.conn, SELECT + " ORDER BY w.id DESC")
+
+
+def update_webhook(store: Store, webhook_id: int, columns: dict[str, Any]) -> dict[str, Any]:
+    """Change a webhook; enabling it again clears the reason it was disabled."""
+    changes = dict(columns)
+    current = require_webhook(store, webhook_id)
+    if changes.get("active") == current["active"]:
+        del changes["active"]  # no change: keep the reason it was disabled, if any
+    elif changes.get("active") == 1:
+        changes.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)
+    elif changes.get("active") == 0:
+        changes.update(
+            disabled_reason=f"Disabled by hand on {iso(now_ms())}.", disabled_at=now_ms()
+        )
+    if changes:
+        changes["updated_at"] = now_ms()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        with write_transaction(store) as conn:
+            conn.execute(
+                f"UPDATE webhooks SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
+                [*changes.values(), webhook_id],
+            )
+    return require_webhook(store, webhook_id)
+
+
+def regenerate_secret(store: Store, webhook_id: int) -> dict[str, Any]:
+    """Give a webhook a new random secret; returns its row."""
+    return update_webhook(store, webhook_id, {"secret": generate_secret()})
+
+
+def delete_webhook(store: Store, webhook_id: int) -> None:
+    """Delete a webhook with its deliveries and their attempts."""
+    with write_transaction(store) as conn:
+        conn.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+        # Events left without any delivery are of no more use to anyone.
+        conn.execute(
+            "DELETE FROM events WHERE idempotency_key IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
+        )
+
+
+def webhook_to_json(
+    store: Store, webhook: dict[str, Any], catalog: Catalog, with_secret: bool = True
+) -> dict[str, Any]:
+    """A webhook as the API shows it."""
+    last = None
+    if webhook.get("last_delivery_id"):
+        last = row(
+            store.conn,
+            "SELECT id, status, last_status_code, last_error, created_at, finished_at, test "
+            "FROM deliveries WHERE id = ?",
+            (webhook["last_delivery_id"],),
+        )
+    body = {
+        "id": webhook["id"],
+        "name": webhook["name"],
+        "url": webhook["url"],
+        "event": webhook["event"],
+        "event_name": catalog.display_name(webhook["event"]),
+        "active": bool(webhook["active"]),
+        "payload_format": webhook["payload_format"],
+        "timeout_s": webhook["timeout_s"],
+        "created_at": iso(webhook["created_at"]),
+        "updated_at": iso(webhook["updated_at"]),
+        "disabled_reason": webhook["disabled_reason"],
+        "disabled_at": iso(webhook["disabled_at"]),
+        "consecutive_failures": webhook["consecutive_failures"],
+        "delivery_count": webhook.get("delivery_count", 0),
+        "last_status": _last_status(last),
+        "last_delivery": None
+        if last is None
+        else {
+            "id": last["id"],
+            "status": last["status"],
+            "status_code": last["last_status_code"],
+            "error": last["last_error"],
+            "test": bool(last["test"]),
+            "created_at": iso(last["created_at"]),
+            "finished_at": iso(last["finished_at"]),
+        },
+    }
+    if with_secret:
+        body["secret"] = webhook["secret"]
+    return body
+
+
+def _last_status(last: dict[str, Any] | None) -> str | None:
+    """The last delivery in a word or two: "200", "HTTP 500", "connection refused", "pending"."""
+    if last is None:
+        return None
+    if last["status"] == "succeeded" and last["last_status_code"] is not None:
+        return str(last["last_status_code"])
+    if last["last_error"]:
+        return last["last_error"].split(":", 1)[0]
+    return last["status"]

@@ -1,0 +1,310 @@
+/* One webhook's page: the secret (hidden until shown), Send Test Event with its confirmation,
+   and the delivery log (each delivery expands into its attempts; redeliver).
+   Payloads and responses are hostile text: textContent only, never innerHTML. */
+"use strict";
+
+(() => {
+  const { api, el, toast, copyText, flash, confirmDialog, formatTime, refreshTimes } = Hooklab;
+  const root = document.querySelector(".webhook-page");
+  if (!root) return;
+  const webhookId = root.dataset.webhookId;
+  const base = `/api/webhooks/${encodeURIComponent(webhookId)}`;
+  const PAGE = 25;
+  const FAST_POLL_MS = 2000;
+  const SLOW_POLL_MS = 10000;
+
+  // ---- the secret ------------------------------------------------------------------------
+
+  const secretValue = document.getElementById("secret-value");
+  const secretToggle = document.getElementById("secret-toggle");
+  const secretError = document.getElementById("secret-error");
+  let secret = null;
+
+  async function loadSecret() {
+    if (secret === null) secret = (await api("GET", base)).secret;
+    return secret;
+  }
+
+  function showSecret(visible) {
+    secretValue.dataset.hidden = visible ? "false" : "true";
+    secretValue.textContent = visible ? secret : "whsec_••••••••••••••••••••••••••••••••";
+    secretToggle.textContent = visible ? "Hide" : "Show";
+  }
+
+  function secretFailed(err) {
+    secretError.textContent = err.message;
+    secretError.hidden = false;
+  }
+
+  secretToggle.addEventListener("click", async () => {
+    secretError.hidden = true;
+    try {
+      await loadSecret();
+      showSecret(secretValue.dataset.hidden === "true");
+    } catch (err) {
+      secretFailed(err);
+    }
+  });
+
+  document.getElementById("secret-copy").addEventListener("click", async (event) => {
+    const button = event.currentTarget;
+    try {
+      const ok = await copyText(await loadSecret());
+      toast(ok ? "Secret copied" : "Copying failed: show the secret and copy it",
+            ok ? "ok" : "error");
+      if (ok) flash(button, "Copied");
+    } catch (err) {
+      secretFailed(err);
+    }
+  });
+
+  document.getElementById("secret-regenerate").addEventListener("click", async () => {
+    const yes = await confirmDialog(
+      "Regenerate the secret?",
+      "Receivers that check signatures with the old secret will reject deliveries until " +
+        "they get the new one.",
+      "Regenerate"
+    );
+    if (!yes) return;
+    try {
+      secret = (await api("POST", `${base}/regenerate-secret`)).secret;
+      showSecret(true);
+      toast("New secret made; the old one no longer signs anything", "ok");
+    } catch (err) {
+      secretFailed(err);
+    }
+  });
+
+  // ---- delete ------------------------------------------------------------------------------
+
+  const deleteForm = document.getElementById("delete-form");
+  deleteForm.addEventListener("submit", async (event) => {
+    if (deleteForm.dataset.confirmed) return;
+    event.preventDefault();
+    const yes = await confirmDialog(
+      "Delete this webhook?", "Its settings and its whole delivery log are deleted.", "Delete"
+    );
+    if (yes) {
+      deleteForm.dataset.confirmed = "yes";
+      deleteForm.requestSubmit();
+    }
+  });
+
+  // ---- Send Test Event -----------------------------------------------------------------------
+
+  const testButton = document.getElementById("send-test");
+  const testDialog = document.getElementById("test-dialog");
+
+  function headerRows(headers) {
+    return headers.map(([name, value]) =>
+      el("tr", {}, el("th", { scope: "row", text: name }), el("td", { text: value }))
+    );
+  }
+
+  function showTestResult(result) {
+    const outcome = document.getElementById("test-outcome");
+    const took = result.duration_ms === null ? "" : ` in ${result.duration_ms} ms`;
+    outcome.replaceChildren();
+    outcome.dataset.ok = result.ok ? "true" : "false";
+    if (result.ok) {
+      outcome.append(
+        el("span", { className: "badge ok", text: String(result.status_code) }),
+        ` Delivered: the receiver answered ${result.status_code}${took}.`
+      );
+    } else if (result.status_code !== null) {
+      outcome.append(
+        el("span", { className: "badge bad", text: String(result.status_code) }),
+        ` Not delivered: ${result.error}${took}.`
+      );
+    } else {
+      outcome.append(
+        el("span", { className: "badge bad", text: result.error_kind || "error" }),
+        ` Not delivered: ${result.error}${took}.`
+      );
+    }
+    const details = document.getElementById("test-details");
+    details.hidden = result.status_code === null;
+    document.getElementById("test-headers").replaceChildren(...headerRows(result.response_headers));
+    const body = document.getElementById("test-body");
+    body.classList.toggle("empty-body", !result.response_body);
+    body.textContent = result.response_body
+      ? result.response_body + (result.response_truncated ? "\n… (cut at the size limit)" : "")
+      : "(empty body)";
+    testDialog.showModal();
+  }
+
+  testButton.addEventListener("click", async () => {
+    testButton.disabled = true;
+    const label = testButton.textContent;
+    testButton.textContent = "Sending…";
+    try {
+      showTestResult(await api("POST", `${base}/test`));
+    } catch (err) {
+      toast(`The test could not be sent: ${err.message}`, "error");
+    } finally {
+      testButton.disabled = false;
+      testButton.textContent = label;
+      loadLog();
+    }
+  });
+
+  // ---- the delivery log ----------------------------------------------------------------------
+
+  const log = document.getElementById("delivery-log");
+  const logEmpty = document.getElementById("log-empty");
+  const logStatus = document.getElementById("log-status");
+  const moreButton = document.getElementById("log-more");
+  const openDeliveries = new Set();
+  const openAttempts = new Set();
+  let shown = PAGE;
+  let pollTimer = null;
+
+  const STATUS_BADGE = {
+    succeeded: "ok", failed: "bad", cancelled: "bad", pending: "warn", sending: "warn",
+  };
+
+  function when(iso) {
+    if (!iso) return el("span", { className: "muted", text: "—" });
+    return el("time", { datetime: iso, "data-ago": "", title: formatTime(new Date(iso)) }, iso);
+  }
+
+  function attemptAnswer(attempt) {
+    if (attempt.in_progress) return "in progress…";
+    if (attempt.status_code !== null) {
+      return attempt.ok ? `${attempt.status_code}` : attempt.error || `${attempt.status_code}`;
+    }
+    return attempt.error || attempt.error_kind || "no answer";
+  }
+
+  function pairsTable(headers) {
+    if (!headers.length) return el("p", { className: "muted", text: "none" });
+    return el(
+      "div", { className: "table-wrap" },
+      el("table", { className: "table pairs" }, el("tbody", {}, ...headerRows(headers)))
+    );
+  }
+
+  function renderAttempt(delivery, attempt) {
+    const key = `${delivery.id}:${attempt.number}`;
+    const badge = attempt.in_progress ? "warn" : attempt.ok ? "ok" : "bad";
+    const summary = el(
+      "summary", {},
+      el("span", { className: "attempt-number", text: `Attempt ${attempt.number}` }),
+      el("span", { className: `trigger trigger-${attempt.trigger}`, text: attempt.trigger }),
+      el("span", { className: `badge ${badge}`, text: attemptAnswer(attempt) }),
+      attempt.duration_ms === null ? null
+        : el("span", { className: "muted", text: `${attempt.duration_ms} ms` }),
+      when(attempt.started_at)
+    );
+    const body = el(
+      "div", { className: "attempt-body" },
+      el("p", {}, el("strong", { text: "POST " }), el("code", { className: "wrap", text: attempt.request.url })),
+      attempt.error ? el("p", { className: "attempt-error", text: attempt.error }) : null,
+      attempt.retry_after_s !== null
+        ? el("p", { className: "muted", text: `Retry-After: ${attempt.retry_after_s} s` }) : null,
+      el("h4", { text: "Request headers" }),
+      pairsTable(attempt.request.headers),
+      el("h4", { text: "Response headers" }),
+      pairsTable(attempt.response.headers),
+      el("h4", { text: "Response body" }),
+      el("pre", {
+        className: "code response-body",
+        text: attempt.response.body
+          ? attempt.response.body + (attempt.response.truncated ? "\n… (cut at the size limit)" : "")
+          : "(empty body)",
+      })
+    );
+    const details = el("details", { className: "attempt", dataset: { key } }, summary, body);
+    details.open = openAttempts.has(key);
+    details.addEventListener("toggle", () => {
+      if (details.open) openAttempts.add(key); else openAttempts.delete(key);
+    });
+    return el("li", {}, details);
+  }
+
+  function renderDelivery(delivery) {
+    const last = delivery.attempts[delivery.attempts.length - 1];
+    const summary = el(
+      "summary", {},
+      el("span", { className: `badge ${STATUS_BADGE[delivery.status] || "warn"}`, text: delivery.status }),
+      el("span", { className: "delivery-event", text: delivery.event_name }),
+      delivery.test ? el("span", { className: "tag", text: "test" }) : null,
+      el("span", { className: "muted", text: `#${delivery.id}` }),
+      el("span", { className: "muted",
+        text: `${delivery.attempt_count} attempt${delivery.attempt_count === 1 ? "" : "s"}` }),
+      last ? el("span", { className: "delivery-answer", text: attemptAnswer(last) }) : null,
+      when(delivery.created_at)
+    );
+    const redeliver = el("button", { type: "button", className: "button small", text: "Redeliver" });
+    redeliver.addEventListener("click", () => redeliverNow(delivery, redeliver));
+    const facts = el(
+      "p", { className: "delivery-facts" },
+      "webhook-id ", el("code", { text: delivery.message_id }),
+      delivery.next_attempt_at ? " · next attempt " : null,
+      delivery.next_attempt_at ? when(delivery.next_attempt_at) : null
+    );
+    const body = el(
+      "div", { className: "delivery-body" },
+      el("div", { className: "delivery-tools" }, facts, redeliver),
+      el("h4", { text: "Payload" }),
+      el("pre", { className: "code payload", text: JSON.stringify(delivery.payload, null, 2) }),
+      el("h4", { text: "Attempts" }),
+      delivery.attempts.length
+        ? el("ol", { className: "attempts" }, ...delivery.attempts.map((a) => renderAttempt(delivery, a)))
+        : el("p", { className: "muted", text: "None yet: the first attempt is on its way." })
+    );
+    const details = el(
+      "details", { className: "delivery", dataset: { deliveryId: String(delivery.id) } }, summary, body
+    );
+    details.open = openDeliveries.has(delivery.id);
+    details.addEventListener("toggle", () => {
+      if (details.open) openDeliveries.add(delivery.id); else openDeliveries.delete(delivery.id);
+    });
+    return details;
+  }
+
+  async function redeliverNow(delivery, button) {
+    button.disabled = true;
+    button.textContent = "Sending…";
+    try {
+      const result = await api("POST", `/api/deliveries/${delivery.id}/redeliver`);
+      const attempt = result.attempt;
+      openDeliveries.add(delivery.id);
+      toast(attempt.ok ? `Redelivered: ${attempt.status_code}` : `Redelivery failed: ${attemptAnswer(attempt)}`,
+            attempt.ok ? "ok" : "error");
+    } catch (err) {
+      toast(`Could not redeliver: ${err.message}`, "error");
+    } finally {
+      loadLog();
+    }
+  }
+
+  async function loadLog() {
+    clearTimeout(pollTimer);
+    let deliveries = [];
+    try {
+      deliveries = await api("GET", `${base}/deliveries?limit=${shown + 1}`);
+      logStatus.textContent = "";
+    } catch (err) {
+      logStatus.textContent = `Could not load the log: ${err.message}`;
+      pollTimer = setTimeout(loadLog, SLOW_POLL_MS);
+      return;
+    }
+    moreButton.hidden = deliveries.length <= shown;
+    deliveries = deliveries.slice(0, shown);
+    log.replaceChildren(...deliveries.map(renderDelivery));
+    logEmpty.hidden = deliveries.length > 0;
+    refreshTimes(log);
+    const busy = deliveries.some((d) => d.status === "pending" || d.status === "sending");
+    if (!document.hidden) pollTimer = setTimeout(loadLog, busy ? FAST_POLL_MS : SLOW_POLL_MS);
+  }
+
+  moreButton.addEventListener("click", () => {
+    shown += PAGE;
+    loadLog();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) loadLog();
+  });
+  loadLog();
+})();

@@ -1,0 +1,79 @@
+"""Standard Webhooks signatures: the spec's test vector, our headers, redaction in the log."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from hooklab.sender.attempt import REDACTED, delivery_headers, redact
+from hooklab.shared.signing import check_secret, generate_secret, sign, verify
+
+VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+VECTOR_TIMESTAMP = 1614265330
+VECTOR_BODY = b'{"test": 2432232314}'
+VECTOR_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_standard_webhooks_test_vector():
+    assert sign(VECTOR_SECRET, VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY) == VECTOR_SIGNATURE
+
+
+def test_test_vector_fails_with_one_byte_changed():
+    assert sign(VECTOR_SECRET, VECTOR_ID, VECTOR_TIMESTAMP, b'{"test": 2432232315}') != (
+        VECTOR_SIGNATURE
+    )
+
+
+def test_delivery_headers_verify_with_the_standardwebhooks_package():
+    secret = generate_secret()
+    body = b'{"customer_avatar":"<img src=x>","wu_version":"2.4.12"}'
+    headers = delivery_headers(secret, "msg_abc", body, "payment_received", 7, 3)
+    assert Webhook(secret).verify(body, headers) == {
+        "customer_avatar": "<img src=x>",
+        "wu_version": "2.4.12",
+    }
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"].startswith("hooklab/")
+    assert headers["webhook-id"] == "msg_abc"
+    assert headers["X-Hooklab-Event"] == "payment_received"
+    assert headers["X-Hooklab-Delivery"] == "7"
+    assert headers["X-Hooklab-Attempt"] == "3"
+    assert "X-Hooklab-Test" not in headers
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 5
+
+
+def test_a_wrong_secret_does_not_verify():
+    body = b"{}"
+    headers = delivery_headers(generate_secret(), "msg_x", body, "e", 1, 1)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(generate_secret()).verify(body, headers)
+    assert verify(generate_secret(), headers, body)[0] is False
+
+
+def test_test_sends_say_so():
+    headers = delivery_headers(generate_secret(), "msg_x", b"{}", "e", 1, 1, test=True)
+    assert headers["X-Hooklab-Test"] == "true"
+
+
+def test_the_logged_headers_hide_the_signature():
+    headers = delivery_headers(generate_secret(), "msg_x", b"{}", "e", 1, 1)
+    logged = redact([[k, v] for k, v in headers.items()])
+    assert dict(logged)["webhook-signature"] == REDACTED
+    assert dict(logged)["webhook-id"] == "msg_x"
+    assert headers["webhook-signature"] not in str(logged)
+
+
+def test_generated_secrets_are_usable_and_distinct():
+    secrets = {generate_secret() for _ in range(20)}
+    assert len(secrets) == 20
+    assert all(check_secret(s) is None for s in secrets)
+
+
+@pytest.mark.parametrize(
+    "secret", ["", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_not base64!", "whsec_c2hvcnQ="]
+)
+def test_unusable_secrets_are_named(secret):
+    assert check_secret(secret)
