@@ -311,7 +311,7 @@ def export_bin(bin_id: str):
     """Every kept request of a bin, oldest first, as HAR 1.2 (`format=har`) or JSON."""
     store = get_store()
     bin_row = bins.require_bin(store, bin_id)
-    fmt = request.args.get("format", "har").strip().lower()
+    fmt = request.args.get("format", "").strip().lower() or "har"
     if fmt not in export.FORMATS:
         raise ApiError(
             400, "bad_request", f"format must be one of {', '.join(export.FORMATS)}.", "format"
