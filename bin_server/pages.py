@@ -1,5 +1,67 @@
-"""The bin's pages: home and inspector."""
+"""The bin's pages: home (create a bin, the list of bins) and the inspector of one bin.
 
-from flask import Blueprint
+The pages render what is cheap to render on the server (the list of bins, a bin's settings);
+captured requests reach the inspector through the JSON API and the websocket, in
+static/inspector.js, which puts them into the page as text only.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from hooklab.bin_server.bins import bin_stats, bin_to_json, get_bin_row, looks_like_bin_id
 
 bp = Blueprint("bin_pages", __name__)
+
+# The home page lists this many bins, newest first; more are reachable through the API.
+HOME_BIN_LIMIT = 500
+
+
+def base_url() -> str:
+    """The base URL of capture URLs: the `public_url` setting, else the request's host."""
+    from hooklab.shared.app import get_settings
+
+    return (get_settings().public_url or request.host_url).rstrip("/")
+
+
+@bp.app_context_processor
+def _layout_values() -> dict:
+    # Every page (the webhooks pages too) shows the server's address in the top bar.
+    return {"server_address": base_url()}
+
+
+def list_bins(limit: int = HOME_BIN_LIMIT) -> list[dict]:
+    """The newest bins as the API shows them, with their request counts."""
+    from hooklab.shared.app import get_store
+
+    store = get_store()
+    cur = store.conn.execute(
+        "SELECT * FROM bins ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+    )
+    columns = [c[0] for c in cur.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    stats = bin_stats(store, [row["id"] for row in rows])
+    base = base_url()
+    return [bin_to_json(row, base, stats[row["id"]]) for row in rows]
+
+
+@bp.get("/")
+def home():
+    """Create a bin in one click, the list of bins, and a ready curl line."""
+    bins = list_bins()
+    return render_template("home.html", bins=bins, newest=bins[0] if bins else None)
+
+
+@bp.get("/bins/<bin_id>")
+def inspector(bin_id: str):
+    """The inspector of one bin: its settings and its captured requests, live."""
+    from hooklab.shared.app import get_store
+
+    store = get_store()
+    row = get_bin_row(store, bin_id) if looks_like_bin_id(bin_id) else None
+    if row is None:
+        abort(404, description=f"There is no bin with id “{bin_id}”. It may have been deleted.")
+    count, last = bin_stats(store, [bin_id])[bin_id]
+    bin_json = bin_to_json(row, base_url(), (count, last))
+    headers_text = "\n".join(f"{name}: {value}" for name, value in bin_json["response"]["headers"])
+    return render_template("inspector.html", bin=bin_json, headers_text=headers_text)

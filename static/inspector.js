@@ -1,0 +1,894 @@
+/* The inspector of one bin: the live list of captured requests and the selected one in detail.
+
+   Flow: load the newest requests from the API, remember the highest id, then open the
+   websocket with ?after=<that id> so nothing that arrives in between is missed; reconnect
+   with backoff when it drops. Captured data is hostile: it only ever reaches the page through
+   textContent and createElement (Hooklab.el), never innerHTML. */
+"use strict";
+
+(() => {
+  const { api, el, formatSize, formatTime, refreshTimes, shellQuote, toast } = Hooklab;
+
+  const root = document.getElementById("inspector");
+  if (!root) return;
+  const binId = root.dataset.binId;
+  const captureUrl = root.dataset.captureUrl;
+  const apiBase = `/api/bins/${encodeURIComponent(binId)}`;
+  // Capture URLs are <base>/b/<id>; the base may carry a path prefix (public_url).
+  const captureBase = captureUrl.slice(0, captureUrl.length - `/b/${binId}`.length);
+  const PAGE = 100;
+  const FULL_CACHE = 50;
+  const HEX_LIMIT = 64 * 1024;
+
+  const $ = (id) => document.getElementById(id);
+  const list = $("request-list");
+
+  const summaries = new Map(); // id -> summary
+  const rows = new Map(); // id -> <li>
+  const fullCache = new Map(); // id -> full request (a few, most recent use last)
+  let maxId = 0;
+  let minId = null;
+  let selectedId = null;
+  let selectToken = 0;
+  let activeTab = "overview";
+  let socket = null;
+  let retryDelay = 500;
+  let retryTimer = null;
+  let stopped = false;
+
+  /* ---------- the list ---------- */
+
+  function methodClass(method) {
+    const known = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    return "method m-" + (known.includes(method) ? method.toLowerCase() : "other");
+  }
+
+  function shownPath(request) {
+    const path = request.subpath || "/";
+    return request.query_string ? `${path}?${request.query_string}` : path;
+  }
+
+  function makeRow(request) {
+    const time = el("time", { datetime: request.received_at, dataset: { ago: "" } });
+    const row = el(
+      "li",
+      {
+        className: "request-row",
+        role: "option",
+        id: `request-row-${request.id}`,
+        "aria-selected": "false",
+        dataset: { id: String(request.id) },
+      },
+      el("span", { className: methodClass(request.method), text: request.method }),
+      el(
+        "span",
+        { className: "row-main" },
+        el("span", { className: "row-path", text: shownPath(request), title: shownPath(request) }),
+        el(
+          "span",
+          { className: "row-meta" },
+          el("span", { text: `#${request.id}` }),
+          el("span", { text: formatSize(request.body_size || 0) }),
+          time
+        )
+      )
+    );
+    row.addEventListener("click", () => select(request.id, { focusList: true }));
+    return row;
+  }
+
+  /** Add a captured request to the list in id order (newest on top); false when known. */
+  function addRequest(request, fresh) {
+    if (summaries.has(request.id)) return false;
+    summaries.set(request.id, request);
+    const row = makeRow(request);
+    rows.set(request.id, row);
+    let before = null;
+    for (const existing of list.children) {
+      if (Number(existing.dataset.id) < request.id) {
+        before = existing;
+        break;
+      }
+    }
+    list.insertBefore(row, before);
+    refreshTimes(row);
+    if (request.id > maxId) maxId = request.id;
+    if (minId === null || request.id < minId) minId = request.id;
+    if (fresh) {
+      row.classList.add("fresh");
+      // animationend does not fire in a background tab; the timer cleans up there.
+      const done = () => row.classList.remove("fresh");
+      row.addEventListener("animationend", done, { once: true });
+      setTimeout(done, 4000);
+    }
+    return true;
+  }
+
+  function updateCount() {
+    const n = rows.size;
+    $("request-count").textContent = `${n} request${n === 1 ? "" : "s"}`;
+    const empty = n === 0;
+    $("empty-bin").hidden = !empty;
+    $("list-waiting").hidden = !empty;
+    if (empty) {
+      $("detail").hidden = true;
+      $("pick-one").hidden = true;
+      $("detail-error").hidden = true;
+    } else if (selectedId === null) {
+      $("pick-one").hidden = false;
+    }
+  }
+
+  function clearList() {
+    summaries.clear();
+    rows.clear();
+    fullCache.clear();
+    list.replaceChildren();
+    selectedId = null;
+    minId = null;
+    $("load-older").hidden = true;
+    history.replaceState(null, "", location.pathname + location.search);
+    updateCount();
+  }
+
+  async function loadPage(before) {
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if (before) query.set("before", String(before));
+    const data = await api("GET", `${apiBase}/requests?${query}`);
+    const items = Array.isArray(data) ? data : (data && data.requests) || [];
+    for (const request of items) addRequest(request, false);
+    $("load-older").hidden = items.length < PAGE;
+    updateCount();
+    return items;
+  }
+
+  async function loadOlder() {
+    const button = $("load-older");
+    button.disabled = true;
+    try {
+      await loadPage(minId);
+    } catch (err) {
+      toast(`Could not load older requests: ${err.message}`, "error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /* ---------- selection ---------- */
+
+  function markSelected(id) {
+    for (const [rowId, row] of rows) {
+      const on = rowId === id;
+      row.setAttribute("aria-selected", on ? "true" : "false");
+      row.classList.toggle("selected", on);
+    }
+  }
+
+  async function select(id, options) {
+    if (!rows.has(id)) return;
+    selectedId = id;
+    markSelected(id);
+    const row = rows.get(id);
+    row.scrollIntoView({ block: "nearest" });
+    if (options && options.focusList) list.focus({ preventScroll: true });
+    list.setAttribute("aria-activedescendant", row.id);
+    history.replaceState(null, "", `#request-${id}`);
+    $("pick-one").hidden = true;
+    const token = ++selectToken;
+    let full = fullCache.get(id);
+    if (!full) {
+      try {
+        full = await api("GET", `${apiBase}/requests/${id}`);
+      } catch (err) {
+        if (token !== selectToken) return;
+        $("detail").hidden = true;
+        const box = $("detail-error");
+        box.textContent =
+          err.status === 404
+            ? `Request #${id} is no longer kept (cleared, or evicted as the bin filled up).`
+            : `Could not load request #${id}: ${err.message}`;
+        box.hidden = false;
+        return;
+      }
+      fullCache.set(id, full);
+      if (fullCache.size > FULL_CACHE) fullCache.delete(fullCache.keys().next().value);
+    }
+    if (token !== selectToken) return;
+    $("detail-error").hidden = true;
+    renderDetail(full);
+  }
+
+  function moveSelection(step) {
+    const ids = [...list.children].map((row) => Number(row.dataset.id));
+    if (!ids.length) return;
+    let index = ids.indexOf(selectedId);
+    index = index === -1 ? 0 : Math.min(ids.length - 1, Math.max(0, index + step));
+    select(ids[index]);
+  }
+
+  /* ---------- the detail ---------- */
+
+  function fullUrl(request) {
+    if (request.url) return request.url;
+    return captureBase + request.path + (request.query_string ? `?${request.query_string}` : "");
+  }
+
+  function headerValue(request, name) {
+    const lower = name.toLowerCase();
+    const found = (request.headers || []).find(([key]) => key.toLowerCase() === lower);
+    return found ? found[1] : null;
+  }
+
+  function signatureBadge(signature) {
+    const ok = signature.valid;
+    const label = ok ? "Signature valid" : "Signature invalid";
+    return el("span", {
+      className: `badge ${ok ? "ok" : "bad"}`,
+      text: signature.reason && !ok ? `${label}: ${signature.reason}` : label,
+      title: `${signature.scheme || "signature"}${signature.reason ? ": " + signature.reason : ""}`,
+    });
+  }
+
+  function renderDetail(request) {
+    $("detail").hidden = false;
+    const method = $("detail-method");
+    method.className = methodClass(request.method);
+    method.textContent = request.method;
+    $("detail-path").textContent = shownPath(request);
+    const received = new Date(request.received_at);
+    const time = $("detail-time");
+    time.setAttribute("datetime", request.received_at);
+    time.textContent = formatTime(received);
+    $("detail-size").textContent = formatSize(request.body_size || 0);
+    const sig = $("detail-signature");
+    sig.replaceChildren();
+    sig.hidden = !request.signature;
+    if (request.signature) sig.append(signatureBadge(request.signature));
+
+    const curl = curlCommand(request);
+    $("copy-curl").dataset.curl = curl;
+    $("download-raw").href = `${apiBase}/requests/${request.id}/raw`;
+
+    const queryPairs = flatten(request.query);
+    $("count-headers").textContent = String((request.headers || []).length);
+    $("count-query").textContent = queryPairs.length ? String(queryPairs.length) : "";
+    $("count-body").textContent = request.body_size ? formatSize(request.body_size) : "";
+
+    renderOverview(request);
+    $("panel-headers").replaceChildren(
+      pairsTable(request.headers || [], ["Name", "Value"], "No headers.")
+    );
+    renderQuery(request, queryPairs);
+    renderBody(request);
+    renderRaw(request, curl);
+  }
+
+  function renderOverview(request) {
+    const items = [
+      ["Method", el("span", { className: methodClass(request.method), text: request.method })],
+      ["URL", el("code", { className: "wrap", text: fullUrl(request) })],
+      ["Client address", request.remote_addr || "unknown"],
+      [
+        "Received",
+        el(
+          "span",
+          {},
+          formatTime(new Date(request.received_at)),
+          el("span", { className: "muted", text: `  ${request.received_at}` })
+        ),
+      ],
+      [
+        "Body size",
+        `${formatSize(request.body_size || 0)}` +
+          (request.body_size >= 1024 ? ` (${request.body_size} bytes)` : ""),
+      ],
+      ["Content type", request.content_type || "none"],
+      ["HTTP version", request.http_version || "unknown"],
+      ["Request id", String(request.id)],
+    ];
+    if (request.signature) {
+      const s = request.signature;
+      items.push([
+        "Signature check",
+        el(
+          "span",
+          {},
+          signatureBadge(s),
+          el("span", { className: "muted", text: `  ${s.scheme || ""} ${s.reason || ""}` })
+        ),
+      ]);
+    }
+    const dl = el("dl", { className: "facts" });
+    for (const [term, value] of items) dl.append(el("dt", { text: term }), el("dd", {}, value));
+    const panel = $("panel-overview");
+    panel.replaceChildren(dl);
+    if (request.truncated) panel.prepend(truncatedNotice(request));
+  }
+
+  function flatten(mapping) {
+    const pairs = [];
+    for (const [name, values] of Object.entries(mapping || {})) {
+      for (const value of Array.isArray(values) ? values : [values]) pairs.push([name, value]);
+    }
+    return pairs;
+  }
+
+  function pairsTable(pairs, heads, emptyText) {
+    if (!pairs.length) return el("p", { className: "empty", text: emptyText });
+    const body = el("tbody");
+    for (const [name, value] of pairs) {
+      body.append(
+        el("tr", {}, el("th", { scope: "row", text: name }), el("td", { text: String(value) }))
+      );
+    }
+    return el(
+      "div",
+      { className: "table-wrap" },
+      el(
+        "table",
+        { className: "table pairs" },
+        el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col", text: h })))),
+        body
+      )
+    );
+  }
+
+  function renderQuery(request, pairs) {
+    const panel = $("panel-query");
+    panel.replaceChildren(pairsTable(pairs, ["Name", "Value"], "No query string."));
+    if (request.query_string) {
+      panel.append(
+        el(
+          "p",
+          { className: "raw-line" },
+          el("span", { className: "muted", text: "Raw: " }),
+          el("code", { className: "wrap", text: `?${request.query_string}` })
+        )
+      );
+    }
+  }
+
+  function truncatedNotice(request) {
+    return el("p", {
+      className: "banner warn",
+      text:
+        `Truncated: the body (${formatSize(request.body_size || 0)}) was over the size limit, ` +
+        "so it was not kept. The server answered 413.",
+    });
+  }
+
+  function renderBody(request) {
+    const panel = $("panel-body");
+    panel.replaceChildren();
+    if (request.truncated) panel.append(truncatedNotice(request));
+    panel.append(
+      el(
+        "p",
+        { className: "body-meta" },
+        el("span", { text: request.content_type || "no content type" }),
+        el("span", { text: formatSize(request.body_size || 0) })
+      )
+    );
+    const form = flatten(request.form);
+    const files = request.files || [];
+    if (request.json !== null && request.json !== undefined) {
+      panel.append(el("h3", { text: "JSON" }), prettyJson(request.body_text, request.json));
+    } else if (form.length || files.length) {
+      if (form.length) {
+        panel.append(el("h3", { text: "Form fields" }), pairsTable(form, ["Field", "Value"], ""));
+      }
+      if (files.length) panel.append(el("h3", { text: "Files" }), filesTable(request, files));
+    } else if (!request.body_size || request.truncated) {
+      if (!request.truncated) panel.append(el("p", { className: "empty", text: "No body." }));
+    } else if (request.body_text !== null && request.body_text !== undefined) {
+      panel.append(el("h3", { text: "Text" }), el("pre", { className: "code", text: request.body_text }));
+    } else {
+      panel.append(el("h3", { text: "Binary (hex)" }), hexDump(request.body_base64 || ""));
+    }
+  }
+
+  function filesTable(request, files) {
+    const body = el("tbody");
+    files.forEach((file, index) => {
+      const href = `${apiBase}/requests/${request.id}/files/${index}`;
+      body.append(
+        el(
+          "tr",
+          {},
+          el("td", { text: file.field }),
+          el("td", { text: file.filename || "(no name)" }),
+          el("td", { text: file.content_type || "" }),
+          el("td", { className: "num", text: formatSize(file.size || 0) }),
+          el("td", {}, el("a", { href, download: file.filename || "", text: "Download" }))
+        )
+      );
+    });
+    return el(
+      "div",
+      { className: "table-wrap" },
+      el(
+        "table",
+        { className: "table files" },
+        el(
+          "thead",
+          {},
+          el(
+            "tr",
+            {},
+            ...["Field", "File name", "Content type", "Size", ""].map((h) =>
+              el("th", { scope: "col", text: h })
+            )
+          )
+        ),
+        body
+      )
+    );
+  }
+
+  /** Re-indent JSON from its text, keeping numbers and strings exactly as sent, with colours. */
+  function prettyJson(text, parsed) {
+    const pre = el("pre", { className: "code json" });
+    const tokens = tokenizeJson(text || "");
+    if (!tokens) {
+      pre.textContent = JSON.stringify(parsed, null, 2);
+      return pre;
+    }
+    const indent = (depth) => "\n" + "  ".repeat(depth);
+    let depth = 0;
+    let plain = "";
+    const flush = () => {
+      if (plain) pre.append(document.createTextNode(plain));
+      plain = "";
+    };
+    const span = (cls, value) => {
+      flush();
+      pre.append(el("span", { className: cls, text: value }));
+    };
+    for (let i = 0; i < tokens.length; i++) {
+      const [kind, value] = tokens[i];
+      const next = tokens[i + 1];
+      if (value === "{" || value === "[") {
+        const close = value === "{" ? "}" : "]";
+        if (next && next[1] === close) {
+          plain += value + close;
+          i++;
+        } else {
+          depth++;
+          plain += value + indent(depth);
+        }
+      } else if (value === "}" || value === "]") {
+        depth--;
+        plain += indent(depth) + value;
+      } else if (value === ",") {
+        plain += "," + indent(depth);
+      } else if (value === ":") {
+        plain += ": ";
+      } else if (kind === "string") {
+        span(next && next[1] === ":" ? "j-key" : "j-str", value);
+      } else if (kind === "number") {
+        span("j-num", value);
+      } else {
+        span("j-lit", value);
+      }
+    }
+    flush();
+    return pre;
+  }
+
+  function tokenizeJson(text) {
+    const re = /\s*(?:("(?:[^"\\\u0000-\u001f]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}[\],:]))/y;
+    const tokens = [];
+    re.lastIndex = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+    while (re.lastIndex < text.length) {
+      const start = re.lastIndex;
+      const match = re.exec(text);
+      if (!match) {
+        return /^\s*$/.test(text.slice(start)) ? tokens : null;
+      }
+      if (match[1] !== undefined) tokens.push(["string", match[1]]);
+      else if (match[2] !== undefined) tokens.push(["number", match[2]]);
+      else if (match[3] !== undefined) tokens.push(["literal", match[3]]);
+      else tokens.push(["punct", match[4]]);
+    }
+    return tokens;
+  }
+
+  function decodeBase64(text) {
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  /** A classic hex dump: offset, 16 bytes in hex, and the printable ASCII beside them. */
+  function hexDump(base64) {
+    const bytes = decodeBase64(base64);
+    const shown = bytes.subarray(0, HEX_LIMIT);
+    const lines = [];
+    for (let offset = 0; offset < shown.length; offset += 16) {
+      const chunk = shown.subarray(offset, offset + 16);
+      let hex = "";
+      let ascii = "";
+      for (let i = 0; i < 16; i++) {
+        if (i === 8) hex += " ";
+        if (i < chunk.length) {
+          hex += chunk[i].toString(16).padStart(2, "0") + " ";
+          ascii += chunk[i] >= 0x20 && chunk[i] < 0x7f ? String.fromCharCode(chunk[i]) : ".";
+        } else {
+          hex += "   ";
+        }
+      }
+      lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex} |${ascii}|`);
+    }
+    const wrap = el("div", {}, el("pre", { className: "code hex", text: lines.join("\n") }));
+    if (bytes.length > HEX_LIMIT) {
+      wrap.append(
+        el("p", {
+          className: "muted",
+          text: `Showing the first ${formatSize(HEX_LIMIT)} of ${formatSize(bytes.length)}; download the body for the rest.`,
+        })
+      );
+    }
+    return wrap;
+  }
+
+  function renderRaw(request, curl) {
+    const panel = $("panel-raw");
+    const target = request.path + (request.query_string ? `?${request.query_string}` : "");
+    const head = [`${request.method} ${target} ${request.http_version || "HTTP/1.1"}`];
+    for (const [name, value] of request.headers || []) head.push(`${name}: ${value}`);
+    let text = head.join("\n") + "\n\n";
+    let note = null;
+    const rawHref = `${apiBase}/requests/${request.id}/raw`;
+    if (request.truncated) {
+      note = "The body was over the size limit and was not kept.";
+    } else if (request.body_size && (request.body_text === null || request.body_text === undefined)) {
+      note = `The body is binary (${formatSize(request.body_size)}); see the Body tab for a hex dump.`;
+    } else {
+      text += request.body_text || "";
+    }
+    panel.replaceChildren(el("pre", { className: "code raw", text }));
+    if (note) panel.append(el("p", { className: "muted", text: note }));
+    panel.append(
+      el(
+        "p",
+        { className: "body-meta" },
+        el("a", { href: rawHref, download: "", text: "Download the body exactly as received" })
+      ),
+      el("h3", { text: "As curl" }),
+      el("pre", { className: "code curl", id: "curl-text", text: curl })
+    );
+  }
+
+  /* ---------- copy as curl ---------- */
+
+  // Headers curl sets itself from the URL and the body; repeating them would break the replay.
+  const CURL_SKIP = new Set(["host", "content-length", "transfer-encoding", "connection"]);
+  // Text that a terminal paste or a shell string would not carry safely goes through base64.
+  const UNSAFE_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
+  /** A shell-quoted curl command that sends the same request again. */
+  function curlCommand(request) {
+    const parts = ["curl"];
+    const method = request.method;
+    const hasBody = !request.truncated && request.body_size > 0;
+    let stdin = null;
+    if (method === "HEAD") parts.push("--head");
+    else if (method !== "GET" || hasBody) parts.push(`-X ${shellQuote(method)}`);
+    parts.push(shellQuote(fullUrl(request)));
+    for (const [name, value] of request.headers || []) {
+      if (CURL_SKIP.has(name.toLowerCase())) continue;
+      // "Name:" would tell curl to drop the header; "Name;" sends it empty.
+      parts.push(`-H ${shellQuote(value === "" ? `${name};` : `${name}: ${value}`)}`);
+    }
+    if (hasBody) {
+      if (headerValue(request, "content-type") === null) {
+        parts.push(`-H ${shellQuote("Content-Type:")}`); // curl would add a form content type
+      }
+      const text = request.body_text;
+      if (text !== null && text !== undefined && !UNSAFE_TEXT.test(text)) {
+        parts.push(`--data-raw ${shellQuote(text)}`);
+      } else {
+        stdin = request.body_base64 || "";
+        parts.push("--data-binary @-");
+      }
+    }
+    const command = parts.join(" \\\n  ");
+    return stdin === null ? command : `printf %s ${shellQuote(stdin)} | base64 -d | ${command}`;
+  }
+
+  /* ---------- tabs ---------- */
+
+  const TABS = ["overview", "headers", "query", "body", "raw"];
+
+  function showTab(name, focus) {
+    activeTab = name;
+    for (const tab of TABS) {
+      const on = tab === name;
+      const button = $(`tab-${tab}`);
+      button.setAttribute("aria-selected", on ? "true" : "false");
+      button.tabIndex = on ? 0 : -1;
+      $(`panel-${tab}`).hidden = !on;
+      if (on && focus) button.focus();
+    }
+  }
+
+  /* ---------- live stream ---------- */
+
+  function setLive(state, text) {
+    const box = $("live-status");
+    box.dataset.state = state;
+    box.textContent = text;
+  }
+
+  function binDeleted() {
+    stopped = true;
+    if (socket) socket.close();
+    setLive("off", "Deleted");
+    $("deleted-banner").hidden = false;
+    for (const id of ["clear-button", "delete-button", "rename-button"]) $(id).disabled = true;
+  }
+
+  function handleMessage(message) {
+    if (message.type === "request" && message.request) {
+      const added = addRequest(message.request, true);
+      if (added) {
+        updateCount();
+        if (selectedId === null) select(message.request.id);
+      }
+    } else if (message.type === "cleared") {
+      clearList();
+    } else if (message.type === "bin_deleted") {
+      binDeleted();
+    } else if (message.type === "error" && message.error && message.error.code === "bin_not_found") {
+      binDeleted();
+    }
+  }
+
+  function connect() {
+    if (stopped) return;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const url = `${scheme}//${location.host}/ws/bins/${encodeURIComponent(binId)}?after=${maxId}`;
+    setLive("connecting", "Connecting…");
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    ws.addEventListener("open", () => {
+      retryDelay = 500;
+      setLive("live", "Live");
+    });
+    ws.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      handleMessage(message);
+    });
+    ws.addEventListener("close", () => {
+      if (socket === ws) socket = null;
+      if (!stopped) scheduleReconnect();
+    });
+  }
+
+  async function scheduleReconnect() {
+    clearTimeout(retryTimer);
+    // A socket refused for good (bin deleted) looks like any drop; ask the API which it is.
+    try {
+      await api("GET", apiBase);
+    } catch (err) {
+      if (err.status === 404) {
+        binDeleted();
+        return;
+      }
+    }
+    const delay = retryDelay;
+    retryDelay = Math.min(retryDelay * 2, 15000);
+    setLive("offline", `Offline, retrying in ${Math.ceil(delay / 1000)} s`);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  /* ---------- bin settings, rename, clear, delete ---------- */
+
+  function bindRename() {
+    const title = $("bin-name");
+    const form = $("rename-form");
+    const input = $("rename-input");
+    const open = (on) => {
+      form.hidden = !on;
+      title.hidden = on;
+      $("rename-button").hidden = on;
+      if (on) {
+        input.focus();
+        input.select();
+      } else {
+        Hooklab.clearFieldErrors(form);
+      }
+    };
+    $("rename-button").addEventListener("click", () => open(true));
+    $("rename-cancel").addEventListener("click", () => open(false));
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") open(false);
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const bin = await api("PATCH", apiBase, { name: input.value });
+        title.textContent = bin.name || "Untitled bin";
+        title.classList.toggle("untitled", !bin.name);
+        input.value = bin.name;
+        document.title = `${bin.name || "Untitled bin"} · Hooklab`;
+        open(false);
+        toast("Renamed", "ok");
+      } catch (err) {
+        Hooklab.showFieldError(form, err);
+      }
+    });
+  }
+
+  function parseHeaderLines(text) {
+    const headers = [];
+    const lines = text.split(/\r?\n/);
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i].trim();
+      if (!line) continue;
+      const colon = line.indexOf(":");
+      if (colon <= 0) {
+        throw new Hooklab.ApiError(
+          422, "invalid", `Line ${i + 1}: write each header as "Name: value".`, "response.headers"
+        );
+      }
+      headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
+    }
+    return headers;
+  }
+
+  function numberOrText(value) {
+    const trimmed = value.trim();
+    return /^-?\d+$/.test(trimmed) ? Number(trimmed) : trimmed;
+  }
+
+  function summarize(bin) {
+    const r = bin.response;
+    let text = `answers ${r.status}`;
+    if (r.delay_ms) text += ` after ${r.delay_ms} ms`;
+    text += r.body === null ? " · default JSON body" : " · custom body";
+    if (bin.has_secret) text += " · checks signatures";
+    return text;
+  }
+
+  function bindSettings() {
+    const form = $("settings-form");
+    const status = $("settings-status");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      Hooklab.clearFieldErrors(form);
+      status.textContent = "";
+      let change;
+      try {
+        const body = $("response-body").value;
+        const secret = $("bin-secret").value.trim();
+        change = {
+          response: {
+            status: numberOrText($("response-status").value),
+            delay_ms: numberOrText($("response-delay").value || "0"),
+            headers: parseHeaderLines($("response-headers").value),
+            body: body === "" ? null : body,
+          },
+          secret: secret === "" ? null : secret,
+        };
+      } catch (err) {
+        Hooklab.showFieldError(form, err);
+        return;
+      }
+      try {
+        const bin = await api("PATCH", apiBase, change);
+        $("settings-summary").textContent = summarize(bin);
+        status.textContent = "Saved";
+        toast("Response settings saved", "ok");
+      } catch (err) {
+        Hooklab.showFieldError(form, err);
+      }
+    });
+  }
+
+  function bindDangerButtons() {
+    $("clear-button").addEventListener("click", async () => {
+      const ok = await Hooklab.confirmDialog(
+        "Clear this bin?",
+        "Every captured request of this bin is deleted. The bin and its URL stay.",
+        "Clear requests"
+      );
+      if (!ok) return;
+      try {
+        await api("DELETE", `${apiBase}/requests`);
+        clearList();
+        toast("Cleared", "ok");
+      } catch (err) {
+        toast(`Could not clear: ${err.message}`, "error");
+      }
+    });
+    $("delete-button").addEventListener("click", async () => {
+      const ok = await Hooklab.confirmDialog(
+        "Delete this bin?",
+        "The bin, its URL and every request it captured are deleted. This cannot be undone.",
+        "Delete bin"
+      );
+      if (!ok) return;
+      try {
+        stopped = true;
+        await api("DELETE", apiBase);
+        window.location.assign("/");
+      } catch (err) {
+        stopped = false;
+        toast(`Could not delete: ${err.message}`, "error");
+      }
+    });
+  }
+
+  /* ---------- keyboard ---------- */
+
+  function bindKeys() {
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+      const target = event.target;
+      if (target.closest("input, textarea, select, [contenteditable], dialog, [role=tablist]")) {
+        return;
+      }
+      if (event.altKey || event.ctrlKey || event.metaKey) return;
+      event.preventDefault();
+      moveSelection(event.key === "ArrowDown" ? 1 : -1);
+    });
+    $("tab-overview").parentElement.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      const index = (TABS.indexOf(activeTab) + step + TABS.length) % TABS.length;
+      showTab(TABS[index], true);
+    });
+    for (const tab of TABS) $(`tab-${tab}`).addEventListener("click", () => showTab(tab));
+  }
+
+  /* ---------- start ---------- */
+
+  async function start() {
+    bindRename();
+    bindSettings();
+    bindDangerButtons();
+    bindKeys();
+    $("load-older").addEventListener("click", loadOlder);
+    $("copy-curl").addEventListener("click", async (event) => {
+      const button = event.currentTarget;
+      const ok = await Hooklab.copyText(button.dataset.curl || "");
+      if (ok) {
+        Hooklab.flash(button, "Copied");
+        toast("curl command copied", "ok");
+      } else {
+        showTab("raw");
+        toast("Copying failed: the command is in the Raw tab", "error");
+      }
+    });
+    updateCount();
+    try {
+      await loadPage(null);
+    } catch (err) {
+      if (err.status === 404) {
+        binDeleted();
+        return;
+      }
+      toast(`Could not load the requests: ${err.message}`, "error");
+    }
+    connect();
+    const wanted = Number((location.hash.match(/^#request-(\d+)$/) || [])[1]);
+    if (wanted && rows.has(wanted)) select(wanted);
+    else if (rows.size) select(Number(list.firstElementChild.dataset.id));
+  }
+
+  start();
+})();

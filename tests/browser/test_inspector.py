@@ -1,0 +1,323 @@
+"""The inspector in a real browser: body views, keyboard, settings, live stream, bin actions."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from hooklab.shared.signing import generate_secret, sign
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def settings(settings, request):
+    """The shared test settings, changed by `@pytest.mark.parametrize("settings", [...])`."""
+    return settings.replace(**getattr(request, "param", {}))
+
+
+def open_request(page, inspect_url: str, path: str, tab: str | None = None) -> None:
+    """Open the inspector and select the request whose path is `path`."""
+    page.goto(inspect_url)
+    page.locator(".request-row", has_text=path).click()
+    expect(page.locator("#detail-path")).to_have_text(path)
+    if tab:
+        page.get_by_role("tab", name=re.compile(tab)).click()
+
+
+def test_binary_body_shows_as_hex(page, live_server):
+    created = live_server.create_bin()
+    payload = bytes(range(256)) + b"\xff\xfe"
+    requests.post(
+        created["url"] + "/blob",
+        data=payload,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=5,
+    )
+    open_request(page, created["inspect_url"], "/blob", "Body")
+    hex_dump = page.locator("#panel-body pre.hex")
+    expect(hex_dump).to_contain_text(
+        "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|"
+    )
+    expect(hex_dump).to_contain_text("00000040  40 41 42 43 44 45 46 47  48 49 4a 4b 4c 4d 4e 4f")
+    expect(hex_dump).to_contain_text("|@ABCDEFGHIJKLMNO|")
+    expect(hex_dump).to_contain_text("00000100  ff fe")
+    expect(page.locator("#panel-body")).to_contain_text("258 B")
+
+    page.get_by_role("tab", name="Raw").click()
+    expect(page.locator("#panel-raw")).to_contain_text("The body is binary (258 B)")
+    link = page.locator("#panel-raw a", has_text="Download the body")
+    href = link.get_attribute("href")
+    assert requests.get(live_server.url + href, timeout=5).content == payload
+    assert page.js_errors == []
+
+
+def test_form_body_shows_as_a_table(page, live_server):
+    created = live_server.create_bin()
+    requests.put(
+        created["url"] + "/signup",
+        data={"name": "Ada Lovelace", "tags": ["math", "engines"], "empty": ""},
+        timeout=5,
+    )
+    open_request(page, created["inspect_url"], "/signup", "Body")
+    rows = page.locator("#panel-body table.pairs tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(0).locator("th")).to_have_text("name")
+    expect(rows.nth(0).locator("td")).to_have_text("Ada Lovelace")
+    expect(rows.nth(1).locator("td")).to_have_text("math")
+    expect(rows.nth(2).locator("td")).to_have_text("engines")
+    expect(rows.nth(3).locator("th")).to_have_text("empty")
+    expect(page.locator("#panel-body pre")).to_have_count(0)
+
+
+def test_multipart_file_has_a_download_link(page, live_server):
+    created = live_server.create_bin()
+    content = b"id,total\n1,42.50\n"
+    requests.post(
+        created["url"] + "/upload",
+        data={"title": "Q3 report"},
+        files={"report": ("q3.csv", content, "text/csv")},
+        timeout=5,
+    )
+    open_request(page, created["inspect_url"], "/upload", "Body")
+    expect(page.locator("#panel-body table.pairs tbody tr")).to_have_text(
+        re.compile(r"title\s*Q3 report")
+    )
+    file_row = page.locator("#panel-body table.files tbody tr")
+    expect(file_row).to_have_count(1)
+    expect(file_row.locator("td").nth(0)).to_have_text("report")
+    expect(file_row.locator("td").nth(1)).to_have_text("q3.csv")
+    expect(file_row.locator("td").nth(2)).to_have_text("text/csv")
+    with page.expect_download() as info:
+        file_row.get_by_role("link", name="Download").click()
+    download = info.value
+    assert download.suggested_filename == "q3.csv"
+    assert Path(download.path()).read_bytes() == content
+
+
+def test_text_body_and_empty_body(page, live_server):
+    created = live_server.create_bin()
+    requests.post(
+        created["url"] + "/note",
+        data=b"line one\nline two",
+        headers={"Content-Type": "text/plain"},
+        timeout=5,
+    )
+    requests.get(created["url"] + "/ping", timeout=5)
+    open_request(page, created["inspect_url"], "/note", "Body")
+    expect(page.locator("#panel-body pre.code")).to_have_text("line one\nline two")
+    page.locator(".request-row", has_text="/ping").click()
+    expect(page.locator("#panel-body")).to_contain_text("No body.")
+    expect(page.locator("#count-query")).to_have_text("")
+
+
+def test_arrow_keys_move_the_selection(page, live_server):
+    created = live_server.create_bin()
+    for path in ("/first", "/second", "/third"):
+        requests.get(created["url"] + path, timeout=5)
+    page.goto(created["inspect_url"])
+    rows = page.locator(".request-row")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_have_attribute("aria-selected", "true")  # newest, chosen on load
+    expect(page.locator("#detail-path")).to_have_text("/third")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#detail-path")).to_have_text("/second")
+    expect(rows.nth(1)).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # already at the oldest: stays
+    expect(page.locator("#detail-path")).to_have_text("/first")
+    page.keyboard.press("ArrowUp")
+    expect(page.locator("#detail-path")).to_have_text("/second")
+    expect(rows.nth(0)).to_have_attribute("aria-selected", "false")
+    # The selection is in the address, so a reload comes back to it.
+    page.reload()
+    expect(page.locator("#detail-path")).to_have_text("/second")
+
+
+def test_response_settings_are_saved_and_errors_shown_next_to_the_field(page, live_server):
+    created = live_server.create_bin()
+    page.goto(created["inspect_url"])
+    page.locator("#settings summary").click()
+    page.fill("#response-status", "999")
+    page.get_by_role("button", name="Save settings").click()
+    status_error = page.locator('[data-error-for="response.status"]')
+    expect(status_error).to_be_visible()
+    expect(status_error).to_contain_text("100 to 599")
+    expect(page.locator("#response-status")).to_have_attribute("aria-invalid", "true")
+
+    page.fill("#response-status", "201")
+    page.fill("#response-headers", "no colon here")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator('[data-error-for="response.headers"]')).to_contain_text("Line 1")
+    expect(status_error).to_be_hidden()
+
+    page.fill("#response-headers", "X-Reply: yes\nCache-Control: no-store")
+    page.fill("#response-body", "created!")
+    page.fill("#response-delay", "5")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#settings-status")).to_have_text("Saved")
+    expect(page.locator("#settings-summary")).to_have_text("answers 201 after 5 ms · custom body")
+
+    answer = requests.post(created["url"], data=b"x", timeout=5)
+    assert answer.status_code == 201
+    assert answer.text == "created!"
+    assert answer.headers["X-Reply"] == "yes"
+    assert answer.headers["Cache-Control"] == "no-store"
+
+    page.reload()
+    expect(page.locator("#response-status")).to_have_value("201")
+    expect(page.locator("#response-headers")).to_have_value("X-Reply: yes\nCache-Control: no-store")
+    expect(page.locator("#response-body")).to_have_value("created!")
+
+
+def test_rename_clear_and_delete(page, live_server):
+    created = live_server.create_bin(name="Old name")
+    api = f"{live_server.url}/api/bins/{created['id']}"
+    for _ in range(2):
+        requests.post(created["url"], json={}, timeout=5)
+    page.goto(created["inspect_url"])
+    expect(page.locator(".request-row")).to_have_count(2)
+
+    page.get_by_role("button", name="Rename").click()
+    page.fill("#rename-input", "Orders")
+    page.locator("#rename-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#bin-name")).to_have_text("Orders")
+    assert requests.get(api, timeout=5).json()["name"] == "Orders"
+
+    page.get_by_role("button", name="Clear").click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".request-row")).to_have_count(2)
+    page.get_by_role("button", name="Clear").click()
+    dialog.get_by_role("button", name="Clear requests").click()
+    expect(page.locator(".request-row")).to_have_count(0)
+    expect(page.locator("#empty-bin")).to_be_visible()
+    assert requests.get(api + "/requests", timeout=5).json() == []
+
+    page.get_by_role("button", name="Delete bin").click()
+    dialog.get_by_role("button", name="Delete bin").click()
+    page.wait_for_url(live_server.url + "/")
+    assert requests.get(api, timeout=5).status_code == 404
+
+
+def test_a_bin_deleted_elsewhere_says_so(page, live_server):
+    created = live_server.create_bin()
+    page.goto(created["inspect_url"])
+    expect(page.locator("#live-status")).to_have_text("Live")
+    requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
+    expect(page.locator("#deleted-banner")).to_be_visible()
+    expect(page.locator("#live-status")).to_have_text("Deleted")
+
+
+def test_live_stream_reconnects_and_misses_nothing(page, live_server):
+    created = live_server.create_bin()
+    sockets = []
+
+    def forward(ws):
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws/bins/"), forward)
+    page.goto(created["inspect_url"])
+    expect(page.locator("#live-status")).to_have_text("Live")
+    first = requests.post(created["url"] + "/one", timeout=5).json()["id"]
+    expect(page.locator(".request-row")).to_have_count(1)
+
+    sockets[0].close()  # the page's side drops, as when a laptop sleeps or a proxy times out
+    requests.post(created["url"] + "/two", timeout=5)  # arrives while the page is offline
+    expect(page.locator(".request-row")).to_have_count(2)
+    expect(page.locator(".request-row").nth(0)).to_contain_text("/two")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    assert len(sockets) == 2
+    assert sockets[1].url.endswith(f"after={first}")
+    requests.post(created["url"] + "/three", timeout=5)
+    expect(page.locator(".request-row")).to_have_count(3)
+
+
+def test_load_older_requests(page, live_server):
+    created = live_server.create_bin()
+    with requests.Session() as session:
+        for number in range(105):
+            session.get(f"{created['url']}/n{number}", timeout=5)
+    page.goto(created["inspect_url"])
+    rows = page.locator(".request-row")
+    expect(rows).to_have_count(100)
+    expect(rows.nth(0)).to_contain_text("/n104")
+    page.get_by_role("button", name="Load older requests").click()
+    expect(rows).to_have_count(105)
+    expect(rows.nth(104)).to_contain_text("/n0")
+    expect(page.locator("#load-older")).to_be_hidden()
+
+
+def test_signature_check_is_shown(page, live_server):
+    secret = generate_secret()
+    created = live_server.create_bin(secret=secret)
+    body = b'{"type": "invoice.paid"}'
+    timestamp = int(time.time())
+    good = {
+        "Content-Type": "application/json",
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, "msg_1", timestamp, body),
+    }
+    requests.post(created["url"] + "/good", data=body, headers=good, timeout=5)
+    bad = {**good, "webhook-signature": sign(generate_secret(), "msg_1", timestamp, body)}
+    requests.post(created["url"] + "/bad", data=body, headers=bad, timeout=5)
+
+    open_request(page, created["inspect_url"], "/good")
+    expect(page.locator("#detail-signature")).to_have_text("Signature valid")
+    expect(page.locator("#panel-overview")).to_contain_text("Signature check")
+    page.locator(".request-row", has_text="/bad").click()
+    expect(page.locator("#detail-signature .badge.bad")).to_contain_text("Signature invalid")
+    expect(page.locator("#settings-summary")).to_contain_text("checks signatures")
+
+
+@pytest.mark.parametrize("settings", [{"max_body_bytes": 1024}], indirect=True)
+def test_truncated_body_is_said(page, live_server):
+    created = live_server.create_bin()
+    answer = requests.post(created["url"] + "/big", data=b"x" * 4096, timeout=5)
+    assert answer.status_code == 413
+    open_request(page, created["inspect_url"], "/big", "Body")
+    expect(page.locator("#panel-body .banner.warn")).to_contain_text("Truncated")
+    expect(page.locator("#panel-overview .banner.warn")).to_have_count(1)
+
+
+def test_screenshot_of_the_inspector(page, live_server, screenshot):
+    created = live_server.create_bin(name="Checkout webhooks")
+    url = created["url"]
+    requests.get(url + "/health", timeout=5)
+    requests.put(url + "/customers/cus_81", data={"email": "ada@example.com"}, timeout=5)
+    requests.delete(url + "/subscriptions/sub_42", timeout=5)
+    requests.post(
+        url + "/webhooks/payments?attempt=1",
+        json={
+            "id": "evt_3Qx2",
+            "type": "payment.succeeded",
+            "created": 1767225600,
+            "data": {
+                "payment_id": "pay_7781",
+                "amount": 4250,
+                "currency": "eur",
+                "captured": True,
+                "customer": {"id": "cus_81", "email": "ada@example.com"},
+                "items": [{"sku": "tea-earl-grey", "qty": 2}, {"sku": "cake-lemon", "qty": 1}],
+                "refunded_at": None,
+            },
+        },
+        headers={"X-Shop-Id": "shop-42", "User-Agent": "hooklab/0.1.0"},
+        timeout=5,
+    )
+    requests.post(url + "/webhooks/payments?attempt=1", json={"id": "evt_3Qx3"}, timeout=5)
+    page.goto(created["inspect_url"])
+    page.locator(".request-row", has_text="/webhooks/payments").nth(1).click()
+    page.get_by_role("tab", name=re.compile("Body")).click()
+    expect(page.locator("#panel-body pre.json")).to_contain_text("payment.succeeded")
+    page.mouse.move(0, 0)
+    screenshot(page, "inspector.png")
