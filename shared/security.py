@@ -167,6 +167,9 @@ def init_app(app: Flask) -> None:
     """Add the access check, the login routes and the security headers."""
     app.register_blueprint(bp)
     app.before_request(check_access)
+    # Bodies sent to /api and the pages: a huge Content-Length gets 413 before any is read.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["HOOKLAB"].max_body_bytes
 
     @app.context_processor
     def _access_context() -> dict:

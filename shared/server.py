@@ -29,13 +29,15 @@ def serve(settings: Settings) -> None:
         return
 
     from hooklab.shared.app import create_app, start_background
+    from hooklab.shared.slow_clients import worker_class
 
     class HooklabServer(BaseApplication):
         def load_config(self) -> None:
             config = {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": 1,  # several processes would not share the live notifier
-                "worker_class": "gthread",
+                # gthread with a read deadline per request, so slow clients cannot hold threads.
+                "worker_class": worker_class(settings.client_timeout_s),
                 "threads": settings.threads,
                 "keepalive": 5,
                 "timeout": 60,

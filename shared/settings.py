@@ -66,6 +66,12 @@ SETTINGS: list[Setting] = [
     Setting("bin_ttl_s", 0, "Delete bins idle for this many seconds (0: never).", int),
     Setting("max_delay_ms", 30000, "Largest response delay a bin may configure.", int),
     Setting("wait_max_s", 60, "Longest a `requests/wait` long poll may wait.", int),
+    Setting(
+        "client_timeout_s",
+        30.0,
+        "Longest a client may take to send one request; slower clients are cut off.",
+        float,
+    ),
     Setting("delivery_workers", 8, "Delivery worker threads in `serve` and `worker`.", int),
     Setting(
         "retry_schedule",

@@ -1,0 +1,144 @@
+"""Slow clients: gunicorn's threaded worker with a read deadline on every request.
+
+Gunicorn's gthread worker waits up to 5 s for a new connection's first byte without holding a
+thread, but once a request has started it reads its headers and body with no time limit: a
+client that trickles one byte every few seconds (slowloris) holds a server thread for as long
+as it likes, and enough of them hold them all. This worker counts the time each request spends
+waiting for the client's bytes (headers and body together) and cuts the connection once that
+passes `client_timeout_s`. A client still sending its headers gets `408 Request Timeout` first.
+
+Only time spent waiting to read counts: a long poll, a bin's response delay or an open
+websocket (which reads its socket directly, not through gunicorn's parser) are not cut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+
+from gunicorn.workers.gthread import ThreadWorker
+
+log = logging.getLogger("hooklab")
+
+_TIMEOUT_BODY = json.dumps(
+    {"error": {"code": "request_timeout", "message": "The request took too long to arrive."}}
+).encode()
+TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(_TIMEOUT_BODY)
+) + _TIMEOUT_BODY
+
+
+class ReadClock:
+    """How long one request has waited for the client's bytes so far."""
+
+    __slots__ = ("spent", "since", "in_headers", "cut")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new request on the connection: its budget starts again."""
+        self.spent = 0.0
+        self.since: float | None = None
+        self.in_headers = True
+        self.cut = False
+
+    def waited(self, now: float) -> float:
+        """Seconds spent waiting to read, counting a read in progress."""
+        since = self.since
+        return self.spent + (now - since if since is not None else 0.0)
+
+
+class ReadDeadlineWorker(ThreadWorker):
+    """gthread with a per-request read deadline (set `read_timeout_s` on a subclass)."""
+
+    read_timeout_s = 30.0
+
+    def init_process(self) -> None:
+        self._watched: dict[int, tuple[object, ReadClock]] = {}
+        self._watched_lock = threading.Lock()
+        watchdog = threading.Thread(target=self._watch, name="hooklab-read-deadline", daemon=True)
+        watchdog.start()
+        super().init_process()
+
+    def handle(self, conn):
+        clock = getattr(conn, "hooklab_clock", None)
+        if clock is None:
+            clock = conn.hooklab_clock = ReadClock()
+            original_init = conn.init
+
+            def init() -> None:
+                original_init()
+                _time_reads(conn, clock)
+
+            conn.init = init
+        clock.reset()
+        with self._watched_lock:
+            self._watched[id(conn)] = (conn, clock)
+        try:
+            return super().handle(conn)
+        finally:
+            with self._watched_lock:
+                self._watched.pop(id(conn), None)
+
+    def handle_request(self, req, conn):
+        clock = getattr(conn, "hooklab_clock", None)
+        if clock is not None:
+            clock.in_headers = False  # from here on the application owns the response
+        return super().handle_request(req, conn)
+
+    def _watch(self) -> None:
+        interval = min(0.25, self.read_timeout_s / 4)
+        while True:
+            time.sleep(interval)
+            now = time.monotonic()
+            with self._watched_lock:
+                late = [
+                    (conn, clock)
+                    for conn, clock in self._watched.values()
+                    if not clock.cut and clock.waited(now) > self.read_timeout_s
+                ]
+            for conn, clock in late:
+                clock.cut = True
+                _cut(conn, clock, self.read_timeout_s)
+
+
+def _time_reads(conn, clock: ReadClock) -> None:
+    """Wrap the parser's socket reads so the clock counts the time spent waiting in them."""
+    unreader = getattr(getattr(conn, "parser", None), "unreader", None)
+    if unreader is None or not hasattr(unreader, "sock") or hasattr(unreader, "hooklab_timed"):
+        return
+    read = unreader.chunk
+
+    def chunk(size_hint=None):
+        clock.since = time.monotonic()
+        try:
+            return read(size_hint)
+        finally:
+            clock.spent += time.monotonic() - clock.since
+            clock.since = None
+
+    unreader.chunk = chunk
+    unreader.hooklab_timed = True
+
+
+def _cut(conn, clock: ReadClock, timeout_s: float) -> None:
+    """End a connection whose request is too slow to arrive; its blocked read then sees EOF."""
+    sock = conn.sock
+    log.warning("cut off a client that took over %.0f s to send its request", timeout_s)
+    try:
+        if clock.in_headers:
+            # No response has started: say why before closing (never blocks this thread).
+            sock.send(TIMEOUT_RESPONSE, socket.MSG_DONTWAIT)
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the client went away meanwhile
+
+
+def worker_class(read_timeout_s: float) -> type[ReadDeadlineWorker]:
+    """The worker class for gunicorn's `worker_class`, with this read deadline."""
+    return type("HooklabWorker", (ReadDeadlineWorker,), {"read_timeout_s": float(read_timeout_s)})
