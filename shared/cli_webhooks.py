@@ -187,21 +187,18 @@ def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
     if as_json:
         print_json(deliveries)
         return
-    rows = []
-    for d in deliveries:
-        attempts = d.get("attempts") or []
-        last = attempts[-1] if attempts else {}
-        rows.append(
-            [
-                d["id"],
-                d.get("event") or d.get("event_slug"),
-                d.get("status"),
-                len(attempts),
-                last.get("status_code") or last.get("error") or last.get("error_kind"),
-                "yes" if d.get("test") else "",
-                short_time(d.get("created_at")),
-            ]
-        )
+    rows = [
+        [
+            d["id"],
+            d.get("event"),
+            d.get("status"),
+            len(d.get("attempts") or []),
+            d.get("last_status_code") or d.get("last_error"),
+            "yes" if d.get("test") else "",
+            short_time(d.get("created_at")),
+        ]
+        for d in deliveries
+    ]
     print_table(
         rows,
         ["ID", "EVENT", "STATUS", "ATTEMPTS", "LAST ANSWER", "TEST", "CREATED"],
@@ -214,7 +211,7 @@ def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
 @click.argument("delivery_id")
 @json_option
 def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
-    """Make one more attempt of a delivery, now.
+    """Make one more attempt of a delivery now, and print its answer (exit 1 when it failed).
 
     \b
     Example:
@@ -223,8 +220,16 @@ def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
     result = client.redeliver(delivery_id)
     if as_json:
         print_json(result)
-        return
-    click.echo(f"Redelivery of delivery {delivery_id} queued")
+    else:
+        attempt = result.get("attempt") or {}
+        answer = attempt.get("status_code") or attempt.get("error") or "no answer"
+        mark = "✓" if result.get("ok") else "✗"
+        click.echo(
+            f"{mark} Delivery {delivery_id}, attempt {attempt.get('number')}: {answer}"
+            + (f" in {attempt['duration_ms']} ms" if attempt.get("duration_ms") is not None else "")
+        )
+    if not result.get("ok"):
+        raise SystemExit(1)
 
 
 @webhook_group.command("rm")

@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from hooklab.shared.settings import Settings
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log line per request: the demo's output and a test's stay readable."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 @dataclass
@@ -65,7 +72,9 @@ def start_local_server(
     settings = Settings({"db": str(db), "host": "127.0.0.1", "port": port, **overrides}, environ={})
     try:
         app = create_app(settings)
-        server = make_server("127.0.0.1", port, app, threaded=True)
+        server = make_server(
+            "127.0.0.1", port, app, threaded=True, request_handler=QuietRequestHandler
+        )
     except BaseException:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,1 +1,410 @@
-"""The pytest plugin: a `hooklab` fixture (being written)."""
+"""The `hooklab` pytest fixture: a real Hooklab server for your tests, its bins and webhooks.
+
+Installed with Hooklab (entry point `pytest11`), so a test only has to ask for `hooklab`:
+
+    def test_signup_sends_a_webhook(hooklab):
+        bin = hooklab.create_bin()
+        my_app.notify(bin.url, {"email": "a@example.com"})
+        request = bin.wait_for(method="POST", json={"email": "a@example.com"})
+        assert request.header("content-type") == "application/json"
+
+One server runs per test session (a free port of 127.0.0.1, a temporary database), or the
+one given with `--hooklab-url`. What a test creates through the fixture is deleted after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hooklab.shared.client import WAIT_SLICE_S, Client, HooklabError, header_value
+
+ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
+PREVIEW_CHARS = 160
+LISTED_AT_MOST = 20
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add --hooklab-url, --hooklab-token and --hooklab-keep."""
+    group = parser.getgroup("hooklab", "Hooklab webhook lab")
+    group.addoption(
+        "--hooklab-url",
+        default=None,
+        metavar="URL",
+        help="Use the Hooklab server at URL instead of starting one for the session.",
+    )
+    group.addoption(
+        "--hooklab-token",
+        default=None,
+        help="Access token of the server given with --hooklab-url.",
+    )
+    group.addoption(
+        "--hooklab-keep",
+        action="store_true",
+        default=False,
+        help="Keep the bins and webhooks tests create (to look at them in the UI).",
+    )
+
+
+class CapturedRequest(dict):
+    """A captured request in full, as the API gives it; its fields also read as attributes.
+
+    `request.json`, `request.method`, `request.headers` (pairs, in order), `request.body` (bytes),
+    `request.header("Webhook-Id")` (case-insensitive), `request.verify(secret)`.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def body(self) -> bytes:
+        """The body bytes exactly as received."""
+        return base64.b64decode(self.get("body_base64") or "")
+
+    def header(self, name: str) -> str | None:
+        """The value of a header, or None (names compare case-insensitively)."""
+        return header_value(self, name)
+
+    def verify(self, secret: str) -> bool:
+        """Whether the request carries a valid Standard Webhooks signature made with `secret`."""
+        from hooklab.shared.signing import verify
+
+        valid, _ = verify(secret, {n: v for n, v in self.get("headers") or []}, self.body)
+        return valid
+
+
+def json_matches(expected: Any, actual: Any) -> bool:
+    """Whether `actual` holds `expected`: objects match on the keys given (recursively)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and json_matches(value, actual[key]) for key, value in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(json_matches(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    return expected == actual
+
+
+class Bin:
+    """A bin created for a test: its `url`, what it captured, and waiting for a request."""
+
+    def __init__(self, hooklab: Hooklab, data: dict) -> None:
+        self._hooklab = hooklab
+        self.data = data
+        self.id: str = data["id"]
+        self.url: str = data["url"]
+        self.inspect_url: str | None = data.get("inspect_url")
+        self.name: str = data.get("name") or ""
+        self.secret: str | None = data.get("secret")
+        self._matched: set[int] = set()
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"<hooklab bin {self.id} {self.url}>"
+
+    @property
+    def _client(self) -> Client:
+        return self._hooklab.client
+
+    def requests(self) -> list[CapturedRequest]:
+        """Every request the bin keeps, in full, oldest first."""
+        exported = jsonlib.loads(self._client.export(self.id, "json"))
+        return [CapturedRequest(item) for item in exported]
+
+    def wait_for(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        json: Any = ANY,
+        predicate: Callable[[CapturedRequest], bool] | None = None,
+        timeout: float = 5.0,
+    ) -> CapturedRequest:
+        """The first matching request not matched by an earlier `wait_for`; waits up to `timeout`.
+
+        `method` compares case-insensitively; `path` is the part after the bin's URL ("/" for
+        the URL itself; a trailing `*` matches a prefix); `json` matches the body's JSON,
+        objects on the keys given; `predicate` gets the request. Requests that arrived before
+        the call count too. Raises AssertionError listing what did arrive when nothing matches.
+        """
+        __tracebackhide__ = True  # the failure points at the test's line, not at this loop
+        deadline = time.monotonic() + timeout
+        after = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # The server filters on method and path; JSON and the predicate are checked here.
+            found = self._client.wait(
+                self.id,
+                after=after,
+                timeout=min(remaining, WAIT_SLICE_S),
+                method=method,
+                path=path,
+            )
+            if found is None:
+                continue
+            captured = CapturedRequest(found)
+            after = captured["id"]
+            if captured["id"] in self._matched:
+                continue
+            if json is not ANY and not json_matches(json, captured.get("json")):
+                continue
+            if predicate is not None and not predicate(captured):
+                continue
+            self._matched.add(captured["id"])
+            return captured
+        raise AssertionError(self._nothing_matched(method, path, json, predicate, timeout))
+
+    def _nothing_matched(self, method, path, json, predicate, timeout) -> str:
+        wanted = []
+        if method is not None:
+            wanted.append(f"method={method!r}")
+        if path is not None:
+            wanted.append(f"path={path!r}")
+        if json is not ANY:
+            wanted.append(f"json={json!r}")
+        if predicate is not None:
+            wanted.append(f"predicate={getattr(predicate, '__name__', repr(predicate))}")
+        what = "matching " + ", ".join(wanted) if wanted else "at all"
+        lines = [f"No request {what} arrived at bin {self.id} ({self.url}) within {timeout:g} s."]
+        arrived = self.requests()
+        if not arrived:
+            lines.append("It received no requests.")
+        else:
+            lines.append(f"It received {len(arrived)}:")
+            for captured in arrived[:LISTED_AT_MOST]:
+                note = (
+                    "  (matched by an earlier wait_for)" if captured["id"] in self._matched else ""
+                )
+                lines.append(f"  {_describe(captured)}{note}")
+            if len(arrived) > LISTED_AT_MOST:
+                lines.append(f"  … and {len(arrived) - LISTED_AT_MOST} more")
+        return "\n".join(lines)
+
+    def clear(self) -> None:
+        """Delete the bin's captured requests."""
+        self._client.clear_bin(self.id)
+        self._matched.clear()
+
+
+def _describe(captured: dict) -> str:
+    target = captured.get("path", "")
+    if captured.get("query_string"):
+        target += "?" + captured["query_string"]
+    if captured.get("json") is not None:
+        body = jsonlib.dumps(captured["json"], ensure_ascii=False)
+    elif captured.get("body_text") is not None:
+        body = repr(captured["body_text"])
+    else:
+        body = f"<{captured.get('body_size', 0)} bytes>"
+    if len(body) > PREVIEW_CHARS:
+        body = body[:PREVIEW_CHARS] + "…"
+    kind = captured.get("content_type") or "no content type"
+    return f"#{captured['id']} {captured.get('method')} {target} ({kind}) {body}"
+
+
+class Hooklab:
+    """What the `hooklab` fixture gives a test: bins, webhooks, firing events, deliveries."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.client = Client(self.url, token)
+        self._bins: list[str] = []
+        self._webhooks: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<hooklab {self.url}>"
+
+    def create_bin(
+        self,
+        name: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | list | None = None,
+        body: str | None = None,
+        delay_ms: int | None = None,
+        secret: str | None = None,
+    ) -> Bin:
+        """Create a bin answering with `status`, `headers` and `body` after `delay_ms`."""
+        fields: dict[str, Any] = {}
+        if name is not None:
+            fields["name"] = name
+        if secret is not None:
+            fields["secret"] = secret
+        response = {
+            key: value
+            for key, value in (
+                ("status", status),
+                ("headers", headers),
+                ("body", body),
+                ("delay_ms", delay_ms),
+            )
+            if value is not None
+        }
+        if response:
+            fields["response"] = response
+        created = Bin(self, self._call(self.client.create_bin, **fields))
+        self._bins.append(created.id)
+        return created
+
+    def add_webhook(
+        self,
+        url: str | Bin,
+        event: str = "*",
+        name: str | None = None,
+        secret: str | None = None,
+        payload_format: str | None = None,
+        active: bool = True,
+        timeout_s: float | None = None,
+    ) -> dict:
+        """Add a webhook delivering `event` (a slug, or "*" for all) to `url` (or a Bin)."""
+        target = url.url if isinstance(url, Bin) else url
+        fields: dict[str, Any] = {
+            "name": name or f"pytest webhook {len(self._webhooks) + 1}",
+            "url": target,
+            "event": event,
+            "active": active,
+        }
+        for key, value in (
+            ("secret", secret),
+            ("payload_format", payload_format),
+            ("timeout_s", timeout_s),
+        ):
+            if value is not None:
+                fields[key] = value
+        webhook = self._call(self.client.create_webhook, **fields)
+        self._webhooks.append(webhook["id"])
+        return webhook
+
+    def fire(self, event: str, payload: Any = None, idempotency_key: str | None = None) -> dict:
+        """Fire an event (no payload: the catalog's example); returns `event_id`, `deliveries`."""
+        return self._call(self.client.fire, event, payload, idempotency_key)
+
+    def test_webhook(self, webhook: dict | int | str) -> dict:
+        """Send a webhook's test event now; returns `ok`, `status_code`, `response_body`, …"""
+        return self._call(self.client.test_webhook, _webhook_id(webhook))
+
+    def deliveries(self, webhook: dict | int | str) -> list[dict]:
+        """A webhook's deliveries, each with its attempts."""
+        return self._call(self.client.deliveries, _webhook_id(webhook))
+
+    def wait_for_deliveries(
+        self,
+        webhook: dict | int | str,
+        count: int = 1,
+        status: str = "succeeded",
+        timeout: float = 5.0,
+    ) -> list[dict]:
+        """A webhook's deliveries once `count` of them have `status` (succeeded, failed, …).
+
+        Raises AssertionError listing the deliveries and their last answers when they do not.
+        """
+        __tracebackhide__ = True
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.deliveries(webhook)
+            if sum(1 for d in found if d.get("status") == status) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        lines = [
+            f"Webhook {_webhook_id(webhook)} does not have {count} {status} deliveries "
+            f"after {timeout:g} s; it has {len(found)}:"
+        ]
+        for d in found[:LISTED_AT_MOST]:
+            answer = d.get("last_status_code") or d.get("last_error") or "no answer yet"
+            lines.append(
+                f"  #{d['id']} {d.get('event')} {d.get('status')}, "
+                f"{len(d.get('attempts') or [])} attempts, last: {answer}"
+            )
+        raise AssertionError("\n".join(lines))
+
+    def events(self) -> list[dict]:
+        """The event catalog."""
+        return self._call(self.client.events)
+
+    @staticmethod
+    def _call(func: Callable, *args: Any, **kwargs: Any) -> Any:
+        # A HooklabError is a plain exception with a clear message; keep the traceback short.
+        __tracebackhide__ = True
+        try:
+            return func(*args, **kwargs)
+        except HooklabError as exc:
+            raise HooklabError(f"hooklab: {exc.message}", exc.status, exc.code, exc.field) from None
+
+    def cleanup(self) -> None:
+        """Delete what this test created (errors are ignored: the server may be gone)."""
+        for webhook_id in self._webhooks:
+            _ignore_errors(self.client.delete_webhook, webhook_id)
+        for bin_id in self._bins:
+            _ignore_errors(self.client.delete_bin, bin_id)
+        self.client.session.close()
+
+
+def _webhook_id(webhook: dict | int | str) -> int | str:
+    return webhook["id"] if isinstance(webhook, dict) else webhook
+
+
+def _ignore_errors(func: Callable, *args: Any) -> None:
+    try:
+        func(*args)
+    except HooklabError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def hooklab_settings() -> dict[str, Any]:
+    """Settings of the server the plugin starts; override this fixture to change them."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def hooklab_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    hooklab_settings: dict[str, Any],
+) -> Iterator[str]:
+    """The base URL of the session's Hooklab server (started here unless --hooklab-url)."""
+    url = request.config.getoption("hooklab_url")
+    if url:
+        client = Client(url, request.config.getoption("hooklab_token"))
+        try:
+            client.health()
+        except HooklabError as exc:
+            pytest.fail(f"--hooklab-url: {exc.message}", pytrace=False)
+        finally:
+            client.session.close()
+        yield client.server
+        return
+    from hooklab.shared.local_server import start_local_server
+
+    db = tmp_path_factory.mktemp("hooklab") / "hooklab.db"
+    server = start_local_server(db=db, **hooklab_settings)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def hooklab(request: pytest.FixtureRequest, hooklab_server: str) -> Iterator[Hooklab]:
+    """A Hooklab server for this test: `create_bin`, `add_webhook`, `fire`, `deliveries`."""
+    lab = Hooklab(hooklab_server, request.config.getoption("hooklab_token"))
+    yield lab
+    if not request.config.getoption("hooklab_keep"):
+        lab.cleanup()

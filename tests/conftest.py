@@ -21,6 +21,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from hooklab.shared.app import create_app, start_background, stop_background
 from hooklab.shared.settings import Settings
 
+# A separate project with its own tests, run by tests/test_pytest_plugin.py in a subprocess.
+collect_ignore = ["ci_user_project"]
+
 # Short retry schedule so delivery tests run in seconds, not minutes.
 TEST_SETTINGS = {"retry_schedule": "0.2,0.4,0.8", "retry_jitter": 0.0}
 

@@ -1,0 +1,221 @@
+"""The `hooklab` pytest fixture: used directly here, and from a throwaway CI user's project."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from hooklab.shared.client import HooklabError
+from hooklab.shared.pytest_plugin import CapturedRequest, Hooklab, json_matches
+from hooklab.shared.signing import generate_secret, sign
+
+PROJECT = Path(__file__).parent / "ci_user_project"
+
+
+def test_create_bin_answers_as_configured_and_keeps_requests(hooklab):
+    bin = hooklab.create_bin(name="ci", status=201, headers={"X-Ci": "yes"}, body="made")
+    assert str(bin) == bin.url and bin.url.startswith(hooklab.url + "/b/")
+    answer = requests.post(bin.url + "/a?x=1", json={"n": 1}, timeout=5)
+    assert (answer.status_code, answer.headers["X-Ci"], answer.text) == (201, "yes", "made")
+    requests.put(bin.url, data=b"\xff\x00", timeout=5)
+
+    kept = bin.requests()
+    assert [r.method for r in kept] == ["POST", "PUT"]  # oldest first
+    assert kept[0].json == {"n": 1} and kept[0].subpath == "/a" and kept[0].query == {"x": ["1"]}
+    assert kept[1].body == b"\xff\x00"
+    bin.clear()
+    assert bin.requests() == []
+
+
+def test_wait_for_matches_method_path_json_and_predicate(hooklab):
+    bin = hooklab.create_bin()
+    requests.post(bin.url + "/orders", json={"id": 1, "items": [1, 2]}, timeout=5)
+    requests.get(bin.url + "/health", timeout=5)
+    requests.post(bin.url + "/orders", json={"id": 2, "tags": {"vip": True}}, timeout=5)
+
+    assert bin.wait_for(method="get").subpath == "/health"
+    assert bin.wait_for(path="/orders", json={"id": 2}).json["tags"] == {"vip": True}
+    with pytest.raises(AssertionError):  # already returned by the wait_for above
+        bin.wait_for(json={"tags": {"vip": True}}, timeout=0.2)
+    assert bin.wait_for(predicate=lambda r: r.json and r.json["id"] == 1).path.endswith("/orders")
+
+
+def test_wait_for_returns_each_request_once(hooklab):
+    bin = hooklab.create_bin()
+    for n in (1, 2):
+        requests.post(bin.url, json={"n": n}, timeout=5)
+    assert bin.wait_for(method="POST").json == {"n": 1}
+    assert bin.wait_for(method="POST").json == {"n": 2}
+    with pytest.raises(AssertionError) as failure:
+        bin.wait_for(method="POST", timeout=0.3)
+    message = str(failure.value)
+    assert "No request matching method='POST'" in message
+    assert "It received 2:" in message
+    assert message.count("(matched by an earlier wait_for)") == 2
+
+
+def test_wait_for_waits_for_a_request_still_to_come(hooklab):
+    bin = hooklab.create_bin()
+
+    def later():
+        time.sleep(0.3)
+        requests.post(bin.url + "/late", json={"late": True}, timeout=5)
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    found = bin.wait_for(path="/late", timeout=5)
+    sender.join()
+    assert found.json == {"late": True}
+
+
+def test_wait_for_lists_what_did_arrive(hooklab):
+    bin = hooklab.create_bin()
+    requests.post(bin.url + "/x?q=1", json={"order_id": 1}, timeout=5)
+    requests.post(bin.url, data=b"\xff" * 5, timeout=5)
+    with pytest.raises(AssertionError) as failure:
+        bin.wait_for(json={"order_id": 2}, timeout=0.2)
+    lines = str(failure.value).splitlines()
+    assert lines[0] == (
+        f"No request matching json={{'order_id': 2}} arrived at bin {bin.id} ({bin.url}) "
+        "within 0.2 s."
+    )
+    assert lines[1] == "It received 2:"
+    assert lines[2].endswith(f'POST /b/{bin.id}/x?q=1 (application/json) {{"order_id": 1}}')
+    assert lines[3].endswith("<5 bytes>")
+
+    empty = hooklab.create_bin()
+    with pytest.raises(AssertionError, match="It received no requests."):
+        empty.wait_for(timeout=0.1)
+
+
+@pytest.mark.parametrize(
+    "expected, actual, matches",
+    [
+        ({"a": 1}, {"a": 1, "b": 2}, True),
+        ({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": 1}, {"b": 1}, False),
+        ({"a": 1}, None, False),
+        ([1, 2], [1, 2], True),
+        ([1, 2], [1, 2, 3], False),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": 1}, {"a": 1.0}, True),
+        (None, None, True),
+        ("text", "text", True),
+    ],
+)
+def test_json_matches_objects_on_the_keys_given(expected, actual, matches):
+    assert json_matches(expected, actual) is matches
+
+
+def test_captured_request_helpers():
+    secret = generate_secret()
+    body = b'{"paid": true}'
+    headers = [
+        ["Webhook-Id", "msg_1"],
+        ["Webhook-Timestamp", "1700000000"],
+        ["Webhook-Signature", sign(secret, "msg_1", 1700000000, body)],
+    ]
+    captured = CapturedRequest(
+        {"headers": headers, "body_base64": base64.b64encode(body).decode(), "method": "POST"}
+    )
+    assert captured.method == "POST" and captured["method"] == "POST"
+    assert captured.header("webhook-id") == "msg_1" and captured.header("nope") is None
+    assert captured.body == body
+    assert captured.verify(secret) and not captured.verify(generate_secret())
+    with pytest.raises(AttributeError):
+        _ = captured.missing
+
+
+def test_add_webhook_fire_and_deliveries(hooklab):
+    bin = hooklab.create_bin()
+    webhook = hooklab.add_webhook(bin, event="payment_received")
+    assert webhook["url"] == bin.url and webhook["secret"].startswith("whsec_")
+
+    fired = hooklab.fire("payment_received", {"payment_id": 5})
+    assert [d["webhook_id"] for d in fired["deliveries"]] == [webhook["id"]]
+    request = bin.wait_for(json={"payment_id": 5})
+    assert request.verify(webhook["secret"])
+
+    [delivery] = hooklab.wait_for_deliveries(webhook)
+    assert delivery["status"] == "succeeded" and delivery["payload"] == {"payment_id": 5}
+    assert hooklab.deliveries(webhook["id"])[0]["id"] == delivery["id"]
+
+    with pytest.raises(AssertionError, match=r"does not have 2 succeeded deliveries"):
+        hooklab.wait_for_deliveries(webhook, count=2, timeout=0.2)
+
+
+def test_errors_from_the_server_are_clear(hooklab):
+    with pytest.raises(HooklabError, match=r"^hooklab: response.status must be"):
+        hooklab.create_bin(status=99)
+    with pytest.raises(HooklabError, match="hooklab: "):
+        hooklab.fire("no_such_event")
+
+
+def test_what_a_test_creates_is_deleted_after_it(hooklab):
+    lab = Hooklab(hooklab.url)
+    made = lab.create_bin()
+    webhook = lab.add_webhook(made, event="*")
+    lab.cleanup()
+    assert requests.get(f"{hooklab.url}/api/bins/{made.id}", timeout=5).status_code == 404
+    gone = requests.get(f"{hooklab.url}/api/webhooks/{webhook['id']}", timeout=5)
+    assert gone.status_code == 404
+
+
+# -- the CI user's project, run as a CI job would run it --------------------------------------
+
+
+def run_project(*args: str) -> subprocess.CompletedProcess:
+    """`python -m pytest` in the throwaway project, with this interpreter and a clean env."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "HOOKLAB_")) and k != "PYTHONPATH"
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_ci_users_project_passes_and_a_failure_says_what_did_arrive():
+    # One run of both folders: tests/ must all pass, failing/ holds one test meant to fail.
+    done = run_project("tests", "failing")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 6 passed" in done.stdout, done.stdout
+    assert "FAILED failing/test_nothing_arrives.py::" in done.stdout
+    assert "No request matching method='POST', json={'order_id': 2} arrived at bin" in done.stdout
+    assert "It received 1:" in done.stdout
+    assert '{"order_id": 1, "amount": 100, "status": "paid"}' in done.stdout
+    # The failure points at the user's line, not at the plugin's loop.
+    assert "failing/test_nothing_arrives.py:9: AssertionError" in done.stdout
+
+
+def test_the_fixture_can_use_a_running_server(live_server):
+    done = run_project("tests/test_orders.py", "--hooklab-url", live_server.url, "--hooklab-keep")
+    assert done.returncode == 0, done.stdout + done.stderr
+    bins = requests.get(f"{live_server.url}/api/bins", timeout=5).json()
+    assert "orders" in [b["name"] for b in bins]
+
+
+def test_an_unreachable_hooklab_url_fails_clearly():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = run_project("tests/test_orders.py", "--hooklab-url", f"http://127.0.0.1:{port}")
+    assert done.returncode == 1
+    assert f"--hooklab-url: cannot reach Hooklab at http://127.0.0.1:{port}" in done.stdout
+    assert "Traceback" not in done.stdout
