@@ -83,6 +83,10 @@ def _bin_json(row: dict) -> dict:
 
 def _get_request_row(bin_id: str, request_id: int) -> dict:
     """A stored captured request of this bin, body included, or a 404."""
+    if request_id > NO_BEFORE:  # larger than any SQLite integer: no such request
+        raise ApiError(
+            404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
+        )
     cur = get_store().conn.execute(
         f"SELECT {captured.FULL_COLUMNS} FROM captured_requests WHERE id = ? AND bin_id = ?",  # noqa: S608 (fixed column list)
         (request_id, bin_id),

@@ -115,11 +115,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
-    """The body parsed as JSON when it is JSON (whatever its Content-Type), else None."""
-    if not body.strip():
+    """The body parsed as JSON when it is UTF-8 JSON (whatever its Content-Type), else None."""
+    text = body_text(body)
+    # Only UTF-8 (RFC 8259): json.loads would also guess UTF-16/32 from bytes. A BOM is ignored.
+    if text is None or not text.strip():
         return None
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return None
 

@@ -189,7 +189,7 @@ def test_unknown_request_is_404_json(client, suffix):
     bin_id = make_bin(client)["id"]
     other = make_bin(client)["id"]
     rid = capture(client, other)  # exists, but in another bin
-    for request_id in (rid, rid + 100):
+    for request_id in (rid, rid + 100, 2**64):
         response = client.get(f"/api/bins/{bin_id}/requests/{request_id}{suffix}")
         assert response.status_code == 404
         assert response.get_json()["error"]["code"] == "request_not_found"

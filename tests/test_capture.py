@@ -150,6 +150,10 @@ def test_empty_body(live_server, bin_, method):
         (b'{"broken": ', "application/json", None),
         (b'{"n": NaN}', "application/json", None),
         (b"\xff{}", "application/json", None),
+        ('{"utf16": 1}'.encode("utf-16-le"), "application/json", None),
+        (b'\xef\xbb\xbf{"bom": 1}', "application/json", {"bom": 1}),
+        (b"null", "application/json", None),
+        (b"42", "application/json", 42),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", None),
     ],
 )
