@@ -219,12 +219,12 @@
     return found ? found[1] : null;
   }
 
-  function signatureBadge(signature) {
+  function signatureBadge(signature, withReason) {
     const ok = signature.valid;
     const label = ok ? "Signature valid" : "Signature invalid";
     return el("span", {
       className: `badge ${ok ? "ok" : "bad"}`,
-      text: signature.reason && !ok ? `${label}: ${signature.reason}` : label,
+      text: withReason && signature.reason && !ok ? `${label}: ${signature.reason}` : label,
       title: `${signature.scheme || "signature"}${signature.reason ? ": " + signature.reason : ""}`,
     });
   }
@@ -243,7 +243,7 @@
     const sig = $("detail-signature");
     sig.replaceChildren();
     sig.hidden = !request.signature;
-    if (request.signature) sig.append(signatureBadge(request.signature));
+    if (request.signature) sig.append(signatureBadge(request.signature, false));
 
     const curl = curlCommand(request);
     $("copy-curl").dataset.curl = curl;
@@ -293,8 +293,8 @@
         el(
           "span",
           {},
-          signatureBadge(s),
-          el("span", { className: "muted", text: `  ${s.scheme || ""} ${s.reason || ""}` })
+          signatureBadge(s, false),
+          el("span", { className: "muted", text: `  ${s.reason || ""} (${s.scheme || "signature"})` })
         ),
       ]);
     }
