@@ -118,6 +118,10 @@ def claim_due(store: Store, settings: Settings, worker: str) -> Claim | None | b
     False means a delivery was taken off the queue without sending (its webhook was disabled
     meanwhile); the caller should simply look again.
     """
+    now = now_ms()
+    # A plain read first: idle workers poll, and must not take the write lock for nothing.
+    if row(store.conn, CLAIM_DUE, (now, now)) is None:
+        return None
     with write_transaction(store) as conn:
         now = now_ms()
         found = row(conn, CLAIM_DUE, (now, now))

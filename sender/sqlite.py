@@ -12,23 +12,13 @@ from hooklab.shared.store import Store
 
 @contextmanager
 def write_transaction(store: Store) -> Iterator[sqlite3.Connection]:
-    """One transaction that takes the write lock up front (BEGIN IMMEDIATE).
+    """One transaction that takes the write lock up front (the store's BEGIN IMMEDIATE).
 
-    A deferred transaction that reads and then writes can fail at once with "database is
-    locked" when another connection committed in between; taking the lock first makes
-    concurrent writers wait their turn (busy timeout) instead, and makes read-then-update
-    sequences (claiming a delivery) atomic.
+    Taking the lock first makes read-then-update sequences (claiming a delivery) atomic, and
+    makes concurrent writers wait their turn instead of failing with "database is locked".
     """
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.rollback()
-        raise
-    else:
-        conn.commit()
+    with store.atomic() as db:
+        yield db.conn
 
 
 def rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

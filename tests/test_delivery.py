@@ -1,0 +1,656 @@
+"""Delivery against real receivers on 127.0.0.1: signatures, retries, errors in words, claims.
+
+The receivers are small threaded http.server servers started by each test; the retry schedule
+is 0.2, 0.4, 0.8 s without jitter (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from conftest import make_settings
+from standardwebhooks import Webhook
+
+from hooklab.sender import delivery as delivery_module
+from hooklab.sender.attempt import parse_retry_after
+from hooklab.sender.catalog import DEFAULT_CATALOG
+from hooklab.sender.delivery import DeliveryWorkers, claim_due, process_one
+from hooklab.sender.firing import fire
+from hooklab.sender.webhooks import check_fields, create_webhook
+from hooklab.sender.worker import run_worker
+from hooklab.shared.store import Store
+
+# ---- a receiver that answers as told ---------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """How the receiver answers one request."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    sleep: float = 0.0
+    reset: bool = False
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    path: str
+    at: float
+
+
+class Receiver:
+    """A threaded HTTP server on a free port; answers from `answers` (the last one repeats)."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self.answers = list(answers) or [Answer()]
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with receiver.lock:
+                    receiver.received.append(
+                        Received(dict(self.headers.items()), body, self.path, time.monotonic())
+                    )
+                    answer = receiver.answers[0]
+                    if len(receiver.answers) > 1:
+                        receiver.answers.pop(0)
+                if answer.sleep:
+                    time.sleep(answer.sleep)
+                if answer.reset:
+                    # SO_LINGER 0: close() sends a TCP RST instead of a FIN.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hooks"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    started: list[Receiver] = []
+
+    def start(*answers: Answer) -> Receiver:
+        receiver = Receiver(*answers)
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def wait_for(check: Callable[[], object], timeout: float = 8.0, what: str = "condition"):
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def closed_port_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}/hooks"
+
+
+# ---- helpers over the live server's API --------------------------------------------------------
+
+
+def add_webhook(base: str, url: str, **fields) -> dict:
+    body = {"name": "Receiver", "url": url, "event": "payment_received", **fields}
+    response = requests.post(f"{base}/api/webhooks", json=body, timeout=5)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def fire_event(base: str, slug: str = "payment_received", payload=None) -> dict:
+    response = requests.post(f"{base}/api/events/{slug}", json=payload, timeout=5)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def get_delivery(base: str, delivery_id: int) -> dict:
+    return requests.get(f"{base}/api/deliveries/{delivery_id}", timeout=5).json()
+
+
+def finished(base: str, delivery_id: int, status: str | None = None):
+    """A check for wait_for: the delivery once it is no longer pending (or has `status`)."""
+
+    def check():
+        found = get_delivery(base, delivery_id)
+        if status is None and found["status"] not in ("pending", "sending"):
+            return found
+        if status is not None and found["status"] == status:
+            return found
+        return None
+
+    return check
+
+
+def verify(secret: str, received: Received) -> dict:
+    """Check the Standard Webhooks signature with the reference package; returns the payload."""
+    return Webhook(secret).verify(received.body, received.headers)
+
+
+# ---- tests --------------------------------------------------------------------------------------
+
+
+def test_a_fired_event_reaches_a_bin_of_the_same_server_signed(live_server):
+    base = live_server.url
+    bin_ = live_server.create_bin(name="Inbox")
+    webhook = add_webhook(base, bin_["url"])
+    result = fire_event(base, payload={"payment_id": 42, "note": "<b>hi</b>"})
+    delivery_id = result["deliveries"][0]["id"]
+    done = wait_for(finished(base, delivery_id), what="the delivery")
+    assert done["status"] == "succeeded"
+    [attempt] = done["attempts"]
+    assert attempt["trigger"] == "scheduled" and attempt["status_code"] == 200
+    assert attempt["ok"] is True and attempt["error"] is None
+    assert dict(attempt["request"]["headers"])["webhook-signature"] == "v1,<redacted>"
+
+    listed = requests.get(f"{base}/api/bins/{bin_['id']}/requests", timeout=5).json()
+    summaries = listed["requests"] if isinstance(listed, dict) else listed
+    captured = requests.get(
+        f"{base}/api/bins/{bin_['id']}/requests/{summaries[0]['id']}", timeout=5
+    ).json()
+    headers = {name: value for name, value in captured["headers"]}
+    raw = requests.get(
+        f"{base}/api/bins/{bin_['id']}/requests/{summaries[0]['id']}/raw", timeout=5
+    ).content
+    payload = Webhook(webhook["secret"]).verify(raw, headers)
+    assert payload == {"payment_id": 42, "note": "<b>hi</b>"}
+    assert captured["method"] == "POST"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"].startswith("hooklab/")
+    assert headers["Webhook-Id"] == done["message_id"]
+    assert headers["X-Hooklab-Event"] == "payment_received"
+    assert headers["X-Hooklab-Delivery"] == str(delivery_id)
+    assert headers["X-Hooklab-Attempt"] == "1"
+
+
+def test_500_is_retried_on_schedule_then_failed(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(500, body=b"boom"))
+    webhook = add_webhook(base, receiver.url)
+    delivery_id = fire_event(base)["deliveries"][0]["id"]
+    done = wait_for(finished(base, delivery_id), what="all four attempts")
+    assert done["status"] == "failed"
+    assert [a["number"] for a in done["attempts"]] == [1, 2, 3, 4]
+    assert {a["trigger"] for a in done["attempts"]} == {"scheduled"}
+    assert all(a["status_code"] == 500 and a["error_kind"] == "HTTP 500" for a in done["attempts"])
+    assert done["attempts"][0]["response"]["body"] == "boom"
+    assert done["last_status_code"] == 500 and "HTTP 500" in done["last_error"]
+
+    assert len(receiver.received) == 4
+    # Same message id on every retry; each attempt numbered and signed afresh.
+    assert {r.headers["webhook-id"] for r in receiver.received} == {done["message_id"]}
+    assert [r.headers["X-Hooklab-Attempt"] for r in receiver.received] == ["1", "2", "3", "4"]
+    for received in receiver.received:
+        verify(webhook["secret"], received)
+    gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
+    for gap, scheduled in zip(gaps, (0.2, 0.4, 0.8), strict=True):
+        assert gap >= scheduled * 0.95  # never earlier than the schedule says
+    webhook = requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()
+    assert webhook["consecutive_failures"] == 1 and webhook["active"] is True
+    assert webhook["last_status"].startswith("HTTP 500")
+
+
+def test_a_timeout_is_retried_and_named(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(sleep=1.5), Answer(204))
+    add_webhook(base, receiver.url, timeout_s=0.3)
+    delivery_id = fire_event(base)["deliveries"][0]["id"]
+    done = wait_for(finished(base, delivery_id), what="the retry")
+    assert done["status"] == "succeeded"
+    first, second = done["attempts"]
+    assert first["error_kind"] == "timeout" and first["status_code"] is None
+    assert "did not answer within 0.3 s" in first["error"]
+    assert second["status_code"] == 204 and second["ok"] is True
+
+
+def test_a_reset_connection_is_named(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(reset=True), Answer(200))
+    add_webhook(base, receiver.url)
+    delivery_id = fire_event(base)["deliveries"][0]["id"]
+    done = wait_for(finished(base, delivery_id), what="the retry")
+    first, second = done["attempts"]
+    assert first["error_kind"] == "connection reset", first["error"]
+    assert "reset the connection" in first["error"]
+    assert second["ok"] is True and done["status"] == "succeeded"
+
+
+def test_410_disables_the_webhook(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(410))
+    webhook = add_webhook(base, receiver.url)
+    delivery_id = fire_event(base)["deliveries"][0]["id"]
+    done = wait_for(finished(base, delivery_id), what="the 410")
+    assert done["status"] == "failed" and len(done["attempts"]) == 1
+    assert done["attempts"][0]["error_kind"] == "gone"
+    webhook = requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()
+    assert webhook["active"] is False
+    assert "410 Gone" in webhook["disabled_reason"]
+    assert fire_event(base)["deliveries"] == []
+    assert len(receiver.received) == 1
+
+
+def test_429_retry_after_is_honoured(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(429, headers={"Retry-After": "1"}), Answer(200))
+    add_webhook(base, receiver.url)
+    delivery_id = fire_event(base)["deliveries"][0]["id"]
+    done = wait_for(finished(base, delivery_id), what="the retry")
+    assert done["status"] == "succeeded"
+    assert done["attempts"][0]["retry_after_s"] == 1.0
+    first, second = receiver.received
+    assert second.at - first.at >= 0.95  # the schedule alone would have waited 0.2 s
+
+
+def test_retry_after_as_an_http_date():
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(later, now) == 30.0
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("99999999") == 24 * 3600.0
+
+
+def test_redirects_are_not_followed(live_server, receivers):
+    base = live_server.url
+    target = receivers(Answer(200))
+    receiver = receivers(Answer(301, headers={"Location": target.url}))
+    add_webhook(base, receiver.url)
+    delivery_id = fire_event(base)["deliveries"][0]["id"]
+
+    def first_attempt():
+        attempts = get_delivery(base, delivery_id)["attempts"]
+        return attempts[0] if attempts and not attempts[0]["in_progress"] else None
+
+    first = wait_for(first_attempt, what="the first attempt")
+    assert first["status_code"] == 301 and first["error_kind"] == "redirect not followed"
+    assert first["ok"] is False and target.url in first["error"]
+    assert get_delivery(base, delivery_id)["status"] in ("pending", "sending")  # a retry is due
+    assert target.received == []
+
+
+def test_connection_refused_is_named(live_server):
+    base = live_server.url
+    webhook = add_webhook(base, closed_port_url())
+    result = requests.post(f"{base}/api/webhooks/{webhook['id']}/test", timeout=10).json()
+    assert result["ok"] is False and result["status_code"] is None
+    assert result["error"].startswith("connection refused: nothing is listening at 127.0.0.1:")
+    logged = get_delivery(base, result["delivery_id"])
+    assert logged["test"] is True and logged["status"] == "failed"
+    assert logged["attempts"][0]["trigger"] == "test"
+    assert logged["attempts"][0]["error_kind"] == "connection refused"
+
+
+def test_inactive_webhooks_receive_nothing_and_wildcards_everything(live_server, receivers):
+    base = live_server.url
+    off = receivers(Answer(200))
+    everything = receivers(Answer(200))
+    add_webhook(base, off.url, active=False)
+    wildcard = add_webhook(base, everything.url, event="*")
+    slugs = ["payment_received", "site_published", "membership_expired"]
+    ids = [fire_event(base, slug)["deliveries"] for slug in slugs]
+    assert all(len(d) == 1 and d[0]["webhook_id"] == wildcard["id"] for d in ids)
+    for delivery in ids:
+        wait_for(finished(base, delivery[0]["id"], "succeeded"), what="the wildcard delivery")
+    assert sorted(r.headers["X-Hooklab-Event"] for r in everything.received) == sorted(slugs)
+    for received in everything.received:
+        verify(wildcard["secret"], received)
+    assert off.received == []
+
+
+def test_a_webhook_disabled_after_firing_gets_nothing(app, receivers):
+    store = app.extensions["hooklab.store"]
+    settings = app.config["HOOKLAB"]
+    receiver = receivers(Answer(200))
+    columns = check_fields(
+        {"name": "Later off", "url": receiver.url, "event": "payment_received"},
+        DEFAULT_CATALOG,
+        settings,
+    )
+    webhook = create_webhook(store, columns, settings)
+    result = fire(store, "payment_received")
+    store.conn.execute("UPDATE webhooks SET active = 0 WHERE id = ?", (webhook["id"],))
+    store.conn.commit()
+    assert process_one(store, settings, requests.Session(), "t") is True
+    status, error = store.conn.execute(
+        "SELECT status, last_error FROM deliveries WHERE id = ?",
+        (result["deliveries"][0]["id"],),
+    ).fetchone()
+    assert status == "cancelled" and "disabled" in error
+    assert receiver.received == []
+
+
+def test_envelope_payloads_arrive_wrapped(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(200))
+    webhook = add_webhook(base, receiver.url, payload_format="envelope")
+    delivery_id = fire_event(base, payload={"a": 1})["deliveries"][0]["id"]
+    wait_for(finished(base, delivery_id, "succeeded"), what="the delivery")
+    payload = verify(webhook["secret"], receiver.received[0])
+    assert payload["type"] == "payment_received" and payload["data"] == {"a": 1}
+
+
+def test_consecutive_failures_disable_the_webhook_until_enabled(tmp_path, receivers):
+    from conftest import start_live_server
+
+    from hooklab.shared.app import create_app
+
+    settings = make_settings(tmp_path, retry_schedule="0.05", disable_after_failures=2)
+    live = start_live_server(create_app(settings))
+    try:
+        base = live.url
+        receiver = receivers(Answer(503))
+        webhook = add_webhook(base, receiver.url)
+        for _ in range(2):
+            delivery_id = fire_event(base)["deliveries"][0]["id"]
+            wait_for(finished(base, delivery_id, "failed"), what="a failed delivery")
+        found = requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()
+        assert found["active"] is False
+        assert "after 2 failed deliveries in a row" in found["disabled_reason"]
+        assert "HTTP 503" in found["disabled_reason"]
+        assert len(receiver.received) == 4
+        assert fire_event(base)["deliveries"] == []
+        page = requests.get(f"{base}/webhooks/{webhook['id']}", timeout=5).text
+        assert "after 2 failed deliveries in a row" in page and "Enable it again" in page
+        enabled = requests.patch(
+            f"{base}/api/webhooks/{webhook['id']}", json={"active": True}, timeout=5
+        ).json()
+        assert enabled["active"] is True and enabled["disabled_reason"] is None
+        assert enabled["consecutive_failures"] == 0
+        assert len(fire_event(base)["deliveries"]) == 1
+    finally:
+        live.stop()
+
+
+def test_send_test_event_waits_and_reports(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(204, headers={"X-Receiver": "yes"}))
+    webhook = add_webhook(base, receiver.url)
+    response = requests.post(f"{base}/api/webhooks/{webhook['id']}/test", timeout=10)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["ok"] is True and result["status_code"] == 204
+    assert result["error"] is None and result["response_body"] == ""
+    assert ["X-Receiver", "yes"] in result["response_headers"]
+    assert isinstance(result["duration_ms"], int)
+    [received] = receiver.received
+    payload = verify(webhook["secret"], received)
+    assert set(payload) == set(DEFAULT_CATALOG.get("payment_received").example())
+    assert received.headers["X-Hooklab-Test"] == "true"
+    logged = get_delivery(base, result["delivery_id"])
+    assert logged["test"] is True and logged["status"] == "succeeded"
+    assert logged["message_id"] == received.headers["webhook-id"]
+    # A test does not touch the webhook's failure count, even when it fails.
+    receiver.answers = [Answer(500)]
+    assert (
+        requests.post(f"{base}/api/webhooks/{webhook['id']}/test", timeout=10).json()["ok"] is False
+    )
+    found = requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()
+    assert found["consecutive_failures"] == 0 and found["delivery_count"] == 2
+
+
+def test_send_test_event_to_a_bin_of_the_same_server(live_server):
+    base = live_server.url
+    bin_ = live_server.create_bin()
+    webhook = add_webhook(base, bin_["url"], event="site_published")
+    result = requests.post(f"{base}/api/webhooks/{webhook['id']}/test", timeout=10).json()
+    assert result["ok"] is True and result["status_code"] == 200
+    assert json.loads(result["response_body"])["ok"] is True
+
+
+def test_redeliver_sends_the_same_message_again(live_server, receivers):
+    base = live_server.url
+    receiver = receivers(Answer(500))
+    webhook = add_webhook(base, receiver.url)
+    test = requests.post(f"{base}/api/webhooks/{webhook['id']}/test", timeout=10).json()
+    assert test["ok"] is False
+    receiver.answers = [Answer(200, body=b"thanks")]
+    response = requests.post(f"{base}/api/deliveries/{test['delivery_id']}/redeliver", timeout=10)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["ok"] is True
+    assert result["attempt"]["number"] == 2 and result["attempt"]["trigger"] == "manual"
+    assert result["attempt"]["response"]["body"] == "thanks"
+    assert result["delivery"]["status"] == "succeeded"
+    first, again = receiver.received
+    assert again.headers["webhook-id"] == first.headers["webhook-id"] == test["message_id"]
+    assert again.body == first.body
+    assert again.headers["X-Hooklab-Attempt"] == "2"
+    verify(webhook["secret"], again)
+
+
+def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
+    settings = make_settings(tmp_path, retry_schedule="0.01")
+    store = Store(settings.db)
+    store.migrate()
+    receiver = receivers(Answer(500))
+    webhook = make_webhook(store, settings, receiver.url)
+    delivery_id = fire(store, "payment_received")["deliveries"][0]["id"]
+    with requests.Session() as session:
+        assert process_one(store, settings, session, "w") is True
+        time.sleep(0.02)
+        assert process_one(store, settings, session, "w") is True
+    assert store.conn.execute(
+        "SELECT status FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone() == ("failed",)
+    assert store.conn.execute(
+        "SELECT consecutive_failures FROM webhooks WHERE id = ?", (webhook["id"],)
+    ).fetchone() == (1,)
+    receiver.answers = [Answer(200)]
+    result = delivery_module.redeliver(store, settings, delivery_id)
+    assert result == {"delivery_id": delivery_id, "attempt_number": 3, "ok": True}
+    assert {r.headers["webhook-id"] for r in receiver.received} == {
+        receiver.received[0].headers["webhook-id"]
+    }
+    assert store.conn.execute(
+        "SELECT d.status, w.consecutive_failures FROM deliveries d "
+        "JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?",
+        (delivery_id,),
+    ).fetchone() == ("succeeded", 0)
+    triggers = store.conn.execute(
+        "SELECT trigger FROM attempts WHERE delivery_id = ? ORDER BY number", (delivery_id,)
+    ).fetchall()
+    assert triggers == [("scheduled",), ("scheduled",), ("manual",)]
+    store.close()
+
+
+def test_the_response_body_is_capped(tmp_path, receivers):
+    from conftest import start_live_server
+
+    from hooklab.shared.app import create_app
+
+    live = start_live_server(create_app(make_settings(tmp_path, response_body_cap=100)))
+    try:
+        receiver = receivers(Answer(200, body=b"x" * 5000))
+        webhook = add_webhook(live.url, receiver.url)
+        result = requests.post(f"{live.url}/api/webhooks/{webhook['id']}/test", timeout=10).json()
+        assert result["ok"] is True
+        assert result["response_body"] == "x" * 100 and result["response_truncated"] is True
+        attempt = get_delivery(live.url, result["delivery_id"])["attempts"][0]
+        assert attempt["response"]["truncated"] is True
+        assert attempt["response"]["body_size"] > 100
+    finally:
+        live.stop()
+
+
+# ---- workers, claims and processes ---------------------------------------------------------------
+
+
+def make_webhook(store: Store, settings, url: str, **fields) -> dict:
+    body = {"name": "Receiver", "url": url, "event": "payment_received", **fields}
+    return create_webhook(store, check_fields(body, DEFAULT_CATALOG, settings), settings)
+
+
+def test_two_worker_pools_never_send_the_same_attempt(tmp_path, receivers):
+    settings = make_settings(tmp_path, delivery_workers=4)
+    first_store, second_store = Store(settings.db), Store(settings.db)
+    first_store.migrate()
+    receiver = receivers(Answer(200))
+    webhook = make_webhook(first_store, settings, receiver.url)
+    events = 60
+    for n in range(events):
+        fire(first_store, "payment_received", {"n": n})
+    pools = [DeliveryWorkers(first_store, settings), DeliveryWorkers(second_store, settings)]
+    for pool in pools:
+        pool.start()
+    try:
+        wait_for(lambda: len(receiver.received) >= events, what="every delivery")
+        time.sleep(0.3)  # room for a duplicate to show up, if there were one
+    finally:
+        for pool in pools:
+            pool.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == events and len(set(ids)) == events
+    assert sorted(json.loads(r.body)["n"] for r in receiver.received) == list(range(events))
+    for received in receiver.received[:5]:
+        verify(webhook["secret"], received)
+    rows = first_store.conn.execute(
+        "SELECT count(*), count(DISTINCT delivery_id), max(number), min(ok) FROM attempts"
+    ).fetchone()
+    assert rows == (events, events, 1, 1)
+    workers = {
+        r[0] for r in first_store.conn.execute("SELECT DISTINCT worker FROM attempts").fetchall()
+    }
+    assert {w.split("-")[0] for w in workers} <= {pools[0].name, pools[1].name}
+
+
+def test_a_claim_that_expired_is_picked_up_again(tmp_path, receivers):
+    settings = make_settings(tmp_path)
+    dead_store, live_store = Store(settings.db), Store(settings.db)
+    dead_store.migrate()
+    receiver = receivers(Answer(200))
+    make_webhook(dead_store, settings, receiver.url)
+    delivery_id = fire(dead_store, "payment_received")["deliveries"][0]["id"]
+    # A worker claims the delivery, then dies before sending anything.
+    claim = claim_due(dead_store, settings, "dead-worker")
+    assert claim and claim.delivery_id == delivery_id
+    session = requests.Session()
+    try:
+        # While the claim holds, nobody else takes the delivery.
+        assert process_one(live_store, settings, session, "live-worker") is False
+        dead_store.conn.execute(
+            "UPDATE deliveries SET claim_expires_at = 0 WHERE id = ?", (delivery_id,)
+        )
+        dead_store.conn.commit()
+        assert process_one(live_store, settings, session, "live-worker") is True
+    finally:
+        session.close()
+    assert len(receiver.received) == 1
+    assert receiver.received[0].headers["X-Hooklab-Attempt"] == "2"
+    attempts = live_store.conn.execute(
+        "SELECT number, worker, error_kind, ok FROM attempts WHERE delivery_id = ? ORDER BY number",
+        (delivery_id,),
+    ).fetchall()
+    assert attempts == [(1, "dead-worker", "abandoned", 0), (2, "live-worker", None, 1)]
+    status = live_store.conn.execute(
+        "SELECT status, claim_token FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone()
+    assert status == ("succeeded", None)
+
+
+def test_a_late_worker_does_not_overrule_the_one_that_took_over(tmp_path, receivers):
+    settings = make_settings(tmp_path)
+    store = Store(settings.db)
+    store.migrate()
+    receiver = receivers(Answer(500), Answer(200))
+    make_webhook(store, settings, receiver.url)
+    delivery_id = fire(store, "payment_received")["deliveries"][0]["id"]
+    slow = claim_due(store, settings, "slow")
+    store.conn.execute("UPDATE deliveries SET claim_expires_at = 0 WHERE id = ?", (delivery_id,))
+    store.conn.commit()
+    fast = claim_due(store, settings, "fast")
+    assert fast.number == 2
+    with requests.Session() as session:
+        slow_outcome = delivery_module.send_claim(slow, settings, session)  # answered 500
+        fast_outcome = delivery_module.send_claim(fast, settings, session)  # answered 200
+    delivery_module.record(store, settings, fast, fast_outcome)
+    delivery_module.record(store, settings, slow, slow_outcome)
+    status = store.conn.execute(
+        "SELECT status, next_attempt_at FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone()
+    assert status == ("succeeded", None)
+    codes = store.conn.execute(
+        "SELECT number, status_code FROM attempts WHERE delivery_id = ? ORDER BY number",
+        (delivery_id,),
+    ).fetchall()
+    assert codes == [(1, 500), (2, 200)]
+
+
+def test_run_worker_delivers_what_another_process_fired(tmp_path, receivers, capsys):
+    settings = make_settings(tmp_path, delivery_workers=2)
+    firing_store = Store(settings.db)
+    firing_store.migrate()
+    receiver = receivers(Answer(200))
+    make_webhook(firing_store, settings, receiver.url, event="*")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(settings, stop), daemon=True)
+    thread.start()
+    try:
+        # Another Store on the file, as `hooklab serve` in another process would fire.
+        fire(firing_store, "invoice_sent")  # the webhook takes every event
+        wait_for(lambda: receiver.received, what="the worker's delivery")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert receiver.received[0].headers["X-Hooklab-Event"] == "invoice_sent"
+    assert "delivery workers: 2 threads" in capsys.readouterr().out
