@@ -7,9 +7,11 @@ static/inspector.js, which puts them into the page as text only.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template
 
+from hooklab.bin_server.api import base_url as api_base_url
 from hooklab.bin_server.bins import bin_stats, bin_to_json, get_bin_row, looks_like_bin_id
+from hooklab.shared.app import get_store
 
 bp = Blueprint("bin_pages", __name__)
 
@@ -18,10 +20,8 @@ HOME_BIN_LIMIT = 500
 
 
 def base_url() -> str:
-    """The base URL of capture URLs: the `public_url` setting, else the request's host."""
-    from hooklab.shared.app import get_settings
-
-    return (get_settings().public_url or request.host_url).rstrip("/")
+    """The base of capture URLs, as the API shows them (public_url, else this request's host)."""
+    return api_base_url().rstrip("/")
 
 
 @bp.app_context_processor
@@ -32,8 +32,6 @@ def _layout_values() -> dict:
 
 def list_bins(limit: int = HOME_BIN_LIMIT) -> list[dict]:
     """The newest bins as the API shows them, with their request counts."""
-    from hooklab.shared.app import get_store
-
     store = get_store()
     cur = store.conn.execute(
         "SELECT * FROM bins ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
@@ -55,8 +53,6 @@ def home():
 @bp.get("/bins/<bin_id>")
 def inspector(bin_id: str):
     """The inspector of one bin: its settings and its captured requests, live."""
-    from hooklab.shared.app import get_store
-
     store = get_store()
     row = get_bin_row(store, bin_id) if looks_like_bin_id(bin_id) else None
     if row is None:

@@ -569,32 +569,38 @@
 
   /** A shell-quoted curl command that sends the same request again. */
   function curlCommand(request) {
-    const parts = ["curl"];
+    const first = ["curl"];
+    const rest = [];
     const method = request.method;
     const hasBody = !request.truncated && request.body_size > 0;
     let stdin = null;
-    if (method === "HEAD") parts.push("--head");
-    else if (method !== "GET" || hasBody) parts.push(`-X ${shellQuote(method)}`);
-    parts.push(shellQuote(fullUrl(request)));
+    if (method === "HEAD") first.push("--head");
+    else if (method !== "GET" || hasBody) first.push(`-X ${shellWord(method)}`);
+    first.push(shellQuote(fullUrl(request)));
     for (const [name, value] of request.headers || []) {
       if (CURL_SKIP.has(name.toLowerCase())) continue;
       // "Name:" would tell curl to drop the header; "Name;" sends it empty.
-      parts.push(`-H ${shellQuote(value === "" ? `${name};` : `${name}: ${value}`)}`);
+      rest.push(`-H ${shellQuote(value === "" ? `${name};` : `${name}: ${value}`)}`);
     }
     if (hasBody) {
       if (headerValue(request, "content-type") === null) {
-        parts.push(`-H ${shellQuote("Content-Type:")}`); // curl would add a form content type
+        rest.push(`-H ${shellQuote("Content-Type:")}`); // curl would add a form content type
       }
       const text = request.body_text;
       if (text !== null && text !== undefined && !UNSAFE_TEXT.test(text)) {
-        parts.push(`--data-raw ${shellQuote(text)}`);
+        rest.push(`--data-raw ${shellQuote(text)}`);
       } else {
         stdin = request.body_base64 || "";
-        parts.push("--data-binary @-");
+        rest.push("--data-binary @-");
       }
     }
-    const command = parts.join(" \\\n  ");
+    const command = [first.join(" "), ...rest].join(" \\\n  ");
     return stdin === null ? command : `printf %s ${shellQuote(stdin)} | base64 -d | ${command}`;
+  }
+
+  /** A word for the shell: as is when it is plain, quoted otherwise. */
+  function shellWord(text) {
+    return /^[A-Za-z0-9_.-]+$/.test(text) ? text : shellQuote(text);
   }
 
   /* ---------- tabs ---------- */

@@ -90,6 +90,10 @@ def test_create_a_bin_and_watch_a_request_arrive(page, live_server):
     assert "Content-Type: application/json" in headers
     assert not any(h.lower().startswith(("host:", "content-length:")) for h in headers)
     assert args[args.index("--data-raw") + 1] == json.dumps(ORDER)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.get_by_role("button", name="Copy as curl").click()
+    expect(page.locator("#copy-curl")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == curl
     page.get_by_role("tab", name="Raw").click()
     expect(page.locator("#curl-text")).to_have_text(curl)
     raw = page.locator("#panel-raw pre.raw")
