@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from conftest import make_settings
 
 from hooklab.shared import targets
 from hooklab.shared.targets import TargetBlocked, blocked_reason, check_target, guarded_session
@@ -71,7 +73,9 @@ class Receiver:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def accepted_after_probe(self) -> int:
@@ -265,3 +269,57 @@ def test_guarded_session_ignores_proxy_settings(monkeypatch):
     with guarded_session() as session:
         assert session.trust_env is False
         assert isinstance(session, requests.Session)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path, block_private_targets=True)
+
+
+def test_the_server_blocks_at_save_and_before_every_attempt(live_server, monkeypatch, receiver):
+    # DNS as the server sees it: a public answer when the webhook is saved, then loopback.
+    answers = {"hooks.example": ["93.184.216.34"], "private.example": ["10.0.0.5"]}
+
+    def resolver(host, port, *args, **kwargs):
+        return fake_resolver(answers)(host, port)
+
+    monkeypatch.setattr(targets, "RESOLVER", resolver)
+    api = f"{live_server.url}/api"
+    refused = requests.post(
+        f"{api}/webhooks",
+        json={"name": "Private", "url": "http://private.example/in", "event": "*"},
+        timeout=5,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "url"
+    assert "private address" in refused.json()["error"]["message"]
+
+    url = f"http://hooks.example:{receiver.port}/hook"
+    created = requests.post(
+        f"{api}/webhooks", json={"name": "Rebinds", "url": url, "event": "*"}, timeout=5
+    )
+    assert created.status_code == 201, created.text
+    webhook_id = created.json()["id"]
+    answers["hooks.example"] = ["127.0.0.1"]  # the receiver, which must never be reached
+
+    slug = requests.get(f"{api}/events", timeout=5).json()[0]["slug"]
+    assert requests.post(f"{api}/events/{slug}", json={}, timeout=5).status_code == 202
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = requests.get(f"{api}/webhooks/{webhook_id}/deliveries", timeout=5).json()
+        if found and found[0]["status"] == "failed":
+            break
+        time.sleep(0.1)
+    delivery = found[0]
+    assert delivery["status"] == "failed", delivery
+    # Every attempt of the schedule was checked again, and each one was refused.
+    assert len(delivery["attempts"]) == 4
+    for attempt in delivery["attempts"]:
+        assert attempt["error_kind"] == "blocked target"
+        assert "loopback" in attempt["error"]
+        assert attempt["status_code"] is None
+
+    test_send = requests.post(f"{api}/webhooks/{webhook_id}/test", timeout=10).json()
+    assert test_send["ok"] is False and "blocked target" in test_send["error"]
+    assert receiver.accepted_after_probe() == 0
+    assert receiver.requests == []
