@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -298,9 +299,7 @@ def fire_command(
     payload = read_json_arg(data, "--data") if data is not None else None
     results = []
     if count >= PROGRESS_FROM:
-        with click.progressbar(
-            range(count), label=f"Firing {slug}", file=click.get_text_stream("stderr")
-        ) as bar:
+        with click.progressbar(range(count), label=f"Firing {slug}", file=sys.stderr) as bar:
             for _ in bar:
                 results.append(client.fire(slug, payload, idempotency_key))
     else:

@@ -370,3 +370,211 @@ def test_token_from_option_or_environment(token_server):
     tailed = runner.invoke(cli, ["bin", "tail", bin_id, "--after", "0", "--count", "1"], env=env)
     assert tailed.exit_code == 0, tailed.output
     assert "POST" in tailed.stdout
+
+
+# -- the sender side: events, webhooks, fire, demo, worker ------------------------------------
+
+
+def test_events_lists_the_catalog(run):
+    table = run("events").stdout
+    assert table.splitlines()[0].split() == ["SLUG", "NAME", "DESCRIPTION"]
+    assert "payment_received" in table and "Payment Received" in table
+    catalog = json.loads(run("events", "--json").stdout)
+    assert any(e["slug"] == "payment_received" and e["payload"] for e in catalog)
+
+
+def test_webhook_add_test_deliveries_redeliver_and_rm(run, live_server):
+    target = live_server.create_bin()
+    added = run(
+        "webhook", "add", "--name", "Payments", "--bin", target["id"],
+        "--event", "Payment Received", "--json",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    webhook = json.loads(added.stdout)
+    assert webhook["url"] == target["url"] and webhook["event"] == "payment_received"
+    webhook_id = str(webhook["id"])
+
+    listed = run("webhook", "list").stdout
+    assert "Payments" in listed and "payment_received" in listed
+    assert webhook["secret"] in run("webhook", "show", webhook_id).stdout
+
+    tested = run("webhook", "test", webhook_id)
+    assert tested.exit_code == 0, tested.output
+    assert tested.stdout.startswith("✓ Test event delivered: 200 in ")
+
+    table = run("webhook", "deliveries", webhook_id).stdout.splitlines()
+    assert table[0].split()[:4] == ["ID", "EVENT", "STATUS", "ATTEMPTS"]
+    assert "payment_received" in table[1] and "succeeded" in table[1] and "yes" in table[1]
+    [delivery] = json.loads(run("webhook", "deliveries", webhook_id, "--json").stdout)
+
+    again = run("webhook", "redeliver", str(delivery["id"]))
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith(f"✓ Delivery {delivery['id']}, attempt 2: 200")
+    captured = requests.get(f"{live_server.url}/api/bins/{target['id']}/requests", timeout=5)
+    assert len(captured.json()) == 2
+
+    assert run("webhook", "rm", webhook_id).stdout == f"Deleted webhook {webhook_id}\n"
+    gone = run("webhook", "show", webhook_id)
+    assert gone.exit_code == 1 and gone.stderr.startswith("Error: ")
+
+
+def test_a_failed_test_event_exits_1(run, live_server):
+    target = live_server.create_bin(response={"status": 500, "body": "boom"})
+    webhook = json.loads(
+        run(
+            "webhook", "add", "--name", "Down", "--url", target["url"], "--event", "*", "--json"
+        ).stdout
+    )
+    result = run("webhook", "test", str(webhook["id"]))
+    assert result.exit_code == 1
+    assert result.stdout.startswith("✗ Test event failed: ")
+    assert "boom" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--name", "xy", "--event", "*"], "give either --url or --bin"),
+        (["--name", "xy", "--url", "http://127.0.0.1:9/", "--event", "nope"], "no event 'nope'"),
+        (["--name", "xy", "--url", "not a url", "--event", "*"], "URL must start with http"),
+    ],
+)
+def test_webhook_add_refuses_bad_input_in_one_line(run, args, message):
+    result = run("webhook", "add", *args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_fire_with_data_inline_from_a_file_and_stdin(run, live_server, tmp_path):
+    target = live_server.create_bin()
+    run("webhook", "add", "--name", "All", "--bin", target["id"], "--event", "*")
+
+    inline = run("fire", "payment_received", "--data", '{"payment_id": 1}')
+    assert inline.exit_code == 0, inline.output
+    assert inline.stdout.startswith("Fired payment_received: event ")
+    assert "1 deliveries" in inline.stdout
+
+    payload = tmp_path / "payment.json"
+    payload.write_text('{"payment_id": 2}')
+    fired = json.loads(run("fire", "Payment Received", "--data", f"@{payload}", "--json").stdout)
+    assert len(fired["deliveries"]) == 1
+
+    run("fire", "payment_received", "--data", "@-", input='{"payment_id": 3}')
+    ids = set()
+    deadline = time.monotonic() + 10
+    while len(ids) < 3 and time.monotonic() < deadline:
+        done = requests.get(
+            f"{live_server.url}/api/bins/{target['id']}/export?format=json", timeout=5
+        )
+        ids = {r["json"]["payment_id"] for r in done.json() if r["json"]}
+        time.sleep(0.05)
+    assert ids == {1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "{not json"], "--data is not valid JSON"),
+        (["--data", "@/nonexistent.json"], "cannot read --data from /nonexistent.json"),
+        (["--count", "0"], "must be at least 1"),
+        (["--data", "[1, 2]"], "The payload must be a JSON object."),
+    ],
+)
+def test_fire_refuses_bad_input_in_one_line(run, args, message):
+    result = run("fire", "payment_received", *args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_fire_many_shows_a_progress_bar(run, live_server):
+    result = run("fire", "payment_received", "--count", "25")
+    assert result.exit_code == 0, result.output
+    assert "Firing payment_received" in result.stderr
+    assert result.stdout == "Fired payment_received 25 times: 0 deliveries\n"
+    small = run("fire", "payment_received", "--count", "3")
+    assert "Firing" not in small.stderr
+
+
+def test_demo_against_a_running_server(run, live_server):
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith(f"Hooklab demo on {live_server.url}\n")
+    assert "1. Created a bin:       http://127.0.0.1:" in out
+    assert "2. Added a webhook:     Payment Received → demo bin (event payment_received" in out
+    assert "3. Sent a test event:   ✓ the bin answered 200" in out
+    assert "Webhook-Signature: v1," in out
+    assert '"customer_name": "John McMocked"' in out
+    assert "Signature: ✓ valid (signature matches the webhook's secret" in out
+    assert f"the bin's inspector:  {live_server.url}/bins/" in out
+    assert f"the webhook:          {live_server.url}/webhooks/" in out
+
+    as_json = json.loads(run("demo", "--json").stdout)
+    assert as_json["signature"] == {
+        "valid": True,
+        "reason": "signature matches the webhook's secret",
+    }
+    assert as_json["request"]["json"] is not None
+    assert requests.get(as_json["urls"]["webhook"], timeout=5).status_code == 200
+    assert requests.get(as_json["urls"]["inspector"], timeout=5).status_code == 200
+
+
+def test_demo_starts_a_server_when_none_is_running():
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(
+        cli, ["demo", "--server", url, "--exit"], env={"HOOKLAB_TOKEN": None}
+    )
+    assert result.exit_code == 0, result.output
+    assert f"No Hooklab at {url}: starting one for the demo." in result.stderr
+    assert "Signature: ✓ valid" in result.stdout
+    assert f"Hooklab demo on {url}" not in result.stdout
+
+    started = CliRunner().invoke(cli, ["demo", "--start", "--exit", "--json"])
+    assert json.loads(started.stdout)["signature"]["valid"] is True
+
+
+def test_worker_delivers_what_a_server_without_workers_queued(tmp_path):
+    app = create_app(make_settings(tmp_path))
+    # Serve the API and the bin, but start no delivery workers: `hooklab worker` sends.
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    worker = None
+    try:
+        target = requests.post(f"{base}/api/bins", json={}, timeout=5).json()
+        webhook = {"name": "Worker", "url": target["url"], "event": "payment_received"}
+        requests.post(f"{base}/api/webhooks", json=webhook, timeout=5).raise_for_status()
+        requests.post(f"{base}/api/events/payment_received", json={"n": 1}, timeout=5)
+        time.sleep(0.3)
+        assert requests.get(f"{target['url'].replace('/b/', '/api/bins/')}/requests",
+                            timeout=5).json() == []  # fmt: skip
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
+        worker = subprocess.Popen(
+            [HOOKLAB, "worker", "--db", str(tmp_path / "hooklab.db"), "--delivery-workers", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        wait = requests.get(
+            f"{base}/api/bins/{target['id']}/requests/wait",
+            params={"after": 0, "timeout": 15},
+            timeout=20,
+        )
+        assert wait.status_code == 200 and wait.json()["json"] == {"n": 1}
+        worker.send_signal(signal.SIGINT)
+        out, err = worker.communicate(timeout=10)
+        assert worker.returncode == 0, err
+        assert "Hooklab delivery workers: 2 threads" in out
+        assert "Traceback" not in err
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        server.shutdown()
+        server.server_close()
