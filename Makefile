@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test lint format bench clean install
+.PHONY: run test lint format bench clean install screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+screenshots: $(VENV)/.installed
+	HOOKLAB_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py

@@ -63,12 +63,17 @@ def page(browser) -> Iterator[object]:
 
 
 @pytest.fixture
-def screenshot():
-    """Save a screenshot of a page into docs/ (for the README), e.g. screenshot(page, "x.png")."""
+def screenshot(tmp_path):
+    """Take a screenshot, e.g. screenshot(page, "x.png").
+
+    It goes into docs/ (for the README) only with HOOKLAB_SCREENSHOTS=1 (`make screenshots`),
+    so a test run leaves the tree clean; otherwise into the test's temporary folder.
+    """
+    folder = DOCS if os.environ.get("HOOKLAB_SCREENSHOTS") == "1" else tmp_path
 
     def take(page, name: str) -> Path:
-        DOCS.mkdir(exist_ok=True)
-        target = DOCS / name
+        folder.mkdir(exist_ok=True)
+        target = folder / name
         page.screenshot(path=str(target), full_page=False)
         return target
 
