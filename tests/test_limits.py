@@ -16,10 +16,14 @@ LIMIT = 100
 KEEP = 3
 
 
-@pytest.fixture
-def limited(tmp_path):
-    """A live server with a 100-byte body limit that keeps 3 requests per bin."""
-    app = create_app(make_settings(tmp_path, max_body_bytes=LIMIT, max_requests_per_bin=KEEP))
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """A live server with a 100-byte body limit that keeps 3 requests per bin (one per module;
+    every test makes its own bin)."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("limits"), max_body_bytes=LIMIT, max_requests_per_bin=KEEP
+    )
+    app = create_app(settings)
     live = start_live_server(app)
     yield live
     live.stop()
