@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import make_settings
 from simple_websocket import Client as WsClient
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from hooklab.bin_server.bins import create_bin
 from hooklab.shared import security
 from hooklab.shared.app import get_store
+from tests.conftest import make_settings
 
 TOKEN = "t0ken-for-tests-only"
 # Routes that are open on purpose: the static files and the login form itself.

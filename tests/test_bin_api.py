@@ -7,10 +7,10 @@ import time
 
 import pytest
 import requests
-from conftest import make_settings
 
 from hooklab.bin_server.api import path_matches
 from hooklab.shared.app import create_app
+from tests.conftest import make_settings
 
 MISSING_BIN = "a" * 26  # the shape of a bin id, but no such bin
 

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from conftest import make_settings, start_live_server
 from standardwebhooks.webhooks import Webhook
 
 from hooklab.shared.app import create_app
+from tests.conftest import make_settings, start_live_server
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

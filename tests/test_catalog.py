@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_settings
 
 from hooklab.sender.catalog import (
     DEFAULT_CATALOG,
@@ -14,6 +13,7 @@ from hooklab.sender.catalog import (
     load_catalog_file,
 )
 from hooklab.shared.app import create_app
+from tests.conftest import make_settings
 
 PAYMENT = {"payment_id", "payment_reference_code", "payment_total", "payment_invoice_url"}
 MEMBERSHIP = {"membership_id", "membership_reference_code", "membership_description"}

@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import make_settings
 from standardwebhooks import Webhook
 
 from hooklab.sender import delivery as delivery_module
@@ -30,6 +29,7 @@ from hooklab.sender.firing import fire
 from hooklab.sender.webhooks import check_fields, create_webhook
 from hooklab.sender.worker import run_worker
 from hooklab.shared.store import Store
+from tests.conftest import make_settings
 
 # ---- a receiver that answers as told ---------------------------------------------------------
 
@@ -390,9 +390,8 @@ def test_envelope_payloads_arrive_wrapped(live_server, receivers):
 
 
 def test_consecutive_failures_disable_the_webhook_until_enabled(tmp_path, receivers):
-    from conftest import start_live_server
-
     from hooklab.shared.app import create_app
+    from tests.conftest import start_live_server
 
     settings = make_settings(tmp_path, retry_schedule="0.05", disable_after_failures=2)
     live = start_live_server(create_app(settings))
@@ -514,9 +513,8 @@ def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
 
 
 def test_the_response_body_is_capped(tmp_path, receivers):
-    from conftest import start_live_server
-
     from hooklab.shared.app import create_app
+    from tests.conftest import start_live_server
 
     live = start_live_server(create_app(make_settings(tmp_path, response_body_cap=100)))
     try:

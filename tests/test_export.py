@@ -8,10 +8,10 @@ from datetime import datetime
 
 import pytest
 import requests
-from conftest import make_settings, start_live_server
 
 import hooklab.shared
 from hooklab.shared.app import create_app
+from tests.conftest import make_settings, start_live_server
 
 BINARY = b"\x00\x01\xfe\xff" + bytes(range(256))
 

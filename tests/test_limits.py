@@ -7,10 +7,10 @@ import json
 
 import pytest
 import requests
-from conftest import make_settings, start_live_server
-from test_capture import raw_http, raw_request, read_back, request_id
 
 from hooklab.shared.app import create_app
+from tests.conftest import make_settings, start_live_server
+from tests.test_capture import raw_http, raw_request, read_back, request_id
 
 LIMIT = 100
 KEEP = 3

@@ -16,7 +16,8 @@ from contextlib import suppress
 import pytest
 import requests
 import simple_websocket
-from served import start
+
+from tests.served import start
 
 CLIENT_TIMEOUT_S = 1
 THREADS = 8

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import make_settings
 
 from hooklab.shared import targets
 from hooklab.shared.targets import TargetBlocked, blocked_reason, check_target, guarded_session
+from tests.conftest import make_settings
 
 
 def fake_resolver(table: dict[str, list[str]]):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import make_settings
 from markupsafe import escape
 
 from hooklab.sender import firing
@@ -13,6 +12,7 @@ from hooklab.sender.catalog import DEFAULT_CATALOG
 from hooklab.sender.firing import fire
 from hooklab.shared.app import create_app
 from hooklab.shared.signing import check_secret
+from tests.conftest import make_settings
 
 URL = "http://127.0.0.1:9/hooks"
 
