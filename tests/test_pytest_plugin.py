@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -174,7 +175,7 @@ def test_what_a_test_creates_is_deleted_after_it(hooklab):
 # -- the CI user's project, run as a CI job would run it --------------------------------------
 
 
-def run_project(*args: str) -> subprocess.CompletedProcess:
+def run_project(*args: str, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
     """`python -m pytest` in the throwaway project, with this interpreter and a clean env."""
     env = {
         k: v
@@ -183,7 +184,7 @@ def run_project(*args: str) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-        cwd=PROJECT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -219,3 +220,20 @@ def test_an_unreachable_hooklab_url_fails_clearly():
     assert done.returncode == 1
     assert f"--hooklab-url: cannot reach Hooklab at http://127.0.0.1:{port}" in done.stdout
     assert "Traceback" not in done.stdout
+
+
+def test_the_readme_examples_run(tmp_path):
+    # The README's pytest examples, as a user would paste them: shop.py and its tests.
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## The walkthrough", 1)[1]
+    walkthrough, shop, tests = re.findall(r"```python\n(.*?)```", section, re.S)[:3]
+    assert shop.startswith("# shop.py") and tests.startswith("# tests/test_shop.py")
+    (tmp_path / "shop.py").write_text(shop)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_shop.py").write_text(tests + "\n\n" + walkthrough)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\npythonpath = ["."]\nfilterwarnings = ["error"]\n'
+    )
+    done = run_project(cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout
