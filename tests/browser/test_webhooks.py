@@ -1,0 +1,178 @@
+"""The manager in a real browser: add a webhook into a bin through the form, Send Test Event,
+see the confirmation, and watch the payload arrive live in the bin's inspector."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_add_a_webhook_into_a_bin_send_a_test_event_and_see_it_arrive(
+    browser, page, live_server, screenshot
+):
+    base = live_server.url
+    page.goto(f"{base}/webhooks")
+    expect(page.get_by_role("heading", name="Add New Webhook")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("Payments into my bin")
+    page.get_by_role("button", name="Create a bin for me").click()
+    url_field = page.get_by_label("URL", exact=True)
+    expect(url_field).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/b/[a-z2-7]{26}$"))
+    bin_url = url_field.input_value()
+    bin_id = bin_url.rsplit("/", 1)[1]
+    page.get_by_label("Event", exact=True).select_option(label="Payment Received")
+    page.get_by_role("button", name="Add New Webhook").click()
+
+    expect(page).to_have_url(re.compile(r"/webhooks/\d+\?created=1$"))
+    expect(page.get_by_role("heading", name="Payments into my bin")).to_be_visible()
+    expect(page.locator(".webhook-summary")).to_contain_text("Payment Received")
+    expect(page.locator(".webhook-summary")).to_contain_text(bin_url)
+
+    # The bin's inspector, open in a second tab before anything is sent.
+    inspector = page.context.new_page()
+    inspector_errors: list[str] = []
+    inspector.on("pageerror", lambda exc: inspector_errors.append(str(exc)))
+    inspector.goto(f"{base}/bins/{bin_id}")
+    expect(inspector.locator("#live-status")).to_have_attribute("data-state", "live")
+    expect(inspector.locator(".request-row")).to_have_count(0)
+
+    page.bring_to_front()
+    page.get_by_role("button", name="Send Test Event").click()
+    dialog = page.locator("#test-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#test-outcome")).to_contain_text("Delivered: the receiver answered 200")
+    expect(dialog.locator("#test-outcome")).to_contain_text(re.compile(r"in \d+ ms"))
+    expect(dialog.locator("#test-headers")).to_contain_text("X-Hooklab-Request-Id")
+    expect(dialog.locator("#test-body")).to_contain_text('"ok": true')
+    screenshot(page, "webhook-test.png")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+
+    # The payload arrived in the bin, live, with the plugin's keys; HTML in it stays text.
+    row = inspector.locator(".request-row")
+    expect(row).to_have_count(1)
+    inspector.bring_to_front()  # a background tab's timers and clicks are throttled
+    row.click()
+    expect(inspector.locator("#detail-method")).to_have_text("POST")
+    inspector.get_by_role("tab", name=re.compile("Headers")).click()
+    expect(inspector.locator("#panel-headers")).to_contain_text("Webhook-Signature")
+    expect(inspector.locator("#panel-headers")).to_contain_text("payment_received")
+    inspector.get_by_role("tab", name=re.compile("Body")).click()
+    body = inspector.locator("#panel-body")
+    expect(body).to_contain_text("payment_reference_code")
+    expect(body).to_contain_text("John McMocked")
+    expect(body).to_contain_text("<img alt=")
+    expect(body.locator("img")).to_have_count(0)
+
+    # The delivery log shows it as a test, with its attempt.
+    page.bring_to_front()
+    delivery = page.locator("#delivery-log .delivery").first
+    expect(delivery).to_contain_text("succeeded")
+    expect(delivery.locator(".tag")).to_have_text("test")
+    delivery.locator("summary").first.click()
+    attempt = delivery.locator(".attempt").first
+    expect(attempt).to_contain_text("Attempt 1")
+    expect(attempt.locator(".trigger")).to_have_text("test")
+    attempt.locator("summary").click()
+    expect(attempt).to_contain_text("v1,<redacted>")
+
+    # Redeliver: one more request into the bin, with the same webhook-id.
+    delivery.get_by_role("button", name="Redeliver").click()
+    expect(page.locator("#delivery-log .delivery").first.locator(".attempt")).to_have_count(2)
+    expect(page.locator("#delivery-log .delivery").first.locator(".trigger").nth(1)).to_have_text(
+        "manual"
+    )
+    expect(inspector.locator(".request-row")).to_have_count(2)
+    captured = requests.get(f"{base}/api/bins/{bin_id}/requests", timeout=5).json()
+    summaries = captured["requests"] if isinstance(captured, dict) else captured
+    ids = {
+        dict(
+            (name.lower(), value)
+            for name, value in requests.get(
+                f"{base}/api/bins/{bin_id}/requests/{s['id']}", timeout=5
+            ).json()["headers"]
+        )["webhook-id"]
+        for s in summaries
+    }
+    assert len(ids) == 1
+
+    page.goto(f"{base}/webhooks")
+    listed = page.locator(".webhooks-table tbody tr").first
+    expect(listed).to_contain_text("Payments into my bin")
+    expect(listed).to_contain_text("Active")
+    expect(listed.locator("td.num")).to_have_text("1")
+    expect(listed).to_contain_text("200")
+    screenshot(page, "webhooks.png")
+    assert page.js_errors == [] and inspector_errors == []
+
+
+def test_the_form_shows_errors_by_the_field_and_keeps_the_input(page, live_server):
+    page.goto(f"{live_server.url}/webhooks")
+    page.get_by_label("Name", exact=True).fill("A")
+    page.get_by_label("URL", exact=True).fill("example.com/hooks")
+    page.get_by_label("Event", exact=True).select_option(label="Invoice Sent")
+    page.get_by_role("button", name="Add New Webhook").click()
+    expect(page.locator("#name-error")).to_have_text("Name must be at least 2 characters.")
+    expect(page.locator("#url-error")).to_have_text("URL must start with http:// or https://.")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("A")
+    expect(page.get_by_label("URL", exact=True)).to_have_value("example.com/hooks")
+    expect(page.get_by_label("Event", exact=True)).to_have_value("invoice_sent")
+    expect(page.get_by_label("URL", exact=True)).to_have_attribute("aria-invalid", "true")
+    assert requests.get(f"{live_server.url}/api/webhooks", timeout=5).json() == []
+    assert page.js_errors == []
+
+
+def test_a_connection_error_is_shown_in_words_and_the_secret_on_demand(page, live_server):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    webhook = requests.post(
+        f"{live_server.url}/api/webhooks",
+        json={"name": "Nobody home", "url": f"http://127.0.0.1:{port}/", "event": "*"},
+        timeout=5,
+    ).json()
+    page.goto(f"{live_server.url}/webhooks/{webhook['id']}")
+    secret = page.locator("#secret-value")
+    expect(secret).not_to_contain_text(webhook["secret"])
+    page.get_by_role("button", name="Show").click()
+    expect(secret).to_have_text(webhook["secret"])
+    page.get_by_role("button", name="Hide").click()
+    expect(secret).not_to_contain_text(webhook["secret"])
+
+    page.get_by_role("button", name="Send Test Event").click()
+    outcome = page.locator("#test-outcome")
+    expect(outcome).to_contain_text("Not delivered: connection refused: nothing is listening at")
+    expect(page.locator("#test-details")).to_be_hidden()
+    page.get_by_role("button", name="Close").click()
+    expect(page.locator("#delivery-log .delivery").first).to_contain_text("failed")
+    expect(page.locator("#delivery-log .delivery").first).to_contain_text("connection refused")
+
+    page.get_by_role("button", name="Regenerate secret").click()
+    page.locator("#confirm-ok").click()
+    expect(secret).not_to_have_text(webhook["secret"])
+    expect(secret).to_have_text(re.compile(r"^whsec_"))
+    fresh = requests.get(f"{live_server.url}/api/webhooks/{webhook['id']}", timeout=5).json()
+    expect(secret).to_have_text(fresh["secret"])
+    assert page.js_errors == []
+
+
+def test_events_table_shows_payloads_as_text_with_a_copy_button(page, live_server):
+    page.goto(f"{live_server.url}/webhooks")
+    rows = page.locator(".events-table tbody tr")
+    expect(rows).to_have_count(8)
+    first = rows.first
+    expect(first).to_contain_text("Payment Received")
+    expect(first).to_contain_text("payment_received")
+    payload = json.loads(first.locator("pre.payload").inner_text())
+    assert payload["customer_avatar"].startswith("<img ")
+    expect(page.locator(".events-table img")).to_have_count(0)
+    first.get_by_role("button", name="Copy").click()
+    expect(page.locator("#toast")).to_contain_text("Copied")
+    assert page.js_errors == []
