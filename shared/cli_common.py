@@ -42,7 +42,11 @@ def with_client(func: Callable) -> Callable:
     )
     @functools.wraps(func)
     def wrapper(server: str, token: str | None, **kwargs: Any) -> Any:
-        return func(client=Client(server, token), **kwargs)
+        client = Client(server, token)
+        try:
+            return func(client=client, **kwargs)
+        finally:
+            client.session.close()
 
     return wrapper
 

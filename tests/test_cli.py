@@ -210,34 +210,38 @@ def test_bin_tail_prints_requests_as_they_arrive(run, live_server):
     assert lines[1]["subpath"] == "/second"
 
 
-def test_bin_tail_stops_when_the_bin_is_deleted(run, live_server):
-    created = live_server.create_bin()
-
-    def delete_later():
-        time.sleep(0.3)
-        requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
-
-    deleter = threading.Thread(target=delete_later)
-    deleter.start()
-    result = run("bin", "tail", created["id"])
-    deleter.join()
-    assert result.exit_code == 0
-    assert "the bin was deleted" in result.stderr
-
-
-def test_bin_tail_stops_cleanly_on_ctrl_c(live_server):
-    created = live_server.create_bin()
+def start_tail(live_server, bin_id: str) -> subprocess.Popen:
+    """`hooklab bin tail` in a process of its own, once it says it is connected."""
     env = {**os.environ, "HOOKLAB_SERVER": live_server.url, "PYTHONUNBUFFERED": "1"}
     env.pop("HOOKLAB_TOKEN", None)
     tail = subprocess.Popen(
-        [HOOKLAB, "bin", "tail", created["id"]],
+        [HOOKLAB, "bin", "tail", bin_id],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    assert "Waiting for requests" in tail.stderr.readline()
+    return tail
+
+
+def test_bin_tail_stops_when_the_bin_is_deleted(live_server):
+    created = live_server.create_bin()
+    tail = start_tail(live_server, created["id"])
     try:
-        assert "Waiting for requests" in tail.stderr.readline()
+        requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
+        out, err = tail.communicate(timeout=10)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0
+    assert "the bin was deleted" in err and "Traceback" not in err
+
+
+def test_bin_tail_stops_cleanly_on_ctrl_c(live_server):
+    created = live_server.create_bin()
+    tail = start_tail(live_server, created["id"])
+    try:
         requests.post(created["url"] + "/live", data="hello", timeout=5)
         line = tail.stdout.readline()
         assert "POST" in line and f"/b/{created['id']}/live" in line
