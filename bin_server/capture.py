@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 from hooklab.bin_server.bins import cache, looks_like_bin_id
+from hooklab.bin_server.capture_writer import CaptureWriter
 from hooklab.shared.clock import now_ms
 from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
@@ -20,16 +21,6 @@ from hooklab.shared.store import Store
 PREFIX = "/b/"
 READ_CHUNK = 64 * 1024
 
-INSERT = (
-    "INSERT INTO captured_requests (bin_id, received_at, method, path, subpath, query_string, "
-    "headers, http_version, remote_addr, content_type, body, body_size, truncated) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# Keep the newest N: delete everything at or below the id of the (N+1)th newest.
-EVICT = (
-    "DELETE FROM captured_requests WHERE bin_id = ? AND id <= ("
-    "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
-)
 
 StartResponse = Callable[..., object]
 
@@ -126,6 +117,8 @@ class CaptureMiddleware:
         self.store = store
         self.settings = settings
         self.notifier = notifier
+        # Concurrent captures share one commit (see capture_writer.py and docs/benchmarks.md).
+        self.writer = CaptureWriter(store, settings.max_requests_per_bin)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(PREFIX):
@@ -197,11 +190,7 @@ class CaptureMiddleware:
         return self._respond(bin_row, request_id, start_response)
 
     def _store_request(self, row: tuple) -> int:
-        conn = self.store.conn
-        with conn:  # one transaction: commit on success, roll back on error
-            request_id = conn.execute(INSERT, row).lastrowid
-            conn.execute(EVICT, (row[0], row[0], self.settings.max_requests_per_bin))
-        return request_id
+        return self.writer.write(row)
 
     def _respond(
         self, bin_row: dict, request_id: int, start_response: StartResponse

@@ -18,6 +18,25 @@ def banner(settings: Settings) -> str:
     )
 
 
+def gunicorn_config(settings: Settings) -> dict:
+    """The gunicorn settings of `hooklab serve` (bench/ serves its contenders with the same)."""
+    from hooklab.shared.slow_clients import worker_class  # imports gunicorn (POSIX only)
+
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": 1,  # several processes would not share the live notifier
+        # gthread with a read deadline per request, so slow clients cannot hold threads.
+        "worker_class": worker_class(settings.client_timeout_s),
+        "threads": settings.threads,
+        "keepalive": 5,
+        "timeout": 60,
+        "graceful_timeout": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+
+
 def serve(settings: Settings) -> None:
     """Serve until interrupted."""
     try:
@@ -29,24 +48,11 @@ def serve(settings: Settings) -> None:
         return
 
     from hooklab.shared.app import create_app, start_background
-    from hooklab.shared.slow_clients import worker_class
 
     class HooklabServer(BaseApplication):
         def load_config(self) -> None:
-            config = {
-                "bind": f"{settings.host}:{settings.port}",
-                "workers": 1,  # several processes would not share the live notifier
-                # gthread with a read deadline per request, so slow clients cannot hold threads.
-                "worker_class": worker_class(settings.client_timeout_s),
-                "threads": settings.threads,
-                "keepalive": 5,
-                "timeout": 60,
-                "graceful_timeout": 5,
-                "accesslog": None,
-                "errorlog": "-",
-                "loglevel": "warning",
-                "post_worker_init": lambda worker: start_background(worker.wsgi),
-            }
+            config = gunicorn_config(settings)
+            config["post_worker_init"] = lambda worker: start_background(worker.wsgi)
             for key, value in config.items():
                 self.cfg.set(key, value)
 

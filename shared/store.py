@@ -47,9 +47,15 @@ class Store:
         """This thread's raw sqlite3 connection, for the hot paths."""
         return self.db.conn
 
-    def _open(self) -> sqlite_utils.Database:
+    def connect(self, check_same_thread: bool = True) -> sqlite3.Connection:
+        """A new connection with the store's settings, owned (and closed) by the caller."""
+        return self._open(check_same_thread).conn
+
+    def _open(self, check_same_thread: bool = True) -> sqlite_utils.Database:
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=check_same_thread
+            )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal" and self.path != ":memory:":

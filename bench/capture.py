@@ -1,0 +1,165 @@
+"""Capture throughput: wrk POSTs a 120-byte JSON body, 16 connections, against three servers.
+
+Contenders, each served by gunicorn with the config of `hooklab serve` (1 worker, gthread,
+the default thread count), measured one after the other in the same run:
+- hooklab: `hooklab serve` as a user runs it, POST /b/<bin_id>;
+- httpbin: POST /anything (echoes, stores nothing);
+- bare: a WSGI app that reads the body and answers "ok" (the ceiling).
+Rounds alternate the order and each contender keeps its best round (noise only slows).
+Then the count check: every request answered 2xx is in the store.
+
+Usage: python bench/capture.py [--seconds 10] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+CONNECTIONS = 16
+KEEP_PER_BIN = 1000  # the default of max_requests_per_bin
+
+
+def _sequence(db: str) -> int:
+    """The last captured request id handed out (AUTOINCREMENT never reuses ids)."""
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'captured_requests'"
+        ).fetchone()
+    return row[0] if row else 0
+
+
+def _bin_rows(db: str, bin_id: str) -> tuple[int, int | None]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT count(*), max(id) FROM captured_requests WHERE bin_id = ?", (bin_id,)
+        ).fetchone()
+
+
+def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
+    """One wrk run against `hooklab serve` on a fresh database, with the store checked after."""
+    db = str(folder / f"capture-{len(list(folder.glob('*.db')))}.db")
+    bin_id = common.new_bin(db)
+    port = common.free_port()
+    with common.running(common.hooklab_serve(db, port, *extra), port, "/api/health") as server:
+        common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
+        before = _sequence(db)
+        result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
+    after = _sequence(db)
+    kept, newest = _bin_rows(db, bin_id)
+    stored = after - before
+    return {
+        "rps": result.rps,
+        "requests": result.requests,
+        "ok": result.ok,
+        "non_2xx": result.non_2xx,
+        "socket_errors": result.socket_errors,
+        "p50_ms": result.latency_p50_ms,
+        "p99_ms": result.latency_p99_ms,
+        "stored": stored,
+        "kept": kept,
+        # A fresh database: the bin holds every id handed out, up to the per-bin limit.
+        "kept_as_expected": kept == min(after, KEEP_PER_BIN) and newest == after,
+    }
+
+
+def run_contender(cmd: list[str], port: int, url: str, script: str, seconds: int) -> dict:
+    """One wrk run against another server."""
+    with common.running(cmd, port, "/"):
+        common.run_wrk(url, 1, CONNECTIONS, script=script)  # warm-up
+        result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
+    return {
+        "rps": result.rps,
+        "requests": result.requests,
+        "ok": result.ok,
+        "non_2xx": result.non_2xx,
+        "socket_errors": result.socket_errors,
+        "p50_ms": result.latency_p50_ms,
+        "p99_ms": result.latency_p99_ms,
+    }
+
+
+def exact_count_check(folder: Path, script: str, seconds: int) -> dict:
+    """A short run with eviction out of reach, so every 2xx must be a row of the bin."""
+    db = str(folder / "count-check.db")
+    bin_id = common.new_bin(db)
+    port = common.free_port()
+    cmd = common.hooklab_serve(db, port, "--max-requests-per-bin", "10000000")
+    with common.running(cmd, port, "/api/health") as server:
+        result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
+    kept, _ = _bin_rows(db, bin_id)
+    # wrk stops with up to one request in flight per connection: the server may have stored
+    # those without wrk counting their answers, never the other way round.
+    passed = result.non_2xx == 0 and result.ok <= kept <= result.requests + CONNECTIONS
+    return {"answered_2xx": result.ok, "rows": kept, "passed": passed}
+
+
+def main(seconds: int = 10, rounds: int = 2) -> dict:
+    """Run the benchmark; returns (and saves) its result."""
+    common.ensure_wrk()
+    httpbin_python = common.ensure_httpbin()
+    runs: dict[str, list[dict]] = {"hooklab": [], "httpbin": [], "bare": []}
+    with common.temp_dir() as folder:
+        script = common.post_script(folder)
+        order = list(runs)
+        for number in range(rounds):
+            for name in order if number % 2 == 0 else list(reversed(order)):
+                port = common.free_port()
+                if name == "hooklab":
+                    run = run_hooklab(folder, script, seconds)
+                elif name == "httpbin":
+                    cmd = common.gunicorn_app("httpbin:app", port, httpbin_python)
+                    url = f"http://{common.HOST}:{port}/anything"
+                    run = run_contender(cmd, port, url, script, seconds)
+                else:
+                    cmd = common.gunicorn_app("bare_app:app", port)
+                    url = f"http://{common.HOST}:{port}/"
+                    run = run_contender(cmd, port, url, script, seconds)
+                runs[name].append(run)
+                print(f"capture: round {number + 1} {name:8} {run['rps']:8.0f} req/s", flush=True)
+        count = exact_count_check(folder, script, min(seconds, 3))
+    best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in runs.items()}
+    hooklab_runs_ok = all(
+        r["non_2xx"] == 0
+        and r["ok"] <= r["stored"] <= r["requests"] + CONNECTIONS
+        and r["kept_as_expected"]
+        for r in runs["hooklab"]
+    )
+    result = {
+        "seconds": seconds,
+        "connections": CONNECTIONS,
+        "rounds": rounds,
+        "runs": runs,
+        "best_rps": {name: b["rps"] for name, b in best.items()},
+        "ratio_httpbin": best["hooklab"]["rps"] / best["httpbin"]["rps"],
+        "ratio_bare": best["hooklab"]["rps"] / best["bare"]["rps"],
+        "count_check": {**count, "timed_runs_consistent": hooklab_runs_ok},
+    }
+    result["passed"] = {
+        "vs_httpbin": result["ratio_httpbin"] >= 1.5,
+        "vs_bare": result["ratio_bare"] >= 0.75,
+        "count": count["passed"] and hooklab_runs_ok,
+    }
+    common.write_result("capture", result)
+    print(
+        f"capture: hooklab {best['hooklab']['rps']:.0f} req/s, httpbin "
+        f"{best['httpbin']['rps']:.0f}, bare {best['bare']['rps']:.0f}; "
+        f"x{result['ratio_httpbin']:.2f} httpbin, x{result['ratio_bare']:.2f} bare; "
+        f"count check {'ok' if result['passed']['count'] else 'FAILED'}",
+        flush=True,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    main(args.seconds, args.rounds)

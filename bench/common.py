@@ -1,0 +1,272 @@
+"""What every benchmark shares: free ports, starting and stopping servers, wrk, the machine.
+
+Every loop here is bounded in count and in time, and all traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+VENV_BIN = Path(sys.executable).parent
+HOOKLAB = str(VENV_BIN / "hooklab")
+HOST = "127.0.0.1"
+# The 120-byte JSON body every capture benchmark posts.
+BODY_120 = json.dumps(
+    {"event": "invoice.paid", "id": "evt_0123456789", "amount": 4200, "currency": "EUR", "x": ""}
+)
+BODY_120 = BODY_120[:-2] + "x" * (120 - len(BODY_120)) + BODY_120[-2:]
+assert len(BODY_120.encode()) == 120, len(BODY_120)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 15.0) -> float:
+    """Poll `url` until it answers; returns the seconds waited (bounded by `timeout`)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return time.monotonic() - start
+        except requests.RequestException:
+            time.sleep(0.01)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@dataclass
+class Server:
+    """A server process on 127.0.0.1:`port`."""
+
+    proc: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextmanager
+def running(
+    cmd: list[str], port: int, ready_path: str = "/", env: dict | None = None, timeout: float = 20.0
+) -> Iterator[Server]:
+    """Start `cmd` (which listens on `port`), wait until it answers, stop it afterwards."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, cwd=str(ROOT))
+    server = Server(proc, port)
+    try:
+        wait_for(server.url + ready_path, timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def hooklab_serve(db: str, port: int, *extra: str) -> list[str]:
+    """The command line of `hooklab serve` as a user runs it (default settings)."""
+    return [HOOKLAB, "serve", "--db", db, "--port", str(port), *extra]
+
+
+def gunicorn_app(target: str, port: int, python: str = sys.executable) -> list[str]:
+    """Serve the WSGI app `module:callable` with exactly the gunicorn config of `hooklab serve`."""
+    return [python, str(BENCH_DIR / "serve_app.py"), target, str(port)]
+
+
+HTTPBIN_VENV = BENCH_DIR / ".venv-httpbin"
+# httpbin 0.10 pins greenlet<3 on Python < 3.12, and Playwright (a test dependency) needs
+# greenlet>=3.1: the two cannot share a venv, so httpbin gets its own, beside the scripts.
+HTTPBIN_REQUIREMENTS = ["httpbin==0.10.4", "gunicorn>=22"]
+
+
+def ensure_httpbin() -> str:
+    """The python of httpbin's own venv, creating it on first use; returns its path."""
+    python = HTTPBIN_VENV / "bin" / "python"
+    ready = HTTPBIN_VENV / ".installed"
+    if not ready.exists():
+        print("bench: installing httpbin in its own venv (bench/.venv-httpbin)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(HTTPBIN_VENV)], check=True, timeout=120)
+        pip = [str(python), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, *HTTPBIN_REQUIREMENTS], check=True, timeout=600)
+        # hooklab itself, for serve_app.py's gunicorn config (its other dependencies unneeded).
+        subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, timeout=600)
+        ready.touch()
+    return str(python)
+
+
+@contextmanager
+def temp_dir() -> Iterator[Path]:
+    """A temporary folder, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="hooklab-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def new_bin(db: str, **columns) -> str:
+    """Create a bin directly in the store at `db`; returns its id."""
+    from hooklab.bin_server.bins import create_bin
+    from hooklab.shared.store import Store
+
+    store = Store(db)
+    store.migrate()
+    bin_id = create_bin(store, columns)["id"]
+    store.close()
+    return bin_id
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installing the Debian package when root; else says how and exits."""
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("bench: installing wrk with apt-get", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, timeout=300)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], check=False, env=env, timeout=300
+        )
+        path = shutil.which("wrk")
+        if path:
+            return path
+    sys.exit("bench: wrk is missing; install it with `sudo apt-get install wrk` and run again")
+
+
+@dataclass
+class WrkResult:
+    """What wrk reported for one run."""
+
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.non_2xx
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def run_wrk(
+    url: str, seconds: int = 10, connections: int = 16, threads: int = 1, script: str | None = None
+) -> WrkResult:
+    """Run wrk against `url` (with the Lua `script`, if any) and parse its report."""
+    cmd = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "5s",
+    ]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds + 30, check=True
+    ).stdout
+    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+    count = int(total.group(1))
+    secs = _ms(total.group(2) + total.group(3)) / 1000
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
+    p99 = re.search(r"\s99%\s+([\d.]+\w+)", out)
+    return WrkResult(
+        requests=count,
+        seconds=secs,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+        latency_p50_ms=_ms(p50.group(1)) if p50 else float("nan"),
+        latency_p99_ms=_ms(p99.group(1)) if p99 else float("nan"),
+    )
+
+
+def post_script(folder: Path, body: str = BODY_120) -> str:
+    """Write the wrk Lua script that POSTs `body` as JSON; returns its path."""
+    path = folder / "post.lua"
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return str(path)
+
+
+def machine() -> dict:
+    """The machine the figures come from."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "load_before": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The `pct` percentile (nearest rank) of `values`."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def write_result(name: str, result: dict) -> Path:
+    """Save one benchmark's result as JSON in bench/results/ (run_all.py reads them)."""
+    folder = BENCH_DIR / "results"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

@@ -1,0 +1,152 @@
+"""The capture path's group commit: every acknowledged row is committed, eviction stays exact."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from hooklab.bin_server import capture_writer
+from hooklab.bin_server.bins import create_bin
+from hooklab.bin_server.capture_writer import CaptureWriter, _Pending
+from hooklab.shared.store import Store
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    store = Store(tmp_path / "hooklab.db")
+    store.migrate()
+    return store
+
+
+def make_row(bin_id: str, marker: str) -> tuple:
+    """A row of the capture INSERT, with `marker` as its path."""
+    return (bin_id, 1, "POST", marker, "", "", "[]", "HTTP/1.1", "127.0.0.1", None, b"{}", 2, 0)
+
+
+def stored_paths(path: str, bin_id: str) -> dict[int, str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT id, path FROM captured_requests WHERE bin_id = ?", (bin_id,)
+        ).fetchall()
+    return dict(rows)
+
+
+def test_concurrent_writes_are_all_committed_before_the_answer(store):
+    bins = [create_bin(store, {})["id"] for _ in range(2)]
+    writer = CaptureWriter(store, keep_per_bin=10_000)
+    answered: dict[int, tuple[str, str]] = {}
+    missing: list[int] = []
+    lock = threading.Lock()
+
+    def capture(number: int) -> None:
+        check = sqlite3.connect(store.path)
+        for i in range(40):
+            bin_id, marker = bins[i % 2], f"/t{number}/{i}"
+            request_id = writer.write(make_row(bin_id, marker))
+            # Answered means committed: another connection sees the row at once.
+            found = check.execute(
+                "SELECT path FROM captured_requests WHERE id = ?", (request_id,)
+            ).fetchone()
+            with lock:
+                answered[request_id] = (bin_id, marker)
+                if found != (marker,):
+                    missing.append(request_id)
+        check.close()
+
+    threads = [threading.Thread(target=capture, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert missing == []
+    assert len(answered) == 12 * 40  # every id distinct
+    for bin_id in bins:
+        expected = {rid: marker for rid, (b, marker) in answered.items() if b == bin_id}
+        assert stored_paths(store.path, bin_id) == expected
+
+
+def test_eviction_keeps_exactly_the_newest_per_bin_under_concurrency(store):
+    bins = [create_bin(store, {})["id"] for _ in range(3)]
+    writer = CaptureWriter(store, keep_per_bin=7)
+    ids: dict[str, list[int]] = {bin_id: [] for bin_id in bins}
+    lock = threading.Lock()
+
+    def capture(number: int) -> None:
+        for i in range(30):
+            bin_id = bins[(number + i) % 3]
+            request_id = writer.write(make_row(bin_id, f"/{number}/{i}"))
+            with lock:
+                ids[bin_id].append(request_id)
+
+    threads = [threading.Thread(target=capture, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    for bin_id in bins:
+        assert sorted(stored_paths(store.path, bin_id)) == sorted(ids[bin_id])[-7:]
+
+
+def test_a_bad_row_fails_alone_and_its_batch_is_still_stored(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    batch = [
+        _Pending(make_row(bin_id, "/first")),
+        _Pending(make_row("no-such-bin-aaaaaaaaaaaaaaa", "/orphan")),  # foreign key fails
+        _Pending(make_row(bin_id, "/last")),
+    ]
+    writer._write_batch(batch)
+
+    assert isinstance(batch[1].error, sqlite3.IntegrityError)
+    assert batch[0].error is None and batch[2].error is None
+    assert stored_paths(store.path, bin_id) == {batch[0].id: "/first", batch[2].id: "/last"}
+
+
+def test_write_raises_the_error_of_its_own_row(store):
+    writer = CaptureWriter(store, keep_per_bin=100)
+    with pytest.raises(sqlite3.IntegrityError):
+        writer.write(make_row("no-such-bin-aaaaaaaaaaaaaaa", "/orphan"))
+    # The writer is free again for the next capture.
+    bin_id = create_bin(store, {})["id"]
+    request_id = writer.write(make_row(bin_id, "/after"))
+    assert stored_paths(store.path, bin_id) == {request_id: "/after"}
+
+
+def test_checkpoints_run_outside_the_batch_every_so_many_commits(store, monkeypatch):
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 3)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)  # the leader thread's own connection
+    for i in range(7):
+        writer.write(make_row(bin_id, f"/{i}"))
+    store.conn.set_trace_callback(None)
+
+    assert statements.count("PRAGMA wal_checkpoint(PASSIVE)") == 2
+    # The writer's own connection never checkpoints by itself.
+    assert writer._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+
+
+def test_a_locked_store_fails_the_whole_batch_at_once(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    writer._connection().execute("PRAGMA busy_timeout = 50")
+    tries = []
+    transaction = writer._transaction
+    writer._transaction = lambda batch: (tries.append(len(batch)), transaction(batch))
+    holder = sqlite3.connect(store.path)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        batch = [_Pending(make_row(bin_id, f"/{i}")) for i in range(3)]
+        writer._write_batch(batch)
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert tries == [3]  # not retried row by row
+    assert all(isinstance(p.error, sqlite3.OperationalError) for p in batch)
+    assert stored_paths(store.path, bin_id) == {}
