@@ -24,7 +24,7 @@ from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perfo
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.sender.firing import doorbell, new_message_id, render_body
 from hooklab.sender.sqlite import row, write_transaction
-from hooklab.sender.webhooks import require_webhook
+from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
@@ -322,12 +322,20 @@ def seconds_until_due(store: Store) -> float | None:
 def fail_abandoned_sends(store: Store) -> int:
     """Close test sends and redeliveries whose request thread died (e.g. a server restart)."""
     now = now_ms()
-    stuck = store.conn.execute(
+    # No attempt runs longer than the largest timeout; one unfinished after that is lost.
+    stale = now - int((MAX_TIMEOUT_S + CLAIM_MARGIN_S) * 1000)
+    conn = store.conn
+    stuck_tests = conn.execute(
         "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NULL "
         "AND claim_expires_at <= ?",
         (now,),
     ).fetchone()[0]
-    if not stuck:
+    stuck_manual = conn.execute(
+        "SELECT count(*) FROM attempts WHERE finished_at IS NULL AND trigger = 'manual' "
+        "AND started_at < ?",
+        (stale,),
+    ).fetchone()[0]
+    if not (stuck_tests or stuck_manual):
         return 0
     with write_transaction(store) as conn:
         ids = [
@@ -345,7 +353,12 @@ def fail_abandoned_sends(store: Store) -> int:
                 "claim_expires_at = NULL, last_error = ? WHERE id = ?",
                 (now, "abandoned: the sender stopped before the answer came", delivery_id),
             )
-    return len(ids)
+        manual = conn.execute(
+            "UPDATE attempts SET finished_at = ?, ok = 0, error_kind = ?, error = ? "
+            "WHERE finished_at IS NULL AND trigger = 'manual' AND started_at < ?",
+            (now, ABANDONED, "abandoned: the sender stopped before the answer came", stale),
+        ).rowcount
+    return len(ids) + manual
 
 
 # --- sends a person asks for: a test event, a redelivery -------------------------------------

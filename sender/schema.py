@@ -94,3 +94,11 @@ def m001_webhooks_events_deliveries_attempts(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m002_index_unfinished_attempts(db: Database) -> None:
+    # The housekeeper looks for attempts whose sender died; only unfinished ones are indexed.
+    db.execute(
+        "CREATE INDEX attempts_unfinished ON attempts (started_at) WHERE finished_at IS NULL"
+    )

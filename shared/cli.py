@@ -67,6 +67,7 @@ def serve(**options) -> None:
 
     settings = load_settings(options)
     _check_store(settings)
+    _check_catalog(settings)
     run_server(settings)
 
 
@@ -104,6 +105,16 @@ def _check_store(settings: Settings) -> None:
     try:
         Store(settings.db).migrate()
     except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_catalog(settings: Settings) -> None:
+    # A bad --catalog file is refused here, in one line, before the server forks a worker.
+    from hooklab.sender.catalog import CatalogError, build_catalog
+
+    try:
+        build_catalog(settings.catalog)
+    except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -178,3 +178,18 @@ def test_the_api_renders_fresh_reference_codes(client):
     first = client.get("/api/events").get_json()[0]["payload"]["payment_reference_code"]
     second = client.get("/api/events").get_json()[0]["payload"]["payment_reference_code"]
     assert first != second
+
+
+def test_hooklab_serve_refuses_a_bad_catalog_file_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from hooklab.shared.cli import cli
+
+    path = write(tmp_path, '[{"slug": "ok", "name": "Ok", "payload": "nope"}]', "events.json")
+    result = CliRunner().invoke(
+        cli, ["serve", "--catalog", str(path), "--db", str(tmp_path / "x.db")], env={}
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {path}: event 1 ('ok'): field 'payload' must be a JSON object"
+    )

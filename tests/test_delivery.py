@@ -652,3 +652,40 @@ def test_run_worker_delivers_what_another_process_fired(tmp_path, receivers, cap
     assert not thread.is_alive()
     assert receiver.received[0].headers["X-Hooklab-Event"] == "invoice_sent"
     assert "delivery workers: 2 threads" in capsys.readouterr().out
+
+
+class Died(BaseException):
+    """Stands in for a request thread that dies mid-send (a server killed, say)."""
+
+
+def test_test_sends_and_redeliveries_whose_sender_died_are_closed(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path)
+    store = Store(settings.db)
+    store.migrate()
+    webhook = make_webhook(store, settings, closed_port_url())
+
+    def die(*args, **kwargs):
+        raise Died
+
+    monkeypatch.setattr(delivery_module, "send_claim", die)
+    with pytest.raises(Died):
+        delivery_module.send_test(store, settings, DEFAULT_CATALOG, webhook["id"])
+    test_id = store.conn.execute("SELECT max(id) FROM deliveries").fetchone()[0]
+    # While its claim holds, the test send is just in progress.
+    assert delivery_module.fail_abandoned_sends(store) == 0
+    store.conn.execute("UPDATE deliveries SET claim_expires_at = 0 WHERE id = ?", (test_id,))
+    store.conn.commit()
+    assert delivery_module.fail_abandoned_sends(store) == 1
+    with pytest.raises(Died):
+        delivery_module.redeliver(store, settings, test_id)
+    assert delivery_module.fail_abandoned_sends(store) == 0  # may still be on its way
+    store.conn.execute("UPDATE attempts SET started_at = 0 WHERE trigger = 'manual'")
+    store.conn.commit()
+    assert delivery_module.fail_abandoned_sends(store) == 1
+    rows = store.conn.execute(
+        "SELECT a.trigger, a.error_kind, d.status FROM attempts a "
+        "JOIN deliveries d ON d.id = a.delivery_id ORDER BY a.number"
+    ).fetchall()
+    assert rows == [("test", "abandoned", "failed"), ("manual", "abandoned", "failed")]
+    assert delivery_module.fail_abandoned_sends(store) == 0
+    store.close()
