@@ -60,7 +60,14 @@ def _text_arg(value: str) -> str:
 @click.option("--secret", default=None, help="A whsec_ secret: captured requests get checked.")
 @json_option
 def bin_create(
-    client: Client, name, status, headers, body, delay_ms, secret, as_json: bool
+    client: Client,
+    name: str | None,
+    status: int | None,
+    headers: tuple[str, ...],
+    body: str | None,
+    delay_ms: int | None,
+    secret: str | None,
+    as_json: bool,
 ) -> None:
     """Create a bin and print its capture URL (the inspector's URL goes to stderr).
 
@@ -165,7 +172,7 @@ def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
 @click.option("--after", type=int, default=None, help="Only requests with a larger id.")
 @json_option
-def bin_requests(client: Client, bin_id: str, limit: int, after, as_json: bool) -> None:
+def bin_requests(client: Client, bin_id: str, limit: int, after: int | None, as_json: bool) -> None:
     """List a bin's captured requests, newest first.
 
     \b
@@ -275,7 +282,9 @@ def format_body(captured: dict) -> str:
     "--count", type=int, default=None, help="Stop after this many requests (default: Ctrl-C)."
 )
 @json_option
-def bin_tail(client: Client, bin_id: str, after, full: bool, count, as_json: bool) -> None:
+def bin_tail(
+    client: Client, bin_id: str, after: int | None, full: bool, count: int | None, as_json: bool
+) -> None:
     """Print requests as they arrive (live, over the websocket); Ctrl-C stops.
 
     \b
@@ -367,7 +376,7 @@ def _print_tailed(client: Client, bin_id: str, summary: dict, full: bool, as_jso
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write."
 )
-def bin_export(client: Client, bin_id: str, fmt: str, output) -> None:
+def bin_export(client: Client, bin_id: str, fmt: str, output: str | None) -> None:
     """Export every request of a bin as HAR or JSON (to stdout, or a file with -o).
 
     \b
@@ -428,7 +437,13 @@ def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait.")
 @json_option
 def replay_command(
-    client: Client, bin_id: str, request_id: str, to: str, with_path: bool, timeout, as_json
+    client: Client,
+    bin_id: str,
+    request_id: str,
+    to: str,
+    with_path: bool,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Re-send a captured request to another URL, e.g. replay a webhook into your local app.
 

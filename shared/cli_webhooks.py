@@ -54,7 +54,16 @@ def webhook_group() -> None:
 @click.option("--inactive", is_flag=True, help="Add it switched off.")
 @json_option
 def webhook_add(
-    client: Client, name, url, bin_id, event, secret, payload_format, timeout_s, inactive, as_json
+    client: Client,
+    name: str,
+    url: str | None,
+    bin_id: str | None,
+    event: str,
+    secret: str | None,
+    payload_format: str | None,
+    timeout_s: float | None,
+    inactive: bool,
+    as_json: bool,
 ) -> None:
     """Add a webhook: the URL gets a signed POST for every event it subscribes to.
 
@@ -283,7 +292,12 @@ def events_command(client: Client, as_json: bool) -> None:
 @click.option("--idempotency-key", default=None, help="Sent as Idempotency-Key.")
 @json_option
 def fire_command(
-    client: Client, event: str, data, count: int, idempotency_key, as_json: bool
+    client: Client,
+    event: str,
+    data: str | None,
+    count: int,
+    idempotency_key: str | None,
+    as_json: bool,
 ) -> None:
     """Fire an event: every active webhook subscribed to it gets a delivery.
 

@@ -153,7 +153,7 @@ def reachable(client: Client) -> bool:
 )
 @json_option
 def demo_command(
-    server: str, token, start: bool, port: int, exit_after: bool, as_json: bool
+    server: str, token: str | None, start: bool, port: int, exit_after: bool, as_json: bool
 ) -> None:
     """Run the whole walkthrough: bin, "Payment Received" webhook, test event, payload.
 
