@@ -121,7 +121,7 @@ def _check_catalog(settings: Settings) -> None:
 def main() -> None:
     """Entry point of the `hooklab` script: errors are one line, never a traceback."""
     try:
-        cli(standalone_mode=True)
+        cli(prog_name="hooklab", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

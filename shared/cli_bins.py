@@ -326,12 +326,13 @@ def bin_tail(
                     click.echo(json.dumps(frame))
                 else:
                     click.echo("— the bin was cleared —", err=True)
-            elif kind == "error":
+            elif kind == "error" and (frame.get("error") or {}).get("code") != "bin_not_found":
                 error = frame.get("error") or {}
                 raise HooklabError(error.get("message") or "the live stream reported an error")
-            elif kind == "bin_deleted":
+            elif kind in ("bin_deleted", "error"):
+                # An error "bin_not_found" here: the bin existed a moment ago, so it was deleted.
                 if as_json:
-                    click.echo(json.dumps(frame))
+                    click.echo(json.dumps({"type": "bin_deleted"}))
                 else:
                     click.echo("— the bin was deleted —", err=True)
                 return

@@ -13,14 +13,23 @@ import click
 from hooklab.shared.client import DEFAULT_SERVER, Client, HooklabError, parse_json_text
 
 
+class UsageProblem(click.ClickException):
+    """A wrong option or argument, shown in one line (click's own shows the usage too)."""
+
+    exit_code = 2
+
+
 class HooklabGroup(click.Group):
-    """A click group that turns a HooklabError anywhere below it into one line and exit 1."""
+    """A click group whose errors, anywhere below it, are one line: exit 1, or 2 for usage."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HooklabError as exc:
             raise click.ClickException(exc.message) from None
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            raise UsageProblem(f"{exc.format_message()} (see `{where} --help`)") from None
 
 
 def with_client(func: Callable) -> Callable:

@@ -80,6 +80,28 @@ def test_the_installed_script_never_shows_a_traceback():
     assert "cannot reach Hooklab" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope"], "Error: No such command 'nope'. (see `hooklab --help`)"),
+        (
+            ["bin", "create", "--header", "x"],
+            "Error: Invalid value for '--header': 'x' is not NAME:VALUE "
+            "(see `hooklab bin create --help`)",
+        ),
+        (
+            ["webhook", "add", "--name", "xy", "--url", "http://127.0.0.1:9/"],
+            "Error: Missing option '--event'. (see `hooklab webhook add --help`)",
+        ),
+        (["bin", "show"], "Error: Missing argument 'BIN_ID'. (see `hooklab bin show --help`)"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, message):
+    result = CliRunner().invoke(cli, args, prog_name="hooklab")
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+
+
 def test_a_malformed_server_url_is_a_clear_error():
     result = CliRunner().invoke(cli, ["bin", "list", "--server", "localhost:8000"])
     assert result.exit_code == 1
@@ -234,7 +256,7 @@ def test_bin_tail_stops_when_the_bin_is_deleted(live_server):
     finally:
         if tail.poll() is None:
             tail.kill()
-    assert tail.returncode == 0
+    assert tail.returncode == 0, err
     assert "the bin was deleted" in err and "Traceback" not in err
 
 
