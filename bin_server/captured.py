@@ -65,7 +65,9 @@ def full(row: dict, bin_row: dict, base_url: str, trust_host: bool = True) -> di
     form, files = parse_form(row["content_type"], body)
     out["form"] = form
     out["files"] = [file_info(f) for f in files]
-    out["signature"] = signature(bin_row, out["headers"], body, bool(row["truncated"]))
+    out["signature"] = signature(
+        bin_row, out["headers"], body, bool(row["truncated"]), row["received_at"]
+    )
     return out
 
 
@@ -184,7 +186,9 @@ def parse_multipart(body: bytes, boundary: str) -> tuple[dict, list[dict]]:
     return fields, files
 
 
-def signature(bin_row: dict, headers: list, body: bytes, truncated: bool) -> dict | None:
+def signature(
+    bin_row: dict, headers: list, body: bytes, truncated: bool, received_at_ms: int | None = None
+) -> dict | None:
     """The Standard Webhooks signature check against the bin's secret (None without a secret)."""
     secret = bin_row.get("secret")
     if not secret:
@@ -195,5 +199,6 @@ def signature(bin_row: dict, headers: list, body: bytes, truncated: bool) -> dic
             "valid": False,
             "reason": "the body was over the size limit and was not kept",
         }
-    valid, reason = verify(secret, dict(headers), body)
+    received_at_s = received_at_ms / 1000 if received_at_ms is not None else None
+    valid, reason = verify(secret, dict(headers), body, received_at_s)
     return {"scheme": SCHEME, "valid": valid, "reason": reason}

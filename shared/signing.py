@@ -51,8 +51,17 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def verify(secret: str, headers: dict[str, str], body: bytes) -> tuple[bool, str]:
-    """Check a message's Standard Webhooks signature; returns (valid, reason in words)."""
+TOLERANCE_S = 5 * 60  # Standard Webhooks' default: older or newer messages are refused
+
+
+def verify(
+    secret: str, headers: dict[str, str], body: bytes, received_at_s: float | None = None
+) -> tuple[bool, str]:
+    """Check a message's Standard Webhooks signature; returns (valid, reason in words).
+
+    With `received_at_s` (when the message arrived), a timestamp more than five minutes away
+    from it is refused as a receiver would, to stop replays.
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
     msg_id = lowered.get("webhook-id")
     timestamp = lowered.get("webhook-timestamp")
@@ -71,5 +80,10 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> tuple[bool, str
     for candidate in signature.split():
         version, _, value = candidate.partition(",")
         if version == "v1" and hmac.compare_digest(value, expected):
+            if received_at_s is not None and abs(received_at_s - ts) > TOLERANCE_S:
+                return False, (
+                    f"signature matches, but webhook-timestamp is {abs(received_at_s - ts):.0f} s "
+                    f"away from when it arrived (more than {TOLERANCE_S} s: a replay?)"
+                )
             return True, "signature matches the bin's secret"
     return False, "signature does not match the bin's secret"

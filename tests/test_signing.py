@@ -77,3 +77,20 @@ def test_generated_secrets_are_usable_and_distinct():
 )
 def test_unusable_secrets_are_named(secret):
     assert check_secret(secret)
+
+
+def test_a_stale_timestamp_is_refused_relative_to_when_the_message_arrived():
+    from hooklab.shared.signing import sign
+
+    secret = generate_secret()
+    body = b'{"a": 1}'
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": "1000000",
+        "webhook-signature": sign(secret, "msg_1", 1_000_000, body),
+    }
+    assert verify(secret, headers, body, received_at_s=1_000_100)[0] is True
+    valid, reason = verify(secret, headers, body, received_at_s=1_000_000 + 301)
+    assert valid is False
+    assert "301 s" in reason
+    assert verify(secret, headers, body)[0] is True  # no arrival time: the HMAC alone
