@@ -689,3 +689,14 @@ def test_test_sends_and_redeliveries_whose_sender_died_are_closed(tmp_path, monk
     assert rows == [("test", "abandoned", "failed"), ("manual", "abandoned", "failed")]
     assert delivery_module.fail_abandoned_sends(store) == 0
     store.close()
+
+
+def test_retry_delays_follow_the_schedule_with_jitter(tmp_path):
+    settings = make_settings(tmp_path, retry_schedule="5,30,120", retry_jitter=0.2)
+    for attempt, base in [(1, 5), (2, 30), (3, 120)]:
+        delays = [delivery_module.retry_delay_s(settings, attempt, None) for _ in range(200)]
+        assert all(base * 0.8 <= d <= base * 1.2 for d in delays)
+        assert len(set(delays)) > 100  # spread, so failing receivers are not hit in lockstep
+    # Retry-After wins when it asks for longer, never when it asks for less.
+    assert delivery_module.retry_delay_s(settings, 1, 600.0) == 600.0
+    assert 4.0 <= delivery_module.retry_delay_s(settings, 1, 1.0) <= 6.0
