@@ -16,7 +16,7 @@ from hooklab.bin_server.capture_writer import CaptureWriter
 from hooklab.shared.clock import now_ms
 from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, is_busy
 
 PREFIX = "/b/"
 READ_CHUNK = 64 * 1024
@@ -171,8 +171,16 @@ class CaptureMiddleware:
         )
         try:
             request_id = self._store_request(row)
-        except Exception:
+        except Exception as exc:
             # The bin may have been deleted a moment ago (foreign key), or the store is busy.
+            if is_busy(exc):  # another program held the write lock past the busy timeout
+                return _json(
+                    start_response,
+                    503,
+                    "unavailable",
+                    "The database is busy (another program holds its lock); try again shortly.",
+                    extra=[("Retry-After", "1")],
+                )
             if cache.get(self.store, bin_id) is None:
                 return _json(start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.")
             raise

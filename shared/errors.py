@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from hooklab.shared.store import is_busy
 
 log = logging.getLogger("hooklab")
 
@@ -71,6 +74,21 @@ def init_app(app: Flask) -> None:
         return render_template(
             "error.html", status=status, title=exc.name, message=exc.description
         ), status
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _store_busy(exc: sqlite3.OperationalError):
+        if not is_busy(exc):
+            return _unexpected(exc)
+        # Another program held the database's write lock past the busy timeout: try later.
+        log.warning("database busy on %s %s: %s", request.method, request.path, exc)
+        message = "The database is busy (another program holds its lock); try again shortly."
+        if _wants_json():
+            response = json_error(503, "unavailable", message)
+        else:
+            page = render_template("error.html", status=503, title="Busy", message=message)
+            response = Response(page, status=503, mimetype="text/html")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

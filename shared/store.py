@@ -18,6 +18,40 @@ class StoreError(RuntimeError):
     """The database file cannot be used; the message says why in a user's words."""
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether a sqlite3 error means another connection held the lock past the busy timeout."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def explain(path: str, exc: BaseException) -> str:
+    """What a sqlite3 error on opening or migrating `path` means, in one line for a person."""
+    text = str(exc)
+    lowered = text.lower()
+    where = Path(path)
+    if is_busy(exc):
+        why = (
+            f"the database is locked by another program (waited {BUSY_TIMEOUT_MS / 1000:g} s); "
+            "try again once it is done"
+        )
+    elif "readonly" in lowered or "read-only" in lowered:
+        why = (
+            "the file or its folder is read-only; Hooklab writes the database and the "
+            "-wal and -shm files beside it"
+        )
+    elif "unable to open" in lowered and where.is_dir():
+        why = "this is a folder, not a database file"
+    elif "unable to open" in lowered and not where.parent.is_dir():
+        why = f"the folder {where.parent} does not exist"
+    elif "unable to open" in lowered:
+        why = "the file cannot be opened or created here (is its folder writable?)"
+    elif "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        why = f"this file is not a usable SQLite database ({text}); use another --db file"
+    else:
+        why = text
+    return f"{path}: {why}"
+
+
 def _migration_sets() -> list[Migrations]:
     # Imported here so each half owns its own schema and the store needs neither at import.
     from hooklab.bin_server.schema import migrations as bin_migrations
@@ -65,17 +99,24 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
+            raise StoreError(explain(self.path, exc)) from None
         return sqlite_utils.Database(conn)
 
     def migrate(self) -> None:
-        """Bring the schema up to date (safe to call from several processes)."""
-        db = self.db
+        """Bring the schema up to date and check the file can be written; StoreError if not.
+
+        Safe to call from several processes at once: the write lock is taken first, so one
+        migrates while the others wait (up to the busy timeout), then find nothing to do.
+        """
         try:
-            for migrations in _migration_sets():
-                migrations.apply(db)
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: cannot update the schema: {exc}") from None
+            with self.atomic() as db:
+                for migrations in _migration_sets():
+                    migrations.apply(db)
+                # SQLite opens a file it may not write read-only and says nothing until the
+                # first write; find out now, not at the first capture. (Deletes nothing.)
+                db.execute("DELETE FROM _sqlite_migrations WHERE 0")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(explain(self.path, exc)) from None
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:

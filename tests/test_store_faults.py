@@ -39,7 +39,9 @@ def hold_write_lock(db: Path, seconds: float) -> subprocess.Popen:
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(db), str(seconds)], stdout=subprocess.PIPE
     )
-    assert holder.stdout.readline() == b"locked\n"
+    ready = holder.stdout.readline()
+    holder.stdout.close()
+    assert ready == b"locked\n"
     return holder
 
 
@@ -135,7 +137,7 @@ def test_a_long_lock_gets_503_with_retry_after_and_the_server_recovers(tmp_path)
     try:
         bin_id = new_bin(served.url)
         holder = hold_write_lock(db, BUSY_TIMEOUT_MS / 1000 + 2.5)
-        with ThreadPoolExecutor(4) as pool:
+        with holder, ThreadPoolExecutor(4) as pool:
             capture = pool.submit(
                 requests.post, f"{served.url}/b/{bin_id}", data=b"blocked", timeout=30
             )
