@@ -305,10 +305,10 @@ def bin_tail(
         raise HooklabError(
             f"cannot open the live stream at {url} — is `hooklab serve` running?"
         ) from None
-    if not as_json:
-        click.echo(f"Waiting for requests to bin {bin_id} (Ctrl-C to stop)…", err=True)
     seen = 0
     try:
+        if not as_json:
+            click.echo(f"Waiting for requests to bin {bin_id} (Ctrl-C to stop)…", err=True)
         while count is None or seen < count:
             try:
                 message = ws.receive(timeout=1)

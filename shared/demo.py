@@ -187,12 +187,12 @@ def demo_command(
         else:
             print_walkthrough(result)
         if local is not None and not exit_after:
-            click.echo(
-                f"\nThe demo server runs on {local.url} with a temporary database; "
-                "Ctrl-C stops it.",
-                err=True,
-            )
             try:
+                click.echo(
+                    f"\nThe demo server runs on {local.url} with a temporary database; "
+                    "Ctrl-C stops it.",
+                    err=True,
+                )
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:

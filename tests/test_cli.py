@@ -604,3 +604,30 @@ def test_worker_delivers_what_a_server_without_workers_queued(tmp_path):
             worker.kill()
         server.shutdown()
         server.server_close()
+
+
+def test_demo_keeps_its_server_until_ctrl_c():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
+    demo = subprocess.Popen(
+        [HOOKLAB, "demo", "--start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = ""
+        while "Ctrl-C stops it" not in line:
+            line = demo.stderr.readline()
+            assert line, "the demo ended before serving"
+        server = line.split("runs on ", 1)[1].split(" ", 1)[0]
+        # The two pages it printed can be opened while it runs.
+        assert requests.get(f"{server}/webhooks/1", timeout=5).status_code == 200
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=10)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 0
+    assert "Signature: ✓ valid" in out
+    assert err.rstrip().endswith("Stopped.") and "Traceback" not in err
