@@ -27,11 +27,12 @@ COLUMNS = (
     "remote_addr, content_type, body, body_size, truncated"
 )
 ROW_MARKS = "(" + ", ".join(["?"] * 13) + ")"
-# Keep the newest N: delete everything at or below the id of the (N+1)th newest.
-EVICT = (
-    "DELETE FROM captured_requests WHERE bin_id = ? AND id <= ("
-    "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
+COUNT = "SELECT count(*) FROM captured_requests WHERE bin_id = ?"
+EVICT_OLDEST = (
+    "DELETE FROM captured_requests WHERE id IN ("
+    "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id LIMIT ?)"
 )
+MAX_KNOWN_BINS = 100_000  # bins whose row count the writer remembers
 MAX_BATCH = 64  # rows per statement: 13 parameters each, far below SQLite's limit
 CHECKPOINT_EVERY = 200  # commits between two passive checkpoints (~1,000 WAL pages)
 
@@ -73,6 +74,10 @@ class CaptureWriter:
         self._busy = False  # a leader is writing a batch
         self._conn: sqlite3.Connection | None = None  # used by the current leader only
         self._commits = 0  # since the last checkpoint
+        # Rows per bin as of the writer's last commit, valid while no other connection has
+        # committed since (PRAGMA data_version says): eviction then needs no count.
+        self._counts: dict[str, int] = {}
+        self._version: int | None = None
         self._checkpointing = False
 
     def write(self, row: tuple) -> int:
@@ -149,13 +154,41 @@ class CaptureWriter:
             self._conn = conn
         return self._conn
 
+    def _evict(self, conn: sqlite3.Connection, batch: list[_Pending]) -> dict[str, int]:
+        """Keep the newest N rows of each bin of the batch; returns their counts after."""
+        # Inside the write transaction: no other connection can commit until it ends.
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version or len(self._counts) > MAX_KNOWN_BINS:
+            self._counts.clear()  # another connection committed: counts may be stale
+            self._version = version
+        added: dict[str, int] = {}
+        for pending in batch:
+            added[pending.row[0]] = added.get(pending.row[0], 0) + 1
+        counts = {}
+        for bin_id, new_rows in added.items():
+            known = self._counts.get(bin_id)
+            if known is None:
+                count = conn.execute(COUNT, (bin_id,)).fetchone()[0]  # the new rows included
+            else:
+                count = known + new_rows
+            if count > self.keep_per_bin:
+                conn.execute(EVICT_OLDEST, (bin_id, count - self.keep_per_bin))
+                count = self.keep_per_bin
+            counts[bin_id] = count
+        return counts
+
     def _transaction(self, batch: list[_Pending]) -> None:
         conn = self._connection()
         values = [value for pending in batch for value in pending.row]
-        with conn:  # one transaction: commit on success, roll back on error
-            last = conn.execute(insert_rows(len(batch)), values).lastrowid
-            for bin_id in dict.fromkeys(pending.row[0] for pending in batch):
-                conn.execute(EVICT, (bin_id, bin_id, self.keep_per_bin))
+        try:
+            with conn:  # one transaction: commit on success, roll back on error
+                last = conn.execute(insert_rows(len(batch)), values).lastrowid
+                counts = self._evict(conn, batch)
+        except BaseException:
+            self._counts.clear()
+            self._version = None
+            raise
+        self._counts.update(counts)
         self._commits += 1
         # One statement holding the write lock: AUTOINCREMENT hands out consecutive ids.
         for offset, pending in enumerate(batch, start=1 - len(batch)):

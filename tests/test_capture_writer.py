@@ -150,3 +150,44 @@ def test_a_locked_store_fails_the_whole_batch_at_once(store):
     assert tries == [3]  # not retried row by row
     assert all(isinstance(p.error, sqlite3.OperationalError) for p in batch)
     assert stored_paths(store.path, bin_id) == {}
+
+
+def test_eviction_stays_exact_when_another_connection_changes_the_bin(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=5)
+    for i in range(5):
+        writer.write(make_row(bin_id, f"/mine/{i}"))
+    other = sqlite3.connect(store.path)  # another process capturing into the same bin
+    with other:
+        for i in range(3):
+            other.execute(capture_writer.INSERT, make_row(bin_id, f"/other/{i}"))
+    newest = writer.write(make_row(bin_id, "/mine/last"))
+    # The newest five by id: the writer's fifth, the other connection's three, its last.
+    assert stored_paths(store.path, bin_id) == {
+        newest - 4: "/mine/4",
+        newest - 3: "/other/0",
+        newest - 2: "/other/1",
+        newest - 1: "/other/2",
+        newest: "/mine/last",
+    }
+
+    with other:  # the bin cleared elsewhere: the writer must not evict from its old count
+        other.execute("DELETE FROM captured_requests WHERE bin_id = ?", (bin_id,))
+    other.close()
+    first = writer.write(make_row(bin_id, "/after/0"))
+    second = writer.write(make_row(bin_id, "/after/1"))
+    assert stored_paths(store.path, bin_id) == {first: "/after/0", second: "/after/1"}
+
+
+def test_the_writer_does_not_count_rows_while_it_is_the_only_writer(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=3)
+    writer.write(make_row(bin_id, "/first"))  # learns the bin's count once
+    statements: list[str] = []
+    writer._connection().set_trace_callback(statements.append)
+    for i in range(6):
+        writer.write(make_row(bin_id, f"/{i}"))
+    writer._connection().set_trace_callback(None)
+
+    assert not [s for s in statements if "count(*)" in s]
+    assert sorted(stored_paths(store.path, bin_id).values()) == ["/3", "/4", "/5"]
