@@ -41,6 +41,8 @@ def json_body(empty: Any = ...) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise ApiError(400, "bad_request", "The request body is JSON nested too deeply.") from None
 
 
 def _int_arg(name: str, default: int | None) -> int | None:

@@ -121,6 +121,8 @@ def get_delivery(store: Store, catalog: Catalog, delivery_id: int | str) -> dict
         delivery_id = int(delivery_id)
     except (TypeError, ValueError):
         delivery_id = -1
+    if not 0 < delivery_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
+        delivery_id = -1
     found = row(store.conn, "SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
     if found is None:
         raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")

@@ -436,6 +436,8 @@ def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[
         delivery_id = int(delivery_id)
     except (TypeError, ValueError):
         delivery_id = -1
+    if not 0 < delivery_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
+        delivery_id = -1
     with write_transaction(store) as conn:
         found = row(conn, DELIVERY_WITH_WEBHOOK, (delivery_id,))
         if found is None:

@@ -174,6 +174,8 @@ def get_webhook(store: Store, webhook_id: int | str) -> dict[str, Any] | None:
         webhook_id = int(webhook_id)
     except (TypeError, ValueError):
         return None
+    if not 0 < webhook_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
+        return None
     return row(store.conn, SELECT + " WHERE w.id = ?", (webhook_id,))
 
 
