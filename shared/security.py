@@ -176,6 +176,20 @@ def init_app(app: Flask) -> None:
         return {"access_token_required": bool(app.config["HOOKLAB"].token)}
 
     @app.after_request
+    def _drain_unread_body(response: Response) -> Response:
+        # A body the route did not read (a GET with a body, a DELETE with one): gunicorn drains
+        # at most 64 KiB of it, then resets the connection while the client is still sending,
+        # and the client never sees the answer. Read the rest here and drop it: bounded by
+        # MAX_CONTENT_LENGTH (a larger one is not read at all) and by the read deadline.
+        try:
+            stream = request.stream
+            while stream.read(256 * 1024):
+                pass
+        except Exception:  # a body that cannot be read changes nothing here
+            pass
+        return response
+
+    @app.after_request
     def _headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -34,7 +34,7 @@ class Served:
     process: subprocess.Popen
     port: int
     log_path: Path
-    env: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
