@@ -397,6 +397,63 @@ def test_every_api_route_answers_arbitrary_input_without_a_5xx(server, world, ro
     check_answer(response, f"{method} {path} {params} {body[:200]!r}")
 
 
+def page_rules():
+    from hooklab.shared.app import create_app
+    from hooklab.shared.settings import Settings
+
+    app = create_app(Settings({"db": ":memory:"}, environ={}))
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(("/api", "/static", "/ws")) or rule.websocket:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            routes.append((method, rule))
+    return routes
+
+
+PAGE_FORMS = [
+    {},
+    {"name": "<script>x</script>", "url": SAFE_URLS[0], "event": "*"},
+    {"name": "n" * 100_000, "url": "javascript:alert(1)", "event": "\x00", "timeout_s": "1e999"},
+    {"name": "", "url": "", "event": "", "active": "maybe", "payload_format": "??"},
+    {"token": "x" * 10_000, "next": "//evil.example"},
+]
+ODD_IDS = ["0", "-1", "9" * 40, "%00", "a" * 26, "%F0%9F%98%80", "..%2F..%2Fetc"]
+
+
+@pytest.mark.parametrize("route", page_rules(), ids=route_id)
+def test_every_page_answers_odd_ids_and_forms_without_a_5xx(server, world, route):
+    method, rule = route
+    paths = {fill(rule, world)}
+    for odd in ODD_IDS:
+        path = rule.rule
+        for name in rule._converters:
+            path = path.replace(f"<{name}>", odd).replace(f"<int:{name}>", odd)
+        paths.add(path)
+    with requests.Session() as session:
+        for path in sorted(paths):
+            if method == "GET":
+                check_answer(session.get(f"{server.url}{path}", timeout=30), f"GET {path}")
+                continue
+            for form in PAGE_FORMS:
+                response = session.post(
+                    f"{server.url}{path}",
+                    data=form,
+                    headers={"Origin": server.url},
+                    allow_redirects=False,
+                    timeout=30,
+                )
+                check_answer(response, f"POST {path} {str(form)[:100]}")
+            raw = session.post(
+                f"{server.url}{path}",
+                data=b"\xff=\xfe&%%=%&" * 1000,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                allow_redirects=False,
+                timeout=30,
+            )
+            check_answer(raw, f"POST {path} undecodable form")
+
+
 def test_the_server_is_still_up_and_logged_no_traceback(server, world):
     # Runs after the fuzzers (file order): the same process still answers, and cleanly.
     assert requests.get(f"{server.url}/api/health", timeout=5).json()["ok"] is True
