@@ -72,7 +72,7 @@ SETTINGS: list[Setting] = [
         "Longest a client may take to send one request; slower clients are cut off.",
         float,
     ),
-    Setting("delivery_workers", 8, "Delivery worker threads in `serve` and `worker`.", int),
+    Setting("delivery_workers", 16, "Delivery worker threads in `serve` and `worker`.", int),
     Setting(
         "retry_schedule",
         "5,30,120,600,1800",
