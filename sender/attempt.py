@@ -18,6 +18,7 @@ import requests
 import urllib3.exceptions
 
 import hooklab.shared
+from hooklab.sender.deadline import AttemptDeadline, track_connections
 from hooklab.shared.signing import sign
 from hooklab.shared.targets import TargetBlocked, guarded_session
 
@@ -26,6 +27,9 @@ REDACTED = "v1,<redacted>"
 # A Retry-After longer than this is taken as this (a receiver cannot park a delivery for weeks).
 MAX_RETRY_AFTER_S = 24 * 3600.0
 READ_CHUNK = 16 * 1024
+# The deadline on a whole attempt is its timeout plus this, so that requests' own per-read
+# timeout (and its message) comes first for a receiver that is merely slow.
+DEADLINE_GRACE_S = 0.25
 
 
 @dataclass
@@ -64,7 +68,7 @@ def new_session(block_private: bool = False) -> requests.Session:
         # would silently route deliveries elsewhere.
         session.trust_env = False
     session.headers["User-Agent"] = USER_AGENT
-    return session
+    return track_connections(session)  # so perform() can hold every attempt to its timeout
 
 
 def delivery_headers(
@@ -193,20 +197,26 @@ def perform(
     prepared = session.prepare_request(requests.Request("POST", url, data=body, headers=headers))
     outcome.request_headers = redact([[k, v] for k, v in prepared.headers.items()])
     started = time.monotonic()
-    try:
-        response = session.send(prepared, timeout=timeout_s, allow_redirects=False, stream=True)
-    except Exception as exc:  # every failure becomes a recorded attempt, never a crash
-        outcome.error_kind, outcome.error = describe_error(exc, url, timeout_s)
-        return outcome
-    finally:
-        outcome.duration_ms = round((time.monotonic() - started) * 1000)
-    try:
-        outcome.status_code = response.status_code
-        outcome.response_headers = [[k, v] for k, v in response.raw.headers.items()]
-        _read_body(response, outcome, body_cap, started + timeout_s)
-    finally:
-        response.close()
-        outcome.duration_ms = round((time.monotonic() - started) * 1000)
+    # The timeout bounds each read; the deadline bounds the whole answer (a trickling receiver).
+    with AttemptDeadline(timeout_s + DEADLINE_GRACE_S) as deadline:
+        try:
+            response = session.send(prepared, timeout=timeout_s, allow_redirects=False, stream=True)
+        except Exception as exc:  # every failure becomes a recorded attempt, never a crash
+            outcome.error_kind, outcome.error = describe_error(exc, url, timeout_s)
+            if deadline.expired:
+                target = urlsplit(url).netloc or url
+                outcome.error_kind = "timeout"
+                outcome.error = f"timeout: {target} did not finish answering within {timeout_s:g} s"
+            return outcome
+        finally:
+            outcome.duration_ms = round((time.monotonic() - started) * 1000)
+        try:
+            outcome.status_code = response.status_code
+            outcome.response_headers = [[k, v] for k, v in response.raw.headers.items()]
+            _read_body(response, outcome, body_cap, started + timeout_s)
+        finally:
+            response.close()
+            outcome.duration_ms = round((time.monotonic() - started) * 1000)
     outcome.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
     if not outcome.ok:
         outcome.error_kind, outcome.error = _status_error(response)
