@@ -44,13 +44,13 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        """Wait until /api/health answers; fail with the server's output if it never does."""
+        """Wait until the server answers (a 401 under a token counts); else fail with its output."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"hooklab serve exited early:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/api/health", timeout=1).status_code < 500:
                     return
             except requests.RequestException:
                 pass
@@ -96,5 +96,9 @@ def start(tmp_path: Path, *args: str, env: dict | None = None, wait: bool = True
         )
     served = Served(process, port, log_path, clean)
     if wait:
-        served.wait_ready()
+        try:
+            served.wait_ready()
+        except AssertionError:
+            served.kill()
+            raise
     return served
