@@ -37,6 +37,10 @@ class LocalServer:
         return f"http://127.0.0.1:{self.server.server_port}"
 
     @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.server_port}"
+
+    @property
     def db(self) -> str:
         return self.app.config["HOOKLAB"].db
 
@@ -63,7 +67,7 @@ def start_local_server(
 
     The environment's HOOKLAB_* variables are ignored: the server is self-contained.
     """
-    from hooklab.shared.app import create_app, start_background
+    from hooklab.shared.app import create_app
 
     temp_dir = None
     if db is None:
@@ -71,16 +75,25 @@ def start_local_server(
         db = temp_dir / "hooklab.db"
     settings = Settings({"db": str(db), "host": "127.0.0.1", "port": port, **overrides}, environ={})
     try:
-        app = create_app(settings)
-        server = make_server(
-            "127.0.0.1", port, app, threaded=True, request_handler=QuietRequestHandler
-        )
+        return serve_app(create_app(settings), port, temp_dir=temp_dir)
     except BaseException:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise
+
+
+def serve_app(
+    app: Flask, port: int = 0, temp_dir: Path | None = None, kind: type[LocalServer] = LocalServer
+) -> LocalServer:
+    """Serve an app already built on 127.0.0.1:`port` in a daemon thread, with its workers."""
+    from hooklab.shared.app import start_background
+
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietRequestHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="hooklab-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="hooklab-server",
+        daemon=True,
+    )  # fmt: skip
     thread.start()
     start_background(app)
-    return LocalServer(app, server, thread, temp_dir)
+    return kind(app, server, thread, temp_dir)

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from hooklab.shared.app import create_app, start_background, stop_background
+from hooklab.shared.app import create_app
+from hooklab.shared.local_server import LocalServer, serve_app
 from hooklab.shared.settings import Settings
 
 # A separate project with its own tests, run by tests/test_pytest_plugin.py in a subprocess.
@@ -49,21 +48,8 @@ def client(app):
     return app.test_client()
 
 
-@dataclass
-class LiveServer:
-    """A real threaded HTTP server on a free port of 127.0.0.1, serving `app`."""
-
-    app: Flask
-    server: BaseWSGIServer
-    thread: threading.Thread
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.server_port}"
+class LiveServer(LocalServer):
+    """A real threaded HTTP server on a free port of 127.0.0.1, serving the test's `app`."""
 
     def create_bin(self, **fields) -> dict:
         """Create a bin through the API; returns its JSON."""
@@ -71,22 +57,10 @@ class LiveServer:
         response.raise_for_status()
         return response.json()
 
-    def stop(self) -> None:
-        stop_background(self.app)
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
 
 def start_live_server(app: Flask) -> LiveServer:
     """Serve `app` on a free port in a daemon thread, with its delivery workers running."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    start_background(app)
-    return LiveServer(app, server, thread)
+    return serve_app(app, kind=LiveServer)
 
 
 @pytest.fixture

@@ -39,7 +39,8 @@ def connect(live_server, bin_id: str, after: int | str | None = None):
     try:
         yield ws
     finally:
-        with suppress(simple_websocket.ConnectionClosed):
+        # The server may have closed first; the client's reader thread then races this close.
+        with suppress(simple_websocket.ConnectionClosed, OSError):
             ws.close()
 
 

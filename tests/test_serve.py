@@ -37,7 +37,7 @@ def test_capture_and_live_stream_under_gunicorn(served):
         assert frame["request"]["subpath"] == "/x"
         assert frame["request"]["body_size"] == 2
     finally:
-        with suppress(simple_websocket.ConnectionClosed):
+        with suppress(simple_websocket.ConnectionClosed, OSError):
             ws.close()
 
 
@@ -63,7 +63,7 @@ def test_many_open_websockets_do_not_starve_capture(served):
             assert len(ids) == 40
     finally:
         for ws in sockets:
-            with suppress(simple_websocket.ConnectionClosed):
+            with suppress(simple_websocket.ConnectionClosed, OSError):
                 ws.close()
 
 
