@@ -237,3 +237,23 @@ def check_csp(page, response, path: str) -> None:
             .filter(a => a.name.startsWith('on')).map(a => e.tagName + ' ' + a.name))"""
     )
     assert inline_handlers == [], (path, inline_handlers)
+
+
+def test_log_in_and_out_in_the_browser(page, tmp_path):
+    live = start_live_server(create_app(make_settings(tmp_path, token=TOKEN)))
+    try:
+        page.goto(f"{live.url}/webhooks")
+        expect(page).to_have_url(f"{live.url}/login?next=/webhooks")
+        page.get_by_label("Access token").fill("not the token")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator(".form-error")).to_contain_text("not right")
+        page.get_by_label("Access token").fill(TOKEN)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{live.url}/webhooks")
+        page.get_by_role("button", name="Log out").click()
+        expect(page).to_have_url(f"{live.url}/login")
+        page.goto(f"{live.url}/")
+        expect(page).to_have_url(f"{live.url}/login?next=/")
+        assert page.js_errors == []
+    finally:
+        live.stop()
