@@ -99,6 +99,8 @@ def read_body(environ: dict, limit: int) -> bytes:
             raise BadRequest("Content-Length is not a number") from None
         if length < 0:
             raise BadRequest("Content-Length is negative")
+        if length >= 2**63:  # beyond any real body, and beyond what SQLite can record
+            raise BadRequest("Content-Length is out of range")
         if length > limit:
             raise TooLarge(length)
         body = _read_exactly(stream, length)
