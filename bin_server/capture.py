@@ -219,18 +219,20 @@ class CaptureMiddleware:
                 close=True,
                 extra=[("X-Hooklab-Request-Id", str(request_id))],
             )
-        return self._respond(bin_row, request_id, start_response)
+        return self._respond(bin_row, request_id, start_response, environ)
 
     def _store_request(self, row: tuple) -> int:
         return self.writer.write(row)
 
     def _respond(
-        self, bin_row: dict, request_id: int, start_response: StartResponse
+        self, bin_row: dict, request_id: int, start_response: StartResponse, environ: dict
     ) -> Iterable[bytes]:
         delay_ms = min(bin_row["response_delay_ms"] or 0, self.settings.max_delay_ms)
         if delay_ms:
             time.sleep(delay_ms / 1000)
         status, headers, body = configured_response(bin_row, request_id)
+        if "HTTP_ORIGIN" in environ:  # only browsers send Origin: others skip this entirely
+            headers.extend(cors_headers(environ, headers))
         start_response(f"{status} {reason(status)}", headers)
         return [body]
 
@@ -258,6 +260,28 @@ def _configured_headers(configured_json: str, json_body: bool) -> tuple[tuple[st
         content_type = "application/json" if json_body else "text/plain; charset=utf-8"
         headers.append(("Content-Type", content_type))
     return tuple(headers)
+
+
+def cors_headers(environ: dict, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """CORS headers so a page's `fetch` can reach a bin, unless the bin sets its own.
+
+    A preflight (OPTIONS with Access-Control-Request-Method) is captured like any request and
+    answered with the method and headers it asked for.
+    """
+    if any(name.lower().startswith("access-control-") for name, _ in headers):
+        return []
+    out = [
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Expose-Headers", "X-Hooklab-Request-Id"),
+    ]
+    asked_method = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+    if environ.get("REQUEST_METHOD") == "OPTIONS" and asked_method:
+        out.append(("Access-Control-Allow-Methods", asked_method))
+        asked_headers = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        if asked_headers:
+            out.append(("Access-Control-Allow-Headers", asked_headers))
+        out.append(("Access-Control-Max-Age", "600"))
+    return out
 
 
 def too_large_message(limit: int, request_id: int) -> str:
