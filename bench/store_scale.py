@@ -1,0 +1,168 @@
+"""Store scale: 1,000,000 captured requests across 1,000 bins, against an empty store.
+
+The full store is filled directly with SQL (one INSERT ... SELECT, bins taking turns as real
+traffic would), then:
+- capture throughput (wrk, as in bench/capture.py) into one of those full bins (so every
+  capture also evicts), side by side with an empty store, in alternating rounds;
+- the list API (`GET /api/bins/<id>/requests`, the default page and `limit=1000`) and the
+  inspector page (`GET /bins/<id>`) of a bin holding 1,000 requests: the median and p95 of
+  sequential requests after a warm-up.
+Targets: throughput within 10 % of the empty store; list API and inspector <= 50 ms.
+
+Usage: python bench/store_scale.py [--seconds 10] [--rounds 2] [--requests 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+BINS = 1000
+CONNECTIONS = 16
+TIMED_GETS = 40
+
+FILL = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
+INSERT INTO captured_requests (bin_id, received_at, method, path, subpath, query_string,
+    headers, http_version, remote_addr, content_type, body, body_size, truncated)
+SELECT b.id, ? + n.i, 'POST', '/b/' || b.id, '', '', ?, 'HTTP/1.1', '127.0.0.1',
+    'application/json', CAST(? AS BLOB), 120, 0
+FROM n JOIN numbered_bins b ON b.k = n.i % ?
+"""
+
+
+def fill(db: str, total: int) -> list[str]:
+    """Create BINS bins and `total` captured requests spread over them; returns the bin ids."""
+    from hooklab.bin_server.bins import new_bin_id
+    from hooklab.shared.store import Store
+
+    Store(db).migrate()
+    bin_ids = [new_bin_id() for _ in range(BINS)]
+    headers = json.dumps([["Host", "127.0.0.1:8000"], ["Content-Type", "application/json"]])
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA synchronous = OFF")  # set-up only: the timed parts use the defaults
+    now = int(time.time() * 1000)
+    with conn:
+        conn.executemany(
+            "INSERT INTO bins (id, name, created_at) VALUES (?, ?, ?)",
+            [(bin_id, f"bench {i}", now) for i, bin_id in enumerate(bin_ids)],
+        )
+        conn.execute("CREATE TEMP TABLE numbered_bins (k INTEGER PRIMARY KEY, id TEXT)")
+        conn.executemany("INSERT INTO numbered_bins VALUES (?, ?)", list(enumerate(bin_ids)))
+        conn.execute(FILL, (total, now - total, headers, common.BODY_120.encode(), BINS))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return bin_ids
+
+
+def timed_gets(url: str, count: int = TIMED_GETS) -> dict:
+    """Median and p95 of `count` sequential GETs (after two untimed ones)."""
+    session = requests.Session()
+    for _ in range(2):
+        session.get(url, timeout=30).raise_for_status()
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = session.get(url, timeout=30)
+        times.append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+    session.close()
+    return {
+        "p50_ms": common.percentile(times, 50),
+        "p95_ms": common.percentile(times, 95),
+        "bytes": len(response.content),
+    }
+
+
+def capture_rate(db: str, bin_id: str, script: str, seconds: int) -> float:
+    """wrk against `hooklab serve` on `db`, capturing into `bin_id`."""
+    port = common.free_port()
+    with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
+        url = f"{server.url}/b/{bin_id}"
+        common.run_wrk(url, 1, CONNECTIONS, script=script)
+        result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
+    if result.non_2xx:
+        raise RuntimeError(f"{result.non_2xx} captures were refused")
+    return result.rps
+
+
+def main(seconds: int = 10, rounds: int = 2, total: int = 1_000_000) -> dict:
+    """Run the benchmark; returns (and saves) its result."""
+    common.ensure_wrk()
+    with common.temp_dir() as folder:
+        script = common.post_script(folder)
+        full_db = str(folder / "full.db")
+        started = time.monotonic()
+        bin_ids = fill(full_db, total)
+        fill_s = time.monotonic() - started
+        size_mb = Path(full_db).stat().st_size / 1e6
+        print(f"store: {total} requests in {BINS} bins, {size_mb:.0f} MB, filled in {fill_s:.0f} s")
+        with sqlite3.connect(full_db) as conn:
+            stored = conn.execute("SELECT count(*) FROM captured_requests").fetchone()[0]
+        port = common.free_port()
+        with common.running(common.hooklab_serve(full_db, port), port, "/api/health") as server:
+            probe = bin_ids[1]
+            reads = {
+                "list_default": timed_gets(f"{server.url}/api/bins/{probe}/requests"),
+                "list_1000": timed_gets(f"{server.url}/api/bins/{probe}/requests?limit=1000"),
+                "inspector": timed_gets(f"{server.url}/bins/{probe}"),
+                "bins_list_all_1000": timed_gets(f"{server.url}/api/bins", 5),
+            }
+        rates: dict[str, list[float]] = {"empty": [], "full": []}
+        for number in range(rounds):
+            order = ["empty", "full"] if number % 2 == 0 else ["full", "empty"]
+            for name in order:
+                if name == "empty":
+                    db = str(folder / f"empty-{number}.db")
+                    rate = capture_rate(db, common.new_bin(db), script, seconds)
+                else:
+                    rate = capture_rate(full_db, bin_ids[number], script, seconds)
+                rates[name].append(rate)
+                print(
+                    f"store: round {number + 1} {name:5} store {rate:6.0f} captures/s", flush=True
+                )
+    best = {name: max(values) for name, values in rates.items()}
+    result = {
+        "requests_stored": stored,
+        "bins": BINS,
+        "db_mb": round(size_mb),
+        "fill_s": round(fill_s, 1),
+        "seconds": seconds,
+        "rates": rates,
+        "best_rps": best,
+        "ratio_full_empty": best["full"] / best["empty"],
+        "reads": reads,
+    }
+    result["passed"] = {
+        "throughput": result["ratio_full_empty"] >= 0.9,
+        "list": reads["list_1000"]["p50_ms"] <= 50 and reads["list_default"]["p50_ms"] <= 50,
+        "inspector": reads["inspector"]["p50_ms"] <= 50,
+    }
+    common.write_result("store_scale", result)
+    print(
+        f"store: full {best['full']:.0f}/s vs empty {best['empty']:.0f}/s "
+        f"(x{result['ratio_full_empty']:.2f}); list {reads['list_default']['p50_ms']:.1f} ms "
+        f"(limit=1000: {reads['list_1000']['p50_ms']:.1f} ms), inspector "
+        f"{reads['inspector']['p50_ms']:.1f} ms",
+        flush=True,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    args = parser.parse_args()
+    main(args.seconds, args.rounds, args.requests)
