@@ -35,6 +35,7 @@ screenshots: $(VENV)/.installed
 	HOOKLAB_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) bench/run_all.py
 
 clean:
