@@ -100,7 +100,11 @@ class ReadDeadlineWorker(ThreadWorker):
                 late = [
                     (conn, clock)
                     for conn, clock in self._watched.values()
-                    if not clock.cut and clock.waited(now) > self.read_timeout_s
+                    # Only a request blocked in a read right now: one that got its bytes is
+                    # handled (and may be answering), even if they took long to come.
+                    if not clock.cut
+                    and clock.since is not None
+                    and clock.waited(now) > self.read_timeout_s
                 ]
             for conn, clock in late:
                 clock.cut = True
