@@ -17,17 +17,18 @@ from hooklab.bin_server.bins import create_bin
 from hooklab.shared.store import Store
 
 
-def make_bin(served) -> str:
-    return create_bin(Store(served.db), {"name": "served"})["id"]
+def make_bin(tmp_path) -> str:
+    """A bin written straight into the served database (tmp_path/served.db)."""
+    return create_bin(Store(tmp_path / "served.db"), {"name": "served"})["id"]
 
 
 def test_serve_answers_and_prints_where(served):
     assert requests.get(f"{served.url}/api/health", timeout=5).json()["ok"] is True
-    assert f"Hooklab on {served.url}/" in served.output()
+    assert f"Hooklab on {served.url}/" in served.log()
 
 
-def test_capture_and_live_stream_under_gunicorn(served):
-    bin_id = make_bin(served)
+def test_capture_and_live_stream_under_gunicorn(served, tmp_path):
+    bin_id = make_bin(tmp_path)
     port = served.url.rsplit(":", 1)[1]
     ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/bins/{bin_id}")
     try:
@@ -41,9 +42,9 @@ def test_capture_and_live_stream_under_gunicorn(served):
             ws.close()
 
 
-def test_many_open_websockets_do_not_starve_capture(served):
+def test_many_open_websockets_do_not_starve_capture(served, tmp_path):
     """Every open websocket holds a server thread; the default thread count leaves room."""
-    bin_id = make_bin(served)
+    bin_id = make_bin(tmp_path)
     port = served.url.rsplit(":", 1)[1]
     sockets = [
         simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/bins/{bin_id}")
@@ -68,7 +69,8 @@ def test_many_open_websockets_do_not_starve_capture(served):
 
 
 def test_sigterm_stops_the_server_cleanly(served):
-    assert served.stop(signal.SIGTERM) == 0
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(10) == 0
 
 
 def test_unusable_database_is_one_clear_line(tmp_path):
