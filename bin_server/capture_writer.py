@@ -27,10 +27,17 @@ COLUMNS = (
     "remote_addr, content_type, body, body_size, truncated"
 )
 ROW_MARKS = "(" + ", ".join(["?"] * 13) + ")"
-COUNT = "SELECT count(*) FROM captured_requests WHERE bin_id = ?"
+COUNT_AND_VERSION = (
+    "SELECT count(*), (SELECT data_version FROM pragma_data_version()) "
+    "FROM captured_requests WHERE bin_id = ?"
+)
 EVICT_OLDEST = (
     "DELETE FROM captured_requests WHERE id IN ("
     "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id LIMIT ?)"
+)
+# Deletes nothing when another connection has committed since the count was taken.
+EVICT_OLDEST_IF_UNCHANGED = (
+    EVICT_OLDEST + " AND (SELECT data_version FROM pragma_data_version()) = ?"  # noqa: S608
 )
 MAX_KNOWN_BINS = 100_000  # bins whose row count the writer remembers
 MAX_BATCH = 64  # rows per statement: 13 parameters each, far below SQLite's limit
@@ -155,22 +162,44 @@ class CaptureWriter:
         return self._conn
 
     def _evict(self, conn: sqlite3.Connection, batch: list[_Pending]) -> dict[str, int]:
-        """Keep the newest N rows of each bin of the batch; returns their counts after."""
-        # Inside the write transaction: no other connection can commit until it ends.
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version or len(self._counts) > MAX_KNOWN_BINS:
-            self._counts.clear()  # another connection committed: counts may be stale
-            self._version = version
+        """Keep the newest N rows of each bin of the batch; returns their counts after.
+
+        Runs inside the write transaction, so data_version cannot move until it ends. Every
+        statement costs a GIL hand-over under load, so a full bin whose count is known takes
+        one: the DELETE of its oldest rows, guarded by the version it was counted at.
+        """
+        if len(self._counts) > MAX_KNOWN_BINS:
+            self._counts.clear()
         added: dict[str, int] = {}
         for pending in batch:
             added[pending.row[0]] = added.get(pending.row[0], 0) + 1
-        counts = {}
+        counts: dict[str, int] = {}
+        trusted: bool | None = None  # known counts still valid (None: not asked yet)
         for bin_id, new_rows in added.items():
-            known = self._counts.get(bin_id)
-            if known is None:
-                count = conn.execute(COUNT, (bin_id,)).fetchone()[0]  # the new rows included
-            else:
-                count = known + new_rows
+            known = self._counts.get(bin_id) if trusted is not False else None
+            if known is not None:
+                excess = known + new_rows - self.keep_per_bin
+                if excess > 0 and trusted is None:
+                    cur = conn.execute(EVICT_OLDEST_IF_UNCHANGED, (bin_id, excess, self._version))
+                    trusted = cur.rowcount == excess
+                    if trusted:
+                        counts[bin_id] = self.keep_per_bin
+                        continue
+                elif trusted is None:
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                    trusted = version == self._version
+                if trusted:
+                    if excess > 0:
+                        conn.execute(EVICT_OLDEST, (bin_id, excess))
+                    counts[bin_id] = min(known + new_rows, self.keep_per_bin)
+                    continue
+            # Unknown, or another connection committed since: count (the new rows included).
+            count, version = conn.execute(COUNT_AND_VERSION, (bin_id,)).fetchone()
+            if trusted is None:
+                trusted = version == self._version
+            if version != self._version:
+                self._counts.clear()
+                self._version = version
             if count > self.keep_per_bin:
                 conn.execute(EVICT_OLDEST, (bin_id, count - self.keep_per_bin))
                 count = self.keep_per_bin
