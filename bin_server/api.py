@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request, send_file, stream_with_
 from hooklab.bin_server import bins, captured, export
 from hooklab.shared.app import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
+from hooklab.shared.store import row, rows
 
 bp = Blueprint("bin_api", __name__)
 
@@ -71,11 +72,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _rows(cursor) -> list[dict]:
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _bin_json(row: dict) -> dict:
     stats = bins.bin_stats(get_store(), [row["id"]])[row["id"]]
     return bins.bin_to_json(row, base_url(), stats)
@@ -87,16 +83,16 @@ def _get_request_row(bin_id: str, request_id: int) -> dict:
         raise ApiError(
             404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
         )
-    cur = get_store().conn.execute(
+    found = row(
+        get_store().conn,
         f"SELECT {captured.FULL_COLUMNS} FROM captured_requests WHERE id = ? AND bin_id = ?",  # noqa: S608 (fixed column list)
         (request_id, bin_id),
     )
-    rows = _rows(cur)
-    if not rows:
+    if found is None:
         raise ApiError(
             404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
         )
-    return rows[0]
+    return found
 
 
 def _full(row: dict, bin_row: dict) -> dict:
@@ -124,12 +120,7 @@ def create_bin():
 @bp.get("/api/bins")
 def list_bins():
     """Every bin, newest first, with its request count and last request time."""
-    store = get_store()
-    cur = store.conn.execute("SELECT * FROM bins ORDER BY created_at DESC, rowid DESC")
-    rows = _rows(cur)
-    stats = bins.bin_stats(store, [r["id"] for r in rows])
-    base = base_url()
-    return jsonify([bins.bin_to_json(r, base, stats[r["id"]]) for r in rows])
+    return jsonify(bins.list_bins(get_store(), base_url()))
 
 
 @bp.get("/api/bins/<bin_id>")
@@ -170,13 +161,14 @@ def list_requests(bin_id: str):
     after = _int_arg("after", 0, 0, NO_BEFORE)
     before = _int_arg("before", NO_BEFORE, 0, NO_BEFORE)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    cur = store.conn.execute(
+    found = rows(
+        store.conn,
         f"SELECT {captured.SUMMARY_COLUMNS} FROM captured_requests "  # noqa: S608 (fixed column list)
         "WHERE bin_id = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
         (bin_id, after, before, limit),
     )
     base, trust = base_url(), _trust_host()
-    return jsonify([captured.summary(r, base, trust) for r in _rows(cur)])
+    return jsonify([captured.summary(r, base, trust) for r in found])
 
 
 @bp.delete("/api/bins/<bin_id>/requests")

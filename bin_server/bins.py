@@ -13,7 +13,7 @@ from typing import Any
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.signing import check_secret
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, row, rows
 
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 BIN_ID = re.compile(r"^[a-z2-7]{26}$")
@@ -64,11 +64,16 @@ cache = BinCache()
 
 def get_bin_row(store: Store, bin_id: str) -> dict | None:
     """The stored row of a bin, or None."""
-    cur = store.conn.execute("SELECT * FROM bins WHERE id = ?", (bin_id,))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    return dict(zip([c[0] for c in cur.description], row, strict=True))
+    return row(store.conn, "SELECT * FROM bins WHERE id = ?", (bin_id,))
+
+
+def list_bins(store: Store, base_url: str, limit: int = -1) -> list[dict]:
+    """Bins as the API shows them, newest first, with their request counts (-1: all)."""
+    found = rows(
+        store.conn, "SELECT * FROM bins ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+    )
+    stats = bin_stats(store, [r["id"] for r in found])
+    return [bin_to_json(r, base_url, stats[r["id"]]) for r in found]
 
 
 def require_bin(store: Store, bin_id: str) -> dict:

@@ -15,7 +15,7 @@ from simple_websocket import ConnectionClosed
 from hooklab.bin_server.bins import get_bin_row, looks_like_bin_id
 from hooklab.bin_server.captured import SUMMARY_COLUMNS, summary
 from hooklab.shared.live import sock
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, rows
 
 bp = Blueprint("bin_live", __name__)
 POLL_S = 1.0
@@ -29,9 +29,7 @@ NEWER = (
 
 def requests_after(store: Store, bin_id: str, after: int, limit: int = BATCH) -> list[dict]:
     """Stored rows of a bin's captured requests with id > after, oldest first."""
-    cur = store.conn.execute(NEWER, (bin_id, after, limit))
-    names = [c[0] for c in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return rows(store.conn, NEWER, (bin_id, after, limit))
 
 
 def _after_param() -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
+from hooklab.bin_server import bins as bin_store
 from hooklab.bin_server.api import base_url as api_base_url
 from hooklab.bin_server.bins import bin_stats, bin_to_json, get_bin_row, looks_like_bin_id
 from hooklab.shared.app import get_store
@@ -32,15 +33,7 @@ def _layout_values() -> dict:
 
 def list_bins(limit: int = HOME_BIN_LIMIT) -> list[dict]:
     """The newest bins as the API shows them, with their request counts."""
-    store = get_store()
-    cur = store.conn.execute(
-        "SELECT * FROM bins ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
-    )
-    columns = [c[0] for c in cur.description]
-    rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-    stats = bin_stats(store, [row["id"] for row in rows])
-    base = base_url()
-    return [bin_to_json(row, base, stats[row["id"]]) for row in rows]
+    return bin_store.list_bins(get_store(), base_url(), limit)
 
 
 @bp.get("/")

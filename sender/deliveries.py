@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 from hooklab.sender.catalog import Catalog
-from hooklab.sender.sqlite import row, rows
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, row, rows
 
 MAX_LIMIT = 200
 

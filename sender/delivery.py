@@ -23,12 +23,11 @@ import requests
 from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perform
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.sender.firing import doorbell, new_message_id, render_body
-from hooklab.sender.sqlite import row, write_transaction
 from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, row
 
 log = logging.getLogger("hooklab.sender")
 
@@ -122,7 +121,7 @@ def claim_due(store: Store, settings: Settings, worker: str) -> Claim | None | b
     # A plain read first: idle workers poll, and must not take the write lock for nothing.
     if row(store.conn, CLAIM_DUE, (now, now)) is None:
         return None
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         now = now_ms()
         found = row(conn, CLAIM_DUE, (now, now))
         if found is None:
@@ -184,7 +183,7 @@ def retry_delay_s(
 
 def record(store: Store, settings: Settings, claim: Claim, outcome: Outcome) -> dict[str, Any]:
     """Record an attempt and move its delivery (and webhook) on; returns the delivery's row."""
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         now = now_ms()
         conn.execute(
             "UPDATE attempts SET started_at = ?, finished_at = ?, duration_ms = ?, "
@@ -337,7 +336,7 @@ def fail_abandoned_sends(store: Store) -> int:
     ).fetchone()[0]
     if not (stuck_tests or stuck_manual):
         return 0
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         ids = [
             r[0]
             for r in conn.execute(
@@ -387,7 +386,7 @@ def send_test(
     if catalog_event is None:
         raise ApiError(422, "invalid", f"No event {slug!r} in the catalog.", "event")
     payload = catalog_event.example()
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         now = now_ms()
         event_id = conn.execute(
             "INSERT INTO events (slug, payload, created_at, test) VALUES (?, ?, ?, 1)",
@@ -438,7 +437,7 @@ def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[
         delivery_id = -1
     if not 0 < delivery_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
         delivery_id = -1
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         found = row(conn, DELIVERY_WITH_WEBHOOK, (delivery_id,))
         if found is None:
             raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")

@@ -15,10 +15,9 @@ import threading
 from typing import Any
 
 from hooklab.sender.catalog import DEFAULT_CATALOG, WILDCARD, Catalog
-from hooklab.sender.sqlite import row, rows, write_transaction
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, row, rows
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -110,7 +109,7 @@ def fire(
     request_hash = _request_hash(slug, payload)
     payload_text = json.dumps(payload, ensure_ascii=False)
     fired_at = now_ms()
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         if idempotency_key is not None:
             earlier = row(
                 conn,

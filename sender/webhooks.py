@@ -7,12 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hooklab.sender.catalog import WILDCARD, Catalog
-from hooklab.sender.sqlite import row, rows, write_transaction
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import check_secret, generate_secret
-from hooklab.shared.store import Store
+from hooklab.shared.store import Store, row, rows
 from hooklab.shared.targets import TargetBlocked, check_target
 
 FIELDS = ("name", "url", "event", "active", "secret", "payload_format", "timeout_s")
@@ -160,7 +159,7 @@ def create_webhook(store: Store, columns: dict[str, Any], settings: Settings) ->
     }
     names = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         webhook_id = conn.execute(
             f"INSERT INTO webhooks ({names}) VALUES ({marks})",  # noqa: S608 - fixed column names
             list(values.values()),
@@ -207,7 +206,7 @@ def update_webhook(store: Store, webhook_id: int, columns: dict[str, Any]) -> di
     if changes:
         changes["updated_at"] = now_ms()
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        with write_transaction(store) as conn:
+        with store.write() as conn:
             conn.execute(
                 f"UPDATE webhooks SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
                 [*changes.values(), webhook_id],
@@ -222,7 +221,7 @@ def regenerate_secret(store: Store, webhook_id: int) -> dict[str, Any]:
 
 def delete_webhook(store: Store, webhook_id: int) -> None:
     """Delete a webhook with its deliveries and their attempts."""
-    with write_transaction(store) as conn:
+    with store.write() as conn:
         conn.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
         # Events left without any delivery are of no more use to anyone.
         conn.execute(

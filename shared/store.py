@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -142,9 +143,31 @@ class Store:
         else:
             db.conn.commit()
 
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """`atomic()` handing over the raw connection, for the hot paths written in SQL."""
+        with self.atomic() as db:
+            yield db.conn
+
     def close(self) -> None:
         """Close this thread's connection (other threads keep theirs)."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """All rows of a query as dicts."""
+    cur = conn.execute(sql, params)
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, found, strict=True)) for found in cur.fetchall()]
+
+
+def row(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+    """The first row of a query as a dict, or None."""
+    cur = conn.execute(sql, params)
+    found = cur.fetchone()
+    if found is None:
+        return None
+    return dict(zip([c[0] for c in cur.description], found, strict=True))
