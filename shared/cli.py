@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 
 import click
@@ -66,6 +68,7 @@ def serve(**options) -> None:
     from hooklab.shared.server import serve as run_server
 
     settings = load_settings(options)
+    _check_port(settings)
     _check_store(settings)
     _check_catalog(settings)
     run_server(settings)
@@ -97,6 +100,28 @@ cli.add_command(events_command)
 cli.add_command(fire_command)
 cli.add_command(replay_command)
 cli.add_command(demo_command)
+
+
+def _check_port(settings: Settings) -> None:
+    # gunicorn retries a busy port for 5 s, logging each try, after our banner claimed the
+    # address: say it once, before anything else is printed.
+    if not 0 <= settings.port <= 65535:
+        raise click.UsageError(f"--port must be from 0 to 65535, not {settings.port}")
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.create_server(address, family=family):
+            pass
+    except OSError as exc:
+        where = f"cannot listen on {settings.host}:{settings.port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"{where}: the address is in use (is `hooklab serve` already running? "
+                "pick another --port)"
+            ) from None
+        # create_server adds "(while attempting to bind …)" to strerror: show the plain reason.
+        plain = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+        raise click.ClickException(f"{where}: {plain}") from None
 
 
 def _check_store(settings: Settings) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -142,12 +141,35 @@ def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
     if as_json:
         print_json(webhook)
         return
-    skip = {"id"}
-    click.echo(f"Webhook {webhook['id']}")
-    for key, value in webhook.items():
-        if key not in skip:
-            shown = json.dumps(value) if isinstance(value, (dict, list)) else value
-            click.echo(f"  {key}: {'-' if shown is None else shown}")
+    # Laid out like `bin show`: labels for people, not the API's field names and Python values.
+    event = webhook.get("event")
+    event_name = webhook.get("event_name")
+    state = "yes" if webhook.get("active") else "no"
+    if not webhook.get("active") and webhook.get("disabled_reason"):
+        state += f" ({webhook['disabled_reason']})"
+    lines = [
+        ("ID", webhook["id"]),
+        ("Name", webhook.get("name") or "-"),
+        ("URL", webhook.get("url")),
+        ("Event", f"{event_name} ({event})" if event_name and event_name != event else event),
+        ("Active", state),
+        ("Payload format", webhook.get("payload_format")),
+        ("Timeout", f"{webhook.get('timeout_s')} s"),
+        ("Secret", webhook.get("secret") or "-"),
+        ("Page", client.url(f"/webhooks/{webhook['id']}")),
+        ("Created", short_time(webhook.get("created_at"))),
+        ("Deliveries", webhook.get("delivery_count", 0)),
+    ]
+    last = webhook.get("last_delivery")
+    if last:
+        answer = last.get("status_code") or last.get("error") or "-"
+        test = " (test)" if last.get("test") else ""
+        lines.append(("Last delivery", f"#{last['id']} {last.get('status')}{test}: {answer}"))
+    if webhook.get("consecutive_failures"):
+        lines.append(("Failures in a row", webhook["consecutive_failures"]))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")
 
 
 @webhook_group.command("test")
@@ -175,11 +197,14 @@ def webhook_test(client: Client, webhook_id: str, as_json: bool) -> None:
 
 def describe_test(result: dict) -> str:
     """One line about a test delivery: its status and time, or its error."""
-    took = f" in {result['duration_ms']} ms" if result.get("duration_ms") is not None else ""
+    ms = result.get("duration_ms")
     if result.get("ok"):
+        took = f" in {ms} ms" if ms is not None else ""
         return f"✓ Test event delivered: {result.get('status_code')}{took}"
+    # The time goes before the reason: after it, "… at 127.0.0.1:9 in 1 ms" reads as the address.
+    after = f" after {ms} ms" if ms is not None else ""
     why = result.get("error") or f"the receiver answered {result.get('status_code')}"
-    return f"✗ Test event failed: {why}{took}"
+    return f"✗ Test event failed{after}: {why}"
 
 
 @webhook_group.command("deliveries")
@@ -232,12 +257,15 @@ def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
         print_json(result)
     else:
         attempt = result.get("attempt") or {}
-        answer = attempt.get("status_code") or attempt.get("error") or "no answer"
-        mark = "✓" if result.get("ok") else "✗"
-        click.echo(
-            f"{mark} Delivery {delivery_id}, attempt {attempt.get('number')}: {answer}"
-            + (f" in {attempt['duration_ms']} ms" if attempt.get("duration_ms") is not None else "")
-        )
+        ms = attempt.get("duration_ms")
+        head = f"Delivery {delivery_id}, attempt {attempt.get('number')}"
+        if result.get("ok"):
+            took = f" in {ms} ms" if ms is not None else ""
+            click.echo(f"✓ {head}: {attempt.get('status_code')}{took}")
+        else:
+            after = f" after {ms} ms" if ms is not None else ""
+            why = attempt.get("error") or attempt.get("status_code") or "no answer"
+            click.echo(f"✗ {head} failed{after}: {why}")
     if not result.get("ok"):
         raise SystemExit(1)
 
@@ -324,11 +352,19 @@ def fire_command(
         return
     if count == 1:
         result = results[0]
-        ids = ", ".join(str(d["id"]) for d in result.get("deliveries", [])) or "none"
-        click.echo(
-            f"Fired {slug}: event {result.get('event_id')}, "
-            f"{len(result.get('deliveries', []))} deliveries ({ids})"
-        )
+        deliveries = result.get("deliveries", [])
+        if deliveries:
+            ids = ", ".join(str(d["id"]) for d in deliveries)
+            made = f"{count_of(len(deliveries), 'delivery', 'deliveries')} ({ids})"
+        else:
+            # Say why nothing will arrive anywhere, rather than a bare "0".
+            made = f"no deliveries: no active webhook subscribes to {slug}"
+        click.echo(f"Fired {slug}: event {result.get('event_id')}, {made}")
         return
     total = sum(len(r.get("deliveries", [])) for r in results)
-    click.echo(f"Fired {slug} {count} times: {total} deliveries")
+    click.echo(f"Fired {slug} {count} times: {count_of(total, 'delivery', 'deliveries')}")
+
+
+def count_of(n: int, one: str, many: str) -> str:
+    """'1 delivery', '2 deliveries': a count with the right form of the word."""
+    return f"{n} {one if n == 1 else many}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -65,6 +66,33 @@ def test_a_server_that_is_not_running_is_one_line_and_exit_1():
         f"Error: cannot reach Hooklab at {url} — is `hooklab serve` running?"
     )
     assert result.stdout == ""
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
+        done = subprocess.run(
+            [HOOKLAB, "serve", "--port", str(port), "--db", str(tmp_path / "h.db")],
+            capture_output=True, text=True, env=env, timeout=20,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout == ""  # no "Hooklab on …" banner for an address it never got
+    assert done.stderr == (
+        f"Error: cannot listen on 127.0.0.1:{port}: the address is in use "
+        "(is `hooklab serve` already running? pick another --port)\n"
+    )
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--port", "80000", "--db", str(tmp_path / "h.db")],
+        env={"HOOKLAB_PORT": None},
+    )
+    assert result.exit_code == 2
+    assert "--port must be from 0 to 65535, not 80000" in result.stderr
+    assert "OverflowError" not in result.output
 
 
 def test_the_installed_script_never_shows_a_traceback():
@@ -453,8 +481,60 @@ def test_a_failed_test_event_exits_1(run, live_server):
     )
     result = run("webhook", "test", str(webhook["id"]))
     assert result.exit_code == 1
-    assert result.stdout.startswith("✗ Test event failed: ")
+    assert re.match(r"✗ Test event failed after \d+ ms: HTTP 500", result.stdout), result.stdout
     assert "boom" in result.stdout
+
+
+def test_a_receiver_that_is_down_reads_as_one_sentence(run, live_server):
+    # The time comes before the reason, so it cannot be read as part of the address.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    webhook = json.loads(
+        run("webhook", "add", "--name", "Down", "--url", url, "--event", "*", "--json").stdout
+    )
+    tested = run("webhook", "test", str(webhook["id"]))
+    assert tested.exit_code == 1
+    assert re.fullmatch(
+        rf"✗ Test event failed after \d+ ms: connection refused: nothing is listening at "
+        rf"127\.0\.0\.1:{port}\n",
+        tested.stdout,
+    ), tested.stdout
+    delivery_id = json.loads(run("webhook", "deliveries", str(webhook["id"]), "--json").stdout)[0][
+        "id"
+    ]
+    again = run("webhook", "redeliver", str(delivery_id))
+    assert again.exit_code == 1
+    assert re.fullmatch(
+        rf"✗ Delivery {delivery_id}, attempt 2 failed after \d+ ms: connection refused: "
+        rf"nothing is listening at 127\.0\.0\.1:{port}\n",
+        again.stdout,
+    ), again.stdout
+
+
+def test_webhook_show_is_laid_out_for_people(run, live_server):
+    target = live_server.create_bin()
+    webhook = json.loads(
+        run(
+            "webhook", "add", "--name", "Payments", "--bin", target["id"],
+            "--event", "payment_received", "--json",
+        ).stdout
+    )  # fmt: skip
+    webhook_id = str(webhook["id"])
+    assert run("webhook", "test", webhook_id).exit_code == 0
+    shown = run("webhook", "show", webhook_id)
+    assert shown.exit_code == 0, shown.output
+    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in shown.stdout.splitlines())
+    assert fields["ID"] == webhook_id
+    assert fields["Name"] == "Payments"
+    assert fields["URL"] == target["url"]
+    assert fields["Event"] == "Payment Received (payment_received)"
+    assert fields["Active"] == "yes"
+    assert fields["Secret"] == webhook["secret"]
+    assert fields["Page"] == f"{live_server.url}/webhooks/{webhook_id}"
+    assert fields["Deliveries"] == "1"
+    assert re.fullmatch(r"#\d+ succeeded \(test\): 200", fields["Last delivery"])
+    # No Python values or raw JSON for a person to decode.
+    assert "True" not in shown.stdout and "{" not in shown.stdout
 
 
 @pytest.mark.parametrize(
@@ -478,8 +558,7 @@ def test_fire_with_data_inline_from_a_file_and_stdin(run, live_server, tmp_path)
 
     inline = run("fire", "payment_received", "--data", '{"payment_id": 1}')
     assert inline.exit_code == 0, inline.output
-    assert inline.stdout.startswith("Fired payment_received: event ")
-    assert "1 deliveries" in inline.stdout
+    assert re.fullmatch(r"Fired payment_received: event \d+, 1 delivery \(\d+\)\n", inline.stdout)
 
     payload = tmp_path / "payment.json"
     payload.write_text('{"payment_id": 2}')
@@ -512,6 +591,18 @@ def test_fire_refuses_bad_input_in_one_line(run, args, message):
     assert result.exit_code != 0
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_fire_with_no_subscriber_says_why_nothing_is_delivered(run, live_server):
+    target = live_server.create_bin()
+    run("webhook", "add", "--name", "Other", "--bin", target["id"], "--event", "invoice_sent")
+    result = run("fire", "payment_received")
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        r"Fired payment_received: event \d+, no deliveries: "
+        r"no active webhook subscribes to payment_received\n",
+        result.stdout,
+    ), result.stdout
 
 
 def test_fire_many_shows_a_progress_bar(run, live_server):
