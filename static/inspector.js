@@ -248,6 +248,7 @@
     const curl = curlCommand(request);
     $("copy-curl").dataset.curl = curl;
     $("download-raw").href = `${apiBase}/requests/${request.id}/raw`;
+    $("download-raw").hidden = !request.body_size; // nothing to download from an empty body
 
     const queryPairs = flatten(request.query);
     $("count-headers").textContent = String((request.headers || []).length);
@@ -844,9 +845,9 @@
     document.addEventListener("keydown", (event) => {
       if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
       const target = event.target;
-      if (target.closest("input, textarea, select, [contenteditable], dialog, [role=tablist]")) {
-        return;
-      }
+      // The tabs only use Left/Right, so Up/Down there still step through the requests: click
+      // Body once, then read one request's body after another.
+      if (target.closest("input, textarea, select, [contenteditable], dialog")) return;
       if (event.altKey || event.ctrlKey || event.metaKey) return;
       event.preventDefault();
       moveSelection(event.key === "ArrowDown" ? 1 : -1);

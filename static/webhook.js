@@ -104,6 +104,8 @@
   function showTestResult(result) {
     const outcome = document.getElementById("test-outcome");
     const took = result.duration_ms === null ? "" : ` in ${result.duration_ms} ms`;
+    // On a failure the time goes first: "… listening at 127.0.0.1:9 in 1 ms" reads as the address.
+    const after = result.duration_ms === null ? "" : ` after ${result.duration_ms} ms`;
     outcome.replaceChildren();
     outcome.dataset.ok = result.ok ? "true" : "false";
     if (result.ok) {
@@ -114,12 +116,12 @@
     } else if (result.status_code !== null) {
       outcome.append(
         el("span", { className: "badge bad", text: String(result.status_code) }),
-        ` Not delivered: ${result.error}${took}.`
+        ` Not delivered${after}: ${result.error}.`
       );
     } else {
       outcome.append(
         el("span", { className: "badge bad", text: result.error_kind || "error" }),
-        ` Not delivered: ${result.error}${took}.`
+        ` Not delivered${after}: ${result.error}.`
       );
     }
     const details = document.getElementById("test-details");
@@ -279,11 +281,43 @@
     }
   }
 
+  // ---- the webhook's own state, kept current with the log --------------------------------
+
+  const stateBadge = document.getElementById("webhook-state");
+  const stateForm = document.getElementById("state-form");
+  const stateChange = document.getElementById("state-change");
+  const disabledBanner = document.getElementById("disabled-reason");
+
+  function showWebhook(webhook) {
+    // Deliveries made since the page loaded (Send Test Event, fired events, retries) count here too.
+    document.getElementById("detail-deliveries").textContent = String(webhook.delivery_count);
+    document.getElementById("detail-failures").textContent = String(webhook.consecutive_failures);
+    const active = webhook.active ? "true" : "false";
+    if (root.dataset.active === active) return;
+    // Disabled by a 410 or by failures in a row (or switched elsewhere) since the page loaded.
+    root.dataset.active = active;
+    stateBadge.textContent = webhook.active ? "Active" : "Disabled";
+    stateBadge.className = `badge ${webhook.active ? "ok" : "bad"}`;
+    stateForm.action = `/webhooks/${encodeURIComponent(webhookId)}/${webhook.active ? "disable" : "enable"}`;
+    stateForm.querySelector("button").textContent = webhook.active ? "Disable" : "Enable";
+    if (disabledBanner) disabledBanner.hidden = webhook.active;
+    stateChange.textContent = webhook.active
+      ? "This webhook was enabled again."
+      : `${webhook.disabled_reason || "This webhook was disabled."} Fired events do not reach it ` +
+        "while it is disabled; test events still do.";
+    stateChange.hidden = false;
+  }
+
   async function loadLog() {
     clearTimeout(pollTimer);
     let deliveries = [];
     try {
-      deliveries = await api("GET", `${base}/deliveries?limit=${shown + 1}`);
+      const [list, webhook] = await Promise.all([
+        api("GET", `${base}/deliveries?limit=${shown + 1}`),
+        api("GET", base),
+      ]);
+      deliveries = list;
+      showWebhook(webhook);
       logStatus.textContent = "";
     } catch (err) {
       logStatus.textContent = `Could not load the log: ${err.message}`;

@@ -111,9 +111,12 @@ def test_text_body_and_empty_body(page, live_server):
     requests.get(created["url"] + "/ping", timeout=5)
     open_request(page, created["inspect_url"], "/note", "Body")
     expect(page.locator("#panel-body pre.code")).to_have_text("line one\nline two")
+    expect(page.locator("#download-raw")).to_be_visible()
     page.locator(".request-row", has_text="/ping").click()
     expect(page.locator("#panel-body")).to_contain_text("No body.")
     expect(page.locator("#count-query")).to_have_text("")
+    # Nothing to download: no button that saves an empty file.
+    expect(page.locator("#download-raw")).to_be_hidden()
 
 
 def test_arrow_keys_move_the_selection(page, live_server):
@@ -137,6 +140,18 @@ def test_arrow_keys_move_the_selection(page, live_server):
     # The selection is in the address, so a reload comes back to it.
     page.reload()
     expect(page.locator("#detail-path")).to_have_text("/second")
+    # After clicking a tab, Up/Down still step through the requests (Left/Right switch tabs).
+    page.get_by_role("tab", name=re.compile("Headers")).click()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#detail-path")).to_have_text("/first")
+    expect(page.get_by_role("tab", name=re.compile("Headers"))).to_have_attribute(
+        "aria-selected", "true"
+    )
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name=re.compile("Query"))).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(page.locator("#detail-path")).to_have_text("/first")
 
 
 def test_response_settings_are_saved_and_errors_shown_next_to_the_field(page, live_server):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 
 import pytest
 import requests
@@ -148,7 +149,13 @@ def test_a_connection_error_is_shown_in_words_and_the_secret_on_demand(page, liv
 
     page.get_by_role("button", name="Send Test Event").click()
     outcome = page.locator("#test-outcome")
-    expect(outcome).to_contain_text("Not delivered: connection refused: nothing is listening at")
+    # The time before the reason, so "… at 127.0.0.1:port" is not followed by "in 1 ms".
+    expect(outcome).to_have_text(
+        re.compile(
+            rf"Not delivered after \d+ ms: connection refused: nothing is listening at "
+            rf"127\.0\.0\.1:{port}\.$"
+        )
+    )
     expect(page.locator("#test-details")).to_be_hidden()
     page.get_by_role("button", name="Close").click()
     expect(page.locator("#delivery-log .delivery").first).to_contain_text("failed")
@@ -176,3 +183,65 @@ def test_events_table_shows_payloads_as_text_with_a_copy_button(page, live_serve
     first.get_by_role("button", name="Copy").click()
     expect(page.locator("#toast")).to_contain_text("Copied")
     assert page.js_errors == []
+
+
+def test_the_page_follows_new_deliveries_and_a_410_that_disables_it(page, live_server):
+    base = live_server.url
+    target = live_server.create_bin(response={"status": 410})
+    webhook = requests.post(
+        f"{base}/api/webhooks",
+        json={"name": "Goes away", "url": target["url"], "event": "payment_received"},
+        timeout=5,
+    ).json()
+    page.clock.install()  # the log's poll timer, fast-forwarded below instead of waited for
+    page.goto(f"{base}/webhooks/{webhook['id']}")
+    expect(page.locator("#detail-deliveries")).to_have_text("0")
+
+    # Send Test Event: the details count it without a reload (a test never disables).
+    page.get_by_role("button", name="Send Test Event").click()
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    expect(page.locator("#detail-deliveries")).to_have_text("1")
+    expect(page.locator("#webhook-state")).to_have_text("Active")
+
+    # An event fired elsewhere gets 410 Gone: the webhook is disabled, and the page's next
+    # look at the log says so where it said "Active".
+    requests.post(f"{base}/api/events/payment_received", json={"payment_id": 1}, timeout=5)
+    deadline = time.monotonic() + 10
+    while requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()["active"]:
+        assert time.monotonic() < deadline, "the 410 did not disable the webhook"
+        time.sleep(0.05)
+    page.clock.fast_forward(11_000)
+    expect(page.locator("#webhook-state")).to_have_text("Disabled")
+    expect(page.locator("#state-change")).to_be_visible()
+    expect(page.locator("#state-change")).to_contain_text("410 Gone")
+    expect(page.locator("#detail-deliveries")).to_have_text("2")
+    state = page.locator("#state-form")
+    expect(state.get_by_role("button")).to_have_text("Enable")
+
+    # The button now does what it says.
+    state.get_by_role("button", name="Enable").click()
+    expect(page.locator("#webhook-state")).to_have_text("Active")
+    assert requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()["active"]
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
+def test_the_settings_and_secret_cards_line_up(page, live_server, width, height):
+    webhook = requests.post(
+        f"{live_server.url}/api/webhooks",
+        json={"name": "Aligned", "url": "http://127.0.0.1:9/", "event": "*"},
+        timeout=5,
+    ).json()
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{live_server.url}/webhooks/{webhook['id']}")
+    settings_box = page.locator("section[aria-labelledby=settings-title]").bounding_box()
+    secret_box = page.locator("section[aria-labelledby=secret-title]").bounding_box()
+    assert settings_box["y"] == secret_box["y"]
+
+
+def test_a_missing_webhook_leads_back_to_the_webhooks(page, live_server):
+    response = page.goto(f"{live_server.url}/webhooks/999")
+    assert response.status == 404
+    expect(page.locator(".error-page")).to_contain_text("There is no webhook 999")
+    page.get_by_role("link", name="Back to the webhooks").click()
+    expect(page).to_have_url(f"{live_server.url}/webhooks")
