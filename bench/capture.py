@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +50,7 @@ def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
     port = common.free_port()
     with common.running(common.hooklab_serve(db, port, *extra), port, "/api/health") as server:
         common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
+        time.sleep(0.5)  # the warm-up's last requests (in flight when wrk stopped) finish
         before = _sequence(db)
         result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
     after = _sequence(db)

@@ -210,7 +210,8 @@ class CaptureWriter:
         conn = self._connection()
         values = [value for pending in batch for value in pending.row]
         try:
-            with conn:  # one transaction: commit on success, roll back on error
+            # One transaction (commit on success, roll back on error), in this process's turn.
+            with self.store.writing(), conn:
                 last = conn.execute(insert_rows(len(batch)), values).lastrowid
                 counts = self._evict(conn, batch)
         except BaseException:
