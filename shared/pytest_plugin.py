@@ -383,12 +383,17 @@ def hooklab_server(
     url = request.config.getoption("hooklab_url")
     if url:
         client = Client(url, request.config.getoption("hooklab_token"))
+        problem = None
         try:
             client.health()
         except HooklabError as exc:
-            pytest.fail(f"--hooklab-url: {exc.message}", pytrace=False)
+            problem = exc.message
         finally:
             client.session.close()
+        if problem:
+            # Outside the except: failing inside it would print the error twice, chained by
+            # "During handling of the above exception, another exception occurred".
+            pytest.fail(f"--hooklab-url: {problem}", pytrace=False)
         yield client.server
         return
     from hooklab.shared.local_server import start_local_server

@@ -220,6 +220,7 @@ def test_an_unreachable_hooklab_url_fails_clearly():
     assert done.returncode == 1
     assert f"--hooklab-url: cannot reach Hooklab at http://127.0.0.1:{port}" in done.stdout
     assert "Traceback" not in done.stdout
+    assert "During handling of the above exception" not in done.stdout, done.stdout
 
 
 def test_the_readme_examples_run(tmp_path):
