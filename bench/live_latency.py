@@ -129,7 +129,10 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
                 sub.kill()
                 raise RuntimeError("the subscribers did not connect")
             time.sleep(0.5)
+            worker = common.worker_pid(server.proc.pid)
+            cpu_before, started = common.cpu_seconds(worker), time.monotonic()
             answered = send_load(f"{server.url}/b/{bin_id}", rate, seconds)
+            server_cpu = (common.cpu_seconds(worker) - cpu_before) / (time.monotonic() - started)
             time.sleep(1.0)  # let the last frames arrive
             sub.communicate("stop\n", timeout=30)
         frames = json.loads(out.read_text())
@@ -157,6 +160,7 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
         "p90_ms": common.percentile(latencies, 90),
         "p99_ms": common.percentile(latencies, 99),
         "max_ms": max(latencies) if latencies else float("nan"),
+        "server_cpu_cores": round(server_cpu, 2),  # CPU the serving process used meanwhile
     }
     result["passed"] = {
         "p50": result["p50_ms"] <= 5,

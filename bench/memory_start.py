@@ -26,7 +26,6 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-from profile_capture import worker_pid  # noqa: E402
 
 BINS = 100
 CONNECTIONS = 16
@@ -108,7 +107,7 @@ def main(captures: int = 100_000) -> dict:
         port = common.free_port()
         answered, seconds = 0, 0.0
         with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
-            worker = worker_pid(server.proc.pid)
+            worker = common.worker_pid(server.proc.pid)
             before = memory(server.proc.pid, worker)
             # Short wrk runs until enough captures are stored (bounded in count and time).
             for _ in range(MAX_RUNS):

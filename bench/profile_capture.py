@@ -24,17 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 
-def worker_pid(master_pid: int, timeout: float = 10.0) -> int:
-    """The pid of gunicorn's worker process (the master's only child)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.05)
-    raise RuntimeError("gunicorn worker did not start")
-
-
 def summarize(collapsed: str, top: int = 25) -> str:
     """The `top` frames by inclusive and by self samples, from py-spy's collapsed output."""
     inclusive: collections.Counter[str] = collections.Counter()
@@ -69,7 +58,7 @@ def main(seconds: int, idle: bool, gil: bool, native: bool = False) -> None:
         script = common.post_script(folder)
         out = folder / "stacks.txt"
         with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
-            pid = worker_pid(server.proc.pid)
+            pid = common.worker_pid(server.proc.pid)
             cmd = [
                 py_spy,
                 "record",
