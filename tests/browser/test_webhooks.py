@@ -245,3 +245,19 @@ def test_a_missing_webhook_leads_back_to_the_webhooks(page, live_server):
     expect(page.locator(".error-page")).to_contain_text("There is no webhook 999")
     page.get_by_role("link", name="Back to the webhooks").click()
     expect(page).to_have_url(f"{live_server.url}/webhooks")
+
+
+@pytest.mark.parametrize("path", ["/webhooks", "/webhooks/new", "/webhooks/{id}"])
+def test_more_options_fields_have_room_between_them(page, live_server, path):
+    webhook = requests.post(
+        f"{live_server.url}/api/webhooks",
+        json={"name": "Spaced", "url": "http://127.0.0.1:9/", "event": "*"},
+        timeout=5,
+    ).json()
+    page.goto(live_server.url + path.format(id=webhook["id"]))
+    page.get_by_text("More options").click()
+    summary = page.locator(".more-options > summary").bounding_box()
+    select = page.get_by_label("Payload format").bounding_box()
+    timeout_label = page.locator("label[for=webhook-timeout]").bounding_box()
+    assert select["y"] - (summary["y"] + summary["height"]) >= 12
+    assert timeout_label["y"] - (select["y"] + select["height"]) >= 12
