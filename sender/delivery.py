@@ -24,7 +24,7 @@ from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perfo
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.sender.firing import doorbell, new_message_id, render_body
 from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook
-from hooklab.shared.clock import iso, now_ms
+from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store, row
@@ -244,7 +244,7 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
                 active=0,
                 disabled_at=now,
                 disabled_reason=(
-                    f"Disabled on {iso(now)}: the receiver answered 410 Gone, which says this "
+                    f"Disabled on {readable(now)}: the receiver answered 410 Gone, which says this "
                     "URL will never accept deliveries again."
                 ),
             )
@@ -280,7 +280,7 @@ def _count_failure(conn, settings, webhook_id: int, outcome: Outcome, now: int, 
             active=0,
             disabled_at=now,
             disabled_reason=(
-                f"Disabled on {iso(now)} after {failures} failed deliveries in a row "
+                f"Disabled on {readable(now)} after {failures} failed deliveries in a row "
                 f"(last: {outcome.error or 'no answer'}). Enable it again once the receiver "
                 "works."
             ),

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hooklab.sender.catalog import WILDCARD, Catalog
-from hooklab.shared.clock import iso, now_ms
+from hooklab.shared.clock import iso, now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import check_secret, generate_secret
@@ -201,7 +201,7 @@ def update_webhook(store: Store, webhook_id: int, columns: dict[str, Any]) -> di
         changes.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)
     elif changes.get("active") == 0:
         changes.update(
-            disabled_reason=f"Disabled by hand on {iso(now_ms())}.", disabled_at=now_ms()
+            disabled_reason=f"Disabled by hand on {readable(now_ms())}.", disabled_at=now_ms()
         )
     if changes:
         changes["updated_at"] = now_ms()

@@ -17,3 +17,8 @@ def iso(ms: int | None) -> str | None:
         return None
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def readable(ms: int) -> str:
+    """Milliseconds since the epoch for a sentence people read, e.g. 2026-01-02 03:04:05 UTC."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -188,7 +188,10 @@ def test_disable_and_enable_again(client):
     webhook = add(client)
     off = client.patch(f"/api/webhooks/{webhook['id']}", json={"active": False}).get_json()
     assert off["active"] is False
-    assert off["disabled_reason"].startswith("Disabled by hand")
+    # A sentence for people: the time as people write it, not ISO 8601 with a Z.
+    assert re.fullmatch(
+        r"Disabled by hand on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.", off["disabled_reason"]
+    ), off["disabled_reason"]
     on = client.patch(f"/api/webhooks/{webhook['id']}", json={"active": True}).get_json()
     assert on["active"] is True
     assert on["disabled_reason"] is None and on["consecutive_failures"] == 0
