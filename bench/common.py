@@ -251,6 +251,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
         "load_before": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "busy_before": busy_processes(),
     }
 
 
@@ -287,3 +288,31 @@ def worker_pid(master_pid: int, timeout: float = 10.0) -> int:
             return int(children[0])
         time.sleep(0.05)
     raise RuntimeError("gunicorn worker did not start")
+
+
+def busy_processes(seconds: float = 1.0, threshold: float = 0.05) -> list[str]:
+    """Other processes using more than `threshold` of a core over `seconds` (what else ran)."""
+
+    def sample() -> dict[int, tuple[str, float]]:
+        out = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                name = (entry / "comm").read_text().strip()
+                out[int(entry.name)] = (name, cpu_seconds(int(entry.name)))
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    first = sample()
+    time.sleep(seconds)
+    second = sample()
+    busy: dict[str, float] = {}
+    for pid, (name, cpu) in second.items():
+        if pid in first and pid != os.getpid():
+            share = (cpu - first[pid][1]) / seconds
+            if share > 0:
+                busy[name] = busy.get(name, 0.0) + share
+    ranked = sorted(busy.items(), key=lambda item: -item[1])
+    return [f"{name} {share:.0%}" for name, share in ranked if share >= threshold]

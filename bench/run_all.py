@@ -159,7 +159,11 @@ def machine_section(info: dict) -> str:
         f"- Python {info['python']}; {info['system']}\n"
         f"- run on {info['date']}, took {info['duration_s']:.0f} s\n"
         f"- load average (1 min) before the run: {info['load_before']:.2f}; after: "
-        f"{info['load_after']:.2f}. {info['note']}"
+        f"{info['load_after']:.2f}\n"
+        f"- other processes using CPU when it started (share of one core over 1 s): "
+        f"{', '.join(info.get('busy_before') or []) or 'none'}; during it: "
+        f"{', '.join(info.get('busy_during') or []) or 'not sampled'}\n"
+        f"- {info['note'] or 'no note'}"
     )
 
 
@@ -188,14 +192,18 @@ def main() -> int:
     else:
         info = common.machine()
         started = time.monotonic()
+        busy_during: list[str] = []
         for name in names:
             print(f"== {name}", flush=True)
+            # Who else is using the CPU between two benchmarks (ours are idle then).
+            busy_during += [b.rsplit(" ", 1)[0] for b in common.busy_processes(0.5, 0.1)]
             try:
                 BENCHMARKS[name]()
             except Exception as exc:  # one broken benchmark must not hide the others
                 traceback.print_exc()
                 crashed[name] = f"{type(exc).__name__}: {exc}"
         info["duration_s"] = time.monotonic() - started
+        info["busy_during"] = sorted(set(busy_during))
         info["load_after"] = os.getloadavg()[0]
         info["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         info["note"] = args.note or os.environ.get("BENCH_NOTE", "")
