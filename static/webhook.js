@@ -160,6 +160,7 @@
   const openAttempts = new Set();
   let shown = PAGE;
   let pollTimer = null;
+  let deleted = false;
 
   const STATUS_BADGE = {
     succeeded: "ok", failed: "bad", cancelled: "bad", pending: "warn", sending: "warn",
@@ -308,7 +309,18 @@
     stateChange.hidden = false;
   }
 
+  function webhookGone() {
+    // Deleted in another tab or from the CLI: say so once, instead of an error every 10 s.
+    deleted = true;
+    stateChange.textContent = "This webhook has been deleted (in another tab or from the CLI).";
+    stateChange.hidden = false;
+    logStatus.textContent = "";
+    testButton.disabled = true;
+    moreButton.hidden = true;
+  }
+
   async function loadLog() {
+    if (deleted) return;
     clearTimeout(pollTimer);
     let deliveries = [];
     try {
@@ -320,6 +332,10 @@
       showWebhook(webhook);
       logStatus.textContent = "";
     } catch (err) {
+      if (err.status === 404) {
+        webhookGone();
+        return;
+      }
       logStatus.textContent = `Could not load the log: ${err.message}`;
       pollTimer = setTimeout(loadLog, SLOW_POLL_MS);
       return;

@@ -261,3 +261,22 @@ def test_more_options_fields_have_room_between_them(page, live_server, path):
     timeout_label = page.locator("label[for=webhook-timeout]").bounding_box()
     assert select["y"] - (summary["y"] + summary["height"]) >= 12
     assert timeout_label["y"] - (select["y"] + select["height"]) >= 12
+
+
+def test_a_webhook_deleted_elsewhere_says_so(page, live_server):
+    webhook = requests.post(
+        f"{live_server.url}/api/webhooks",
+        json={"name": "Short-lived", "url": "http://127.0.0.1:9/", "event": "*"},
+        timeout=5,
+    ).json()
+    page.clock.install()
+    page.goto(f"{live_server.url}/webhooks/{webhook['id']}")
+    expect(page.locator("#log-empty")).to_be_visible()
+    requests.delete(f"{live_server.url}/api/webhooks/{webhook['id']}", timeout=5)
+    page.clock.fast_forward(11_000)
+    expect(page.locator("#state-change")).to_have_text(
+        "This webhook has been deleted (in another tab or from the CLI)."
+    )
+    expect(page.get_by_role("button", name="Send Test Event")).to_be_disabled()
+    expect(page.locator("#log-status")).to_have_text("")
+    assert page.js_errors == []
