@@ -281,16 +281,30 @@ def format_body(captured: dict) -> str:
 @click.option(
     "--count", type=int, default=None, help="Stop after this many requests (default: Ctrl-C)."
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Stop after this long; exit 1 when fewer than --count (or no) requests came "
+    "(for scripts and CI; default: wait forever).",
+)
 @json_option
 def bin_tail(
-    client: Client, bin_id: str, after: int | None, full: bool, count: int | None, as_json: bool
+    client: Client,
+    bin_id: str,
+    after: int | None,
+    full: bool,
+    count: int | None,
+    timeout: float | None,
+    as_json: bool,
 ) -> None:
     """Print requests as they arrive (live, over the websocket); Ctrl-C stops.
 
     \b
     Example:
       hooklab bin tail BIN_ID --full
-      hooklab bin tail BIN_ID --count 1 --json     # wait for the next request
+      hooklab bin tail BIN_ID --count 1 --timeout 30 --json   # wait for the next request
     """
     import simple_websocket
 
@@ -306,12 +320,24 @@ def bin_tail(
             f"cannot open the live stream at {url} — is `hooklab serve` running?"
         ) from None
     seen = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         if not as_json:
             click.echo(f"Waiting for requests to bin {bin_id} (Ctrl-C to stop)…", err=True)
         while count is None or seen < count:
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                # A CI step must not hang until the job's own limit: fail, saying what came.
+                if count is None and seen:
+                    return  # followed for the time given, and something came
+                if seen:
+                    raise HooklabError(
+                        f"only {seen} of {count} requests arrived at bin {bin_id} "
+                        f"within {timeout:g} s"
+                    )
+                raise HooklabError(f"no request arrived at bin {bin_id} within {timeout:g} s")
             try:
-                message = ws.receive(timeout=1)
+                message = ws.receive(timeout=min(1.0, left))
             except simple_websocket.ConnectionClosed:
                 raise HooklabError(f"the live stream from {client.server} closed") from None
             if message is None:

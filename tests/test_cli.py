@@ -305,6 +305,32 @@ def test_bin_tail_stops_cleanly_on_ctrl_c(live_server):
     assert "Stopped." in err
 
 
+def test_bin_tail_with_a_timeout_gives_up_with_exit_1(run, live_server):
+    # For CI: waiting for the next request must not hang the job when nothing comes.
+    created = live_server.create_bin()
+    nothing = run("bin", "tail", created["id"], "--count", "1", "--timeout", "0.3", "--json")
+    assert nothing.exit_code == 1
+    assert nothing.stdout == ""
+    assert nothing.stderr == f"Error: no request arrived at bin {created['id']} within 0.3 s\n"
+
+    requests.post(created["url"] + "/one", data="1", timeout=5)
+    short = run("bin", "tail", created["id"], "--after", "0", "--count", "2", "--timeout", "0.3")
+    assert short.exit_code == 1
+    assert f"/b/{created['id']}/one" in short.stdout
+    assert f"only 1 of 2 requests arrived at bin {created['id']} within 0.3 s" in short.stderr
+
+    # Without --count it follows for that long, and something coming is a success.
+    followed = run("bin", "tail", created["id"], "--after", "0", "--timeout", "0.3")
+    assert followed.exit_code == 0, followed.output
+    assert f"/b/{created['id']}/one" in followed.stdout
+
+    enough = run("bin", "tail", created["id"], "--after", "0", "--count", "1", "--timeout", "5")
+    assert enough.exit_code == 0, enough.output
+
+    bad = run("bin", "tail", created["id"], "--timeout", "0")
+    assert bad.exit_code == 2
+
+
 def test_bin_tail_of_a_missing_bin(run):
     result = run("bin", "tail", "b" * 26)
     assert result.exit_code == 1
