@@ -51,6 +51,7 @@ def webhook_group() -> None:
 )
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per attempt.")
 @click.option("--inactive", is_flag=True, help="Add it switched off.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the new webhook's id (for scripts).")
 @json_option
 def webhook_add(
     client: Client,
@@ -62,6 +63,7 @@ def webhook_add(
     payload_format: str | None,
     timeout_s: float | None,
     inactive: bool,
+    quiet: bool,
     as_json: bool,
 ) -> None:
     """Add a webhook: the URL gets a signed POST for every event it subscribes to.
@@ -70,6 +72,7 @@ def webhook_add(
     Example:
       hooklab webhook add --name Payments --url http://127.0.0.1:5000/hooks --event payment_received
       hooklab webhook add --name "Into a bin" --bin BIN_ID --event "*"
+      ID=$(hooklab webhook add -q --name Payments --bin BIN_ID --event payment_received)
     """
     if (url is None) == (bin_id is None):
         raise click.UsageError("give either --url or --bin")
@@ -87,6 +90,9 @@ def webhook_add(
     webhook = client.create_webhook(**fields)
     if as_json:
         print_json(webhook)
+        return
+    if quiet:
+        click.echo(webhook["id"])
         return
     click.echo(f"Added webhook {webhook['id']}: {webhook['name']} → {webhook['url']}")
     if webhook.get("secret"):

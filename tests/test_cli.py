@@ -463,6 +463,15 @@ def test_events_lists_the_catalog(run):
     assert any(e["slug"] == "payment_received" and e["payload"] for e in catalog)
 
 
+def test_webhook_add_quiet_prints_only_the_id_for_scripts(run, live_server):
+    target = live_server.create_bin()
+    added = run("webhook", "add", "-q", "--name", "Quiet", "--bin", target["id"], "--event", "*")
+    assert added.exit_code == 0, added.output
+    webhook_id = added.stdout.strip()
+    assert webhook_id.isdigit() and added.stdout == webhook_id + "\n"
+    assert run("webhook", "test", webhook_id).exit_code == 0
+
+
 def test_webhook_add_test_deliveries_redeliver_and_rm(run, live_server):
     target = live_server.create_bin()
     added = run(
