@@ -161,8 +161,8 @@ def machine_section(info: dict) -> str:
         f"- load average (1 min) before the run: {info['load_before']:.2f}; after: "
         f"{info['load_after']:.2f}\n"
         f"- other processes using CPU when it started (share of one core over 1 s): "
-        f"{', '.join(info.get('busy_before') or []) or 'none'}; during it: "
-        f"{', '.join(info.get('busy_during') or []) or 'not sampled'}\n"
+        f"{', '.join(info.get('busy_before') or []) or 'none above 5 %'}; between the "
+        f"benchmarks: {', '.join(info.get('busy_during') or []) or 'none above 10 %'}\n"
         f"- {info['note'] or 'no note'}"
     )
 
