@@ -3,11 +3,18 @@
 The stream reads the store, not an in-memory queue: it works whichever process captured the
 request. Captures in this process wake it at once (the Notifier); otherwise it re-reads the
 store every POLL_S seconds.
+
+All the subscribers of one bin share a `BinFeed`: when a capture wakes them, the first one
+reads the new rows and turns them into frames once, and the others take the same frames, so
+ten open inspector tabs cost one query and one JSON encoding per capture, not ten.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import deque
 
 from flask import Blueprint, Flask, current_app, request
 from simple_websocket import ConnectionClosed
@@ -30,6 +37,93 @@ NEWER = (
 def requests_after(store: Store, bin_id: str, after: int, limit: int = BATCH) -> list[dict]:
     """Stored rows of a bin's captured requests with id > after, oldest first."""
     return rows(store.conn, NEWER, (bin_id, after, limit))
+
+
+class BinFeed:
+    """The newest frames of one bin, read from the store once for all of its subscribers.
+
+    Every captured request with `floor < id <= high` is in `frames`, oldest first; a subscriber
+    whose cursor is below `floor` (a replay from further back) reads the store on its own.
+    """
+
+    KEEP = 2 * BATCH
+
+    def __init__(self, bin_id: str, base_url: str, trust_host: bool) -> None:
+        self.bin_id = bin_id
+        self.base_url = base_url
+        self.trust_host = trust_host
+        self.lock = threading.Lock()
+        self.frames: deque[tuple[int, str]] = deque(maxlen=self.KEEP)
+        self.floor = self.high = 0
+        self.bin_row: dict | None = None
+        self.read_version = -1  # the notifier's version when the store was last read in full
+        self.read_at = 0.0
+        self.subscribers = 0
+
+    def frame(self, row: dict) -> str:
+        """One captured request as a text frame."""
+        request_json = summary(row, self.base_url, self.trust_host)
+        return json.dumps({"type": "request", "request": request_json})
+
+    def poll(self, store: Store, after: int, seen: int) -> tuple[dict | None, list]:
+        """The bin's row (None once deleted) and the frames of requests with id > after."""
+        with self.lock:
+            if self.read_version < seen or time.monotonic() - self.read_at >= POLL_S:
+                self._read(store, after, seen)
+            bin_row = self.bin_row
+            if bin_row is None or after >= self.floor:
+                return bin_row, [f for f in self.frames if f[0] > after][:BATCH]
+        # Further back than the shared frames reach: this subscriber replays on its own.
+        replay = requests_after(store, self.bin_id, after)
+        return bin_row, [(row["id"], self.frame(row)) for row in replay]
+
+    def _read(self, store: Store, after: int, seen: int) -> None:
+        bin_row = get_bin_row(store, self.bin_id)
+        before = self.bin_row
+        if before is None or bin_row is None or bin_row["cleared_at"] != before["cleared_at"]:
+            # First read, or the bin was cleared or deleted: start from the newest id known.
+            self.frames.clear()
+            self.floor = self.high = max(self.high, after)
+        self.bin_row = bin_row
+        self.read_at = time.monotonic()
+        if bin_row is None:
+            return
+        new = requests_after(store, self.bin_id, self.high)
+        for row in new:
+            if len(self.frames) == self.KEEP:
+                self.floor = self.frames[0][0]
+            self.frames.append((row["id"], self.frame(row)))
+            self.high = row["id"]
+        if len(new) < BATCH:  # else there is more: the next poll reads on
+            self.read_version = seen
+
+
+class Feeds:
+    """The feeds of the bins that have subscribers in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._feeds: dict[tuple[str, str, bool], BinFeed] = {}
+
+    def join(self, bin_id: str, base_url: str, trust_host: bool) -> BinFeed:
+        """The shared feed of a bin, for one more subscriber."""
+        key = (bin_id, base_url, trust_host)
+        with self._lock:
+            feed = self._feeds.get(key)
+            if feed is None:
+                feed = self._feeds[key] = BinFeed(bin_id, base_url, trust_host)
+            feed.subscribers += 1
+            return feed
+
+    def leave(self, feed: BinFeed) -> None:
+        """One subscriber less; the last one to leave drops the feed."""
+        with self._lock:
+            feed.subscribers -= 1
+            if feed.subscribers == 0:
+                self._feeds.pop((feed.bin_id, feed.base_url, feed.trust_host), None)
+
+
+feeds = Feeds()
 
 
 def _after_param() -> int | None:
@@ -65,10 +159,11 @@ def stream_bin(ws, bin_id: str) -> None:
         _error(ws, "bin_not_found", f"No bin with id {bin_id!r}.")
         return
     cleared_at = bin_row["cleared_at"]
+    feed = feeds.join(bin_id, base_url, trust_host)
     try:
         while ws.connected:
             seen = notifier.version
-            bin_row = get_bin_row(store, bin_id)
+            bin_row, frames = feed.poll(store, after, seen)
             if bin_row is None:
                 ws.send(json.dumps({"type": "bin_deleted"}))
                 ws.close()
@@ -76,16 +171,16 @@ def stream_bin(ws, bin_id: str) -> None:
             if bin_row["cleared_at"] != cleared_at:
                 cleared_at = bin_row["cleared_at"]
                 ws.send(json.dumps({"type": "cleared"}))
-            rows = requests_after(store, bin_id, after)
-            for row in rows:
-                frame = {"type": "request", "request": summary(row, base_url, trust_host)}
-                ws.send(json.dumps(frame))
-                after = row["id"]
-            if len(rows) == BATCH:
+            for request_id, frame in frames:
+                ws.send(frame)
+                after = request_id
+            if len(frames) == BATCH:
                 continue  # more to replay: no waiting
             notifier.wait(seen, POLL_S)
     except ConnectionClosed:
         return
+    finally:
+        feeds.leave(feed)
 
 
 def init_app(app: Flask) -> None:

@@ -131,3 +131,24 @@ def test_bad_after_gets_an_error_frame(live_server, bin_row, after):
     with connect(live_server, bin_row["id"], after) as ws:
         frame = receive(ws)
         assert frame["error"]["code"] == "bad_request"
+
+
+def test_subscribers_share_a_feed_and_late_ones_replay_from_further_back(
+    live_server, bin_row, monkeypatch
+):
+    """The shared feed keeps only the newest frames; a subscriber from further back reads them."""
+    from hooklab.bin_server.live import BinFeed
+
+    monkeypatch.setattr(BinFeed, "KEEP", 2)
+    with connect(live_server, bin_row["id"]) as first:
+        ids = [capture(live_server, bin_row["id"], data=str(n)) for n in range(5)]
+        assert [receive(first)["request"]["id"] for _ in ids] == ids
+        with (
+            connect(live_server, bin_row["id"], after=0) as late,
+            connect(live_server, bin_row["id"], after=ids[2]) as recent,
+        ):
+            assert [receive(late)["request"]["id"] for _ in ids] == ids
+            assert [receive(recent)["request"]["id"] for _ in ids[3:]] == ids[3:]
+            newest = capture(live_server, bin_row["id"])
+            for ws in (first, late, recent):
+                assert receive(ws)["request"]["id"] == newest
