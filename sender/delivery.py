@@ -234,7 +234,12 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
         if delivery["status"] != "succeeded":
             changes.update(status="succeeded", finished_at=now, next_attempt_at=None)
         if counts_for_webhook:
-            webhook_changes["consecutive_failures"] = 0
+            # Only a webhook that had failures is written: most successes change nothing there.
+            conn.execute(
+                "UPDATE webhooks SET consecutive_failures = 0, updated_at = ? "
+                "WHERE id = ? AND consecutive_failures != 0",
+                (now, claim.webhook_id),
+            )
     elif delivery["status"] == "succeeded":
         pass  # a delivery that arrived once stays delivered; the failed attempt is in the log
     elif outcome.status_code == 410:
