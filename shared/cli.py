@@ -17,8 +17,6 @@ from hooklab.shared.demo import demo_command
 from hooklab.shared.settings import SETTINGS, SettingError, Settings
 from hooklab.shared.store import StoreError
 
-SERVER_SETTINGS = [s for s in SETTINGS if s.name not in {"public_url"}]
-
 
 def settings_options(func):
     """Add one option per setting (the settings table drives the CLI)."""

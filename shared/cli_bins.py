@@ -10,6 +10,7 @@ import click
 from hooklab.shared.cli_common import (
     human_size,
     json_option,
+    print_fields,
     print_json,
     print_table,
     short_time,
@@ -161,9 +162,7 @@ def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
         lines.append(("  body", response["body"]))
     if "request_count" in b:
         lines.append(("Requests", b["request_count"]))
-    width = max(len(k) for k, _ in lines)
-    for key, value in lines:
-        click.echo(f"{key.ljust(width)}  {value}")
+    print_fields(lines)
 
 
 @bin_group.command("requests")

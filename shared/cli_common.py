@@ -88,6 +88,13 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], empty: st
         click.echo(line(row))
 
 
+def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """Print label/value lines with the values lined up (`bin show`, `webhook show`)."""
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        click.echo(f"{label.ljust(width)}  {value}")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

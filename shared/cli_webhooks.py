@@ -8,6 +8,7 @@ import click
 
 from hooklab.shared.cli_common import (
     json_option,
+    print_fields,
     print_json,
     print_table,
     read_json_arg,
@@ -173,9 +174,7 @@ def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
         lines.append(("Last delivery", f"#{last['id']} {last.get('status')}{test}: {answer}"))
     if webhook.get("consecutive_failures"):
         lines.append(("Failures in a row", webhook["consecutive_failures"]))
-    width = max(len(k) for k, _ in lines)
-    for key, value in lines:
-        click.echo(f"{key.ljust(width)}  {value}")
+    print_fields(lines)
 
 
 @webhook_group.command("test")
