@@ -78,3 +78,18 @@ def screenshot(tmp_path):
         return target
 
     return take
+
+
+def watch_console(page) -> list[str]:
+    """Console errors of a page: a CSP violation (an inline script or style) shows up there."""
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
+def assert_nothing_ran(page, console: list[str]) -> None:
+    """No injected script ran, no script error, no CSP violation, no hostile element made."""
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.js_errors == []
+    assert not [m for m in console if "Content Security Policy" in m], console
+    assert page.locator("img[onerror], svg[onload], main script").count() == 0

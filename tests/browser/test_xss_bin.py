@@ -11,6 +11,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.browser.conftest import assert_nothing_ran, watch_console
+
 pytestmark = pytest.mark.browser
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -34,19 +36,6 @@ def send_raw(url: str, method: str, target: str, headers: dict, body: bytes = b"
         return response.status
     finally:
         conn.close()
-
-
-def watch_console(page) -> list[str]:
-    """Console errors of a page: a CSP violation (an inline script or style) shows up there."""
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    return errors
-
-
-def assert_nothing_ran(page, console: list[str]) -> None:
-    assert page.evaluate("typeof window.__pwned") == "undefined"
-    assert page.js_errors == []
-    assert not [m for m in console if "Content Security Policy" in m], console
 
 
 @pytest.fixture

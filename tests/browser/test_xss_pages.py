@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 from werkzeug.routing import IntegerConverter
 
 from hooklab.shared.app import create_app
+from tests.browser.conftest import assert_nothing_ran, watch_console
 from tests.conftest import make_settings, start_live_server
 
 pytestmark = pytest.mark.browser
@@ -108,20 +109,6 @@ def hostile_site(tmp_path) -> Iterator[dict]:
     finally:
         receiver.close()
         live.stop()
-
-
-def watch_console(page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    return errors
-
-
-def assert_nothing_ran(page, console: list[str]) -> None:
-    assert page.evaluate("typeof window.__pwned") == "undefined"
-    assert page.js_errors == []
-    assert not [m for m in console if "Content Security Policy" in m], console
-    # Nothing hostile became an element anywhere on the page.
-    assert page.locator("img[onerror], svg[onload], main script").count() == 0
 
 
 def test_webhook_pages_show_hostile_data_as_text(page, hostile_site):
