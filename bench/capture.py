@@ -43,6 +43,19 @@ def _bin_rows(db: str, bin_id: str) -> tuple[int, int | None]:
         ).fetchone()
 
 
+def wrk_figures(result) -> dict:
+    """What is kept of one wrk run."""
+    return {
+        "rps": result.rps,
+        "requests": result.requests,
+        "ok": result.ok,
+        "non_2xx": result.non_2xx,
+        "socket_errors": result.socket_errors,
+        "p50_ms": result.latency_p50_ms,
+        "p99_ms": result.latency_p99_ms,
+    }
+
+
 def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
     """One wrk run against `hooklab serve` on a fresh database, with the store checked after."""
     db = str(folder / f"capture-{len(list(folder.glob('*.db')))}.db")
@@ -57,13 +70,7 @@ def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
     kept, newest = _bin_rows(db, bin_id)
     stored = after - before
     return {
-        "rps": result.rps,
-        "requests": result.requests,
-        "ok": result.ok,
-        "non_2xx": result.non_2xx,
-        "socket_errors": result.socket_errors,
-        "p50_ms": result.latency_p50_ms,
-        "p99_ms": result.latency_p99_ms,
+        **wrk_figures(result),
         "stored": stored,
         "kept": kept,
         # A fresh database: the bin holds every id handed out, up to the per-bin limit.
@@ -76,15 +83,7 @@ def run_contender(cmd: list[str], port: int, url: str, script: str, seconds: int
     with common.running(cmd, port, "/"):
         common.run_wrk(url, 1, CONNECTIONS, script=script)  # warm-up
         result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
-    return {
-        "rps": result.rps,
-        "requests": result.requests,
-        "ok": result.ok,
-        "non_2xx": result.non_2xx,
-        "socket_errors": result.socket_errors,
-        "p50_ms": result.latency_p50_ms,
-        "p99_ms": result.latency_p99_ms,
-    }
+    return wrk_figures(result)
 
 
 def exact_count_check(folder: Path, script: str, seconds: int) -> dict:
