@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request, send_file, stream_with_
 from hooklab.bin_server import bins, captured, export
 from hooklab.shared.app import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
-from hooklab.shared.store import row, rows
+from hooklab.shared.store import MAX_ROW_ID, row, row_id, rows
 
 bp = Blueprint("bin_api", __name__)
 
@@ -22,8 +22,6 @@ MAX_LIMIT = 1000
 DEFAULT_WAIT_S = 30.0
 # A long poll re-reads the store at least this often, so captures by another process are seen.
 WAIT_POLL_S = 0.5
-# Far above any id SQLite hands out; the "no upper bound" of `before`.
-NO_BEFORE = 2**63 - 1
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -79,7 +77,7 @@ def _bin_json(row: dict) -> dict:
 
 def _get_request_row(bin_id: str, request_id: int) -> dict:
     """A stored captured request of this bin, body included, or a 404."""
-    if request_id > NO_BEFORE:  # larger than any SQLite integer: no such request
+    if row_id(request_id) is None:
         raise ApiError(
             404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
         )
@@ -158,8 +156,8 @@ def list_requests(bin_id: str):
     """Summaries of captured requests, newest first; `after`, `before` (ids) and `limit`."""
     store = get_store()
     bins.require_bin(store, bin_id)
-    after = _int_arg("after", 0, 0, NO_BEFORE)
-    before = _int_arg("before", NO_BEFORE, 0, NO_BEFORE)
+    after = _int_arg("after", 0, 0, MAX_ROW_ID)
+    before = _int_arg("before", MAX_ROW_ID, 0, MAX_ROW_ID)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     found = rows(
         store.conn,
@@ -226,7 +224,7 @@ def wait_for_request(bin_id: str):
     """Long poll: the oldest request newer than `after` matching `method` and `path`, or 204."""
     store, settings = get_store(), get_settings()
     bin_row = bins.require_bin(store, bin_id)
-    after = _int_arg("after", 0, 0, NO_BEFORE)
+    after = _int_arg("after", 0, 0, MAX_ROW_ID)
     timeout = _timeout_arg(settings.wait_max_s)
     method = request.args.get("method", "").strip().upper()
     path = request.args.get("path", "").strip()

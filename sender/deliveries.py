@@ -8,7 +8,7 @@ from typing import Any
 from hooklab.sender.catalog import Catalog
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
-from hooklab.shared.store import Store, row, rows
+from hooklab.shared.store import Store, row, row_id, rows
 
 MAX_LIMIT = 200
 
@@ -116,13 +116,8 @@ def list_deliveries(
 
 def get_delivery(store: Store, catalog: Catalog, delivery_id: int | str) -> dict[str, Any]:
     """One delivery with its attempts, or a 404 API error."""
-    try:
-        delivery_id = int(delivery_id)
-    except (TypeError, ValueError):
-        delivery_id = -1
-    if not 0 < delivery_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
-        delivery_id = -1
-    found = row(store.conn, "SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+    number = row_id(delivery_id)
+    found = row(store.conn, "SELECT * FROM deliveries WHERE id = ?", (number,)) if number else None
     if found is None:
         raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")
     attempts = _attempts_of(store, [found["id"]])[found["id"]]

@@ -27,7 +27,7 @@ from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
-from hooklab.shared.store import Store, row
+from hooklab.shared.store import Store, row, row_id
 
 log = logging.getLogger("hooklab.sender")
 
@@ -436,20 +436,15 @@ def send_test(
 
 def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[str, Any]:
     """One more attempt of a delivery now (same webhook-id, same body); returns the attempt."""
-    try:
-        delivery_id = int(delivery_id)
-    except (TypeError, ValueError):
-        delivery_id = -1
-    if not 0 < delivery_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
-        delivery_id = -1
+    number = row_id(delivery_id)
     with store.write() as conn:
-        found = row(conn, DELIVERY_WITH_WEBHOOK, (delivery_id,))
+        found = row(conn, DELIVERY_WITH_WEBHOOK, (number,)) if number else None
         if found is None:
             raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")
         claim = _start_attempt(conn, found, "manual", "request", None)
     outcome = send_claim(claim, settings)
     record(store, settings, claim, outcome)
-    return {"delivery_id": delivery_id, "attempt_number": claim.number, "ok": outcome.ok}
+    return {"delivery_id": number, "attempt_number": claim.number, "ok": outcome.ok}
 
 
 # --- the workers ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from hooklab.shared.clock import iso, now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import check_secret, generate_secret
-from hooklab.shared.store import Store, row, rows
+from hooklab.shared.store import Store, row, row_id, rows
 from hooklab.shared.targets import TargetBlocked, check_target
 
 FIELDS = ("name", "url", "event", "active", "secret", "payload_format", "timeout_s")
@@ -169,13 +169,10 @@ def create_webhook(store: Store, columns: dict[str, Any], settings: Settings) ->
 
 def get_webhook(store: Store, webhook_id: int | str) -> dict[str, Any] | None:
     """The row of a webhook (with its delivery count), or None."""
-    try:
-        webhook_id = int(webhook_id)
-    except (TypeError, ValueError):
+    number = row_id(webhook_id)
+    if number is None:
         return None
-    if not 0 < webhook_id < 2**63:  # beyond SQLite's integers (an OverflowError): no such id
-        return None
-    return row(store.conn, SELECT + " WHERE w.id = ?", (webhook_id,))
+    return row(store.conn, SELECT + " WHERE w.id = ?", (number,))
 
 
 def require_webhook(store: Store, webhook_id: int | str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_MS = 5000
+MAX_ROW_ID = 2**63 - 1  # the largest integer SQLite holds; a larger one overflows sqlite3
 
 
 class StoreError(RuntimeError):
@@ -202,3 +203,12 @@ def row(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> dict[
     if found is None:
         return None
     return dict(zip([c[0] for c in cur.description], found, strict=True))
+
+
+def row_id(value: object) -> int | None:
+    """`value` as a row id SQLite can hold (1 to 2^63-1), or None: no row can have it."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ROW_ID else None
