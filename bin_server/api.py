@@ -132,7 +132,7 @@ def change_bin(bin_id: str):
     """Change a bin's name, configured response or secret (only the fields given)."""
     store = get_store()
     bins.require_bin(store, bin_id)
-    columns = bins.validate_bin_fields(_json_body(), get_settings().max_delay_ms, partial=True)
+    columns = bins.validate_bin_fields(_json_body(), get_settings().max_delay_ms)
     row = bins.update_bin(store, bin_id, columns)
     _changed()
     return jsonify(_bin_json(row))

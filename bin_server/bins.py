@@ -84,7 +84,7 @@ def require_bin(store: Store, bin_id: str) -> dict:
     return row
 
 
-def validate_bin_fields(data: Any, max_delay_ms: int, partial: bool = False) -> dict:
+def validate_bin_fields(data: Any, max_delay_ms: int) -> dict:
     """Check a create or change request; returns the columns to write, or raises ApiError(422)."""
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")

@@ -51,9 +51,6 @@ def insert_rows(count: int) -> str:
     return f"INSERT INTO captured_requests ({COLUMNS}) VALUES {marks}"  # noqa: S608
 
 
-INSERT = insert_rows(1)
-
-
 class _Pending:
     """One row waiting to be written, and what became of it."""
 
@@ -71,7 +68,7 @@ class _Pending:
 
 
 class CaptureWriter:
-    """Writes captured requests (rows of INSERT's columns, bin id first) in shared commits."""
+    """Writes captured requests (rows of COLUMNS, bin id first) in shared commits."""
 
     def __init__(self, store: Store, keep_per_bin: int) -> None:
         self.store = store

@@ -131,7 +131,6 @@ class Event:
     name: str
     description: str
     make_payload: Callable[[], dict[str, Any]] = field(repr=False)
-    custom: bool = False
 
     def example(self) -> dict[str, Any]:
         """A fresh example payload (new reference codes each time)."""
@@ -302,7 +301,7 @@ def _check_event(file: str, index: int, item: Any, seen: set[str]) -> Event:
     payload = item["payload"]
     if not isinstance(payload, dict):
         raise CatalogError(f"{where}: field 'payload' must be a JSON object")
-    return Event(slug, name.strip(), description.strip(), _static_payload(payload), custom=True)
+    return Event(slug, name.strip(), description.strip(), _static_payload(payload))
 
 
 def build_catalog(path: str | Path | None = None) -> Catalog:

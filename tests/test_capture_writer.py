@@ -160,7 +160,7 @@ def test_eviction_stays_exact_when_another_connection_changes_the_bin(store):
     other = sqlite3.connect(store.path)  # another process capturing into the same bin
     with other:
         for i in range(3):
-            other.execute(capture_writer.INSERT, make_row(bin_id, f"/other/{i}"))
+            other.execute(capture_writer.insert_rows(1), make_row(bin_id, f"/other/{i}"))
     newest = writer.write(make_row(bin_id, "/mine/last"))
     # The newest five by id: the writer's fifth, the other connection's three, its last.
     assert stored_paths(store.path, bin_id) == {
