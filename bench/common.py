@@ -135,10 +135,10 @@ def temp_dir() -> Iterator[Path]:
 
 def new_bin(db: str, **columns) -> str:
     """Create a bin directly in the store at `db`; returns its id."""
+    from hooklab.app.factory import open_store
     from hooklab.bin_server.bins import create_bin
-    from hooklab.shared.store import Store
 
-    store = Store(db)
+    store = open_store(db)
     store.migrate()
     bin_id = create_bin(store, columns)["id"]
     store.close()

@@ -73,12 +73,12 @@ def rate(records: list[dict]) -> float:
 
 def prepare_store(db: str, receiver_url: str, events: int) -> tuple[str, list[str]]:
     """A database with a webhook on the receiver and `events` fired events; (secret, bodies)."""
+    from hooklab.app.factory import open_store
     from hooklab.sender.firing import fire
     from hooklab.sender.webhooks import create_webhook
     from hooklab.shared.settings import Settings
-    from hooklab.shared.store import Store
 
-    store = Store(db)
+    store = open_store(db)
     store.migrate()
     settings = Settings({"db": db}, environ={})
     webhook = create_webhook(
@@ -177,10 +177,11 @@ def run_latency(folder: Path, receiver: ReceiverClient, per_second: int, seconds
     """Fire through the API at a steady rate; fired-to-received time of every delivery."""
     from hooklab.sender.webhooks import create_webhook
     from hooklab.shared.settings import Settings
-    from hooklab.shared.store import Store
 
     db = str(folder / "latency.db")
-    store = Store(db)
+    from hooklab.app.factory import open_store
+
+    store = open_store(db)
     store.migrate()
     create_webhook(
         store,

@@ -2,7 +2,7 @@
 
 Usage: python bench/serve_app.py MODULE:CALLABLE PORT
 The contenders of the capture benchmark (httpbin, the bare app) run through this with the config
-from `hooklab.shared.server.gunicorn_config` (the same worker class, threads and timeouts), so
+from `hooklab.app.server.gunicorn_config` (the same worker class, threads and timeouts), so
 the only difference between them and Hooklab is the app. httpbin's own venv has hooklab
 installed without its dependencies for this (see bench/common.py).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from hooklab.shared.server import gunicorn_config
+from hooklab.app.server import gunicorn_config
 from hooklab.shared.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

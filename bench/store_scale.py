@@ -43,10 +43,10 @@ FROM n JOIN numbered_bins b ON b.k = n.i % ?
 
 def fill(db: str, total: int) -> list[str]:
     """Create BINS bins and `total` captured requests spread over them; returns the bin ids."""
+    from hooklab.app.factory import open_store
     from hooklab.bin_server.bins import new_bin_id
-    from hooklab.shared.store import Store
 
-    Store(db).migrate()
+    open_store(db).migrate()
     bin_ids = [new_bin_id() for _ in range(BINS)]
     headers = json.dumps([["Host", "127.0.0.1:8000"], ["Content-Type", "application/json"]])
     conn = sqlite3.connect(db)

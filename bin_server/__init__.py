@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from hooklab.shared.context import get_notifier, get_settings, get_store
+
 
 def init_app(app: Flask) -> None:
     """Register the bin's routes and put the capture path in front of Flask."""
@@ -16,8 +18,5 @@ def init_app(app: Flask) -> None:
     live.init_app(app)
     app.extensions["hooklab.background"].append(start_expiry)
     app.wsgi_app = CaptureMiddleware(
-        app.wsgi_app,
-        app.extensions["hooklab.store"],
-        app.config["HOOKLAB"],
-        app.extensions["hooklab.notifier"],
+        app.wsgi_app, get_store(app), get_settings(app), get_notifier(app)
     )

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
 from hooklab.bin_server import bins, captured, export
-from hooklab.shared.app import get_notifier, get_settings, get_store
+from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
 from hooklab.shared.store import MAX_ROW_ID, row, row_id, rows
 

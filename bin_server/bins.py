@@ -59,7 +59,9 @@ class BinCache:
             self._items.pop(bin_id, None)
 
 
-cache = BinCache()
+def bin_cache(store: Store) -> BinCache:
+    """The bin cache of the app that owns `store`."""
+    return store.attached("bin_cache", BinCache)
 
 
 def get_bin_row(store: Store, bin_id: str) -> dict | None:
@@ -219,7 +221,7 @@ def update_bin(store: Store, bin_id: str, columns: dict) -> dict:
     if columns:
         with store.atomic() as db:
             db["bins"].update(bin_id, columns)
-    cache.forget(bin_id)
+    bin_cache(store).forget(bin_id)
     return require_bin(store, bin_id)
 
 
@@ -228,7 +230,7 @@ def delete_bin(store: Store, bin_id: str) -> None:
     with store.atomic() as db:
         db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
         db.execute("DELETE FROM bins WHERE id = ?", [bin_id])
-    cache.forget(bin_id)
+    bin_cache(store).forget(bin_id)
 
 
 def clear_bin(store: Store, bin_id: str) -> int:

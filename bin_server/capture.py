@@ -14,7 +14,7 @@ from http import HTTPStatus
 from json.encoder import encode_basestring as _quote
 from urllib.parse import quote
 
-from hooklab.bin_server.bins import cache, looks_like_bin_id
+from hooklab.bin_server.bins import bin_cache, looks_like_bin_id
 from hooklab.bin_server.capture_writer import CaptureWriter
 from hooklab.shared.clock import now_ms
 from hooklab.shared.notify import Notifier
@@ -141,6 +141,7 @@ class CaptureMiddleware:
         self.store = store
         self.settings = settings
         self.notifier = notifier
+        self.bins = bin_cache(store)
         # Concurrent captures share one commit (see capture_writer.py and docs/benchmarks.md).
         self.writer = CaptureWriter(store, settings.max_requests_per_bin)
 
@@ -158,7 +159,7 @@ class CaptureMiddleware:
         # The subpath is taken from the raw path, so percent-encoding is kept as sent.
         raw_rest = path[len(PREFIX) :] if path.startswith(PREFIX) else rest
         subpath = "/" + raw_rest.partition("/")[2] if slash else ""
-        bin_row = cache.get(self.store, bin_id) if looks_like_bin_id(bin_id) else None
+        bin_row = self.bins.get(self.store, bin_id) if looks_like_bin_id(bin_id) else None
         if bin_row is None:
             return _json(
                 start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.", close=True
@@ -205,7 +206,7 @@ class CaptureMiddleware:
                     "The database is busy (another program holds its lock); try again shortly.",
                     extra=[("Retry-After", "1")],
                 )
-            if cache.get(self.store, bin_id) is None:
+            if self.bins.get(self.store, bin_id) is None:
                 return _json(start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.")
             raise
         self.notifier.changed()

@@ -10,6 +10,7 @@ from flask import Flask
 
 from hooklab.bin_server.bins import delete_bin
 from hooklab.shared.clock import now_ms
+from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.store import Store
 
 log = logging.getLogger("hooklab")
@@ -34,11 +35,10 @@ def expire_idle_bins(store: Store, ttl_s: int, now: int | None = None) -> list[s
 
 def start_expiry(app: Flask) -> Callable[[], None] | None:
     """Start the thread that expires idle bins, when a TTL is set; returns its stop()."""
-    settings = app.config["HOOKLAB"]
+    settings = get_settings(app)
     if settings.bin_ttl_s <= 0:
         return None
-    store: Store = app.extensions["hooklab.store"]
-    notifier = app.extensions["hooklab.notifier"]
+    store, notifier = get_store(app), get_notifier(app)
     stopped = threading.Event()
     interval = max(0.5, min(60.0, settings.bin_ttl_s / 4))
 

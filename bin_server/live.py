@@ -21,8 +21,9 @@ from simple_websocket import ConnectionClosed
 
 from hooklab.bin_server.bins import get_bin_row, looks_like_bin_id
 from hooklab.bin_server.captured import SUMMARY_COLUMNS, summary
-from hooklab.shared.live import sock
+from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.store import Store, rows
+from hooklab.shared.websocket import sock
 
 bp = Blueprint("bin_live", __name__)
 POLL_S = 1.0
@@ -123,9 +124,6 @@ class Feeds:
                 self._feeds.pop((feed.bin_id, feed.base_url, feed.trust_host), None)
 
 
-feeds = Feeds()
-
-
 def _after_param() -> int | None:
     raw = request.args.get("after", "0") or "0"
     try:
@@ -144,9 +142,9 @@ def _error(ws, code: str, message: str) -> None:
 def stream_bin(ws, bin_id: str) -> None:
     """Send every request with id > after, then new ones as they arrive, until either side stops."""
     app = current_app._get_current_object()
-    store: Store = app.extensions["hooklab.store"]
-    notifier = app.extensions["hooklab.notifier"]
-    settings = app.config["HOOKLAB"]
+    store, settings = get_store(app), get_settings(app)
+    notifier = get_notifier(app)
+    feeds = store.attached("live_feeds", Feeds)
     base_url = settings.public_url or request.host_url
     trust_host = not settings.public_url
 

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, render_template
 from hooklab.bin_server import bins as bin_store
 from hooklab.bin_server.api import base_url as api_base_url
 from hooklab.bin_server.bins import bin_stats, bin_to_json, get_bin_row, looks_like_bin_id
-from hooklab.shared.app import get_store
+from hooklab.shared.context import get_store
 
 bp = Blueprint("bin_pages", __name__)
 

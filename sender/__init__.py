@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from hooklab.shared.context import get_settings, get_store
+
 
 def init_app(app: Flask) -> None:
     """Register the manager's routes and its delivery workers.
@@ -16,8 +18,7 @@ def init_app(app: Flask) -> None:
     from hooklab.sender import api, pages
     from hooklab.sender.catalog import build_catalog
 
-    settings = app.config["HOOKLAB"]
-    app.extensions["hooklab.catalog"] = build_catalog(settings.catalog)
+    app.extensions["hooklab.catalog"] = build_catalog(get_settings(app).catalog)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.extensions["hooklab.background"].append(start_delivery_workers)
@@ -27,5 +28,5 @@ def start_delivery_workers(app: Flask) -> Callable[[], None]:
     """Start the delivery worker threads of a serving process; returns their `stop()`."""
     from hooklab.sender.delivery import DeliveryWorkers
 
-    workers = DeliveryWorkers(app.extensions["hooklab.store"], app.config["HOOKLAB"])
+    workers = DeliveryWorkers(get_store(app), get_settings(app))
     return workers.start()

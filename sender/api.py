@@ -5,29 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from hooklab.sender import deliveries, delivery, webhooks
-from hooklab.sender.catalog import Catalog
+from hooklab.sender.catalog import get_catalog
 from hooklab.sender.firing import fire
+from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
-from hooklab.shared.settings import Settings
-from hooklab.shared.store import Store
 
 bp = Blueprint("sender_api", __name__)
-
-
-def get_catalog() -> Catalog:
-    """The event catalog of the current app."""
-    return current_app.extensions["hooklab.catalog"]
-
-
-def _store() -> Store:
-    return current_app.extensions["hooklab.store"]
-
-
-def _settings() -> Settings:
-    return current_app.config["HOOKLAB"]
 
 
 def json_body(empty: Any = ...) -> Any:
@@ -56,7 +42,7 @@ def _int_arg(name: str, default: int | None) -> int | None:
 
 
 def _webhook_json(webhook: dict, with_secret: bool = True) -> dict:
-    return webhooks.webhook_to_json(_store(), webhook, get_catalog(), with_secret)
+    return webhooks.webhook_to_json(get_store(), webhook, get_catalog(), with_secret)
 
 
 @bp.get("/api/events")
@@ -72,7 +58,7 @@ def fire_event(slug: str):
     if payload is not None and not isinstance(payload, dict):
         raise ApiError(422, "invalid", "The payload must be a JSON object.", "payload")
     key = request.headers.get("Idempotency-Key")
-    result = fire(_store(), slug, payload, key, catalog=get_catalog())
+    result = fire(get_store(), slug, payload, key, catalog=get_catalog())
     response = jsonify(result)
     response.status_code = 202
     if result["replayed"]:
@@ -83,14 +69,16 @@ def fire_event(slug: str):
 @bp.get("/api/webhooks")
 def list_webhooks():
     """Every webhook, newest first (secrets are only shown one webhook at a time)."""
-    return jsonify([_webhook_json(w, with_secret=False) for w in webhooks.list_webhooks(_store())])
+    return jsonify(
+        [_webhook_json(w, with_secret=False) for w in webhooks.list_webhooks(get_store())]
+    )
 
 
 @bp.post("/api/webhooks")
 def create_webhook():
     """Add a webhook; a whsec_ secret is generated when none is given; 201."""
-    columns = webhooks.check_fields(json_body(), get_catalog(), _settings())
-    webhook = webhooks.create_webhook(_store(), columns, _settings())
+    columns = webhooks.check_fields(json_body(), get_catalog(), get_settings())
+    webhook = webhooks.create_webhook(get_store(), columns, get_settings())
     response = jsonify(_webhook_json(webhook))
     response.status_code = 201
     response.headers["Location"] = f"/api/webhooks/{webhook['id']}"
@@ -100,31 +88,31 @@ def create_webhook():
 @bp.get("/api/webhooks/<webhook_id>")
 def read_webhook(webhook_id: str):
     """One webhook, with its secret."""
-    return jsonify(_webhook_json(webhooks.require_webhook(_store(), webhook_id)))
+    return jsonify(_webhook_json(webhooks.require_webhook(get_store(), webhook_id)))
 
 
 @bp.patch("/api/webhooks/<webhook_id>")
 def change_webhook(webhook_id: str):
     """Change some fields of a webhook (active: true enables it again)."""
-    webhook = webhooks.require_webhook(_store(), webhook_id)
-    columns = webhooks.check_fields(json_body(), get_catalog(), _settings(), partial=True)
-    webhook = webhooks.update_webhook(_store(), webhook["id"], columns)
+    webhook = webhooks.require_webhook(get_store(), webhook_id)
+    columns = webhooks.check_fields(json_body(), get_catalog(), get_settings(), partial=True)
+    webhook = webhooks.update_webhook(get_store(), webhook["id"], columns)
     return jsonify(_webhook_json(webhook))
 
 
 @bp.delete("/api/webhooks/<webhook_id>")
 def delete_webhook(webhook_id: str) -> Response:
     """Delete a webhook with its delivery log; 204."""
-    webhook = webhooks.require_webhook(_store(), webhook_id)
-    webhooks.delete_webhook(_store(), webhook["id"])
+    webhook = webhooks.require_webhook(get_store(), webhook_id)
+    webhooks.delete_webhook(get_store(), webhook["id"])
     return Response(status=204)
 
 
 @bp.post("/api/webhooks/<webhook_id>/regenerate-secret")
 def regenerate_secret(webhook_id: str):
     """Give the webhook a new random secret; the old one stops working at once."""
-    webhook = webhooks.require_webhook(_store(), webhook_id)
-    return jsonify(_webhook_json(webhooks.regenerate_secret(_store(), webhook["id"])))
+    webhook = webhooks.require_webhook(get_store(), webhook_id)
+    return jsonify(_webhook_json(webhooks.regenerate_secret(get_store(), webhook["id"])))
 
 
 @bp.post("/api/webhooks/<webhook_id>/test")
@@ -136,14 +124,14 @@ def test_webhook(webhook_id: str):
     event = body.get("event")
     if event is not None and not isinstance(event, str):
         raise ApiError(422, "invalid", "event must be an event slug.", "event")
-    result = delivery.send_test(_store(), _settings(), get_catalog(), webhook_id, event)
+    result = delivery.send_test(get_store(), get_settings(), get_catalog(), webhook_id, event)
     return jsonify(result)
 
 
 @bp.get("/api/webhooks/<webhook_id>/deliveries")
 def list_deliveries(webhook_id: str):
     """A webhook's deliveries, newest first, with their attempts (`limit`, `before`, `status`)."""
-    webhook = webhooks.require_webhook(_store(), webhook_id)
+    webhook = webhooks.require_webhook(get_store(), webhook_id)
     status = request.args.get("status") or None
     if status is not None and status not in ("pending", "succeeded", "failed", "cancelled"):
         raise ApiError(
@@ -153,7 +141,7 @@ def list_deliveries(webhook_id: str):
             "status",
         )
     found = deliveries.list_deliveries(
-        _store(),
+        get_store(),
         get_catalog(),
         webhook["id"],
         limit=_int_arg("limit", 50),
@@ -166,13 +154,13 @@ def list_deliveries(webhook_id: str):
 @bp.get("/api/deliveries/<delivery_id>")
 def read_delivery(delivery_id: str):
     """One delivery with its attempts."""
-    return jsonify(deliveries.get_delivery(_store(), get_catalog(), delivery_id))
+    return jsonify(deliveries.get_delivery(get_store(), get_catalog(), delivery_id))
 
 
 @bp.post("/api/deliveries/<delivery_id>/redeliver")
 def redeliver(delivery_id: str):
     """One more attempt of the delivery now, same webhook-id; waits and returns the delivery."""
-    result = delivery.redeliver(_store(), _settings(), delivery_id)
-    found = deliveries.get_delivery(_store(), get_catalog(), result["delivery_id"])
+    result = delivery.redeliver(get_store(), get_settings(), delivery_id)
+    found = deliveries.get_delivery(get_store(), get_catalog(), result["delivery_id"])
     attempt = next(a for a in found["attempts"] if a["number"] == result["attempt_number"])
     return jsonify({"ok": result["ok"], "attempt": attempt, "delivery": found})

@@ -18,7 +18,7 @@ import requests
 import urllib3.exceptions
 
 import hooklab.shared
-from hooklab.sender.deadline import AttemptDeadline, track_connections
+from hooklab.sender.deadline import AttemptDeadline, Watchdog, track_connections
 from hooklab.shared.signing import sign
 from hooklab.shared.targets import TargetBlocked, guarded_session
 
@@ -54,7 +54,7 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def new_session(block_private: bool = False) -> requests.Session:
+def new_session(watchdog: Watchdog, block_private: bool = False) -> requests.Session:
     """A Session for one thread: no proxies or netrc from the environment.
 
     With `block_private` every connection first checks (and pins) the target's addresses,
@@ -68,7 +68,8 @@ def new_session(block_private: bool = False) -> requests.Session:
         # would silently route deliveries elsewhere.
         session.trust_env = False
     session.headers["User-Agent"] = USER_AGENT
-    return track_connections(session)  # so perform() can hold every attempt to its timeout
+    # so perform() can hold every attempt to its timeout
+    return track_connections(session, watchdog)
 
 
 def delivery_headers(
@@ -198,7 +199,7 @@ def perform(
     outcome.request_headers = redact([[k, v] for k, v in prepared.headers.items()])
     started = time.monotonic()
     # The timeout bounds each read; the deadline bounds the whole answer (a trickling receiver).
-    with AttemptDeadline(timeout_s + DEADLINE_GRACE_S) as deadline:
+    with AttemptDeadline(timeout_s + DEADLINE_GRACE_S, session.hooklab_watchdog) as deadline:
         try:
             response = session.send(prepared, timeout=timeout_s, allow_redirects=False, stream=True)
         except Exception as exc:  # every failure becomes a recorded attempt, never a crash

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import Flask, current_app
+
 WU_VERSION = "2.4.12"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 WILDCARD = "*"
@@ -315,3 +317,8 @@ def build_catalog(path: str | Path | None = None) -> Catalog:
 
 
 DEFAULT_CATALOG = Catalog(DEFAULT_EVENTS)
+
+
+def get_catalog(app: Flask | None = None) -> Catalog:
+    """The event catalog of `app` (default: the current app)."""
+    return (app or current_app).extensions["hooklab.catalog"]

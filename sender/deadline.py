@@ -19,20 +19,24 @@ _current = threading.local()
 
 
 class AttemptDeadline:
-    """`with AttemptDeadline(s):` around one attempt on this thread; `expired` tells if it cut."""
+    """`with AttemptDeadline(s, watchdog):` around one attempt on this thread.
 
-    def __init__(self, seconds: float) -> None:
+    `expired` tells if it cut.
+    """
+
+    def __init__(self, seconds: float, watchdog: Watchdog) -> None:
         self.seconds = seconds
+        self.watchdog = watchdog
         self.expired = False
         self.connection = None
 
     def __enter__(self) -> AttemptDeadline:
         _current.deadline = self
-        _watchdog.watch(self, time.monotonic() + self.seconds)
+        self.watchdog.watch(self, time.monotonic() + self.seconds)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        _watchdog.forget(self)
+        self.watchdog.forget(self)
         _current.deadline = None
 
     def _expire(self) -> None:
@@ -45,8 +49,8 @@ class AttemptDeadline:
                 pass  # already closed: nothing left to cut
 
 
-class _Watchdog:
-    """One thread for every running deadline of the process.
+class Watchdog:
+    """One thread for every running deadline of an app (`Store.attached("deadlines", ...)`).
 
     A timer thread per attempt cost a thread start per delivery: 16 workers spent a fifth of
     their time in Thread.start (docs/benchmarks.md). Entering and leaving a deadline is now a
@@ -88,9 +92,6 @@ class _Watchdog:
                 self._cond.wait(60.0 if nearest is None else max(0.0, nearest - now))
 
 
-_watchdog = _Watchdog()
-
-
 class _TrackedConnection:
     """A urllib3 connection that registers itself with this thread's running deadline."""
 
@@ -101,8 +102,9 @@ class _TrackedConnection:
         return super().request(*args, **kwargs)
 
 
-def track_connections(session: requests.Session) -> requests.Session:
+def track_connections(session: requests.Session, watchdog: Watchdog) -> requests.Session:
     """Make every connection of `session` (new or reused) answerable to AttemptDeadline."""
+    session.hooklab_watchdog = watchdog  # the deadlines of perform() on this session
     for adapter in {id(a): a for a in session.adapters.values()}.values():
         manager = adapter.poolmanager
         manager.pool_classes_by_scheme = {

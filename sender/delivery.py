@@ -22,7 +22,8 @@ import requests
 
 from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perform
 from hooklab.sender.catalog import WILDCARD, Catalog
-from hooklab.sender.firing import doorbell, new_message_id, render_body
+from hooklab.sender.deadline import Watchdog
+from hooklab.sender.firing import new_message_id, render_body
 from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
@@ -146,15 +147,20 @@ def claim_due(store: Store, settings: Settings, worker: str) -> Claim | None | b
         return _start_attempt(conn, found, "scheduled", worker, token)
 
 
+def deadlines(store: Store) -> Watchdog:
+    """The attempt-deadline watchdog of the app that owns `store` (one thread per app)."""
+    return store.attached("attempt_deadlines", Watchdog)
+
+
 def send_claim(
-    claim: Claim, settings: Settings, session: requests.Session | None = None
+    store: Store, claim: Claim, settings: Settings, session: requests.Session | None = None
 ) -> Outcome:
     """Send the claimed attempt over HTTP and return what came back."""
     if session is None:
         # A request thread (test send, redelivery): a Session of its own, closed right after,
         # so no idle connection outlives the short-lived thread.
-        with new_session(settings.block_private_targets) as own:
-            return send_claim(claim, settings, own)
+        with new_session(deadlines(store), settings.block_private_targets) as own:
+            return send_claim(store, claim, settings, own)
     body = claim.body.encode()
     headers = delivery_headers(
         claim.secret,
@@ -307,7 +313,7 @@ def process_one(store: Store, settings: Settings, session: requests.Session, wor
         return False
     if claim is False:
         return True
-    outcome = send_claim(claim, settings, session)
+    outcome = send_claim(store, claim, settings, session)
     record(store, settings, claim, outcome)
     return True
 
@@ -417,7 +423,7 @@ def send_test(
         ).lastrowid
         found = row(conn, DELIVERY_WITH_WEBHOOK, (delivery_id,))
         claim = _start_attempt(conn, found, "test", "request", token)
-    outcome = send_claim(claim, settings)
+    outcome = send_claim(store, claim, settings)
     record(store, settings, claim, outcome)
     return {
         "ok": outcome.ok,
@@ -442,7 +448,7 @@ def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[
         if found is None:
             raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")
         claim = _start_attempt(conn, found, "manual", "request", None)
-    outcome = send_claim(claim, settings)
+    outcome = send_claim(store, claim, settings)
     record(store, settings, claim, outcome)
     return {"delivery_id": number, "attempt_number": claim.number, "ok": outcome.ok}
 
@@ -459,7 +465,7 @@ class DeliveryWorkers:
         self.count = settings.delivery_workers if count is None else count
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._bell = doorbell(store)
+        self._bell = store.notifier("deliveries")
         self.name = "w" + secrets.token_hex(3)
 
     def start(self) -> Callable[[], None]:
@@ -478,17 +484,17 @@ class DeliveryWorkers:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask every thread to stop and wait for them (an attempt in flight may finish)."""
         self._stop.set()
-        self._bell.ring()
+        self._bell.changed()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
     def _run(self, worker: str, housekeeper: bool) -> None:
-        session = new_session(self.settings.block_private_targets)
+        session = new_session(deadlines(self.store), self.settings.block_private_targets)
         try:
             while not self._stop.is_set():
-                seen = self._bell.rings
+                seen = self._bell.version
                 try:
                     if process_one(self.store, self.settings, session, worker):
                         continue

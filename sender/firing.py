@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
-import threading
 from typing import Any
 
 from hooklab.sender.catalog import DEFAULT_CATALOG, WILDCARD, Catalog
@@ -20,45 +18,6 @@ from hooklab.shared.errors import ApiError
 from hooklab.shared.store import Store, row, rows
 
 MAX_IDEMPOTENCY_KEY = 255
-
-
-class Doorbell:
-    """Wakes the delivery workers of this process when a delivery becomes due."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._rings = 0
-
-    def ring(self) -> None:
-        """Tell every waiting worker there may be work."""
-        with self._cond:
-            self._rings += 1
-            self._cond.notify_all()
-
-    @property
-    def rings(self) -> int:
-        return self._rings
-
-    def wait(self, seen: int, timeout: float) -> int:
-        """Sleep until rung after `seen` or `timeout` passes; returns the ring count."""
-        with self._cond:
-            if self._rings == seen and timeout > 0:
-                self._cond.wait(timeout)
-            return self._rings
-
-
-_doorbells: dict[str, Doorbell] = {}
-_doorbells_lock = threading.Lock()
-
-
-def doorbell(store: Store) -> Doorbell:
-    """The doorbell of a database file, shared by every Store on that file in this process."""
-    key = os.path.realpath(store.path)
-    with _doorbells_lock:
-        bell = _doorbells.get(key)
-        if bell is None:
-            bell = _doorbells[key] = Doorbell()
-        return bell
 
 
 def new_message_id() -> str:
@@ -153,7 +112,7 @@ def fire(
             )
         result = _result(conn, event_id, replayed=False)
     if result["deliveries"]:
-        doorbell(store).ring()
+        store.notifier("deliveries").changed()
     return result
 
 

@@ -9,28 +9,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request
 
 from hooklab.sender import webhooks
-from hooklab.sender.catalog import Catalog
+from hooklab.sender.catalog import get_catalog
 from hooklab.sender.webhooks import PAYLOAD_FORMATS, WebhookErrors
+from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
 
 bp = Blueprint("sender_pages", __name__)
 
 EDITABLE = ("name", "url", "event", "payload_format", "timeout_s")
-
-
-def _catalog() -> Catalog:
-    return current_app.extensions["hooklab.catalog"]
-
-
-def _store():
-    return current_app.extensions["hooklab.store"]
-
-
-def _settings():
-    return current_app.config["HOOKLAB"]
 
 
 def _form_fields(names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -56,7 +45,7 @@ def _form_fields(names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]
 
 def _webhook_view(webhook: dict) -> dict:
     """A webhook as the templates show it (no secret: the page fetches it when asked)."""
-    return webhooks.webhook_to_json(_store(), webhook, _catalog(), with_secret=False)
+    return webhooks.webhook_to_json(get_store(), webhook, get_catalog(), with_secret=False)
 
 
 def _events_view() -> list[dict]:
@@ -67,7 +56,7 @@ def _events_view() -> list[dict]:
             "description": event.description,
             "payload": json.dumps(event.example(), indent=2, ensure_ascii=False),
         }
-        for event in _catalog()
+        for event in get_catalog()
     ]
 
 
@@ -75,16 +64,16 @@ def _form_context(values: dict | None = None, errors: dict | None = None) -> dic
     return {
         "values": values or {},
         "errors": errors or {},
-        "events": list(_catalog()),
+        "events": list(get_catalog()),
         "payload_formats": PAYLOAD_FORMATS,
-        "default_timeout_s": _settings().default_timeout_s,
+        "default_timeout_s": get_settings().default_timeout_s,
     }
 
 
 @bp.get("/webhooks")
 def webhooks_page():
     """The webhooks: "Add New Webhook", the list, then the events table."""
-    listed = [_webhook_view(w) for w in webhooks.list_webhooks(_store())]
+    listed = [_webhook_view(w) for w in webhooks.list_webhooks(get_store())]
     return render_template(
         "webhooks.html", webhooks=listed, event_rows=_events_view(), **_form_context()
     )
@@ -101,19 +90,19 @@ def create_webhook_form():
     """Add a webhook from the form; on a mistake, the form again with the message by the field."""
     values, errors = _form_fields((*EDITABLE, "secret"))
     try:
-        columns = webhooks.check_fields(values, _catalog(), _settings())
+        columns = webhooks.check_fields(values, get_catalog(), get_settings())
     except WebhookErrors as exc:
         errors = {**exc.errors, **errors}
     if errors:
         shown = {name: request.form.get(name, "") for name in (*EDITABLE, "secret")}
         return render_template("webhook_new.html", **_form_context(shown, errors)), 422
-    webhook = webhooks.create_webhook(_store(), columns, _settings())
+    webhook = webhooks.create_webhook(get_store(), columns, get_settings())
     return redirect(f"/webhooks/{webhook['id']}?created=1", code=303)
 
 
 def _require(webhook_id: str) -> dict:
     try:
-        return webhooks.require_webhook(_store(), webhook_id)
+        return webhooks.require_webhook(get_store(), webhook_id)
     except ApiError:
         abort(404, description=f"There is no webhook {webhook_id}; it may have been deleted.")
 
@@ -144,13 +133,13 @@ def save_webhook_form(webhook_id: str):
     webhook = _require(webhook_id)
     values, errors = _form_fields(EDITABLE)
     try:
-        columns = webhooks.check_fields(values, _catalog(), _settings(), partial=True)
+        columns = webhooks.check_fields(values, get_catalog(), get_settings(), partial=True)
     except WebhookErrors as exc:
         errors = {**exc.errors, **errors}
     if errors:
         shown = {name: request.form.get(name, "") for name in EDITABLE}
         return _render_webhook(webhook, shown, errors), 422
-    webhooks.update_webhook(_store(), webhook["id"], columns)
+    webhooks.update_webhook(get_store(), webhook["id"], columns)
     return redirect(f"/webhooks/{webhook['id']}?saved=1", code=303)
 
 
@@ -158,7 +147,7 @@ def save_webhook_form(webhook_id: str):
 def enable_webhook_form(webhook_id: str):
     """Switch a webhook on (clears the reason it was disabled)."""
     webhook = _require(webhook_id)
-    webhooks.update_webhook(_store(), webhook["id"], {"active": 1})
+    webhooks.update_webhook(get_store(), webhook["id"], {"active": 1})
     return redirect(f"/webhooks/{webhook['id']}", code=303)
 
 
@@ -166,7 +155,7 @@ def enable_webhook_form(webhook_id: str):
 def disable_webhook_form(webhook_id: str):
     """Switch a webhook off: fired events no longer reach it."""
     webhook = _require(webhook_id)
-    webhooks.update_webhook(_store(), webhook["id"], {"active": 0})
+    webhooks.update_webhook(get_store(), webhook["id"], {"active": 0})
     return redirect(f"/webhooks/{webhook['id']}", code=303)
 
 
@@ -174,5 +163,5 @@ def disable_webhook_form(webhook_id: str):
 def delete_webhook_form(webhook_id: str):
     """Delete a webhook and its delivery log."""
     webhook = _require(webhook_id)
-    webhooks.delete_webhook(_store(), webhook["id"])
+    webhooks.delete_webhook(get_store(), webhook["id"])
     return redirect("/webhooks", code=303)

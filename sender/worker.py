@@ -9,9 +9,8 @@ from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Send due deliveries from `settings.db` until Ctrl-C (or until `stop` is set)."""
-    store = Store(settings.db)
+def run_worker(store: Store, settings: Settings, stop: threading.Event | None = None) -> None:
+    """Send due deliveries from `store` until Ctrl-C (or until `stop` is set)."""
     store.migrate()
     workers = DeliveryWorkers(store, settings)
     workers.start()

@@ -1,6 +1,8 @@
-"""Wake waiting threads (websockets, long polls) when something is written in this process.
+"""Wake waiting threads when something is written in this process.
 
-Waiters also time out and re-read the store, so writes made by another process are seen too.
+One class for every such wake-up: live streams and long polls wait for captures, delivery
+workers for due deliveries (`Store.notifier(topic)`). Waiters also time out and re-read the
+store, so writes made by another process are seen too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,6 @@ class Notifier:
     def wait(self, seen: int, timeout: float) -> int:
         """Wait until the version differs from `seen` or `timeout` passes; return the version."""
         with self._cond:
-            if self._version == seen:
+            if self._version == seen and timeout > 0:
                 self._cond.wait(timeout)
             return self._version

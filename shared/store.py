@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from hooklab.shared.notify import Notifier
 
 BUSY_TIMEOUT_MS = 5000
 MAX_ROW_ID = 2**63 - 1  # the largest integer SQLite holds; a larger one overflows sqlite3
@@ -55,32 +56,38 @@ def explain(path: str, exc: BaseException) -> str:
     return f"{path}: {why}"
 
 
-_write_locks: dict[str, threading.Lock] = {}
-_write_locks_guard = threading.Lock()
-
-
-def _write_lock(path: str) -> threading.Lock:
-    """The lock this process's writers of `path` take turns on (see Store.writing)."""
-    key = path if path == ":memory:" else os.path.realpath(path)
-    with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
-
-
-def _migration_sets() -> list[Migrations]:
-    # Imported here so each half owns its own schema and the store needs neither at import.
-    from hooklab.bin_server.schema import migrations as bin_migrations
-    from hooklab.sender.schema import migrations as sender_migrations
-
-    return [bin_migrations, sender_migrations]
+T = TypeVar("T")
 
 
 class Store:
-    """The database file, opened once per thread (a connection belongs to its thread)."""
+    """The database file, opened once per thread (a connection belongs to its thread).
 
-    def __init__(self, path: str | Path) -> None:
+    An app owns one Store, and what must live as long as the app (its write lock, its
+    notifiers, caches and live feeds: `attached`) hangs off it, never off a module, so two apps
+    in one process share nothing. Each half hands in its own migrations (`app/` wires them).
+    """
+
+    def __init__(self, path: str | Path, migrations: Sequence[Migrations] = ()) -> None:
         self.path = str(path)
+        self.migrations = list(migrations)
         self._local = threading.local()
-        self.write_lock = _write_lock(self.path)  # shared by every Store on this file
+        self.write_lock = threading.Lock()
+        self._attached: dict[str, Any] = {}
+        self._attached_guard = threading.Lock()
+
+    def attached(self, key: str, make: Callable[[], T]) -> T:
+        """The object kept under `key` for as long as this store, made by `make()` on first use."""
+        found = self._attached.get(key)
+        if found is None:
+            with self._attached_guard:
+                found = self._attached.get(key)
+                if found is None:
+                    found = self._attached[key] = make()
+        return found
+
+    def notifier(self, topic: str) -> Notifier:
+        """The notifier of `topic` ("captures", "deliveries") for the writers of this store."""
+        return self.attached("notifier:" + topic, Notifier)
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -125,7 +132,7 @@ class Store:
         """
         try:
             with self.atomic() as db:
-                for migrations in _migration_sets():
+                for migrations in self.migrations:
                     migrations.apply(db)
                 # SQLite opens a file it may not write read-only and says nothing until the
                 # first write; find out now, not at the first capture. (Deletes nothing.)

@@ -8,8 +8,8 @@ import pytest
 import requests
 from flask import Flask
 
-from hooklab.shared.app import create_app
-from hooklab.shared.local_server import LocalServer, serve_app
+from hooklab.app.factory import create_app
+from hooklab.app.launcher import LocalServer, serve_app
 from hooklab.shared.settings import Settings
 from tests.served import Served, start
 

@@ -18,7 +18,7 @@ from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from hooklab.bin_server.bins import create_bin
 from hooklab.shared import security
-from hooklab.shared.app import get_store
+from hooklab.shared.context import get_store
 from tests.conftest import make_settings
 
 TOKEN = "t0ken-for-tests-only"
@@ -334,7 +334,7 @@ def test_logout_ends_the_session(live_server):
 
 
 def test_without_a_token_everything_is_open(tmp_path):
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
 
     client = create_app(make_settings(tmp_path)).test_client()
     assert client.get("/api/settings").status_code == 200

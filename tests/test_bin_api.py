@@ -8,8 +8,9 @@ import time
 import pytest
 import requests
 
+from hooklab.app.factory import create_app
 from hooklab.bin_server.api import path_matches
-from hooklab.shared.app import create_app
+from hooklab.shared.context import get_notifier
 from tests.conftest import make_settings
 
 MISSING_BIN = "a" * 26  # the shape of a bin id, but no such bin
@@ -303,7 +304,7 @@ def test_clear_requests(client, bin_with_requests):
 
 
 def test_changes_wake_the_notifier(app, client):
-    notifier = app.extensions["hooklab.notifier"]
+    notifier = get_notifier(app)
     steps = [
         lambda: make_bin(client)["id"],
         lambda: client.patch(f"/api/bins/{bin_id}", json={"name": "n"}),

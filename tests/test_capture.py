@@ -22,7 +22,7 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from hooklab.shared.app import create_app
+from hooklab.app.factory import create_app
 from tests.conftest import make_settings, start_live_server
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -8,7 +8,7 @@ import requests
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from hooklab.shared.local_server import start_local_server
+    from hooklab.app.launcher import start_local_server
 
     local = start_local_server(tmp_path_factory.mktemp("cors") / "hooklab.db")
     yield local

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from hooklab.app.factory import open_store
 from hooklab.bin_server import capture_writer
 from hooklab.bin_server.bins import create_bin
 from hooklab.bin_server.capture_writer import CaptureWriter, _Pending
@@ -15,7 +16,7 @@ from hooklab.shared.store import Store
 
 @pytest.fixture
 def store(tmp_path) -> Store:
-    store = Store(tmp_path / "hooklab.db")
+    store = open_store(tmp_path / "hooklab.db")
     store.migrate()
     return store
 

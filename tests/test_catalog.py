@@ -6,13 +6,13 @@ import json
 
 import pytest
 
+from hooklab.app.factory import create_app
 from hooklab.sender.catalog import (
     DEFAULT_CATALOG,
     CatalogError,
     build_catalog,
     load_catalog_file,
 )
-from hooklab.shared.app import create_app
 from tests.conftest import make_settings
 
 PAYMENT = {"payment_id", "payment_reference_code", "payment_total", "payment_invoice_url"}
@@ -183,7 +183,7 @@ def test_the_api_renders_fresh_reference_codes(client):
 def test_hooklab_serve_refuses_a_bad_catalog_file_in_one_line(tmp_path):
     from click.testing import CliRunner
 
-    from hooklab.shared.cli import cli
+    from hooklab.cli.main import cli
 
     path = write(tmp_path, '[{"slug": "ok", "name": "Ok", "payload": "nope"}]', "events.json")
     result = CliRunner().invoke(

@@ -19,8 +19,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from hooklab.shared.app import create_app
-from hooklab.shared.cli import cli
+from hooklab.app.factory import create_app
+from hooklab.cli.main import cli
 from tests.conftest import make_settings, start_live_server
 
 HOOKLAB = str(Path(sys.executable).parent / "hooklab")

@@ -21,10 +21,11 @@ import pytest
 import requests
 from standardwebhooks import Webhook
 
+from hooklab.app.factory import open_store
 from hooklab.sender import delivery as delivery_module
-from hooklab.sender.attempt import parse_retry_after
+from hooklab.sender.attempt import new_session, parse_retry_after
 from hooklab.sender.catalog import DEFAULT_CATALOG
-from hooklab.sender.delivery import DeliveryWorkers, claim_due, process_one
+from hooklab.sender.delivery import DeliveryWorkers, claim_due, deadlines, process_one
 from hooklab.sender.firing import fire
 from hooklab.sender.webhooks import check_fields, create_webhook
 from hooklab.sender.worker import run_worker
@@ -370,7 +371,7 @@ def test_a_webhook_disabled_after_firing_gets_nothing(app, receivers):
     result = fire(store, "payment_received")
     store.conn.execute("UPDATE webhooks SET active = 0 WHERE id = ?", (webhook["id"],))
     store.conn.commit()
-    assert process_one(store, settings, requests.Session(), "t") is True
+    assert process_one(store, settings, new_session(deadlines(store)), "t") is True
     status, error = store.conn.execute(
         "SELECT status, last_error FROM deliveries WHERE id = ?",
         (result["deliveries"][0]["id"],),
@@ -390,7 +391,7 @@ def test_envelope_payloads_arrive_wrapped(live_server, receivers):
 
 
 def test_consecutive_failures_disable_the_webhook_until_enabled(tmp_path, receivers):
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
     from tests.conftest import start_live_server
 
     settings = make_settings(tmp_path, retry_schedule="0.05", disable_after_failures=2)
@@ -479,12 +480,12 @@ def test_redeliver_sends_the_same_message_again(live_server, receivers):
 
 def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
     settings = make_settings(tmp_path, retry_schedule="0.01")
-    store = Store(settings.db)
+    store = open_store(settings.db)
     store.migrate()
     receiver = receivers(Answer(500))
     webhook = make_webhook(store, settings, receiver.url)
     delivery_id = fire(store, "payment_received")["deliveries"][0]["id"]
-    with requests.Session() as session:
+    with new_session(deadlines(store)) as session:
         assert process_one(store, settings, session, "w") is True
         time.sleep(0.02)
         assert process_one(store, settings, session, "w") is True
@@ -513,7 +514,7 @@ def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
 
 
 def test_the_response_body_is_capped(tmp_path, receivers):
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
     from tests.conftest import start_live_server
 
     live = start_live_server(create_app(make_settings(tmp_path, response_body_cap=100)))
@@ -540,7 +541,7 @@ def make_webhook(store: Store, settings, url: str, **fields) -> dict:
 
 def test_two_worker_pools_never_send_the_same_attempt(tmp_path, receivers):
     settings = make_settings(tmp_path, delivery_workers=4)
-    first_store, second_store = Store(settings.db), Store(settings.db)
+    first_store, second_store = open_store(settings.db), open_store(settings.db)
     first_store.migrate()
     receiver = receivers(Answer(200))
     webhook = make_webhook(first_store, settings, receiver.url)
@@ -573,7 +574,7 @@ def test_two_worker_pools_never_send_the_same_attempt(tmp_path, receivers):
 
 def test_a_claim_that_expired_is_picked_up_again(tmp_path, receivers):
     settings = make_settings(tmp_path)
-    dead_store, live_store = Store(settings.db), Store(settings.db)
+    dead_store, live_store = open_store(settings.db), open_store(settings.db)
     dead_store.migrate()
     receiver = receivers(Answer(200))
     make_webhook(dead_store, settings, receiver.url)
@@ -581,7 +582,7 @@ def test_a_claim_that_expired_is_picked_up_again(tmp_path, receivers):
     # A worker claims the delivery, then dies before sending anything.
     claim = claim_due(dead_store, settings, "dead-worker")
     assert claim and claim.delivery_id == delivery_id
-    session = requests.Session()
+    session = new_session(deadlines(dead_store))
     try:
         # While the claim holds, nobody else takes the delivery.
         assert process_one(live_store, settings, session, "live-worker") is False
@@ -607,7 +608,7 @@ def test_a_claim_that_expired_is_picked_up_again(tmp_path, receivers):
 
 def test_a_late_worker_does_not_overrule_the_one_that_took_over(tmp_path, receivers):
     settings = make_settings(tmp_path)
-    store = Store(settings.db)
+    store = open_store(settings.db)
     store.migrate()
     receiver = receivers(Answer(500), Answer(200))
     make_webhook(store, settings, receiver.url)
@@ -617,9 +618,9 @@ def test_a_late_worker_does_not_overrule_the_one_that_took_over(tmp_path, receiv
     store.conn.commit()
     fast = claim_due(store, settings, "fast")
     assert fast.number == 2
-    with requests.Session() as session:
-        slow_outcome = delivery_module.send_claim(slow, settings, session)  # answered 500
-        fast_outcome = delivery_module.send_claim(fast, settings, session)  # answered 200
+    with new_session(deadlines(store)) as session:
+        slow_outcome = delivery_module.send_claim(store, slow, settings, session)  # answered 500
+        fast_outcome = delivery_module.send_claim(store, fast, settings, session)  # answered 200
     delivery_module.record(store, settings, fast, fast_outcome)
     delivery_module.record(store, settings, slow, slow_outcome)
     status = store.conn.execute(
@@ -635,12 +636,14 @@ def test_a_late_worker_does_not_overrule_the_one_that_took_over(tmp_path, receiv
 
 def test_run_worker_delivers_what_another_process_fired(tmp_path, receivers, capsys):
     settings = make_settings(tmp_path, delivery_workers=2)
-    firing_store = Store(settings.db)
+    firing_store = open_store(settings.db)
     firing_store.migrate()
     receiver = receivers(Answer(200))
     make_webhook(firing_store, settings, receiver.url, event="*")
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(settings, stop), daemon=True)
+    thread = threading.Thread(
+        target=run_worker, args=(open_store(settings.db), settings, stop), daemon=True
+    )
     thread.start()
     try:
         # Another Store on the file, as `hooklab serve` in another process would fire.
@@ -660,7 +663,7 @@ class Died(BaseException):
 
 def test_test_sends_and_redeliveries_whose_sender_died_are_closed(tmp_path, monkeypatch):
     settings = make_settings(tmp_path)
-    store = Store(settings.db)
+    store = open_store(settings.db)
     store.migrate()
     webhook = make_webhook(store, settings, closed_port_url())
 

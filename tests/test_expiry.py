@@ -6,9 +6,9 @@ import time
 
 import requests
 
+from hooklab.app.factory import create_app
 from hooklab.bin_server import bins
 from hooklab.bin_server.expiry import expire_idle_bins, start_expiry
-from hooklab.shared.app import create_app
 from tests.conftest import make_settings, start_live_server
 
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import hooklab.shared
-from hooklab.shared.app import create_app
+from hooklab.app.factory import create_app
 from tests.conftest import make_settings, start_live_server
 
 BINARY = b"\x00\x01\xfe\xff" + bytes(range(256))

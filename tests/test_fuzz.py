@@ -318,7 +318,7 @@ query_params = st.dictionaries(
 
 
 def api_rules():
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
     from hooklab.shared.settings import Settings
 
     app = create_app(Settings({"db": ":memory:"}, environ={}))
@@ -416,7 +416,7 @@ def test_every_api_route_answers_arbitrary_input_without_a_5xx(server, world, ro
 
 
 def page_rules():
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
     from hooklab.shared.settings import Settings
 
     app = create_app(Settings({"db": ":memory:"}, environ={}))

@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from hooklab.shared.app import create_app
+from hooklab.app.factory import create_app
 from tests.conftest import make_settings, start_live_server
 from tests.test_capture import raw_http, raw_request, read_back, request_id
 

@@ -10,8 +10,10 @@ import pytest
 import requests
 import simple_websocket
 
+from hooklab.app.factory import open_store
 from hooklab.bin_server import bins
 from hooklab.bin_server.capture import CaptureMiddleware
+from hooklab.shared.context import get_notifier
 from hooklab.shared.notify import Notifier
 from hooklab.shared.store import Store
 
@@ -92,17 +94,17 @@ def test_clear_and_delete_are_announced(live_server, store, bin_row):
         capture(live_server, bin_row["id"])
         assert receive(ws)["type"] == "request"
         bins.clear_bin(store, bin_row["id"])
-        live_server.app.extensions["hooklab.notifier"].changed()
+        get_notifier(live_server.app).changed()
         assert receive(ws) == {"type": "cleared"}
         bins.delete_bin(store, bin_row["id"])
-        live_server.app.extensions["hooklab.notifier"].changed()
+        get_notifier(live_server.app).changed()
         assert receive(ws) == {"type": "bin_deleted"}
 
 
 def test_capture_by_another_process_is_seen_from_the_store(live_server, bin_row, settings):
     """A second Store and Notifier stand for another process sharing the database file."""
     with connect(live_server, bin_row["id"]) as ws:
-        other_process = CaptureMiddleware(None, Store(settings.db), settings, Notifier())
+        other_process = CaptureMiddleware(None, open_store(settings.db), settings, Notifier())
         environ = {
             "PATH_INFO": f"/b/{bin_row['id']}/elsewhere",
             "REQUEST_METHOD": "PUT",

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECK = r"""
 import sys, tempfile, pathlib
 import hooklab.shared
-from hooklab.shared.app import create_app, PACKAGE_ROOT
+from hooklab.app.factory import create_app, PACKAGE_ROOT
 from hooklab.shared.settings import Settings
 wheel_dir = pathlib.Path(sys.argv[1]).resolve()
 here = pathlib.Path(hooklab.shared.__file__).resolve()

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooklab.shared.client import HooklabError
-from hooklab.shared.pytest_plugin import CapturedRequest, Hooklab, json_matches
+from hooklab.client.http import HooklabError
+from hooklab.client.pytest_plugin import CapturedRequest, Hooklab, json_matches
 from hooklab.shared.signing import generate_secret, sign
 
 PROJECT = Path(__file__).parent / "ci_user_project"

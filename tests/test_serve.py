@@ -13,13 +13,13 @@ from pathlib import Path
 import requests
 import simple_websocket
 
+from hooklab.app.factory import open_store
 from hooklab.bin_server.bins import create_bin
-from hooklab.shared.store import Store
 
 
 def make_bin(tmp_path) -> str:
     """A bin written straight into the served database (tmp_path/served.db)."""
-    return create_bin(Store(tmp_path / "served.db"), {"name": "served"})["id"]
+    return create_bin(open_store(tmp_path / "served.db"), {"name": "served"})["id"]
 
 
 def test_serve_answers_and_prints_where(served):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hooklab.shared.cli import cli
+from hooklab.cli.main import cli
 from hooklab.shared.settings import SETTINGS, SettingError, Settings, settings_markdown
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,7 +34,7 @@ def test_bad_environment_value_names_the_variable(env, message):
 
 
 def test_api_settings_lists_every_setting_and_hides_the_token(tmp_path):
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
 
     app = create_app(Settings({"db": str(tmp_path / "x.db"), "token": "s3cret"}, environ={}))
     body = app.test_client().get("/api/settings", headers={"Authorization": "Bearer s3cret"}).json

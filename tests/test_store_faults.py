@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from hooklab.app.factory import open_store
 from hooklab.bin_server.schema import migrations as bin_migrations
-from hooklab.shared.store import BUSY_TIMEOUT_MS, Store, _migration_sets
+from hooklab.shared.store import BUSY_TIMEOUT_MS
 from tests.served import HOOKLAB, start
 
 HOLD_LOCK = """
@@ -83,7 +84,7 @@ def digest(path: Path) -> str:
 
 def fresh_database(path: Path) -> Path:
     """A database with the whole schema, closed cleanly (no -wal or -shm left beside it)."""
-    store = Store(path)
+    store = open_store(path)
     store.migrate()
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
@@ -227,7 +228,7 @@ def test_a_database_from_an_older_schema_is_migrated_on_start(tmp_path):
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)
     conn.close()
-    old = Store(db)
+    old = open_store(db)
     # Only the very first migration, as the first release of Hooklab left the file.
     first = bin_migrations._migrations[0].name
     later = [m.name for m in bin_migrations._migrations[1:]]
@@ -266,13 +267,13 @@ def test_a_database_from_an_older_schema_is_migrated_on_start(tmp_path):
         served.stop()
     with sqlite3.connect(db) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations")}
-    expected = {m.name for s in _migration_sets() for m in s._migrations}
+    expected = {m.name for s in open_store(":memory:").migrations for m in s._migrations}
     assert names == expected
 
 
 def test_several_processes_migrating_a_new_file_at_once(tmp_path):
     db = tmp_path / "race.db"
-    code = "import sys; from hooklab.shared.store import Store; Store(sys.argv[1]).migrate()"
+    code = "import sys; from hooklab.app.factory import open_store; open_store(sys.argv[1]).migrate()"
     racers = [
         subprocess.Popen([sys.executable, "-c", code, str(db)], stderr=subprocess.PIPE, text=True)
         for _ in range(4)
@@ -281,7 +282,11 @@ def test_several_processes_migrating_a_new_file_at_once(tmp_path):
     assert [r.returncode for r in racers] == [0] * 4, errors
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
-    assert len(rows) == len(set(rows)) == sum(len(s._migrations) for s in _migration_sets())
+    assert (
+        len(rows)
+        == len(set(rows))
+        == sum(len(s._migrations) for s in open_store(":memory:").migrations)
+    )
 
 
 # --- not a database -----------------------------------------------------------------------

@@ -7,10 +7,10 @@ import re
 import pytest
 from markupsafe import escape
 
+from hooklab.app.factory import create_app
 from hooklab.sender import firing
 from hooklab.sender.catalog import DEFAULT_CATALOG
 from hooklab.sender.firing import fire
-from hooklab.shared.app import create_app
 from hooklab.shared.signing import check_secret
 from tests.conftest import make_settings
 

@@ -20,7 +20,7 @@ import requests
 from playwright.sync_api import expect
 from werkzeug.routing import IntegerConverter
 
-from hooklab.shared.app import create_app
+from hooklab.app.factory import create_app
 from tests.browser.conftest import assert_nothing_ran, watch_console
 from tests.conftest import make_settings, start_live_server
 

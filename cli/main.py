@@ -10,10 +10,10 @@ import sys
 import click
 
 import hooklab.shared
-from hooklab.shared.cli_bins import bin_group, replay_command
-from hooklab.shared.cli_common import HooklabGroup
-from hooklab.shared.cli_webhooks import events_command, fire_command, webhook_group
-from hooklab.shared.demo import demo_command
+from hooklab.cli.bins import bin_group, replay_command
+from hooklab.cli.common import HooklabGroup
+from hooklab.cli.demo import demo_command
+from hooklab.cli.webhooks import events_command, fire_command, webhook_group
 from hooklab.shared.settings import SETTINGS, SettingError, Settings
 from hooklab.shared.store import StoreError
 
@@ -63,7 +63,7 @@ def serve(**options) -> None:
     Example:
       hooklab serve --port 8000 --db hooklab.db
     """
-    from hooklab.shared.server import serve as run_server
+    from hooklab.app.server import serve as run_server
 
     settings = load_settings(options)
     _check_port(settings)
@@ -81,15 +81,11 @@ def worker(**options) -> None:
     Example:
       hooklab worker --db hooklab.db --delivery-workers 16
     """
+    from hooklab.app.server import run_workers
+
     settings = load_settings(options)
     _check_store(settings)
-    try:
-        from hooklab.sender.worker import run_worker
-    except ModuleNotFoundError as exc:
-        if exc.name != "hooklab.sender.worker":
-            raise
-        raise click.ClickException("this build of Hooklab has no delivery worker") from None
-    run_worker(settings)
+    run_workers(settings)
 
 
 cli.add_command(bin_group)
@@ -123,10 +119,10 @@ def _check_port(settings: Settings) -> None:
 
 
 def _check_store(settings: Settings) -> None:
-    from hooklab.shared.store import Store
+    from hooklab.app.factory import open_store
 
     try:
-        Store(settings.db).migrate()
+        open_store(settings.db).migrate()
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

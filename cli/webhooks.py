@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from hooklab.shared.cli_common import (
+from hooklab.cli.common import (
     json_option,
     print_fields,
     print_json,
@@ -16,7 +16,7 @@ from hooklab.shared.cli_common import (
     short_time,
     with_client,
 )
-from hooklab.shared.client import Client
+from hooklab.client.http import Client
 
 # `fire --count N` shows a progress bar from this many events on.
 PROGRESS_FROM = 20

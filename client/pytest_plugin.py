@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from hooklab.shared.client import WAIT_SLICE_S, Client, HooklabError, header_value
+from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, header_value
 
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
 PREVIEW_CHARS = 160
@@ -396,7 +396,7 @@ def hooklab_server(
             pytest.fail(f"--hooklab-url: {problem}", pytrace=False)
         yield client.server
         return
-    from hooklab.shared.local_server import start_local_server
+    from hooklab.app.launcher import start_local_server
 
     db = tmp_path_factory.mktemp("hooklab") / "hooklab.db"
     server = start_local_server(db=db, **hooklab_settings)

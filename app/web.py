@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify
 
 import hooklab.shared
+from hooklab.shared.context import get_settings
 
 bp = Blueprint("web", __name__)
 
@@ -12,8 +13,6 @@ bp = Blueprint("web", __name__)
 @bp.get("/api/settings")
 def settings():
     """Every setting with its value, default, help and environment variable."""
-    from hooklab.shared.app import get_settings
-
     return jsonify({"version": hooklab.shared.__version__, "settings": get_settings().public()})
 
 

@@ -46,7 +46,7 @@ class LocalServer:
 
     def stop(self) -> None:
         """Stop the workers and the server, and remove the temporary database if there is one."""
-        from hooklab.shared.app import stop_background
+        from hooklab.app.factory import stop_background
 
         if self._stopped:
             return
@@ -67,7 +67,7 @@ def start_local_server(
 
     The environment's HOOKLAB_* variables are ignored: the server is self-contained.
     """
-    from hooklab.shared.app import create_app
+    from hooklab.app.factory import create_app
 
     temp_dir = None
     if db is None:
@@ -86,7 +86,7 @@ def serve_app(
     app: Flask, port: int = 0, temp_dir: Path | None = None, kind: type[LocalServer] = LocalServer
 ) -> LocalServer:
     """Serve an app already built on 127.0.0.1:`port` in a daemon thread, with its workers."""
-    from hooklab.shared.app import start_background
+    from hooklab.app.factory import start_background
 
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietRequestHandler)
     server.daemon_threads = True

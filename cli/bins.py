@@ -7,7 +7,7 @@ import time
 
 import click
 
-from hooklab.shared.cli_common import (
+from hooklab.cli.common import (
     human_size,
     json_option,
     print_fields,
@@ -16,7 +16,7 @@ from hooklab.shared.cli_common import (
     short_time,
     with_client,
 )
-from hooklab.shared.client import Client, HooklabError, replay
+from hooklab.client.http import Client, HooklabError, replay
 
 
 @click.group("bin")

@@ -1,18 +1,20 @@
-"""The app factory: one Flask app holding the bin, the manager and the shared routes."""
+"""The app factory: one Flask app holding the bin, the manager and the common routes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 
 import hooklab.shared
 from hooklab import bin_server, sender
-from hooklab.shared import errors, security, web
-from hooklab.shared.live import sock
-from hooklab.shared.notify import Notifier
+from hooklab.app import web
+from hooklab.bin_server.schema import migrations as bin_migrations
+from hooklab.sender.schema import migrations as sender_migrations
+from hooklab.shared import errors, security
 from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store
+from hooklab.shared.websocket import sock
 
 PACKAGE_ROOT = Path(hooklab.shared.__file__).resolve().parent.parent
 
@@ -30,11 +32,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 20}
     app.json.sort_keys = False
 
-    store = Store(settings.db)
+    store = open_store(settings.db)
     store.migrate()
-    app.extensions["hooklab.store"] = store
-    app.extensions["hooklab.notifier"] = Notifier()
-    # Callables run once the serving process is up (delivery workers); see shared/server.py.
+    app.extensions["hooklab.store"] = store  # reached through hooklab.shared.context.get_store
+    # Callables run once the serving process is up (delivery workers); see app/server.py.
     app.extensions["hooklab.background"] = []
 
     sock.init_app(app)
@@ -46,19 +47,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def get_settings() -> Settings:
-    """The settings of the current app."""
-    return current_app.config["HOOKLAB"]
-
-
-def get_store() -> Store:
-    """The store of the current app."""
-    return current_app.extensions["hooklab.store"]
-
-
-def get_notifier() -> Notifier:
-    """The change notifier of the current app."""
-    return current_app.extensions["hooklab.notifier"]
+def open_store(path: str) -> Store:
+    """The store on `path` with both halves' migrations (not applied yet: `migrate()`)."""
+    return Store(path, [bin_migrations, sender_migrations])
 
 
 def start_background(app: Flask) -> None:

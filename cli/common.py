@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from hooklab.shared.client import DEFAULT_SERVER, Client, HooklabError, parse_json_text
+from hooklab.client.http import DEFAULT_SERVER, Client, HooklabError, parse_json_text
 
 
 class UsageProblem(click.ClickException):

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from hooklab.shared.cli_common import json_option, print_json
-from hooklab.shared.client import DEFAULT_SERVER, Client, HooklabError, body_bytes
+from hooklab.cli.common import json_option, print_json
+from hooklab.client.http import DEFAULT_SERVER, Client, HooklabError, body_bytes
 from hooklab.shared.signing import verify
 
 EVENT_NAME = "Payment Received"
@@ -166,7 +166,7 @@ def demo_command(
       hooklab demo                 # against `hooklab serve`, or a server of its own
       hooklab demo --start --json  # always a fresh server
     """
-    from hooklab.shared.local_server import start_local_server
+    from hooklab.app.launcher import start_local_server
 
     local = None
     client = Client(server, token)

@@ -20,7 +20,7 @@ def banner(settings: Settings) -> str:
 
 def gunicorn_config(settings: Settings) -> dict:
     """The gunicorn settings of `hooklab serve` (bench/ serves its contenders with the same)."""
-    from hooklab.shared.slow_clients import worker_class  # imports gunicorn (POSIX only)
+    from hooklab.app.slow_clients import worker_class  # imports gunicorn (POSIX only)
 
     return {
         "bind": f"{settings.host}:{settings.port}",
@@ -47,7 +47,7 @@ def serve(settings: Settings) -> None:
         _serve_werkzeug(settings)
         return
 
-    from hooklab.shared.app import create_app, start_background
+    from hooklab.app.factory import create_app, start_background
 
     class HooklabServer(BaseApplication):
         def load_config(self) -> None:
@@ -67,7 +67,7 @@ def serve(settings: Settings) -> None:
 def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows
     from werkzeug.serving import make_server
 
-    from hooklab.shared.app import create_app, start_background
+    from hooklab.app.factory import create_app, start_background
 
     app = create_app(settings)
     server = make_server(settings.host, settings.port, app, threaded=True)
@@ -77,3 +77,11 @@ def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows
         server.serve_forever()
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+def run_workers(settings: Settings) -> None:
+    """`hooklab worker`: delivery workers alone on the database, until Ctrl-C."""
+    from hooklab.app.factory import open_store
+    from hooklab.sender.worker import run_worker
+
+    run_worker(open_store(settings.db), settings)
