@@ -1,9 +1,16 @@
-"""Run the app: gunicorn, one worker process with many threads (Werkzeug where gunicorn cannot)."""
+"""Run the app under gunicorn: one worker process with many threads, and its guards.
+
+`serve(settings)` is the one server of Hooklab: `hooklab serve` runs it in the foreground, and
+`app/launcher.py` runs it in a child process for the tests, the pytest fixture, the demo and
+the benchmarks, so every one of them gets the same header handling and read deadline.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from hooklab.shared.settings import Settings
 
@@ -18,16 +25,23 @@ def banner(settings: Settings) -> str:
     )
 
 
-def gunicorn_config(settings: Settings) -> dict:
-    """The gunicorn settings of `hooklab serve` (bench/ serves its contenders with the same)."""
+def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
+    """The gunicorn settings of `hooklab serve` (bench/ serves its contenders with the same).
+
+    `listen_fd`: a socket already bound by the parent (app/launcher.py), served as `fd://N`.
+    """
     from hooklab.app.slow_clients import worker_class  # imports gunicorn (POSIX only)
 
+    bind = f"fd://{listen_fd}" if listen_fd is not None else f"{settings.host}:{settings.port}"
     return {
-        "bind": f"{settings.host}:{settings.port}",
+        "bind": bind,
         "workers": 1,  # several processes would not share the live notifier
         # gthread with a read deadline per request, so slow clients cannot hold threads.
         "worker_class": worker_class(settings.client_timeout_s),
         "threads": settings.threads,
+        # A bin captures any method that is an HTTP token ("x-custom", "M-SEARCH#1"), not only
+        # the upper-case ones gunicorn lets through by default.
+        "permit_unconventional_http_method": True,
         "keepalive": 5,
         "timeout": 60,
         "graceful_timeout": 5,
@@ -37,31 +51,46 @@ def gunicorn_config(settings: Settings) -> dict:
     }
 
 
-def serve(settings: Settings) -> None:
-    """Serve until interrupted."""
-    try:
-        import fcntl  # noqa: F401  (gunicorn needs a POSIX system)
+def run_gunicorn(
+    load: Callable[[], Any],
+    config: dict,
+    post_worker_init: Callable[[Any], None] | None = None,
+) -> None:
+    """Serve the WSGI app that `load()` builds inside the worker process, until stopped."""
+    from gunicorn.app.base import BaseApplication
 
-        from gunicorn.app.base import BaseApplication
-    except ImportError:  # pragma: no cover - Windows
-        _serve_werkzeug(settings)
-        return
-
-    from hooklab.app.factory import create_app, start_background
-
-    class HooklabServer(BaseApplication):
+    class Server(BaseApplication):
         def load_config(self) -> None:
-            config = gunicorn_config(settings)
-            config["post_worker_init"] = lambda worker: start_background(worker.wsgi)
             for key, value in config.items():
                 self.cfg.set(key, value)
+            if post_worker_init is not None:
+                self.cfg.set("post_worker_init", post_worker_init)
 
         def load(self):
             # Built inside the worker process, so threads started later survive the fork.
-            return create_app(settings)
+            return load()
 
+    Server().run()
+
+
+def serve(settings: Settings, listen_fd: int | None = None) -> None:
+    """Serve Hooklab until interrupted (gunicorn; Werkzeug only where gunicorn cannot run)."""
+    from hooklab.app.factory import create_app, start_background
+
+    try:
+        import fcntl  # noqa: F401  (gunicorn needs a POSIX system)
+    except ImportError:  # pragma: no cover - Windows
+        _serve_werkzeug(settings)
+        return
+    config = gunicorn_config(settings, listen_fd)
     print(banner(settings), flush=True)
-    HooklabServer().run()
+    built = []  # the app of the worker process, for its background threads
+
+    def load():
+        built.append(create_app(settings))
+        return built[-1]
+
+    run_gunicorn(load, config, lambda worker: start_background(built[-1]))
 
 
 def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows

@@ -85,6 +85,10 @@ class ReadDeadlineWorker(ThreadWorker):
             with self._watched_lock:
                 self._watched.pop(id(conn), None)
 
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = honour_connection_close(self.wsgi)
+
     def handle_request(self, req, conn):
         clock = getattr(conn, "hooklab_clock", None)
         if clock is not None:
@@ -141,6 +145,29 @@ def _cut(conn, clock: ReadClock, timeout_s: float) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass  # the client went away meanwhile
+
+
+def honour_connection_close(app):
+    """Close the connection after an answer that says `Connection: close`.
+
+    gunicorn drops hop-by-hop headers an application sets and keeps the connection open; to
+    reuse it, it would then read and discard the rest of the request body. After a 413 that
+    body may be a terabyte: the capture says `Connection: close` so the rest is never read.
+    """
+
+    def wsgi(environ, start_response):
+        def start(status, headers, exc_info=None):
+            if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):
+                force_close = getattr(
+                    getattr(start_response, "__self__", None), "force_close", None
+                )
+                if force_close is not None:
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wsgi
 
 
 def worker_class(read_timeout_s: float) -> type[ReadDeadlineWorker]:

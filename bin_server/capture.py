@@ -172,8 +172,9 @@ class CaptureMiddleware:
             body_size = len(body)
         except TooLarge as exc:
             body, body_size, truncated = b"", exc.seen, True
-        # OSError: the server's input stream gave up (a broken chunk header, a dropped client).
-        except (BadRequest, OSError) as exc:
+        # The server's input stream gave up: a broken chunk header (gunicorn raises its own
+        # ParseException, Werkzeug an OSError), a dropped client.
+        except Exception as exc:
             return _json(
                 start_response, 400, "bad_request", f"Unreadable request: {exc}.", close=True
             )

@@ -28,6 +28,7 @@ from hooklab.shared.websocket import sock
 bp = Blueprint("bin_live", __name__)
 POLL_S = 1.0
 BATCH = 200
+CLOSE_WAIT_S = 2.0
 
 NEWER = (
     f"SELECT {SUMMARY_COLUMNS} FROM captured_requests "  # noqa: S608 - constant column list
@@ -135,7 +136,15 @@ def _after_param() -> int | None:
 
 def _error(ws, code: str, message: str) -> None:
     ws.send(json.dumps({"type": "error", "error": {"code": code, "message": message}}))
-    ws.close(reason=1008, message=message[:100])
+    _close(ws, reason=1008, message=message[:100])
+
+
+def _close(ws, **reason) -> None:
+    ws.close(**reason)
+    # Wait for the client's answer to the close before the server drops the socket: closing
+    # with its bytes unread makes the kernel reset the connection, and a reset can discard the
+    # last frames before the client has read them.
+    ws.thread.join(CLOSE_WAIT_S)
 
 
 @sock.route("/ws/bins/<bin_id>", bp=bp)
@@ -164,7 +173,7 @@ def stream_bin(ws, bin_id: str) -> None:
             bin_row, frames = feed.poll(store, after, seen)
             if bin_row is None:
                 ws.send(json.dumps({"type": "bin_deleted"}))
-                ws.close()
+                _close(ws)
                 return
             if bin_row["cleared_at"] != cleared_at:
                 cleared_at = bin_row["cleared_at"]

@@ -166,7 +166,7 @@ def demo_command(
       hooklab demo                 # against `hooklab serve`, or a server of its own
       hooklab demo --start --json  # always a fresh server
     """
-    from hooklab.app.launcher import start_local_server
+    from hooklab.app.launcher import start_server
 
     local = None
     client = Client(server, token)
@@ -176,7 +176,7 @@ def demo_command(
         start = True
     if start:
         try:
-            local = start_local_server(port=port)
+            local = start_server(port=port)
         except OSError as exc:
             raise HooklabError(f"cannot start a server on port {port}: {exc.strerror}") from None
         client = Client(local.url)

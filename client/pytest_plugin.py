@@ -396,10 +396,10 @@ def hooklab_server(
             pytest.fail(f"--hooklab-url: {problem}", pytrace=False)
         yield client.server
         return
-    from hooklab.app.launcher import start_local_server
+    from hooklab.app.launcher import start_server
 
     db = tmp_path_factory.mktemp("hooklab") / "hooklab.db"
-    server = start_local_server(db=db, **hooklab_settings)
+    server = start_server(db=db, **hooklab_settings)
     try:
         yield server.url
     finally:

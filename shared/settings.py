@@ -143,6 +143,10 @@ class Settings:
         except KeyError:
             raise AttributeError(name) from None
 
+    def values(self) -> dict[str, Any]:
+        """Every setting's value, by name."""
+        return dict(self._values)
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed."""
         merged = dict(self._values)
@@ -161,6 +165,21 @@ class Settings:
             default = list(_schedule(s.default)) if s.type is _schedule else s.default
             out[s.name] = {"value": value, "default": default, "help": s.help, "env": s.env}
         return out
+
+
+def as_environ(settings: Settings) -> dict[str, str]:
+    """`settings` as HOOKLAB_* variables that `Settings()` reads back to the same values."""
+    env = {}
+    for s in SETTINGS:
+        value = settings._values[s.name]
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, tuple):
+            value = ",".join(repr(v) for v in value)
+        env[s.env] = str(value)
+    return env
 
 
 class SettingError(ValueError):

@@ -9,7 +9,7 @@ import requests
 from flask import Flask
 
 from hooklab.app.factory import create_app
-from hooklab.app.launcher import LocalServer, serve_app
+from hooklab.app.launcher import RunningServer, start_server
 from hooklab.shared.settings import Settings
 from tests.served import Served, start
 
@@ -42,8 +42,8 @@ def client(app):
     return app.test_client()
 
 
-class LiveServer(LocalServer):
-    """A real threaded HTTP server on a free port of 127.0.0.1, serving the test's `app`."""
+class LiveServer(RunningServer):
+    """The server of `hooklab serve` (gunicorn, a child process) on a free port of 127.0.0.1."""
 
     def create_bin(self, **fields) -> dict:
         """Create a bin through the API; returns its JSON."""
@@ -52,16 +52,17 @@ class LiveServer(LocalServer):
         return response.json()
 
 
-def start_live_server(app: Flask) -> LiveServer:
-    """Serve `app` on a free port in a daemon thread, with its delivery workers running."""
-    return serve_app(app, kind=LiveServer)
+def start_live_server(settings: Settings) -> LiveServer:
+    """Serve Hooklab with `settings` on a free port, delivery workers running."""
+    return start_server(settings=settings, kind=LiveServer)
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[LiveServer]:
-    live = start_live_server(app)
+def live_server(settings) -> Iterator[LiveServer]:
+    """A real server on the test's settings (its database is the `app` fixture's too)."""
+    live = start_live_server(settings)
     yield live
-    live.stop()
+    live.kill()  # no need to wait for a graceful stop: the database is the test's own
 
 
 @pytest.fixture

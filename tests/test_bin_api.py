@@ -428,7 +428,7 @@ def test_wait_sees_a_capture_it_was_not_told_about(live_server):
     import sqlite3
 
     bin_ = live_server.create_bin()
-    db_path = live_server.app.config["HOOKLAB"].db
+    db_path = live_server.db
 
     def write_directly():
         time.sleep(0.3)

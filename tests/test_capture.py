@@ -33,7 +33,7 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 def raw_http(live_server, data: bytes, read_body: bool = True) -> http.client.HTTPResponse:
     """Write `data` as is on a new connection to the server; returns the parsed response."""
-    sock = socket.create_connection(("127.0.0.1", live_server.server.server_port), timeout=5)
+    sock = socket.create_connection(("127.0.0.1", live_server.port), timeout=5)
     try:
         sock.sendall(data)
         response = http.client.HTTPResponse(sock)
@@ -53,7 +53,7 @@ def raw_request(
     version: str = "HTTP/1.1",
 ) -> http.client.HTTPResponse:
     """A request with exactly these header lines (Host and Connection: close added first)."""
-    lines = [f"{method} {target} {version}", f"Host: 127.0.0.1:{live_server.server.server_port}"]
+    lines = [f"{method} {target} {version}", f"Host: 127.0.0.1:{live_server.port}"]
     lines += [f"{name}: {value}" for name, value in headers]
     lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -92,7 +92,7 @@ def header_values(item: dict, name: str) -> list[str]:
 
 
 def count_stored(live_server) -> int:
-    conn = sqlite3.connect(live_server.app.config["HOOKLAB"].db)
+    conn = sqlite3.connect(live_server.db)
     try:
         return conn.execute("SELECT count(*) FROM captured_requests").fetchone()[0]
     finally:
@@ -103,7 +103,7 @@ def count_stored(live_server) -> int:
 def live_server(tmp_path_factory):
     """One real server for the whole module, to keep it fast; every test makes its own bin."""
     app = create_app(make_settings(tmp_path_factory.mktemp("capture")))
-    live = start_live_server(app)
+    live = start_live_server(app.config["HOOKLAB"])
     yield live
     live.stop()
 

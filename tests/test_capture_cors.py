@@ -8,9 +8,9 @@ import requests
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from hooklab.app.launcher import start_local_server
+    from hooklab.app.launcher import start_server
 
-    local = start_local_server(tmp_path_factory.mktemp("cors") / "hooklab.db")
+    local = start_server(tmp_path_factory.mktemp("cors") / "hooklab.db")
     yield local
     local.stop()
 

@@ -424,7 +424,7 @@ def test_replay_refuses_or_reports_a_bad_target(run, live_server, to, message):
 
 @pytest.fixture
 def token_server(tmp_path):
-    live = start_live_server(create_app(make_settings(tmp_path, token="s3cret-token")))
+    live = start_live_server(make_settings(tmp_path, token="s3cret-token"))
     yield live
     live.stop()
 

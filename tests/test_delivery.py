@@ -391,11 +391,10 @@ def test_envelope_payloads_arrive_wrapped(live_server, receivers):
 
 
 def test_consecutive_failures_disable_the_webhook_until_enabled(tmp_path, receivers):
-    from hooklab.app.factory import create_app
     from tests.conftest import start_live_server
 
     settings = make_settings(tmp_path, retry_schedule="0.05", disable_after_failures=2)
-    live = start_live_server(create_app(settings))
+    live = start_live_server(settings)
     try:
         base = live.url
         receiver = receivers(Answer(503))
@@ -514,10 +513,9 @@ def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
 
 
 def test_the_response_body_is_capped(tmp_path, receivers):
-    from hooklab.app.factory import create_app
     from tests.conftest import start_live_server
 
-    live = start_live_server(create_app(make_settings(tmp_path, response_body_cap=100)))
+    live = start_live_server(make_settings(tmp_path, response_body_cap=100))
     try:
         receiver = receivers(Answer(200, body=b"x" * 5000))
         webhook = add_webhook(live.url, receiver.url)

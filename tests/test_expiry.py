@@ -48,7 +48,7 @@ def test_expiry_thread_deletes_idle_bins_in_a_running_server(tmp_path):
     app = create_app(make_settings(tmp_path, bin_ttl_s=1))
     store = app.extensions["hooklab.store"]
     doomed = bins.create_bin(store, {"name": "doomed"})
-    live = start_live_server(app)
+    live = start_live_server(app.config["HOOKLAB"])
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and bins.get_bin_row(store, doomed["id"]):

@@ -10,7 +10,6 @@ import pytest
 import requests
 
 import hooklab.shared
-from hooklab.app.factory import create_app
 from tests.conftest import make_settings, start_live_server
 
 BINARY = b"\x00\x01\xfe\xff" + bytes(range(256))
@@ -211,7 +210,7 @@ def test_export_of_an_unknown_bin_is_404(live_server):
 
 
 def test_har_marks_truncated_requests(tmp_path):
-    live = start_live_server(create_app(make_settings(tmp_path, max_body_bytes=10)))
+    live = start_live_server(make_settings(tmp_path, max_body_bytes=10))
     try:
         bin_ = live.create_bin()
         response = requests.post(bin_["url"], data=b"x" * 50, timeout=5)

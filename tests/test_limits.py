@@ -24,7 +24,7 @@ def limited(tmp_path_factory):
         tmp_path_factory.mktemp("limits"), max_body_bytes=LIMIT, max_requests_per_bin=KEEP
     )
     app = create_app(settings)
-    live = start_live_server(app)
+    live = start_live_server(app.config["HOOKLAB"])
     yield live
     live.stop()
 

@@ -13,14 +13,13 @@ import simple_websocket
 from hooklab.app.factory import open_store
 from hooklab.bin_server import bins
 from hooklab.bin_server.capture import CaptureMiddleware
-from hooklab.shared.context import get_notifier
 from hooklab.shared.notify import Notifier
 from hooklab.shared.store import Store
 
 
 @pytest.fixture
 def store(live_server) -> Store:
-    return live_server.app.extensions["hooklab.store"]
+    return open_store(live_server.db)  # the server's database file, from this process
 
 
 @pytest.fixture
@@ -46,8 +45,8 @@ def connect(live_server, bin_id: str, after: int | str | None = None):
             ws.close()
 
 
-def capture(live_server, bin_id: str, path: str = "", **kwargs) -> int:
-    response = requests.post(f"{live_server.url}/b/{bin_id}{path}", timeout=5, **kwargs)
+def capture(live_server, bin_id: str, path: str = "", session=requests, **kwargs) -> int:
+    response = session.post(f"{live_server.url}/b/{bin_id}{path}", timeout=5, **kwargs)
     assert response.status_code == 200
     return int(response.headers["X-Hooklab-Request-Id"])
 
@@ -93,11 +92,10 @@ def test_clear_and_delete_are_announced(live_server, store, bin_row):
     with connect(live_server, bin_row["id"]) as ws:
         capture(live_server, bin_row["id"])
         assert receive(ws)["type"] == "request"
-        bins.clear_bin(store, bin_row["id"])
-        get_notifier(live_server.app).changed()
+        api = f"{live_server.url}/api/bins/{bin_row['id']}"
+        assert requests.delete(f"{api}/requests", timeout=5).status_code == 204
         assert receive(ws) == {"type": "cleared"}
-        bins.delete_bin(store, bin_row["id"])
-        get_notifier(live_server.app).changed()
+        assert requests.delete(api, timeout=5).status_code == 204
         assert receive(ws) == {"type": "bin_deleted"}
 
 
@@ -135,15 +133,17 @@ def test_bad_after_gets_an_error_frame(live_server, bin_row, after):
         assert frame["error"]["code"] == "bad_request"
 
 
-def test_subscribers_share_a_feed_and_late_ones_replay_from_further_back(
-    live_server, bin_row, monkeypatch
-):
+def test_subscribers_share_a_feed_and_late_ones_replay_from_further_back(live_server, bin_row):
     """The shared feed keeps only the newest frames; a subscriber from further back reads them."""
     from hooklab.bin_server.live import BinFeed
 
-    monkeypatch.setattr(BinFeed, "KEEP", 2)
+    count = BinFeed.KEEP + 3  # the feed forgets the first three
     with connect(live_server, bin_row["id"]) as first:
-        ids = [capture(live_server, bin_row["id"], data=str(n)) for n in range(5)]
+        with requests.Session() as session:
+            ids = [
+                capture(live_server, bin_row["id"], data=str(n), session=session)
+                for n in range(count)
+            ]
         assert [receive(first)["request"]["id"] for _ in ids] == ids
         with (
             connect(live_server, bin_row["id"], after=0) as late,

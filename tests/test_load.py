@@ -117,7 +117,6 @@ class Connection:
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("load")
     served = start(tmp, "--db", str(tmp / "load.db"), "--max-requests-per-bin", str(TOTAL))
-    served.db = tmp / "load.db"
     yield served
     served.stop()
 

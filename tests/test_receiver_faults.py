@@ -80,7 +80,6 @@ def server(tmp_path_factory):
         TOKEN,
         env={"HOOKLAB_RETRY_SCHEDULE": "0.2,0.4", "HOOKLAB_RETRY_JITTER": "0"},
     )
-    served.db = tmp / "receivers.db"
     yield served
     served.stop()
 

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from hooklab.app.factory import start_background, stop_background
 from hooklab.shared import targets
 from hooklab.shared.targets import TargetBlocked, blocked_reason, check_target, guarded_session
 from tests.conftest import make_settings
@@ -276,7 +277,10 @@ def settings(tmp_path):
     return make_settings(tmp_path, block_private_targets=True)
 
 
-def test_the_server_blocks_at_save_and_before_every_attempt(live_server, monkeypatch, receiver):
+def test_the_server_blocks_at_save_and_before_every_attempt(
+    app, client, monkeypatch, receiver, request
+):
+    """The app in this process (its delivery workers running), so DNS can be faked for it."""
     # DNS as the server sees it: a public answer when the webhook is saved, then loopback.
     answers = {"hooks.example": ["93.184.216.34"], "private.example": ["10.0.0.5"]}
 
@@ -284,29 +288,26 @@ def test_the_server_blocks_at_save_and_before_every_attempt(live_server, monkeyp
         return fake_resolver(answers)(host, port)
 
     monkeypatch.setattr(targets, "RESOLVER", resolver)
-    api = f"{live_server.url}/api"
-    refused = requests.post(
-        f"{api}/webhooks",
-        json={"name": "Private", "url": "http://private.example/in", "event": "*"},
-        timeout=5,
+    start_background(app)
+    request.addfinalizer(lambda: stop_background(app))
+    refused = client.post(
+        "/api/webhooks", json={"name": "Private", "url": "http://private.example/in", "event": "*"}
     )
     assert refused.status_code == 422
-    assert refused.json()["error"]["field"] == "url"
-    assert "private address" in refused.json()["error"]["message"]
+    assert refused.json["error"]["field"] == "url"
+    assert "private address" in refused.json["error"]["message"]
 
     url = f"http://hooks.example:{receiver.port}/hook"
-    created = requests.post(
-        f"{api}/webhooks", json={"name": "Rebinds", "url": url, "event": "*"}, timeout=5
-    )
+    created = client.post("/api/webhooks", json={"name": "Rebinds", "url": url, "event": "*"})
     assert created.status_code == 201, created.text
-    webhook_id = created.json()["id"]
+    webhook_id = created.json["id"]
     answers["hooks.example"] = ["127.0.0.1"]  # the receiver, which must never be reached
 
-    slug = requests.get(f"{api}/events", timeout=5).json()[0]["slug"]
-    assert requests.post(f"{api}/events/{slug}", json={}, timeout=5).status_code == 202
+    slug = client.get("/api/events").json[0]["slug"]
+    assert client.post(f"/api/events/{slug}", json={}).status_code == 202
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        found = requests.get(f"{api}/webhooks/{webhook_id}/deliveries", timeout=5).json()
+        found = client.get(f"/api/webhooks/{webhook_id}/deliveries").json
         if found and found[0]["status"] == "failed":
             break
         time.sleep(0.1)
@@ -319,7 +320,7 @@ def test_the_server_blocks_at_save_and_before_every_attempt(live_server, monkeyp
         assert "loopback" in attempt["error"]
         assert attempt["status_code"] is None
 
-    test_send = requests.post(f"{api}/webhooks/{webhook_id}/test", timeout=10).json()
+    test_send = client.post(f"/api/webhooks/{webhook_id}/test").json
     assert test_send["ok"] is False and "blocked target" in test_send["error"]
     assert receiver.accepted_after_probe() == 0
     assert receiver.requests == []

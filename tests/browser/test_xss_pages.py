@@ -83,7 +83,7 @@ def hostile_site(tmp_path) -> Iterator[dict]:
         retry_schedule="0.1",
         disable_after_failures=1,
     )
-    live = start_live_server(create_app(settings))
+    live = start_live_server(settings)
     receiver = HostileReceiver()
     try:
         api = f"{live.url}/api"
@@ -178,7 +178,7 @@ def page_paths(app, ids: dict[str, str]) -> list[str]:
 
 def test_every_page_carries_a_strict_csp_and_no_inline_code(page, tmp_path):
     app = create_app(make_settings(tmp_path, token=TOKEN))
-    live = start_live_server(app)
+    live = start_live_server(app.config["HOOKLAB"])
     try:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         bin_id = requests.post(
@@ -227,7 +227,7 @@ def check_csp(page, response, path: str) -> None:
 
 
 def test_log_in_and_out_in_the_browser(page, tmp_path):
-    live = start_live_server(create_app(make_settings(tmp_path, token=TOKEN)))
+    live = start_live_server(make_settings(tmp_path, token=TOKEN))
     try:
         page.goto(f"{live.url}/webhooks")
         expect(page).to_have_url(f"{live.url}/login?next=/webhooks")
