@@ -273,7 +273,9 @@ def test_a_database_from_an_older_schema_is_migrated_on_start(tmp_path):
 
 def test_several_processes_migrating_a_new_file_at_once(tmp_path):
     db = tmp_path / "race.db"
-    code = "import sys; from hooklab.app.factory import open_store; open_store(sys.argv[1]).migrate()"
+    code = (
+        "import sys; from hooklab.app.factory import open_store; open_store(sys.argv[1]).migrate()"
+    )
     racers = [
         subprocess.Popen([sys.executable, "-c", code, str(db)], stderr=subprocess.PIPE, text=True)
         for _ in range(4)
