@@ -88,18 +88,20 @@ class _Request:
 
 def tamper(body: bytes) -> bytes:
     """The body with one byte changed inside a JSON string, so it is still valid JSON."""
-    in_string = escaped = False
-    for index, byte in enumerate(body):
-        char = chr(byte)
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
+    in_string = False
+    index = 0
+    while index < len(body):
+        char = chr(body[index])
+        if in_string and char == "\\":
+            # Pass over the escape whole: \uXXXX is six bytes, any other two.
+            index += 6 if body[index + 1 : index + 2] == b"u" else 2
+            continue
+        if char == '"':
             in_string = not in_string
         elif in_string and char.isascii() and char.isalnum():
-            swapped = {"z": "a", "Z": "A", "9": "0"}.get(char, chr(byte + 1))
+            swapped = {"z": "a", "Z": "A", "9": "0"}.get(char, chr(body[index] + 1))
             return body[:index] + swapped.encode() + body[index + 1 :]
+        index += 1
     # No letter in any string: change the last byte (the body is then no longer JSON).
     return body[:-1] + bytes([body[-1] ^ 1]) if body else b" "
 
