@@ -95,6 +95,8 @@ def check_key(key: str) -> str | None:
         except SecretError as exc:
             return str(exc)
         return None
+    if not isinstance(key, str) or not key.startswith(PREFIX):
+        return "a secret is whsec_ (or, for v1a signatures, a whpk_ public key) followed by base64"
     return check_secret(key)
 
 
