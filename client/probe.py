@@ -7,8 +7,8 @@ from typing import Any
 PASS = "✓"
 FAIL = "✗"
 DEDUP_NOTE = (
-    "De-duplication itself cannot be seen from outside: repeated_id only shows that the same "
-    "webhook-id gets a 2xx both times, not that the second one was skipped."
+    "De-duplication itself cannot be seen from outside: repeated_id shows only that both "
+    "copies got a 2xx."
 )
 
 

@@ -221,7 +221,7 @@ def _answer_time(outcomes: list[Outcome], timeout_s: float, expected: str) -> di
     return {
         "name": "answer_time",
         "ok": error is None,
-        "status_code": slowest.status_code,
+        "status_code": None,  # a time, not an answer of its own
         "duration_ms": slowest.duration_ms,
         "error": error,
         "expected": f"{expected} ({timeout_s:g} s); the slowest answer is shown",

@@ -75,8 +75,8 @@ def redirecting(body: bytes, headers: dict[str, str]) -> int:
 
 
 @contextmanager
-def serve(judge: Judge | None, path: str = "/hook") -> Iterator[Receiver]:
-    """Run a receiver on a free port of 127.0.0.1; `judge` None hangs until the test ends."""
+def serve(judge: Judge | None, path: str = "/hook", port: int = 0) -> Iterator[Receiver]:
+    """Run a receiver on 127.0.0.1 (a free port by default); `judge` None hangs until the end."""
     release = threading.Event()
     receiver = Receiver(url="")
 
@@ -99,7 +99,7 @@ def serve(judge: Judge | None, path: str = "/hook") -> Iterator[Receiver]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

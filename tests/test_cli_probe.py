@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -88,3 +90,20 @@ def test_bad_input_is_one_line_naming_it(run, args, message):
     assert result.stdout == ""
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("Error: ") and message in line
+
+
+def test_the_readme_report_card_is_what_such_a_receiver_gets(run):
+    # The README shows a run against signature_only; the same run gives the same card
+    # (times and the port aside).
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Test your receiver", 1)[1]
+    shown = re.findall(r"\n```\n(Probing .*?)```", section, re.S)[0]
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    with receivers.serve(receivers.signature_only(secret), "/webhooks") as receiver:
+        result = run(receiver.url, "--secret", secret)
+
+    def shape(card: str) -> list[str]:
+        card = re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", card)
+        return [re.sub(r"\s+\d+ ms$", " N ms", line) for line in card.strip().splitlines()]
+
+    assert shape(result.stdout) == shape(shown)
