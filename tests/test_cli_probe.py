@@ -107,3 +107,39 @@ def test_the_readme_report_card_is_what_such_a_receiver_gets(run):
         return [re.sub(r"\s+\d+ ms$", " N ms", line) for line in card.strip().splitlines()]
 
     assert shape(result.stdout) == shape(shown)
+
+
+def test_webhook_add_with_a_scheme_and_show_after_a_rotation(server):
+    import requests
+
+    env = {"HOOKLAB_SERVER": server.url, "HOOKLAB_TOKEN": None}
+    runner = CliRunner()
+    added = runner.invoke(
+        cli,
+        [
+            "webhook",
+            "add",
+            "--name",
+            "Keys",
+            "--url",
+            "http://127.0.0.1:9/x",
+            "--event",
+            "*",
+            "--scheme",
+            "v1 v1a",
+            "--inactive",
+            "--json",
+        ],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    webhook = json.loads(added.stdout)
+    assert webhook["signature_scheme"] == "v1 v1a" and webhook["public_key"].startswith("whpk_")
+    rotated = requests.post(f"{server.url}/api/webhooks/{webhook['id']}/rotate", timeout=5)
+    new = rotated.json()["webhook"]
+    shown = runner.invoke(cli, ["webhook", "show", str(webhook["id"])], env=env)
+    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in shown.stdout.splitlines())
+    assert fields["Signature scheme"] == "v1 v1a"
+    assert fields["Secret"] == new["secret"] and fields["Public key"] == new["public_key"]
+    assert fields["Previous secret"].startswith(webhook["secret"] + " (until ")
+    assert fields["Previous public key"] == webhook["public_key"]

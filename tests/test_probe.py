@@ -216,3 +216,38 @@ def test_tamper_changes_one_byte_and_keeps_json_where_it_can(body):
     assert len(tampered) == len(body) and tampered != body
     assert sum(a != b for a, b in zip(body, tampered, strict=True)) == 1
     json.loads(tampered)  # still JSON: a receiver must refuse it for its signature alone
+
+
+def test_under_the_private_target_block_a_loopback_receiver_is_refused(tmp_path):
+    from hooklab.app.factory import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, block_private_targets=True))
+    response = app.test_client().post(
+        "/api/probe", json={"url": "http://127.0.0.1:9/hook", "secret": generate_secret()}
+    )
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["field"] == "url" and "loopback" in error["message"]
+
+
+def test_a_webhook_probe_under_the_block_reports_blocked_on_each_check(tmp_path):
+    # A webhook saved before the block was switched on: every check is refused before it
+    # connects, and says so.
+    from hooklab.app.factory import create_app
+    from tests.conftest import make_settings
+
+    open_app = create_app(make_settings(tmp_path))
+    created = (
+        open_app.test_client()
+        .post(
+            "/api/webhooks",
+            json={"name": "Local", "url": "http://127.0.0.1:9/hook", "event": "payment_received"},
+        )
+        .get_json()
+    )
+    blocked = create_app(make_settings(tmp_path, block_private_targets=True))
+    report = blocked.test_client().post(f"/api/webhooks/{created['id']}/probe").get_json()
+    assert failed(report) == ALL
+    for check in report["checks"][:-1]:
+        assert "blocked target: 127.0.0.1 is a loopback address" in check["error"]

@@ -233,3 +233,29 @@ def test_a_bin_refuses_a_key_that_is_not_one(server, secret):
         f"{server.url}/api/bins/{created['id']}", json={"secret": secret}, timeout=5
     )
     assert response.status_code == 422 and response.json()["error"]["field"] == "secret"
+
+
+def test_webhooks_of_an_older_database_get_a_signing_key(tmp_path):
+    import sqlite_utils
+
+    from hooklab.app.factory import open_store
+    from hooklab.bin_server.schema import migrations as bin_migrations
+    from hooklab.sender.schema import migrations as sender_migrations
+    from hooklab.shared.signing import public_key
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    bin_migrations.apply(db)
+    sender_migrations.apply(db, stop_before="m003_signature_scheme_and_rotation")
+    db.execute(
+        "INSERT INTO webhooks (name, url, event, secret, timeout_s, created_at, updated_at) "
+        "VALUES ('Old', 'http://127.0.0.1:9/', '*', 'whsec_" + "A" * 32 + "', 10, 0, 0)"
+    )
+    db.conn.commit()
+    db.close()
+
+    store = open_store(str(path))
+    store.migrate()
+    [row] = store.conn.execute("SELECT signature_scheme, signing_key FROM webhooks").fetchall()
+    assert row[0] == "v1" and public_key(row[1]).startswith("whpk_")
+    store.close()
