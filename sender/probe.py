@@ -122,13 +122,14 @@ def _request(
     name: str,
     body: bytes | None = None,
     *,
-    keys=None,
-    msg_id=None,
-    timestamp=None,
-    sign_body=None,
+    keys: list[str] | None = None,
+    timestamp: int | None = None,
+    sign_body: bytes | None = None,
 ) -> _Request:
+    """One probe request: the event signed with `keys` (default: the probe's) over `sign_body`
+    (default: the body sent), under a fresh webhook-id."""
     body = _body(probe.payload) if body is None else body
-    msg_id = msg_id or new_message_id()
+    msg_id = new_message_id()
     timestamp = int(time.time()) if timestamp is None else timestamp
     headers = {
         "Content-Type": "application/json",
