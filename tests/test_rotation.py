@@ -259,3 +259,26 @@ def test_webhooks_of_an_older_database_get_a_signing_key(tmp_path):
     [row] = store.conn.execute("SELECT signature_scheme, signing_key FROM webhooks").fetchall()
     assert row[0] == "v1" and public_key(row[1]).startswith("whpk_")
     store.close()
+
+
+def test_the_webhook_form_takes_a_scheme_and_the_page_shows_the_public_key(client):
+    created = client.post(
+        "/api/webhooks",
+        json={"name": "Keys", "url": "http://127.0.0.1:9/x", "event": "*", "active": False},
+    ).get_json()
+    form = {
+        "name": "Keys",
+        "url": "http://127.0.0.1:9/x",
+        "event": "*",
+        "payload_format": "flat",
+        "timeout_s": "10",
+    }
+    refused = client.post(f"/webhooks/{created['id']}", data={**form, "signature_scheme": "v2"})
+    assert refused.status_code == 422
+    assert b'data-error-for="signature_scheme"' in refused.data
+    saved = client.post(f"/webhooks/{created['id']}", data={**form, "signature_scheme": "v1a"})
+    assert saved.status_code == 303
+    page = client.get(f"/webhooks/{created['id']}").get_data(as_text=True)
+    public_key = client.get(f"/api/webhooks/{created['id']}").get_json()["public_key"]
+    assert f'<code id="public-key" class="wrap">{public_key}</code>' in page
+    assert '<option value="v1a" selected>' in page
