@@ -296,7 +296,7 @@ class Client:
 
 
 def probe_wait_s(timeout_s: float) -> float:
-    """How long to wait for a probe: a receiver that hangs holds each of its 12 requests."""
+    """How long to wait for a probe: a receiver that hangs holds each of its 11 requests."""
     return 12 * (timeout_s + 1) + 10
 
 
