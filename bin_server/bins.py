@@ -12,7 +12,7 @@ from typing import Any
 
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
-from hooklab.shared.signing import check_secret
+from hooklab.shared.signing import check_key
 from hooklab.shared.store import Store, row, rows
 
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -110,7 +110,7 @@ def validate_bin_fields(data: Any, max_delay_ms: int) -> dict:
         if secret in (None, ""):
             columns["secret"] = None
         else:
-            problem = check_secret(secret)
+            problem = check_key(secret)
             if problem:
                 raise ApiError(422, "invalid", f"secret: {problem}.", "secret")
             columns["secret"] = secret

@@ -13,6 +13,7 @@ import hooklab.shared
 from hooklab.cli.bins import bin_group, replay_command
 from hooklab.cli.common import HooklabGroup
 from hooklab.cli.demo import demo_command
+from hooklab.cli.probe import probe_command
 from hooklab.cli.webhooks import events_command, fire_command, webhook_group
 from hooklab.shared.settings import SETTINGS, SettingError, Settings
 from hooklab.shared.store import StoreError
@@ -94,6 +95,7 @@ cli.add_command(events_command)
 cli.add_command(fire_command)
 cli.add_command(replay_command)
 cli.add_command(demo_command)
+cli.add_command(probe_command)
 
 
 def _check_port(settings: Settings) -> None:

@@ -50,6 +50,13 @@ def webhook_group() -> None:
     default=None,
     help="The payload as is (flat) or wrapped with type and timestamp (envelope).",
 )
+@click.option(
+    "--scheme",
+    "signature_scheme",
+    type=click.Choice(["v1", "v1a", "v1 v1a"]),
+    default=None,
+    help="Signatures: v1 (HMAC, the default), v1a (ed25519, checked with a public key) or both.",
+)
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per attempt.")
 @click.option("--inactive", is_flag=True, help="Add it switched off.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the new webhook's id (for scripts).")
@@ -62,6 +69,7 @@ def webhook_add(
     event: str,
     secret: str | None,
     payload_format: str | None,
+    signature_scheme: str | None,
     timeout_s: float | None,
     inactive: bool,
     quiet: bool,
@@ -86,6 +94,8 @@ def webhook_add(
         fields["payload_format"] = payload_format
     if timeout_s is not None:
         fields["timeout_s"] = timeout_s
+    if signature_scheme is not None:
+        fields["signature_scheme"] = signature_scheme
     if inactive:
         fields["active"] = False
     webhook = client.create_webhook(**fields)
@@ -98,6 +108,8 @@ def webhook_add(
     click.echo(f"Added webhook {webhook['id']}: {webhook['name']} → {webhook['url']}")
     if webhook.get("secret"):
         click.echo(f"Secret: {webhook['secret']}")
+    if webhook.get("public_key"):
+        click.echo(f"Public key (v1a): {webhook['public_key']}")
     click.echo(f"Send it a test event: hooklab webhook test {webhook['id']}", err=True)
 
 
@@ -162,7 +174,17 @@ def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
         ("Active", state),
         ("Payload format", webhook.get("payload_format")),
         ("Timeout", f"{webhook.get('timeout_s')} s"),
+        ("Signature scheme", webhook.get("signature_scheme", "v1")),
         ("Secret", webhook.get("secret") or "-"),
+    ]
+    if webhook.get("public_key"):
+        lines.append(("Public key", webhook["public_key"]))
+    if webhook.get("previous_secret_expires_at"):
+        until = short_time(webhook["previous_secret_expires_at"])
+        lines.append(("Previous secret", f"{webhook.get('previous_secret')} (until {until} UTC)"))
+        if webhook.get("previous_public_key"):
+            lines.append(("Previous public key", webhook["previous_public_key"]))
+    lines += [
         ("Page", client.url(f"/webhooks/{webhook['id']}")),
         ("Created", short_time(webhook.get("created_at"))),
         ("Deliveries", webhook.get("delivery_count", 0)),

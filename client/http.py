@@ -251,6 +251,31 @@ class Client:
         path = f"/api/webhooks/{_seg(str(webhook_id))}/test"
         return self.call("POST", path, timeout=timeout).json()
 
+    def rotate_secret(self, webhook_id: int | str) -> dict:
+        """A new secret; the previous one stays valid until `previous_secret_expires_at`."""
+        return self.call("POST", f"/api/webhooks/{_seg(str(webhook_id))}/rotate").json()
+
+    def probe(
+        self,
+        url: str,
+        secret: str,
+        event: str | None = None,
+        timeout_s: float | None = None,
+    ) -> dict:
+        """Run the receiver checks against `url`, signing with `secret`; returns the report."""
+        fields: dict[str, Any] = {"url": url, "secret": secret}
+        if event is not None:
+            fields["event"] = event
+        if timeout_s is not None:
+            fields["timeout_s"] = timeout_s
+        wait = probe_wait_s(timeout_s or 10.0)
+        return self.call("POST", "/api/probe", json=fields, timeout=wait).json()
+
+    def probe_webhook(self, webhook_id: int | str, timeout_s: float = 60.0) -> dict:
+        """Run the receiver checks against a webhook's URL with its secret; returns the report."""
+        path = f"/api/webhooks/{_seg(str(webhook_id))}/probe"
+        return self.call("POST", path, timeout=probe_wait_s(timeout_s)).json()
+
     def fire(self, event: str, payload: Any = None, idempotency_key: str | None = None) -> dict:
         """Fire an event (no payload: the catalog's example); returns the event and deliveries."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
@@ -268,6 +293,11 @@ class Client:
     def redeliver(self, delivery_id: int | str) -> dict:
         """One more attempt of a delivery, now."""
         return self.call("POST", f"/api/deliveries/{_seg(str(delivery_id))}/redeliver").json()
+
+
+def probe_wait_s(timeout_s: float) -> float:
+    """How long to wait for a probe: a receiver that hangs holds each of its 11 requests."""
+    return 12 * (timeout_s + 1) + 10
 
 
 def _seg(value: str) -> str:

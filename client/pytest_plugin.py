@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, header_value
+from hooklab.client.probe import ProbeReport
 
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
 PREVIEW_CHARS = 160
@@ -338,6 +339,31 @@ class Hooklab:
         """The event catalog."""
         return self._call(self.client.events)
 
+    def probe(
+        self,
+        url: str,
+        secret: str,
+        event: str | None = None,
+        timeout_s: float | None = None,
+    ) -> ProbeReport:
+        """Run the receiver checks against your receiver at `url` (signing with `secret`).
+
+        Returns the report: `report.ok`, `report.checks`, `report.check("stale_timestamp")`,
+        `report.card()`; `report.raise_for_failures()` fails the test with the card.
+        """
+        return ProbeReport(self._call(self.client.probe, url, secret, event, timeout_s))
+
+    def assert_receiver_ok(
+        self,
+        url: str,
+        secret: str,
+        event: str | None = None,
+        timeout_s: float | None = None,
+    ) -> ProbeReport:
+        """Probe the receiver at `url` and fail the test, with the report card, on any ✗."""
+        __tracebackhide__ = True
+        return self.probe(url, secret, event, timeout_s).raise_for_failures()
+
     @staticmethod
     def _call(func: Callable, *args: Any, **kwargs: Any) -> Any:
         # A HooklabError is a plain exception with a clear message; keep the traceback short.
@@ -408,7 +434,7 @@ def hooklab_server(
 
 @pytest.fixture
 def hooklab(request: pytest.FixtureRequest, hooklab_server: str) -> Iterator[Hooklab]:
-    """A Hooklab server for this test: `create_bin`, `add_webhook`, `fire`, `deliveries`."""
+    """A Hooklab server for this test: bins, webhooks, `fire`, `deliveries`, `probe`."""
     lab = Hooklab(hooklab_server, request.config.getoption("hooklab_token"))
     yield lab
     if not request.config.getoption("hooklab_keep"):

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from hooklab.sender import deliveries, delivery, webhooks
+from hooklab.sender import deliveries, delivery, probe, webhooks
 from hooklab.sender.catalog import get_catalog
 from hooklab.sender.firing import fire
 from hooklab.shared.context import get_settings, get_store
@@ -113,6 +113,39 @@ def regenerate_secret(webhook_id: str):
     """Give the webhook a new random secret; the old one stops working at once."""
     webhook = webhooks.require_webhook(get_store(), webhook_id)
     return jsonify(_webhook_json(webhooks.regenerate_secret(get_store(), webhook["id"])))
+
+
+@bp.post("/api/webhooks/<webhook_id>/rotate")
+def rotate_secret(webhook_id: str):
+    """A new secret; the previous one still signs deliveries until previous_secret_expires_at."""
+    webhook = webhooks.require_webhook(get_store(), webhook_id)
+    webhook = webhooks.rotate_secret(get_store(), webhook["id"], get_settings().rotation_grace_s)
+    body = _webhook_json(webhook)
+    return jsonify(
+        {
+            "secret": body["secret"],
+            "previous_secret_expires_at": body["previous_secret_expires_at"],
+            "webhook": body,
+        }
+    )
+
+
+@bp.post("/api/webhooks/<webhook_id>/probe")
+def probe_webhook(webhook_id: str):
+    """Run the receiver checks against the webhook's URL and secret; waits for all of them."""
+    body = json_body(empty={})
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    report = probe.probe_webhook(
+        get_store(), get_settings(), get_catalog(), webhook_id, body.get("event")
+    )
+    return jsonify(report)
+
+
+@bp.post("/api/probe")
+def probe_url():
+    """Run the receiver checks against any URL and secret: `{url, secret, event?, timeout_s?}`."""
+    return jsonify(probe.probe_url(get_store(), get_settings(), get_catalog(), json_body()))
 
 
 @bp.post("/api/webhooks/<webhook_id>/test")

@@ -9,6 +9,7 @@ import http.client
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,7 +20,7 @@ import urllib3.exceptions
 
 import hooklab.shared
 from hooklab.sender.deadline import AttemptDeadline, Watchdog, track_connections
-from hooklab.shared.signing import sign
+from hooklab.shared.signing import sign_all
 from hooklab.shared.targets import TargetBlocked, guarded_session
 
 USER_AGENT = f"hooklab/{hooklab.shared.__version__}"
@@ -73,7 +74,7 @@ def new_session(watchdog: Watchdog, block_private: bool = False) -> requests.Ses
 
 
 def delivery_headers(
-    secret: str,
+    keys: str | Sequence[str],
     message_id: str,
     body: bytes,
     event: str,
@@ -82,14 +83,18 @@ def delivery_headers(
     test: bool = False,
     timestamp: int | None = None,
 ) -> dict[str, str]:
-    """The headers of one attempt: Standard Webhooks signature plus Hooklab's own."""
+    """The headers of one attempt: Standard Webhooks signature plus Hooklab's own.
+
+    `keys` is one secret or several (a rotation, or `v1 v1a`): one signature for each.
+    """
     timestamp = int(time.time()) if timestamp is None else timestamp
+    keys = [keys] if isinstance(keys, str) else keys
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": sign_all(keys, message_id, timestamp, body),
         "X-Hooklab-Event": event,
         "X-Hooklab-Delivery": str(delivery_id),
         "X-Hooklab-Attempt": str(attempt_number),
@@ -100,11 +105,17 @@ def delivery_headers(
 
 
 def redact(headers: list[list[str]]) -> list[list[str]]:
-    """The headers as logged: the signature replaced, so logs never help forge a message."""
+    """The headers as logged: the signatures replaced, so logs never help forge a message."""
     return [
-        [name, REDACTED if name.lower() == "webhook-signature" else value]
+        [name, _redact_signatures(value) if name.lower() == "webhook-signature" else value]
         for name, value in headers
     ]
+
+
+def _redact_signatures(value: str) -> str:
+    # Keep each signature's version, so the log still shows how many and which kinds were sent.
+    versions = [part.partition(",")[0] for part in value.split()] or ["v1"]
+    return " ".join(f"{version},<redacted>" for version in versions)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

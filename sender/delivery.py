@@ -24,7 +24,7 @@ from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perfo
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.sender.deadline import Watchdog
 from hooklab.sender.firing import new_message_id, render_body
-from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook
+from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook, signing_keys
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
@@ -36,9 +36,12 @@ POLL_S = 1.0  # how often idle workers look at the store (deliveries fired by ot
 CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 ABANDONED = "abandoned"
 
+# The keys are read when an attempt starts: a rotation applies from the next attempt on.
 CLAIM_DUE = """
 SELECT d.id, d.claim_token, d.message_id, d.event, d.body, d.test, d.scheduled_attempts,
-       w.id AS webhook_id, w.url, w.secret, w.timeout_s, w.active
+       w.id AS webhook_id, w.url, w.timeout_s, w.active,
+       w.secret, w.signature_scheme, w.signing_key, w.previous_secret, w.previous_signing_key,
+       w.previous_secret_expires_at
 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= ?
   AND (d.claim_expires_at IS NULL OR d.claim_expires_at <= ?)
@@ -48,7 +51,9 @@ LIMIT 1
 
 DELIVERY_WITH_WEBHOOK = """
 SELECT d.id, d.claim_token, d.message_id, d.event, d.body, d.test, d.scheduled_attempts,
-       d.status, w.id AS webhook_id, w.url, w.secret, w.timeout_s, w.active
+       d.status, w.id AS webhook_id, w.url, w.timeout_s, w.active,
+       w.secret, w.signature_scheme, w.signing_key, w.previous_secret, w.previous_signing_key,
+       w.previous_secret_expires_at
 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.id = ?
 """
@@ -69,7 +74,7 @@ class Claim:
     test: bool
     webhook_id: int
     url: str
-    secret: str
+    keys: list[str]  # one signature each (see webhooks.signing_keys)
     timeout_s: float
 
 
@@ -107,7 +112,7 @@ def _start_attempt(conn, found: dict, trigger: str, worker: str, token: str | No
         test=bool(found["test"]),
         webhook_id=found["webhook_id"],
         url=found["url"],
-        secret=found["secret"],
+        keys=signing_keys(found),
         timeout_s=found["timeout_s"],
     )
 
@@ -163,7 +168,7 @@ def send_claim(
             return send_claim(store, claim, settings, own)
     body = claim.body.encode()
     headers = delivery_headers(
-        claim.secret,
+        claim.keys,
         claim.message_id,
         body,
         claim.event,

@@ -19,7 +19,7 @@ from hooklab.shared.errors import ApiError
 
 bp = Blueprint("sender_pages", __name__)
 
-EDITABLE = ("name", "url", "event", "payload_format", "timeout_s")
+EDITABLE = ("name", "url", "event", "payload_format", "timeout_s", "signature_scheme")
 
 
 def _form_fields(names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -67,6 +67,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None) -> dic
         "events": list(get_catalog()),
         "payload_formats": PAYLOAD_FORMATS,
         "default_timeout_s": get_settings().default_timeout_s,
+        "rotation_grace_s": get_settings().rotation_grace_s,
     }
 
 

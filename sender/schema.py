@@ -3,6 +3,8 @@
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from hooklab.shared.signing import generate_signing_key
+
 migrations = Migrations("hooklab.sender")
 
 
@@ -102,3 +104,19 @@ def m002_index_unfinished_attempts(db: Database) -> None:
     db.execute(
         "CREATE INDEX attempts_unfinished ON attempts (started_at) WHERE finished_at IS NULL"
     )
+
+
+@migrations()
+def m003_signature_scheme_and_rotation(db: Database) -> None:
+    # v1a signs with an ed25519 key kept here; a rotation keeps the previous secret (and
+    # signing key) valid until previous_secret_expires_at, so receivers can switch over.
+    db.execute("ALTER TABLE webhooks ADD COLUMN signature_scheme TEXT NOT NULL DEFAULT 'v1'")
+    db.execute("ALTER TABLE webhooks ADD COLUMN signing_key TEXT")
+    db.execute("ALTER TABLE webhooks ADD COLUMN previous_secret TEXT")
+    db.execute("ALTER TABLE webhooks ADD COLUMN previous_signing_key TEXT")
+    db.execute("ALTER TABLE webhooks ADD COLUMN previous_secret_expires_at INTEGER")
+    # Every webhook has a signing key, so switching to v1a needs no extra step.
+    for (webhook_id,) in db.execute("SELECT id FROM webhooks").fetchall():
+        db.execute(
+            "UPDATE webhooks SET signing_key = ? WHERE id = ?", (generate_signing_key(), webhook_id)
+        )

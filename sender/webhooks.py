@@ -10,11 +10,26 @@ from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.shared.clock import iso, now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
-from hooklab.shared.signing import check_secret, generate_secret
+from hooklab.shared.signing import (
+    SCHEMES,
+    check_secret,
+    generate_secret,
+    generate_signing_key,
+    public_key,
+)
 from hooklab.shared.store import Store, row, row_id, rows
 from hooklab.shared.targets import TargetBlocked, check_target
 
-FIELDS = ("name", "url", "event", "active", "secret", "payload_format", "timeout_s")
+FIELDS = (
+    "name",
+    "url",
+    "event",
+    "active",
+    "secret",
+    "payload_format",
+    "timeout_s",
+    "signature_scheme",
+)
 PAYLOAD_FORMATS = ("flat", "envelope")
 MAX_NAME = 200
 MAX_URL = 2048
@@ -125,6 +140,14 @@ def check_fields(
             errors["payload_format"] = "Payload format is 'flat' or 'envelope'."
         else:
             columns["payload_format"] = data["payload_format"]
+    if "signature_scheme" in data:
+        scheme = data["signature_scheme"]
+        if not isinstance(scheme, str) or scheme not in SCHEMES:
+            errors["signature_scheme"] = (
+                "Signature scheme is 'v1' (HMAC), 'v1a' (ed25519) or 'v1 v1a' (both)."
+            )
+        else:
+            columns["signature_scheme"] = scheme
     if "timeout_s" in data:
         timeout = data["timeout_s"]
         if (
@@ -154,6 +177,8 @@ def create_webhook(store: Store, columns: dict[str, Any], settings: Settings) ->
         "secret": columns.get("secret") or generate_secret(),
         "payload_format": columns.get("payload_format", "flat"),
         "timeout_s": columns.get("timeout_s", float(settings.default_timeout_s)),
+        "signature_scheme": columns.get("signature_scheme", "v1"),
+        "signing_key": generate_signing_key(),
         "created_at": now,
         "updated_at": now,
     }
@@ -212,8 +237,64 @@ def update_webhook(store: Store, webhook_id: int, columns: dict[str, Any]) -> di
 
 
 def regenerate_secret(store: Store, webhook_id: int) -> dict[str, Any]:
-    """Give a webhook a new random secret; returns its row."""
-    return update_webhook(store, webhook_id, {"secret": generate_secret()})
+    """Give a webhook a new random secret and signing key; the old ones stop at once."""
+    return update_webhook(
+        store,
+        webhook_id,
+        {
+            "secret": generate_secret(),
+            "signing_key": generate_signing_key(),
+            "previous_secret": None,
+            "previous_signing_key": None,
+            "previous_secret_expires_at": None,
+        },
+    )
+
+
+def rotate_secret(store: Store, webhook_id: int, grace_s: float) -> dict[str, Any]:
+    """A new secret and signing key; the current ones stay valid for `grace_s` more seconds.
+
+    Rotating again within the grace period keeps only the newest previous secret, so at
+    most two secrets are valid at once.
+    """
+    current = require_webhook(store, webhook_id)
+    return update_webhook(
+        store,
+        webhook_id,
+        {
+            "secret": generate_secret(),
+            "signing_key": generate_signing_key(),
+            "previous_secret": current["secret"],
+            "previous_signing_key": current["signing_key"],
+            "previous_secret_expires_at": now_ms() + round(grace_s * 1000),
+        },
+    )
+
+
+def previous_valid(webhook: dict[str, Any], now: int | None = None) -> bool:
+    """Whether the webhook's previous secret (from a rotation) still signs deliveries."""
+    expires = webhook.get("previous_secret_expires_at")
+    return (
+        bool(webhook.get("previous_secret"))
+        and expires is not None
+        and ((now_ms() if now is None else now) < expires)
+    )
+
+
+def signing_keys(webhook: dict[str, Any], now: int | None = None) -> list[str]:
+    """The keys that sign a delivery now: per scheme the current key, then a valid previous one."""
+    scheme = (webhook.get("signature_scheme") or "v1").split()
+    rotated = previous_valid(webhook, now)
+    keys = []
+    if "v1" in scheme:
+        keys.append(webhook["secret"])
+    if "v1a" in scheme:
+        keys.append(webhook["signing_key"])
+    if rotated and "v1" in scheme:
+        keys.append(webhook["previous_secret"])
+    if rotated and "v1a" in scheme and webhook.get("previous_signing_key"):
+        keys.append(webhook["previous_signing_key"])
+    return keys
 
 
 def delete_webhook(store: Store, webhook_id: int) -> None:
@@ -267,8 +348,21 @@ def webhook_to_json(
             "finished_at": iso(last["finished_at"]),
         },
     }
+    scheme = webhook.get("signature_scheme") or "v1"
+    rotated = previous_valid(webhook)
+    body["signature_scheme"] = scheme
+    body["previous_secret_expires_at"] = (
+        iso(webhook["previous_secret_expires_at"]) if rotated else None
+    )
+    if "v1a" in scheme.split():
+        # The public key is no secret: the receiver needs it to check v1a signatures.
+        body["public_key"] = public_key(webhook["signing_key"])
+        if rotated and webhook.get("previous_signing_key"):
+            body["previous_public_key"] = public_key(webhook["previous_signing_key"])
     if with_secret:
         body["secret"] = webhook["secret"]
+        if rotated:
+            body["previous_secret"] = webhook["previous_secret"]
     return body
 
 

@@ -87,6 +87,12 @@ SETTINGS: list[Setting] = [
         "Consecutive failed deliveries before a webhook is disabled (0: never).",
         int,
     ),
+    Setting(
+        "rotation_grace_s",
+        24 * 3600.0,
+        "After a webhook's secret is rotated, how long the previous one still signs deliveries.",
+        float,
+    ),
     Setting("response_body_cap", 64 * 1024, "Bytes of a receiver's response body kept.", int),
     Setting(
         "claim_timeout_s",

@@ -1,5 +1,5 @@
-/* One webhook's page: the secret (hidden until shown), Send Test Event with its confirmation,
-   and the delivery log (each delivery expands into its attempts; redeliver).
+/* One webhook's page: the secret (hidden until shown), Rotate, Send Test Event with its
+   confirmation, Probe the receiver with its report card, and the delivery log (each delivery expands into its attempts; redeliver).
    Payloads and responses are hostile text: textContent only, never innerHTML. */
 "use strict";
 
@@ -20,15 +20,55 @@
   const secretError = document.getElementById("secret-error");
   let secret = null;
 
+  const MASK = "whsec_••••••••••••••••••••••••••••••••";
+  const previousBlock = document.getElementById("previous-block");
+  const previousValue = document.getElementById("previous-secret-value");
+  let previousSecret = null;
+
   async function loadSecret() {
-    if (secret === null) secret = (await api("GET", base)).secret;
+    if (secret === null) {
+      const webhook = await api("GET", base);
+      secret = webhook.secret;
+      previousSecret = webhook.previous_secret || null;
+    }
     return secret;
   }
 
   function showSecret(visible) {
     secretValue.dataset.hidden = visible ? "false" : "true";
-    secretValue.textContent = visible ? secret : "whsec_••••••••••••••••••••••••••••••••";
+    secretValue.textContent = visible ? secret : MASK;
+    previousValue.dataset.hidden = visible ? "false" : "true";
+    previousValue.textContent = visible && previousSecret ? previousSecret : MASK;
     secretToggle.textContent = visible ? "Hide" : "Show";
+  }
+
+  /** The previous secret's block: shown while it still signs, with when it stops. */
+  function showPrevious(webhook) {
+    previousSecret = webhook.previous_secret || null;
+    previousBlock.hidden = !webhook.previous_secret_expires_at;
+    const expires = document.getElementById("previous-expires");
+    if (webhook.previous_secret_expires_at) {
+      expires.setAttribute("datetime", webhook.previous_secret_expires_at);
+      expires.textContent = formatTime(new Date(webhook.previous_secret_expires_at));
+    }
+    const publicKey = document.getElementById("public-key");
+    publicKey.textContent = webhook.public_key || "";
+    document.getElementById("public-key-block").hidden = !webhook.public_key;
+    document.getElementById("previous-public-key").textContent = webhook.previous_public_key || "";
+    document.getElementById("previous-public-key-line").hidden = !webhook.previous_public_key;
+  }
+
+  function graceText(seconds) {
+    if (seconds >= 3600) return `${+(seconds / 3600).toFixed(1)} h`;
+    if (seconds >= 60) return `${+(seconds / 60).toFixed(1)} min`;
+    return `${+seconds.toFixed(1)} s`;
+  }
+
+  {
+    // The server writes the expiry as ISO; show it in the reader's own time.
+    const expires = document.getElementById("previous-expires");
+    const when = new Date(expires.getAttribute("datetime"));
+    if (!Number.isNaN(when.getTime())) expires.textContent = formatTime(when);
   }
 
   function secretFailed(err) {
@@ -58,6 +98,28 @@
     }
   });
 
+  const rotateButton = document.getElementById("secret-rotate");
+  rotateButton.addEventListener("click", async () => {
+    const grace = graceText(Number(rotateButton.dataset.graceS));
+    const yes = await confirmDialog(
+      "Rotate the secret?",
+      `A new secret signs deliveries from now on. The current one keeps signing them too for ` +
+        `${grace}, so receivers can switch over; after that only the new one does.`,
+      "Rotate"
+    );
+    if (!yes) return;
+    secretError.hidden = true;
+    try {
+      const rotated = await api("POST", `${base}/rotate`);
+      secret = rotated.secret;
+      showPrevious(rotated.webhook);
+      showSecret(true);
+      toast(`Secret rotated; the previous one still signs for ${grace}`, "ok");
+    } catch (err) {
+      secretFailed(err);
+    }
+  });
+
   document.getElementById("secret-regenerate").addEventListener("click", async () => {
     const yes = await confirmDialog(
       "Regenerate the secret?",
@@ -67,11 +129,66 @@
     );
     if (!yes) return;
     try {
-      secret = (await api("POST", `${base}/regenerate-secret`)).secret;
+      const regenerated = await api("POST", `${base}/regenerate-secret`);
+      secret = regenerated.secret;
+      showPrevious(regenerated);
       showSecret(true);
       toast("New secret made; the old one no longer signs anything", "ok");
     } catch (err) {
       secretFailed(err);
+    }
+  });
+
+  // ---- Probe the receiver ---------------------------------------------------------------
+
+  const probeButton = document.getElementById("probe-run");
+  const probeSummary = document.getElementById("probe-summary");
+
+  function probeRow(check) {
+    const status = check.status_code === null ? "–" : String(check.status_code);
+    const what = el("td", {}, el("span", { text: check.expected }));
+    if (!check.ok) what.append(el("div", { className: "probe-error", text: `Got: ${check.error}` }));
+    return el(
+      "tr",
+      { dataset: { check: check.name, ok: check.ok ? "true" : "false" } },
+      el("th", { scope: "row" }, el("code", { text: check.name })),
+      el("td", {}, el("span", {
+        className: check.ok ? "badge ok" : "badge bad",
+        text: check.ok ? "✓ pass" : "✗ fail",
+      })),
+      el("td", { text: status }),
+      el("td", { text: `${check.duration_ms} ms` }),
+      what
+    );
+  }
+
+  function showProbe(report) {
+    const failed = report.checks.filter((check) => !check.ok).length;
+    probeSummary.dataset.ok = report.ok ? "true" : "false";
+    probeSummary.textContent = report.ok
+      ? `✓ All ${report.checks.length} checks passed (${report.event} to ${report.url}).`
+      : `✗ ${failed} of ${report.checks.length} checks failed (${report.event} to ${report.url}).`;
+    probeSummary.hidden = false;
+    document.getElementById("probe-checks").replaceChildren(...report.checks.map(probeRow));
+    document.getElementById("probe-report").hidden = false;
+    document.getElementById("probe-note").hidden = false;
+  }
+
+  probeButton.addEventListener("click", async () => {
+    probeButton.disabled = true;
+    const label = probeButton.textContent;
+    probeButton.textContent = "Probing…";
+    probeSummary.hidden = false;
+    probeSummary.dataset.ok = "";
+    probeSummary.textContent = "Sending the checks; a slow receiver takes up to its timeout each.";
+    try {
+      showProbe(await api("POST", `${base}/probe`));
+    } catch (err) {
+      probeSummary.dataset.ok = "false";
+      probeSummary.textContent = `Could not probe: ${err.message}`;
+    } finally {
+      probeButton.disabled = false;
+      probeButton.textContent = label;
     }
   });
 

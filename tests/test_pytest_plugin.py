@@ -238,3 +238,40 @@ def test_the_readme_examples_run(tmp_path):
     done = run_project(cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout
+
+
+# ---- probing a receiver ---------------------------------------------------------------------
+
+
+def test_probe_returns_the_report_and_passes_for_a_correct_receiver(hooklab):
+    from tests import receivers
+
+    secret = generate_secret()
+    with receivers.serve(receivers.correct(secret)) as receiver:
+        report = hooklab.probe(receiver.url, secret)
+        assert hooklab.assert_receiver_ok(receiver.url, secret).ok is True
+    assert report.ok is True and report.failures == []
+    assert report.check("stale_timestamp")["status_code"] == 400
+    assert "11 of 11 checks passed." in report.card()
+
+
+def test_a_failing_check_fails_the_test_with_the_report_card(hooklab):
+    from tests import receivers
+
+    with receivers.serve(receivers.accepts_everything) as receiver:
+        report = hooklab.probe(receiver.url, generate_secret(), timeout_s=5)
+        with pytest.raises(AssertionError) as failure:
+            hooklab.assert_receiver_ok(receiver.url, generate_secret())
+    assert report.ok is False
+    message = str(failure.value)
+    assert message.startswith("the receiver failed wrong_signature, missing_signature")
+    assert "✗ stale_timestamp" in message and "✓ valid_signature" in message
+    assert "a correct receiver refuses a timestamp 10 minutes old" in message
+    assert "5 of 11 checks passed." in message
+    with pytest.raises(AssertionError, match="the receiver failed"):
+        report.raise_for_failures()
+
+
+def test_probe_with_a_bad_secret_says_so(hooklab):
+    with pytest.raises(HooklabError, match="hooklab: Secret: a secret starts with whsec_"):
+        hooklab.probe("http://127.0.0.1:9/hook", "not-a-secret")

@@ -94,3 +94,53 @@ def test_a_stale_timestamp_is_refused_relative_to_when_the_message_arrived():
     assert valid is False
     assert "301 s" in reason
     assert verify(secret, headers, body)[0] is True  # no arrival time: the HMAC alone
+
+
+# ---- v1a (ed25519) and several signatures ------------------------------------------------------
+
+# RFC 8032's first ed25519 test vector: this seed has this public key.
+RFC8032_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC8032_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+
+
+def test_v1a_keys_and_signatures_match_the_rfc_8032_vector():
+    import base64
+
+    from hooklab.shared.signing import public_key, sign
+
+    signing_key = "whsk_" + base64.b64encode(bytes.fromhex(RFC8032_SEED)).decode()
+    shown = public_key(signing_key)
+    assert shown == "whpk_" + base64.b64encode(bytes.fromhex(RFC8032_PUBLIC)).decode()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    version, _, value = sign(signing_key, "msg_1", 1, b"{}").partition(",")
+    assert version == "v1a"
+    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(RFC8032_PUBLIC))
+    key.verify(base64.b64decode(value), b"msg_1.1.{}")  # raises when it does not match
+
+
+def test_verify_takes_a_public_key_and_any_one_of_several_signatures():
+    from hooklab.shared.signing import generate_signing_key, public_key, sign_all
+
+    signing_key, other = generate_signing_key(), generate_signing_key()
+    secret = generate_secret()
+    body = b'{"a": 1}'
+    ts = int(time.time())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(ts)}
+    headers["webhook-signature"] = sign_all([other, secret, signing_key], "msg_1", ts, body)
+    assert verify(public_key(signing_key), headers, body, received_at_s=ts)[0] is True
+    assert verify(secret, headers, body, received_at_s=ts)[0] is True
+    assert verify(public_key(generate_signing_key()), headers, body)[0] is False
+    assert verify(generate_secret(), headers, body)[0] is False
+    assert verify(public_key(signing_key), headers, body + b" ")[0] is False
+    valid, reason = verify("whpk_short", headers, body)
+    assert valid is False and "unusable" in reason
+
+
+def test_the_logged_headers_hide_every_signature_but_keep_their_versions():
+    from hooklab.shared.signing import generate_signing_key
+
+    keys = [generate_secret(), generate_signing_key()]
+    headers = delivery_headers(keys, "msg_x", b"{}", "e", 1, 1)
+    logged = dict(redact([[k, v] for k, v in headers.items()]))
+    assert logged["webhook-signature"] == "v1,<redacted> v1a,<redacted>"
