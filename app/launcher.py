@@ -83,7 +83,7 @@ class RunningServer:
         raise ServerFailed(f"the server did not answer within {timeout:g} s:\n{self.log()}")
 
     def signal(self, signum: int) -> None:
-        """Send `signum` to the server's process group (gunicorn's arbiter and its worker)."""
+        """Send `signum` to the server's process group (gunicorn's arbiter and serving process)."""
         try:
             os.killpg(self.process.pid, signum)
         except ProcessLookupError:
@@ -156,7 +156,7 @@ def start_server(
                     env=env,
                     cwd=folder,
                     pass_fds=[listener.fileno()],
-                    start_new_session=True,  # its own group: a stop or kill reaches the worker
+                    start_new_session=True,  # its own group: a stop or kill reaches both processes
                 )
         finally:
             listener.close()  # the child holds its own copy

@@ -1,4 +1,4 @@
-"""Run the app under gunicorn: one worker process with many threads, and its guards.
+"""Run the app under gunicorn: one serving process with many threads, and its guards.
 
 `serve(settings)` is the one server of Hooklab: `hooklab serve` runs it in the foreground, and
 `app/launcher.py` runs it in a child process for the tests, the pytest fixture, the demo and
@@ -30,14 +30,14 @@ def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
 
     `listen_fd`: a socket already bound by the parent (app/launcher.py), served as `fd://N`.
     """
-    from hooklab.app.slow_clients import worker_class  # imports gunicorn (POSIX only)
+    from hooklab.app.slow_clients import serving_class  # imports gunicorn (POSIX only)
 
     bind = f"fd://{listen_fd}" if listen_fd is not None else f"{settings.host}:{settings.port}"
     return {
         "bind": bind,
         "workers": 1,  # several processes would not share the live notifier
         # gthread with a read deadline per request, so slow clients cannot hold threads.
-        "worker_class": worker_class(settings.client_timeout_s),
+        "worker_class": serving_class(settings.client_timeout_s),
         "threads": settings.threads,
         # A bin captures any method that is an HTTP token ("x-custom", "M-SEARCH#1"), not only
         # the upper-case ones gunicorn lets through by default.
@@ -56,7 +56,7 @@ def run_gunicorn(
     config: dict,
     post_worker_init: Callable[[Any], None] | None = None,
 ) -> None:
-    """Serve the WSGI app that `load()` builds inside the worker process, until stopped."""
+    """Serve the WSGI app that `load()` builds inside the serving process, until stopped."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -67,7 +67,7 @@ def run_gunicorn(
                 self.cfg.set("post_worker_init", post_worker_init)
 
         def load(self):
-            # Built inside the worker process, so threads started later survive the fork.
+            # Built inside the serving process, so threads started later survive the fork.
             return load()
 
     Server().run()
@@ -84,13 +84,13 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
         return
     config = gunicorn_config(settings, listen_fd)
     print(banner(settings), flush=True)
-    built = []  # the app of the worker process, for its background threads
+    built = []  # the app of the serving process, for its background threads
 
     def load():
         built.append(create_app(settings))
         return built[-1]
 
-    run_gunicorn(load, config, lambda worker: start_background(built[-1]))
+    run_gunicorn(load, config, lambda serving: start_background(built[-1]))
 
 
 def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows

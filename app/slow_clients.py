@@ -1,9 +1,9 @@
-"""Slow clients: gunicorn's threaded worker with a read deadline on every request.
+"""Slow clients: gunicorn's threaded serving process with a read deadline on every request.
 
-Gunicorn's gthread worker waits up to 5 s for a new connection's first byte without holding a
+Gunicorn's gthread process waits up to 5 s for a new connection's first byte without holding a
 thread, but once a request has started it reads its headers and body with no time limit: a
 client that trickles one byte every few seconds (slowloris) holds a server thread for as long
-as it likes, and enough of them hold them all. This worker counts the time each request spends
+as it likes, and enough of them hold them all. This class counts the time each request spends
 waiting for the client's bytes (headers and body together) and cuts the connection once that
 passes `client_timeout_s`. A client still sending its headers gets `408 Request Timeout` first.
 
@@ -53,7 +53,7 @@ class ReadClock:
         return self.spent + (now - since if since is not None else 0.0)
 
 
-class ReadDeadlineWorker(ThreadWorker):
+class ReadDeadlineThreads(ThreadWorker):
     """gthread with a per-request read deadline (set `read_timeout_s` on a subclass)."""
 
     read_timeout_s = 30.0
@@ -170,6 +170,6 @@ def honour_connection_close(app):
     return wsgi
 
 
-def worker_class(read_timeout_s: float) -> type[ReadDeadlineWorker]:
-    """The worker class for gunicorn's `worker_class`, with this read deadline."""
-    return type("HooklabWorker", (ReadDeadlineWorker,), {"read_timeout_s": float(read_timeout_s)})
+def serving_class(read_timeout_s: float) -> type[ReadDeadlineThreads]:
+    """The class of the serving process (gunicorn's `worker_class`), with this read deadline."""
+    return type("HooklabServing", (ReadDeadlineThreads,), {"read_timeout_s": float(read_timeout_s)})

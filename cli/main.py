@@ -130,7 +130,7 @@ def _check_store(settings: Settings) -> None:
 
 
 def _check_catalog(settings: Settings) -> None:
-    # A bad --catalog file is refused here, in one line, before the server forks a worker.
+    # A bad --catalog file is refused here, in one line, before gunicorn forks the serving process.
     from hooklab.sender.catalog import CatalogError, build_catalog
 
     try:

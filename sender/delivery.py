@@ -66,7 +66,7 @@ class Claim:
     delivery_id: int
     attempt_id: int
     number: int
-    trigger: str  # scheduled, manual or test
+    trigger: str  # scheduled, redeliver or test
     token: str | None
     message_id: str
     event: str
@@ -275,7 +275,7 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
                 _count_failure(conn, settings, claim.webhook_id, outcome, now, webhook_changes)
     elif claim.trigger == "test":
         changes.update(status="failed", finished_at=now, next_attempt_at=None)
-    # A failed manual attempt leaves the delivery as it was (its retries, if any, go on).
+    # A failed redelivery leaves the delivery as it was (its retries, if any, go on).
     _update(conn, "deliveries", claim.delivery_id, changes)
     if webhook_changes:
         webhook_changes["updated_at"] = now
@@ -345,12 +345,12 @@ def fail_abandoned_sends(store: Store) -> int:
         "AND claim_expires_at <= ?",
         (now,),
     ).fetchone()[0]
-    stuck_manual = conn.execute(
-        "SELECT count(*) FROM attempts WHERE finished_at IS NULL AND trigger = 'manual' "
+    stuck_redeliveries = conn.execute(
+        "SELECT count(*) FROM attempts WHERE finished_at IS NULL AND trigger = 'redeliver' "
         "AND started_at < ?",
         (stale,),
     ).fetchone()[0]
-    if not (stuck_tests or stuck_manual):
+    if not (stuck_tests or stuck_redeliveries):
         return 0
     with store.write() as conn:
         ids = [
@@ -368,12 +368,12 @@ def fail_abandoned_sends(store: Store) -> int:
                 "claim_expires_at = NULL, last_error = ? WHERE id = ?",
                 (now, "abandoned: the sender stopped before the answer came", delivery_id),
             )
-        manual = conn.execute(
+        redeliveries = conn.execute(
             "UPDATE attempts SET finished_at = ?, ok = 0, error_kind = ?, error = ? "
-            "WHERE finished_at IS NULL AND trigger = 'manual' AND started_at < ?",
+            "WHERE finished_at IS NULL AND trigger = 'redeliver' AND started_at < ?",
             (now, ABANDONED, "abandoned: the sender stopped before the answer came", stale),
         ).rowcount
-    return len(ids) + manual
+    return len(ids) + redeliveries
 
 
 # --- sends a person asks for: a test event, a redelivery -------------------------------------
@@ -452,7 +452,7 @@ def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[
         found = row(conn, DELIVERY_WITH_WEBHOOK, (number,)) if number else None
         if found is None:
             raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")
-        claim = _start_attempt(conn, found, "manual", "request", None)
+        claim = _start_attempt(conn, found, "redeliver", "request", None)
     outcome = send_claim(store, claim, settings)
     record(store, settings, claim, outcome)
     return {"delivery_id": number, "attempt_number": claim.number, "ok": outcome.ok}

@@ -120,3 +120,9 @@ def m003_signature_scheme_and_rotation(db: Database) -> None:
         db.execute(
             "UPDATE webhooks SET signing_key = ? WHERE id = ?", (generate_signing_key(), webhook_id)
         )
+
+
+@migrations()
+def m004_redeliver_trigger(db: Database) -> None:
+    # The attempt a person asks for is called what the UI and the API call it: a redelivery.
+    db.execute("UPDATE attempts SET trigger = 'redeliver' WHERE trigger = 'manual'")

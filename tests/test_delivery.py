@@ -467,7 +467,7 @@ def test_redeliver_sends_the_same_message_again(live_server, receivers):
     assert response.status_code == 200
     result = response.json()
     assert result["ok"] is True
-    assert result["attempt"]["number"] == 2 and result["attempt"]["trigger"] == "manual"
+    assert result["attempt"]["number"] == 2 and result["attempt"]["trigger"] == "redeliver"
     assert result["attempt"]["response"]["body"] == "thanks"
     assert result["delivery"]["status"] == "succeeded"
     first, again = receiver.received
@@ -508,7 +508,7 @@ def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
     triggers = store.conn.execute(
         "SELECT trigger FROM attempts WHERE delivery_id = ? ORDER BY number", (delivery_id,)
     ).fetchall()
-    assert triggers == [("scheduled",), ("scheduled",), ("manual",)]
+    assert triggers == [("scheduled",), ("scheduled",), ("redeliver",)]
     store.close()
 
 
@@ -680,14 +680,14 @@ def test_test_sends_and_redeliveries_whose_sender_died_are_closed(tmp_path, monk
     with pytest.raises(Died):
         delivery_module.redeliver(store, settings, test_id)
     assert delivery_module.fail_abandoned_sends(store) == 0  # may still be on its way
-    store.conn.execute("UPDATE attempts SET started_at = 0 WHERE trigger = 'manual'")
+    store.conn.execute("UPDATE attempts SET started_at = 0 WHERE trigger = 'redeliver'")
     store.conn.commit()
     assert delivery_module.fail_abandoned_sends(store) == 1
     rows = store.conn.execute(
         "SELECT a.trigger, a.error_kind, d.status FROM attempts a "
         "JOIN deliveries d ON d.id = a.delivery_id ORDER BY a.number"
     ).fetchall()
-    assert rows == [("test", "abandoned", "failed"), ("manual", "abandoned", "failed")]
+    assert rows == [("test", "abandoned", "failed"), ("redeliver", "abandoned", "failed")]
     assert delivery_module.fail_abandoned_sends(store) == 0
     store.close()
 

@@ -87,7 +87,7 @@ def test_add_a_webhook_into_a_bin_send_a_test_event_and_see_it_arrive(
     delivery.get_by_role("button", name="Redeliver").click()
     expect(page.locator("#delivery-log .delivery").first.locator(".attempt")).to_have_count(2)
     expect(page.locator("#delivery-log .delivery").first.locator(".trigger").nth(1)).to_have_text(
-        "manual"
+        "redeliver"
     )
     expect(inspector.locator(".request-row")).to_have_count(2)
     captured = requests.get(f"{base}/api/bins/{bin_id}/requests", timeout=5).json()

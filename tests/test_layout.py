@@ -1,0 +1,106 @@
+"""The layout stays true: imports run one way, `cli -> client -> app -> {bin_server, sender} ->
+shared`, the two halves never import each other, and no module imports itself round a cycle.
+
+Read from the source with `ast` (imports inside functions count too), so a new arrow against
+the order fails here, before it can become an import cycle hidden in a function.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RANK = {"shared": 0, "bin_server": 1, "sender": 1, "app": 2, "client": 3, "cli": 4}
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the code folders, by its dotted name under `hooklab`."""
+    found = {}
+    for folder in RANK:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = [folder, *path.relative_to(ROOT / folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            found["hooklab." + ".".join(parts)] = path
+    return found
+
+
+MODULES = modules()
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """The hooklab modules `name` imports (a `from pkg import sub` counts as `pkg.sub`)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.add(sub if sub in MODULES else base)
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {name: imports_of(name, path) for name, path in MODULES.items()}
+
+
+def folder(module: str) -> str:
+    return module.split(".")[1]
+
+
+def test_every_code_folder_is_seen():
+    assert {folder(m) for m in MODULES} == set(RANK)
+    assert len(MODULES) > 30
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_run_one_way(name):
+    mine = folder(name)
+    against = sorted(
+        target
+        for target in GRAPH[name]
+        if folder(target) != mine and RANK[folder(target)] >= RANK[mine]
+    )
+    assert not against, (
+        f"{name} imports {against}: imports run cli -> client -> app -> "
+        "{bin_server, sender} -> shared, and the halves do not import each other"
+    )
+
+
+def test_no_import_cycles():
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(GRAPH[node]):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target) :] + [target])
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[node] = 2
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            visit(name)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_checker_sees_an_arrow_against_the_order(tmp_path, monkeypatch):
+    # The test above must be able to fail: a shared module importing the bin is caught.
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from hooklab.bin_server import bins\n")
+    found = imports_of("hooklab.shared.bad", bad)
+    assert found == {"hooklab.bin_server.bins"}
+    assert RANK[folder("hooklab.bin_server.bins")] >= RANK["shared"]
