@@ -35,6 +35,16 @@ NOT_REPLAYED = {
 }
 
 
+class Record(dict):
+    """A JSON object of the API whose fields also read as attributes (`report.ok`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 class HooklabError(Exception):
     """A failed call to Hooklab, with a message fit for one line on a terminal."""
 

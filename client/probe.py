@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hooklab.client.http import Record
+
 PASS = "✓"
 FAIL = "✗"
 DEDUP_NOTE = (
@@ -18,18 +20,12 @@ def _text(value: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class ProbeReport(dict):
+class ProbeReport(Record):
     """`{"ok", "checks", "url", "event", "timeout_s"}` from the server; fields read as attributes.
 
     `report.card()` is the report card as text; `report.raise_for_failures()` raises an
     AssertionError carrying the card when any check failed.
     """
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     @property
     def failures(self) -> list[dict]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, header_value
+from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, Record, header_value
 from hooklab.client.probe import ProbeReport
 
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
@@ -52,18 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-class CapturedRequest(dict):
+class CapturedRequest(Record):
     """A captured request in full, as the API gives it; its fields also read as attributes.
 
     `request.json`, `request.method`, `request.headers` (pairs, in order), `request.body` (bytes),
     `request.header("Webhook-Id")` (case-insensitive), `request.verify(secret)`.
     """
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     @property
     def body(self) -> bytes:
