@@ -10,10 +10,10 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
-from hooklab.bin_server import bins, captured, export
+from hooklab.bin_server import bins, captured, export, replay, search
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
-from hooklab.shared.store import MAX_ROW_ID, row, row_id, rows
+from hooklab.shared.store import MAX_ROW_ID, row, row_id
 
 bp = Blueprint("bin_api", __name__)
 
@@ -94,7 +94,9 @@ def _get_request_row(bin_id: str, request_id: int) -> dict:
 
 
 def _full(row: dict, bin_row: dict) -> dict:
-    return captured.full(row, bin_row, base_url(), _trust_host())
+    body = captured.full(row, bin_row, base_url(), _trust_host())
+    body["replays"] = replay.replays_of(get_store().conn, row["id"])
+    return body
 
 
 def _changed() -> None:
@@ -153,20 +155,42 @@ def delete_bin(bin_id: str):
 
 @bp.get("/api/bins/<bin_id>/requests")
 def list_requests(bin_id: str):
-    """Summaries of captured requests, newest first; `after`, `before` (ids) and `limit`."""
+    """Summaries of captured requests, newest first; `after`, `before` (ids) and `limit`.
+
+    Search (../shared/design.md, "Search"): `q` (words, prefixes, "a phrase"), `method`, and
+    `path` (as in `requests/wait`). With `q`, each summary says where it matched (`match`).
+    """
     store = get_store()
     bins.require_bin(store, bin_id)
     after = _int_arg("after", 0, 0, MAX_ROW_ID)
     before = _int_arg("before", MAX_ROW_ID, 0, MAX_ROW_ID)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    found = rows(
+    q = request.args.get("q", "").strip()
+    method = request.args.get("method", "").strip()
+    path = request.args.get("path", "").strip()
+    found = search.find(
         store.conn,
-        f"SELECT {captured.SUMMARY_COLUMNS} FROM captured_requests "  # noqa: S608 (fixed column list)
-        "WHERE bin_id = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
-        (bin_id, after, before, limit),
+        bin_id,
+        q=q,
+        method=method,
+        path_filter=(lambda subpath: path_matches(path, subpath)) if path else None,
+        after=after,
+        before=before,
+        limit=limit,
     )
     base, trust = base_url(), _trust_host()
-    return jsonify([captured.summary(r, base, trust) for r in found])
+    summaries = [captured.summary(r, base, trust) for r in found]
+    if q and found:
+        bodies = dict(
+            store.conn.execute(
+                "SELECT id, body FROM captured_requests WHERE id IN "  # noqa: S608 (marks only)
+                f"({', '.join('?' * len(found))})",
+                [r["id"] for r in found],
+            ).fetchall()
+        )
+        for r, item in zip(found, summaries, strict=True):
+            item["match"] = search.snippet({**r, "body": bodies.get(r["id"])}, q)
+    return jsonify(summaries)
 
 
 @bp.delete("/api/bins/<bin_id>/requests")
@@ -295,6 +319,28 @@ def path_matches(pattern: str, subpath: str) -> bool:
     if pattern.endswith("*"):
         return any(c.startswith(pattern[:-1]) for c in candidates)
     return pattern in candidates
+
+
+# -- replay -------------------------------------------------------------------------------------
+
+
+@bp.post("/api/bins/<bin_id>/requests/<int:request_id>/replay")
+def replay_request(bin_id: str, request_id: int):
+    """Send a captured request again, maybe edited and re-signed; 200 with the answer.
+
+    `{"url", "method"?, "headers"?, "body"? | "body_base64"?, "with_path"?, "resign"?}`
+    (../shared/design.md, "Replay with edits"); the replay is kept in the request's `replays`.
+    """
+    store, settings = get_store(), get_settings()
+    bins.require_bin(store, bin_id)
+    captured_row = _get_request_row(bin_id, request_id)
+    plan = replay.plan(_json_body(), captured_row)
+    answer = replay.send(
+        plan, settings.default_timeout_s, settings.response_body_cap, settings.block_private_targets
+    )
+    replay.record(store, request_id, plan, answer)
+    _changed()
+    return jsonify(answer)
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -8,31 +8,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from urllib3.util import SKIP_HEADER
 
 import hooklab.shared
+from hooklab.shared.resend import resend_headers
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 # The server caps a long poll at `wait_max_s` (60 s by default); ask for at most this much.
 WAIT_SLICE_S = 30.0
-
-# Not re-sent by `replay`: hop-by-hop headers belong to one connection, and Host and
-# Content-Length describe the new request, so the HTTP library computes them again.
-NOT_REPLAYED = {
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-    "host",
-    "content-length",
-}
 
 
 class Record(dict):
@@ -336,26 +318,6 @@ def header_value(captured: dict, name: str) -> str | None:
     return None
 
 
-def replay_headers(headers: list[list[str]]) -> dict[str, str]:
-    """The headers to re-send: the captured ones, in order, minus hop-by-hop, Host and length."""
-    named_in_connection = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            named_in_connection |= {p.strip().lower() for p in value.split(",")}
-    out: dict[str, str] = {}
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered in NOT_REPLAYED or lowered in named_in_connection:
-            continue
-        out[name] = f"{out[name]}, {value}" if name in out else value
-    # urllib3 adds a User-Agent and Accept-Encoding of its own unless told to skip them.
-    present = {name.lower() for name in out}
-    for name in ("User-Agent", "Accept-Encoding"):
-        if name.lower() not in present:
-            out[name] = SKIP_HEADER
-    return out
-
-
 def replay(
     client: Client,
     bin_id: str,
@@ -388,7 +350,7 @@ def replay(
             captured["method"],
             url,
             data=body,
-            headers=replay_headers(captured.get("headers") or []),
+            headers=resend_headers(captured.get("headers") or []),
             timeout=timeout,
             allow_redirects=False,
         )

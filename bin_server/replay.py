@@ -1,0 +1,307 @@
+"""Replay with edits: send a captured request again, changed and re-signed, and keep the answer.
+
+See ../shared/design.md, "Replay with edits". Nothing edited: the captured method, headers (less
+hop-by-hop, Host and Content-Length) and body bytes go out as they came in. The send follows the
+outgoing-request policy (shared/targets.py), never follows a redirect, and always carries a
+Content-Length body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from hooklab.shared.clock import iso, now_ms
+from hooklab.shared.errors import ApiError
+from hooklab.shared.resend import resend_headers, resent_pairs
+from hooklab.shared.signing import check_secret, sign
+from hooklab.shared.store import Store, rows
+from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
+
+FIELDS = ("url", "method", "headers", "body", "body_base64", "with_path", "resign")
+MAX_URL = 2048
+MAX_HEADERS = 200
+KEPT_PER_REQUEST = 100  # replays kept per captured request, the oldest dropped
+TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # an HTTP method or header name
+BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+@dataclass
+class ReplayPlan:
+    """A checked replay request: what to send where, and what was changed."""
+
+    url: str
+    method: str
+    headers: list[list[str]]
+    body: bytes
+    edited: list[str] = field(default_factory=list)
+    secret: str | None = None
+
+
+def _invalid(field_name: str, message: str) -> ApiError:
+    return ApiError(422, "invalid", message, field_name)
+
+
+def new_message_id() -> str:
+    """A new Standard Webhooks message id, `msg_` and 128 random bits."""
+    return "msg_" + base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
+
+
+def plan(data: dict, captured_row: dict) -> ReplayPlan:
+    """Check a replay request against the captured request; 422 naming the first bad field."""
+    for name in data:
+        if name not in FIELDS:
+            raise _invalid(name, f"Unknown field {name!r}; a replay takes {', '.join(FIELDS)}.")
+    url = data.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise _invalid("url", "url is required: where to send the request.")
+    url = url.strip()
+    parts = urlsplit(url)
+    if len(url) > MAX_URL:
+        raise _invalid("url", f"url is at most {MAX_URL} characters.")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid("url", "url must be http:// or https:// with a host.")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise _invalid("url", "url may not contain spaces or control characters.")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise _invalid("url", "url has a port that is not a number from 0 to 65535.") from None
+
+    with_path = data.get("with_path", False)
+    if not isinstance(with_path, bool):
+        raise _invalid("with_path", "with_path must be true or false.")
+    if with_path:
+        url = url.rstrip("/") + (captured_row["subpath"] or "")
+        if captured_row["query_string"]:
+            url += "?" + captured_row["query_string"]
+
+    captured_method = captured_row["method"]
+    method = data.get("method", captured_method)
+    if not isinstance(method, str) or not TOKEN.match(method):
+        raise _invalid("method", "method must be an HTTP method, e.g. POST.")
+
+    captured_headers = resent_pairs(json.loads(captured_row["headers"]))
+    headers = captured_headers
+    if "headers" in data:
+        headers = _check_headers(data["headers"])
+
+    body = _check_body(data, captured_row)
+
+    secret = None
+    if "resign" in data and data["resign"] is not None:
+        secret = _check_resign(data["resign"])
+
+    edited = []
+    if method != captured_method:
+        edited.append("method")
+    if resent_pairs(headers) != captured_headers:
+        edited.append("headers")
+    if body != (captured_row["body"] or b""):
+        edited.append("body")
+    return ReplayPlan(url, method, resent_pairs(headers), body, edited, secret)
+
+
+def _check_headers(value: Any) -> list[list[str]]:
+    if not isinstance(value, list) or len(value) > MAX_HEADERS:
+        raise _invalid(
+            "headers", f"headers must be a list of [name, value] pairs (at most {MAX_HEADERS})."
+        )
+    pairs = []
+    for index, pair in enumerate(value):
+        where = f"headers[{index}]"
+        is_pair = isinstance(pair, list) and len(pair) == 2
+        if not (is_pair and all(isinstance(p, str) for p in pair)):
+            raise _invalid(where, f"{where} must be a [name, value] pair of strings.")
+        name, header_value = pair[0].strip(), pair[1]
+        if not TOKEN.match(name):
+            raise _invalid(where, f"{where}: {name!r} is not a header name.")
+        if BAD_VALUE_CHARS.search(header_value):
+            raise _invalid(where, f"{where}: a header value may not contain line breaks or NUL.")
+        pairs.append([name, header_value])
+    return pairs
+
+
+def _check_body(data: dict, captured_row: dict) -> bytes:
+    if data.get("body") is not None and data.get("body_base64") is not None:
+        raise _invalid("body", "Give body or body_base64, not both.")
+    if data.get("body") is not None:
+        if not isinstance(data["body"], str):
+            raise _invalid("body", "body must be text (use body_base64 for bytes).")
+        return data["body"].encode("utf-8")
+    if data.get("body_base64") is not None:
+        try:
+            return base64.b64decode(data["body_base64"], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise _invalid("body_base64", "body_base64 is not valid base64.") from None
+    if captured_row["truncated"]:
+        raise _invalid(
+            "body",
+            "The captured body was cut at the size limit, so it cannot be sent as it came: "
+            "give a body.",
+        )
+    return captured_row["body"] or b""
+
+
+def _check_resign(value: Any) -> str:
+    if not isinstance(value, dict):
+        raise _invalid("resign", 'resign must be an object: {"secret": "whsec_…"}.')
+    for name in value:
+        if name != "secret":
+            raise _invalid(f"resign.{name}", f"Unknown field resign.{name}; resign takes secret.")
+    secret = value.get("secret")
+    problem = check_secret(secret) if isinstance(secret, str) else "a secret is required"
+    if problem:
+        raise _invalid("resign.secret", f"resign.secret: {problem}.")
+    return secret
+
+
+def resign(headers: list[list[str]], body: bytes, secret: str, now_s: int) -> list[list[str]]:
+    """The headers with a new webhook-timestamp and webhook-signature over `body`.
+
+    The webhook-id stays the one sent (a new `msg_…` when there is none), so a receiver that
+    remembers ids to refuse duplicates sees the same message.
+    """
+    values = {name.lower(): value for name, value in headers}
+    msg_id = values.get("webhook-id") or new_message_id()
+    new = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(now_s),
+        "webhook-signature": sign(secret, msg_id, now_s, body),
+    }
+    out = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in new:
+            if lowered in values:  # the first of a repeated name takes the new value
+                out.append([name, new[lowered]])
+                del values[lowered]
+            continue
+        out.append([name, value])
+    present = {name.lower() for name, _ in out}
+    out.extend([name, value] for name, value in new.items() if name not in present)
+    return out
+
+
+def send(replay: ReplayPlan, timeout_s: float, body_cap: int, block_private: bool) -> dict:
+    """Send the replay; the answer `{status_code, headers, body_text|body_base64, duration_ms,
+    error}` (an error in words, and no status, when there was no answer)."""
+    headers = replay.headers
+    if replay.secret is not None:
+        headers = resign(headers, replay.body, replay.secret, int(time.time()))
+    answer: dict[str, Any] = {
+        "status_code": None,
+        "headers": [],
+        "body_text": None,
+        "duration_ms": 0,
+        "error": None,
+    }
+    session = guarded_session() if block_private else requests.Session()
+    session.trust_env = False  # no proxy or .netrc credentials from the environment
+    session.headers.clear()  # only the request's own headers
+    started = time.monotonic()
+    try:
+        if block_private:
+            check_target(replay.url)
+        with session.request(
+            replay.method,
+            replay.url,
+            data=replay.body,
+            headers=resend_headers(headers),
+            timeout=timeout_s,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            body = _read_capped(response, body_cap)
+            answer["status_code"] = response.status_code
+            answer["headers"] = [list(pair) for pair in response.raw.headers.items()]
+        try:
+            answer["body_text"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            del answer["body_text"]
+            answer["body_base64"] = base64.b64encode(body).decode("ascii")
+    except TargetBlocked as exc:
+        answer["error"] = exc.message
+    except requests.Timeout:
+        answer["error"] = f"no answer within {timeout_s:g} s"
+    except requests.ConnectionError as exc:
+        answer["error"] = f"cannot connect to {urlsplit(replay.url).netloc}: {_reason(exc)}"
+    except requests.RequestException as exc:
+        answer["error"] = f"the request failed: {_reason(exc)}"
+    finally:
+        session.close()
+    answer["duration_ms"] = round((time.monotonic() - started) * 1000)
+    return answer
+
+
+def _read_capped(response: requests.Response, cap: int) -> bytes:
+    """At most `cap` bytes of the answer's body (a receiver cannot fill the memory)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(16 * 1024):
+        chunks.append(chunk[: cap - size])
+        size += len(chunks[-1])
+        if size >= cap:
+            break
+    return b"".join(chunks)
+
+
+def _reason(exc: BaseException) -> str:
+    # requests nests the cause several levels deep; the innermost message says what happened.
+    while exc.__context__ is not None and str(exc.__context__):
+        exc = exc.__context__
+    if isinstance(exc, TargetBlocked):
+        return exc.message
+    return str(exc).split(": ", 1)[-1] or type(exc).__name__
+
+
+def record(store: Store, request_id: int, replay: ReplayPlan, answer: dict) -> dict:
+    """Keep a replay on its captured request; returns the `replays` entry."""
+    at = now_ms()
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO replays (request_id, at, url, method, edited, resigned, status_code, "
+            "duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request_id,
+                at,
+                replay.url,
+                replay.method,
+                json.dumps(replay.edited),
+                int(replay.secret is not None),
+                answer["status_code"],
+                answer["duration_ms"],
+                answer["error"],
+            ),
+        )
+        conn.execute(
+            "DELETE FROM replays WHERE request_id = ? AND id NOT IN "
+            "(SELECT id FROM replays WHERE request_id = ? ORDER BY id DESC LIMIT ?)",
+            (request_id, request_id, KEPT_PER_REQUEST),
+        )
+    return replays_of(store.conn, request_id)[0]
+
+
+def replays_of(conn: sqlite3.Connection, request_id: int) -> list[dict]:
+    """The replays of a captured request, newest first."""
+    found = rows(
+        conn,
+        "SELECT at, url, method, edited, resigned, status_code, duration_ms, error "
+        "FROM replays WHERE request_id = ? ORDER BY id DESC",
+        (request_id,),
+    )
+    for entry in found:
+        entry["at"] = iso(entry["at"])
+        entry["edited"] = json.loads(entry["edited"])
+        entry["resigned"] = bool(entry["resigned"])
+    return found

@@ -1,0 +1,49 @@
+"""Sending a captured request again (replay, forward): which of its headers go with it."""
+
+from __future__ import annotations
+
+from urllib3.util import SKIP_HEADER
+
+# Not re-sent: hop-by-hop headers belong to one connection, and Host and Content-Length
+# describe the new request, so the HTTP library computes them again.
+NOT_RESENT = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+    "content-length",
+}
+
+
+def resent_pairs(headers: list[list[str]]) -> list[list[str]]:
+    """The captured headers that are sent again, in order: less hop-by-hop, Host and length."""
+    named_in_connection = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            named_in_connection |= {p.strip().lower() for p in value.split(",")}
+    return [
+        [name, value]
+        for name, value in headers
+        if name.lower() not in NOT_RESENT and name.lower() not in named_in_connection
+    ]
+
+
+def resend_headers(headers: list[list[str]]) -> dict[str, str]:
+    """The headers to pass to requests: `resent_pairs`, repeated names joined, nothing added."""
+    out: dict[str, str] = {}
+    for name, value in resent_pairs(headers):
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    # urllib3 adds a User-Agent and Accept-Encoding of its own unless told to skip them.
+    present = {name.lower() for name in out}
+    for name in ("User-Agent", "Accept-Encoding"):
+        if name.lower() not in present:
+            out[name] = SKIP_HEADER
+    return out
