@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -16,6 +17,7 @@ from hooklab.cli.common import (
     short_time,
     with_client,
 )
+from hooklab.cli.edits import edit_headers, set_fields
 from hooklab.client.http import Client, HooklabError, replay
 
 
@@ -170,15 +172,25 @@ def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
 @click.argument("bin_id")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
 @click.option("--after", type=int, default=None, help="Only requests with a larger id.")
+@click.option(
+    "--grep",
+    default=None,
+    metavar="TEXT",
+    help="Only requests whose path, query, header values or body hold these words "
+    '(word prefixes; "a phrase" in order; any case).',
+)
 @json_option
-def bin_requests(client: Client, bin_id: str, limit: int, after: int | None, as_json: bool) -> None:
+def bin_requests(
+    client: Client, bin_id: str, limit: int, after: int | None, grep: str | None, as_json: bool
+) -> None:
     """List a bin's captured requests, newest first.
 
     \b
     Example:
       hooklab bin requests BIN_ID --limit 10
+      hooklab bin requests BIN_ID --grep 'invoice "payment failed"'
     """
-    items = client.requests(bin_id, after=after, limit=limit)
+    items = client.requests(bin_id, after=after, limit=limit, q=grep)
     if as_json:
         print_json(items)
         return
@@ -460,7 +472,38 @@ def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
     is_flag=True,
     help="Append the captured path after the bin id (and the query string) to URL.",
 )
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait.")
+@click.option("--method", default=None, help="Send with this method instead.")
+@click.option(
+    "--header",
+    "set_headers",
+    multiple=True,
+    metavar='"K: V"',
+    help="Set a header (replaces the captured ones of that name). Repeatable.",
+)
+@click.option(
+    "--drop-header", "drop_headers", multiple=True, metavar="K", help="Leave a header out."
+)
+@click.option("--body", default=None, metavar="TEXT|@file", help="Send this body instead.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="a.b=VALUE",
+    help="Change one existing field of the JSON body (VALUE as JSON, else a string).",
+)
+@click.option(
+    "--resign",
+    default=None,
+    metavar="SECRET",
+    help="Sign again with this whsec_ secret (new webhook-timestamp and webhook-signature).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait (an unedited replay; the server's own for an edited one).",
+)
 @json_option
 def replay_command(
     client: Client,
@@ -468,23 +511,48 @@ def replay_command(
     request_id: str,
     to: str,
     with_path: bool,
+    method: str | None,
+    set_headers: tuple[str, ...],
+    drop_headers: tuple[str, ...],
+    body: str | None,
+    assignments: tuple[str, ...],
+    resign: str | None,
     timeout: float,
     as_json: bool,
 ) -> None:
     """Re-send a captured request to another URL, e.g. replay a webhook into your local app.
 
-    The method and the body (byte for byte) are the captured ones, and so are the headers,
-    in their captured order, with these exceptions: hop-by-hop headers (Connection,
-    Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Proxy-*, Expect and those named in
-    Connection) are dropped, and Host and Content-Length are computed again for the new
-    request. Header names are as the capturing server stored them (WSGI servers title-case
-    them and join repeated headers). Redirects are not followed. REQUEST_ID may be `latest`.
+    Unedited, the request goes from this machine, byte-exact: the captured method, body
+    and headers, in their captured order, with these exceptions: hop-by-hop headers
+    (Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Proxy-*, Expect and
+    those named in Connection) are dropped, and Host and Content-Length are computed again
+    for the new request. Header names are as the capturing server stored them (WSGI servers
+    title-case them and join repeated headers). Redirects are not followed.
+
+    With any edit (--method, --header, --drop-header, --body, --set, --resign) the Hooklab
+    server sends it (POST /api/bins/BIN/requests/RID/replay), so URL must be reachable from
+    the server, and the replay is kept in the request's history (the inspector shows it).
+    --resign gives it a new webhook-timestamp and a webhook-signature over the body as sent,
+    keeping its webhook-id. REQUEST_ID may be `latest`.
 
     \b
     Example:
       hooklab replay BIN_ID latest --to http://127.0.0.1:5000/webhooks/stripe
+      hooklab replay BIN_ID latest --to http://127.0.0.1:5000/hooks \\
+          --set data.object.amount=1 --resign whsec_...
     """
     request_id = _request_id(client, bin_id, request_id)
+    edits = (method, set_headers, drop_headers, body, assignments, resign)
+    if any(edits):
+        _replay_edited(
+            client,
+            bin_id,
+            request_id,
+            {"url": to, "with_path": with_path},
+            (method, set_headers, drop_headers, body, assignments, resign),
+            as_json,
+        )
+        return
     started = time.monotonic()
     captured, response = replay(client, bin_id, request_id, to, with_path, timeout)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -508,3 +576,59 @@ def replay_command(
     if response.content:
         text = response.text
         click.echo(text if len(text) <= 2000 else text[:2000] + "…", nl=not text.endswith("\n"))
+
+
+def _replay_edited(
+    client: Client, bin_id: str, request_id: str, fields: dict, edits: tuple, as_json: bool
+) -> None:
+    """An edited replay, sent (and kept) by the server."""
+    method, set_headers, drop_headers, body, assignments, resign = edits
+    captured = client.request(bin_id, request_id)
+    if method:
+        fields["method"] = method
+    if set_headers or drop_headers:
+        fields["headers"] = edit_headers(
+            captured.get("headers") or [], [_header_arg(h) for h in set_headers], drop_headers
+        )
+    new_body = _body_arg(body) if body is not None else None
+    if assignments:
+        base = new_body if new_body is not None else client.raw_body(bin_id, request_id)
+        new_body = set_fields(base, list(assignments))
+    if new_body is not None:
+        fields["body_base64"] = base64.b64encode(new_body).decode("ascii")
+    if resign:
+        fields["resign"] = {"secret": resign}
+    answer = client.replay_request(bin_id, request_id, fields)
+    if as_json:
+        print_json(answer)
+        return
+    target = fields["url"]
+    if answer.get("error"):
+        raise HooklabError(f"replaying to {target} failed: {answer['error']}")
+    click.echo(
+        f"{fields.get('method', captured['method'])} {target} → {answer['status_code']} "
+        f"({answer['duration_ms']} ms)"
+    )
+    text = answer.get("body_text")
+    if text is None and answer.get("body_base64"):
+        text = f"({len(base64.b64decode(answer['body_base64']))} bytes, not text)"
+    if text:
+        click.echo(text if len(text) <= 2000 else text[:2000] + "…", nl=not text.endswith("\n"))
+
+
+def _header_arg(value: str) -> list[str]:
+    name, sep, header_value = value.partition(":")
+    if not sep or not name.strip():
+        raise HooklabError(f'--header {value!r} is not "NAME: VALUE"')
+    return [name.strip(), header_value.strip()]
+
+
+def _body_arg(value: str) -> bytes:
+    """The bytes of --body: the text, or a file's bytes as they are for @file."""
+    if not value.startswith("@"):
+        return value.encode("utf-8")
+    try:
+        with open(value[1:], "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise HooklabError(f"cannot read {value[1:]}: {exc.strerror}") from None

@@ -174,11 +174,23 @@ class Client:
         self.call("DELETE", f"/api/bins/{_seg(bin_id)}/requests")
 
     def requests(
-        self, bin_id: str, after: int | None = None, limit: int | None = None
+        self,
+        bin_id: str,
+        after: int | None = None,
+        limit: int | None = None,
+        q: str | None = None,
     ) -> list[dict]:
-        """Summaries of a bin's captured requests, newest first."""
-        body = self.get_json(f"/api/bins/{_seg(bin_id)}/requests", after=after, limit=limit)
+        """Summaries of a bin's captured requests, newest first (`q`: only those matching)."""
+        body = self.get_json(
+            f"/api/bins/{_seg(bin_id)}/requests", after=after, limit=limit, q=q or None
+        )
         return _items(body, "requests")
+
+    def replay_request(self, bin_id: str, request_id: int | str, fields: dict) -> dict:
+        """Have the server replay a captured request (edited, re-signed); returns its answer."""
+        path = f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}/replay"
+        # The server waits for the target's answer (its own timeout): leave it room.
+        return self.call("POST", path, json=fields, timeout=max(self.timeout, 60.0)).json()
 
     def request(self, bin_id: str, request_id: int | str) -> dict:
         """One captured request in full."""

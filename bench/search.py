@@ -1,0 +1,302 @@
+"""Search: the full-text index against a plain scan, and what the index costs the capture path.
+
+1. A bin of 1,000 captured requests with 10 KB JSON bodies (words from a seeded vocabulary).
+   For five searches (a word in every request, a rare word, a prefix, a phrase, no match), the
+   median and p95 of:
+   - `fts`: bin_server/search.py as the API runs it (FTS5 MATCH, the bin's rows only);
+   - `like`: a plain scan in SQL, `LIKE '%word%'` over subpath, query, headers and body (fast,
+     but substring-only, ASCII-only case folding, no phrase or prefix rules, no decoding);
+   - `scan`: a plain scan with the search's own rules (regex per word on the decoded text), what
+     the same answers cost without an index;
+   - `api`: `GET /api/bins/<id>/requests?q=` on `hooklab serve` (the whole request, with the
+     match snippets), sequential, after a warm-up.
+2. The same with `--stored N` more requests (120-byte bodies, 1,000 other bins) in the store.
+3. Capture throughput (wrk, 16 connections, as bench/capture.py) with the index against the same
+   store without its triggers, 120-byte and 10 KB bodies, in alternating rounds.
+Target: search p95 <= 50 ms; capture with the index >= 0.9x without.
+
+Usage: python bench/search.py [--stored 1000000] [--seconds 5] [--rounds 2] [--skip-capture]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+REQUESTS = 1000
+BODY_BYTES = 10_000
+OTHER_BINS = 1000
+TIMED = 40
+CONNECTIONS = 16
+TRIGGERS = ("insert", "delete", "update")
+
+FILL_OTHERS = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
+INSERT INTO captured_requests (bin_id, received_at, method, path, subpath, query_string,
+    headers, http_version, remote_addr, content_type, body, body_size, truncated)
+SELECT b.id, ? + n.i, 'POST', '/b/' || b.id || '/hooks', '/hooks', 'n=' || n.i, ?, 'HTTP/1.1',
+    '127.0.0.1', 'application/json', CAST(? AS BLOB), 120, 0
+FROM n JOIN numbered_bins b ON b.k = n.i % ?
+"""
+
+LIKE = """
+SELECT id FROM captured_requests WHERE bin_id = ?1 AND (subpath LIKE ?2 OR query_string LIKE ?2
+    OR headers LIKE ?2 OR CAST(body AS TEXT) LIKE ?2) ORDER BY id DESC LIMIT 50
+"""
+
+
+def vocabulary(rnd: random.Random, size: int = 5000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rnd.choices(letters, k=rnd.randint(3, 10))) for _ in range(size)]
+
+
+def json_body(rnd: random.Random, words: list[str], size: int, extra: str) -> bytes:
+    """A JSON object of about `size` bytes of random words, with `extra` in its note."""
+    data: dict = {"type": "invoice.paid", "note": extra}
+    while len(json.dumps(data)) < size:
+        data[rnd.choice(words)] = " ".join(rnd.choices(words, k=8))
+    return json.dumps(data).encode()
+
+
+def fill_bin(db: str) -> tuple[str, dict[str, str]]:
+    """The measured bin: REQUESTS requests of BODY_BYTES; returns its id and the searches."""
+    from hooklab.bin_server.capture_writer import insert_rows
+
+    bin_id = common.new_bin(db, name="searched")
+    rnd = random.Random(7)
+    words = vocabulary(rnd)
+    headers = json.dumps(
+        [
+            ["Host", "127.0.0.1:8000"],
+            ["Content-Type", "application/json"],
+            ["User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)"],
+            ["Webhook-Id", "msg_0123456789"],
+        ]
+    )
+    conn = sqlite3.connect(db)
+    with conn:
+        for i in range(REQUESTS):
+            rare = "chargeback" if i % 100 == 0 else "settled"
+            body = json_body(rnd, words, BODY_BYTES, f"order {i} was {rare} by Ada Lovelace")
+            row = (bin_id, i, "POST", f"/b/{bin_id}/stripe", "/stripe", f"attempt={i % 3}")
+            row += (headers, "HTTP/1.1", "127.0.0.1", "application/json", body, len(body), 0)
+            conn.execute(insert_rows(1), row)
+    conn.close()
+    searches = {
+        "word in every request": "invoice",
+        "rare word (1 %)": "chargeback",
+        "prefix": "charge",
+        "phrase": '"ada lovelace"',
+        "no match": "zzzunknown",
+    }
+    return bin_id, searches
+
+
+def fill_others(db: str, total: int) -> float:
+    """`total` more requests over OTHER_BINS bins, through the triggers; returns the seconds."""
+    from hooklab.bin_server.bins import new_bin_id
+
+    started = time.monotonic()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA synchronous = OFF")  # set-up only
+    now = int(time.time() * 1000)
+    headers = json.dumps([["Host", "127.0.0.1:8000"], ["Content-Type", "application/json"]])
+    with conn:
+        bins = [(new_bin_id(), f"other {i}", now) for i in range(OTHER_BINS)]
+        conn.executemany("INSERT INTO bins (id, name, created_at) VALUES (?, ?, ?)", bins)
+        conn.execute("CREATE TEMP TABLE numbered_bins (k INTEGER PRIMARY KEY, id TEXT)")
+        conn.executemany(
+            "INSERT INTO numbered_bins VALUES (?, ?)", [(k, b[0]) for k, b in enumerate(bins)]
+        )
+        conn.execute(FILL_OTHERS, (total, now, headers, common.BODY_120.encode(), OTHER_BINS))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return time.monotonic() - started
+
+
+def timed(run, count: int = TIMED) -> dict:
+    run()
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        found = run()
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "p50_ms": round(common.percentile(times, 50), 2),
+        "p95_ms": round(common.percentile(times, 95), 2),
+        "found": found,
+    }
+
+
+def scan_with_rules(conn: sqlite3.Connection, bin_id: str, q: str) -> int:
+    """The search's own rules without an index: every row of the bin read and matched."""
+    from hooklab.bin_server import search
+
+    patterns = [
+        re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, words)), re.I)
+        for words, _ in search.terms(q)
+    ]
+    found = 0
+    cur = conn.execute(
+        "SELECT subpath, query_string, headers, body FROM captured_requests "
+        "WHERE bin_id = ? ORDER BY id DESC",
+        (bin_id,),
+    )
+    for subpath, query, headers, body in cur:
+        row = {"subpath": subpath, "query_string": query, "headers": headers, "body": body}
+        text = "\n".join(t for _, t in search.searched_text(row))
+        if all(p.search(text) for p in patterns):
+            found += 1
+            if found == 50:
+                break
+    return found
+
+
+def measure_searches(db: str, bin_id: str, searches: dict[str, str], url: str) -> dict:
+    """Each search by each strategy: median and p95 in ms."""
+    from hooklab.app.factory import open_store
+    from hooklab.bin_server import search
+    from hooklab.shared.store import MAX_ROW_ID
+
+    conn = open_store(db).conn
+    session = requests.Session()
+    out = {}
+    for name, q in searches.items():
+        like_word = "%" + q.strip('"') + "%"
+
+        def api(q=q):
+            response = session.get(url, params={"q": q}, timeout=60)
+            response.raise_for_status()
+            return len(response.json())
+
+        out[name] = {
+            "q": q,
+            "fts": timed(
+                lambda q=q: len(search.find(conn, bin_id, q=q, before=MAX_ROW_ID, limit=50))
+            ),
+            "like": timed(lambda w=like_word: len(conn.execute(LIKE, (bin_id, w)).fetchall())),
+            "scan": timed(lambda q=q: scan_with_rules(conn, bin_id, q), 10),
+            "api": timed(api),
+        }
+        row = out[name]
+        print(
+            f"search: {name:22} "
+            + "  ".join(
+                f"{k} p95 {row[k]['p95_ms']:7.1f} ms" for k in ("fts", "like", "scan", "api")
+            ),
+            flush=True,
+        )
+    session.close()
+    return out
+
+
+def drop_triggers(db: str) -> None:
+    with sqlite3.connect(db) as conn:
+        for kind in TRIGGERS:
+            conn.execute(f"DROP TRIGGER captured_requests_search_{kind}")
+
+
+def capture_rate(db: str, bin_id: str, script: str, seconds: int) -> float:
+    port = common.free_port()
+    with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
+        url = f"{server.url}/b/{bin_id}"
+        common.run_wrk(url, 1, CONNECTIONS, script=script)
+        result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
+    if result.non_2xx:
+        raise RuntimeError(f"{result.non_2xx} captures were refused")
+    return result.rps
+
+
+def measure_capture(folder: Path, seconds: int, rounds: int) -> dict:
+    """Captures per second with and without the index, for 120-byte and 10 KB bodies."""
+    rnd = random.Random(3)
+    bodies = {
+        "120 B": common.BODY_120,
+        "10 KB": json_body(rnd, vocabulary(rnd), BODY_BYTES, "x").decode(),
+    }
+    out = {}
+    for label, body in bodies.items():
+        sub = folder / label.replace(" ", "")
+        sub.mkdir()
+        script = common.post_script(sub, body)
+        rates: dict[str, list[float]] = {"with_index": [], "without_index": []}
+        for number in range(rounds):
+            order = list(rates) if number % 2 == 0 else list(reversed(rates))
+            for kind in order:
+                db = str(sub / f"{kind}-{number}.db")
+                bin_id = common.new_bin(db)
+                if kind == "without_index":
+                    drop_triggers(db)
+                rate = capture_rate(db, bin_id, script, seconds)
+                rates[kind].append(rate)
+                print(f"search: capture {label} round {number + 1} {kind:13} {rate:6.0f}/s")
+        best = {kind: max(values) for kind, values in rates.items()}
+        out[label] = {
+            "rates": rates,
+            "best_rps": best,
+            "ratio": round(best["with_index"] / best["without_index"], 3),
+        }
+        print(f"search: capture {label}: with the index x{out[label]['ratio']:.2f}", flush=True)
+    return out
+
+
+def main(stored: int, seconds: int, rounds: int, skip_capture: bool) -> dict:
+    """Run the benchmark; returns (and saves) its result."""
+    result: dict = {"machine": common.machine(), "requests": REQUESTS, "body_bytes": BODY_BYTES}
+    with common.temp_dir() as folder:
+        db = str(folder / "search.db")
+        bin_id, searches = fill_bin(db)
+        port = common.free_port()
+        with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
+            url = f"{server.url}/api/bins/{bin_id}/requests"
+            result["bin_only"] = measure_searches(db, bin_id, searches, url)
+        if stored:
+            fill_s = fill_others(db, stored)
+            size_mb = Path(db).stat().st_size / 1e6
+            print(f"search: {stored} more requests stored in {fill_s:.0f} s ({size_mb:.0f} MB)")
+            result["stored"] = {
+                "requests": stored,
+                "fill_s": round(fill_s),
+                "db_mb": round(size_mb),
+            }
+            with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
+                url = f"{server.url}/api/bins/{bin_id}/requests"
+                result["with_stored"] = measure_searches(db, bin_id, searches, url)
+        if not skip_capture:
+            common.ensure_wrk()
+            result["capture"] = measure_capture(folder, seconds, rounds)
+    worst = max(
+        row[k]["p95_ms"]
+        for part in ("bin_only", "with_stored")
+        for row in result.get(part, {}).values()
+        for k in ("fts", "api")
+    )
+    result["worst_search_p95_ms"] = worst
+    result["passed"] = {"search": worst <= 50}
+    if "capture" in result:
+        result["passed"]["capture"] = all(c["ratio"] >= 0.9 for c in result["capture"].values())
+    common.write_result("search", result)
+    print(f"search: worst p95 (index, API) {worst:.1f} ms; passed {result['passed']}")
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stored", type=int, default=0, help="Requests stored in other bins.")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-capture", action="store_true")
+    args = parser.parse_args()
+    main(args.stored, args.seconds, args.rounds, args.skip_capture)

@@ -1,0 +1,174 @@
+"""`hooklab replay` with edits (through the server) and `hooklab bin requests --grep`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from click.testing import CliRunner
+from standardwebhooks.webhooks import Webhook
+
+from hooklab.cli.edits import dump_like, set_field
+from hooklab.cli.main import cli
+from hooklab.client.http import HooklabError
+from hooklab.shared.signing import generate_secret, sign
+
+SECRET = generate_secret()
+PAYLOAD = {"type": "invoice.paid", "data": {"amount": 4200, "items": [{"sku": "a", "qty": 1}]}}
+
+
+@pytest.fixture
+def run(live_server):
+    """Invoke the CLI in-process against the live server; returns click's Result."""
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        environ = {"HOOKLAB_SERVER": live_server.url, "HOOKLAB_TOKEN": None}
+        return runner.invoke(cli, list(args), env=environ, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def source(live_server) -> dict:
+    """A bin holding one signed JSON webhook."""
+    bin_ = live_server.create_bin()
+    body = json.dumps(PAYLOAD).encode()
+    timestamp = 1_700_000_000
+    requests.post(
+        bin_["url"],
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "webhook-id": "msg_cli",
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(SECRET, "msg_cli", timestamp, body),
+            "X-Drop-Me": "yes",
+        },
+        timeout=5,
+    )
+    return bin_
+
+
+def newest(live_server, bin_id: str) -> tuple[dict, bytes]:
+    base = f"{live_server.url}/api/bins/{bin_id}/requests"
+    rid = requests.get(base + "?limit=1", timeout=5).json()[0]["id"]
+    full = requests.get(f"{base}/{rid}", timeout=5).json()
+    return full, requests.get(f"{base}/{rid}/raw", timeout=5).content
+
+
+def test_set_and_resign_go_through_the_server_and_verify(run, live_server, source):
+    target = live_server.create_bin()
+    result = run(
+        "replay", source["id"], "latest", "--to", target["url"],
+        "--set", "data.amount=1", "--set", "data.items[0].sku=changed", "--resign", SECRET,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"POST {target['url']} → 200")
+    replayed, body = newest(live_server, target["id"])
+    assert json.loads(body) == {
+        "type": "invoice.paid",
+        "data": {"amount": 1, "items": [{"sku": "changed", "qty": 1}]},
+    }
+    assert body.startswith(b'{"type": "invoice.paid", "data": {"amount": 1,')  # same layout
+    headers = {n.lower(): v for n, v in replayed["headers"]}
+    Webhook(SECRET).verify(body, headers)
+    assert headers["webhook-id"] == "msg_cli"
+    original, _ = newest(live_server, source["id"])
+    assert original["replays"][0]["edited"] == ["body"]
+    assert original["replays"][0]["resigned"] is True
+
+
+def test_header_drop_header_method_and_body(run, live_server, source, tmp_path):
+    target = live_server.create_bin()
+    result = run(
+        "replay", source["id"], "latest", "--to", target["url"] + "/x", "--method", "PUT",
+        "--header", "X-New: one", "--header", "Content-Type: text/plain",
+        "--drop-header", "x-drop-me", "--body", "plain", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status_code"] == 200
+    replayed, body = newest(live_server, target["id"])
+    names = dict(replayed["headers"])
+    assert replayed["method"] == "PUT" and body == b"plain"
+    assert names["X-New"] == "one" and names["Content-Type"] == "text/plain"
+    assert "X-Drop-Me" not in names
+    original, _ = newest(live_server, source["id"])
+    assert original["replays"][0]["edited"] == ["method", "headers", "body"]
+
+    binary = tmp_path / "body.bin"
+    binary.write_bytes(b"\x00\xff raw")
+    assert run("replay", source["id"], "latest", "--to", target["url"], "--body", f"@{binary}")
+    assert newest(live_server, target["id"])[1] == b"\x00\xff raw"
+
+
+def test_an_unedited_replay_stays_client_side_and_is_not_recorded(run, live_server, source):
+    target = live_server.create_bin()
+    result = run("replay", source["id"], "latest", "--to", target["url"])
+    assert result.exit_code == 0, result.output
+    _, body = newest(live_server, target["id"])
+    assert body == json.dumps(PAYLOAD).encode()
+    assert newest(live_server, source["id"])[0]["replays"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "data.missing=1"], "--set: data.missing does not exist in the body"),
+        (["--set", "data.items[3].sku=x"], "--set: data.items[3] does not exist in the body"),
+        (["--set", "data.amount.x=1"], "--set: data.amount.x does not exist in the body"),
+        (["--set", "nothing"], "is not PATH=VALUE"),
+        (["--body", "not json", "--set", "a=1"], "--set needs a JSON body"),
+        (["--resign", "nope"], "resign.secret"),
+        (["--header", "no colon"], 'is not "NAME: VALUE"'),
+        (["--method", "BAD METHOD"], "method"),
+    ],
+)
+def test_bad_edits_are_one_line_errors(run, live_server, source, args, message):
+    result = run("replay", source["id"], "latest", "--to", live_server.url, *args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_bin_requests_grep(run, live_server, source):
+    requests.post(source["url"] + "/other", data=b"refund requested", timeout=5)
+    result = run("bin", "requests", source["id"], "--grep", "invoice", "--json")
+    assert [r["subpath"] for r in json.loads(result.stdout)] == [""]
+    result = run("bin", "requests", source["id"], "--grep", '"refund requested"')
+    assert "/other" in result.stdout and result.stdout.count("\n") == 2
+    result = run("bin", "requests", source["id"], "--grep", "nothing-like-it")
+    assert "No requests" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("assignment", "expected"),
+    [
+        ("a=2", {"a": 2, "b": [1, {"c": "x"}]}),
+        ("a=two words", {"a": "two words", "b": [1, {"c": "x"}]}),
+        ('a={"n": null}', {"a": {"n": None}, "b": [1, {"c": "x"}]}),
+        ("b.0=true", {"a": 1, "b": [True, {"c": "x"}]}),
+        ("b[1].c=", {"a": 1, "b": [1, {"c": ""}]}),
+        ('b.1.c="7"', {"a": 1, "b": [1, {"c": "7"}]}),
+    ],
+)
+def test_set_field(assignment, expected):
+    assert set_field({"a": 1, "b": [1, {"c": "x"}]}, assignment) == expected
+
+
+def test_set_field_never_creates():
+    with pytest.raises(HooklabError, match="b.2 does not exist"):
+        set_field({"b": [1]}, "b.2=1")
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        '{"a": 1, "b": [1, 2]}',
+        '{"a":1,"b":[1,2]}',
+        '{\n    "a": 1,\n    "b": [\n        1,\n        2\n    ]\n}',
+    ],
+)
+def test_the_body_keeps_its_layout(original):
+    assert dump_like(json.loads(original), original) == original

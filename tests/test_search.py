@@ -1,0 +1,200 @@
+"""Search: GET /api/bins/<id>/requests?q=&method=&path= over paths, queries, headers, bodies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hooklab.app.factory import open_store
+from hooklab.bin_server.schema import migrations as bin_migrations
+from hooklab.bin_server.search import fts_query, terms
+
+
+@pytest.fixture
+def bin_id(client) -> str:
+    created = client.post("/api/bins", json={}).get_json()
+    bin_id = created["id"]
+    client.post(
+        f"/b/{bin_id}/orders/7?email=ada%40example.com&note=hello+there",
+        data=json.dumps({"amount": 4200, "note": "Invoice paid by Zoë"}, ensure_ascii=False),
+        content_type="application/json",
+        headers={"X-Shop": "Acme-Store", "webhook-id": "msg_first"},
+    )
+    client.post(
+        f"/b/{bin_id}/refunds",
+        data=b"refund or not \xff\xfe (invalid utf-8) - done",
+        content_type="text/plain",
+        headers={"X-Shop": "Other"},
+    )
+    client.put(
+        f"/b/{bin_id}/orders/8",
+        data=b'he said "quoted words" NEAR the end',
+        content_type="text/plain",
+    )
+    return bin_id
+
+
+def ids(client, bin_id: str, **params) -> list[int]:
+    response = client.get(f"/api/bins/{bin_id}/requests", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return [item["id"] for item in response.get_json()]
+
+
+def paths(client, bin_id: str, **params) -> list[str]:
+    response = client.get(f"/api/bins/{bin_id}/requests", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return [item["subpath"] for item in response.get_json()]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("acme", ["/orders/7"]),  # a header value
+        ("x-shop", []),  # header names are not searched
+        ("Other", ["/refunds"]),
+        ("invoice", ["/orders/7"]),  # a JSON body
+        ("INVOICE PAID", ["/orders/7"]),  # words, any case, all of them
+        ("inv", ["/refunds", "/orders/7"]),  # a word prefix: invoice, invalid
+        ("voice", []),  # not the middle of a word
+        ('"invoice paid"', ["/orders/7"]),  # a phrase in order
+        ('"paid invoice"', []),
+        ("zoe", ["/orders/7"]),  # diacritics folded
+        ("ZOË", ["/orders/7"]),
+        ("ada@example.com", ["/orders/7"]),  # the query, its %40 decoded
+        ("hello there", ["/orders/7"]),  # '+' is a space
+        ("orders", ["/orders/8", "/orders/7"]),  # the path
+        ("refund", ["/refunds"]),  # a body that is not UTF-8 is still searched, no crash
+        ("msg_first", ["/orders/7"]),
+        ("nothing-like-this", []),
+    ],
+)
+def test_q_searches_paths_queries_header_values_and_text_bodies(client, bin_id, q, expected):
+    assert paths(client, bin_id, q=q) == expected
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ('"', None),  # only syntax: no words, so no filter
+        ("(", None),
+        ("*", None),
+        ("-", None),
+        ("^", None),
+        ('"OR"', ["/refunds"]),  # a word like any other
+        ("OR", ["/orders/8", "/refunds", "/orders/7"]),  # or a prefix: orders, or
+        ('"or" -', ["/refunds"]),
+        ("NOT", ["/refunds", "/orders/7"]),  # not, note
+        ("NEAR(", ["/orders/8"]),
+        ('"quoted words', ["/orders/8"]),  # an unclosed quote
+        ('quoted" "words', ["/orders/8"]),
+        ("(invalid utf-8)", ["/refunds"]),
+        ("body:refund", []),  # no column filters from outside
+        ("refund*", ["/refunds"]),
+        ("bin_id:x OR 1", []),
+        ("'; DROP TABLE captured_requests; --", []),
+    ],
+)
+def test_any_q_is_valid_and_full_text_syntax_is_taken_as_text(client, bin_id, q, expected):
+    every = paths(client, bin_id)
+    assert paths(client, bin_id, q=q) == (every if expected is None else expected)
+    assert len(paths(client, bin_id)) == 3  # nothing dropped
+
+
+def test_method_and_path_filters_combine_with_q_and_the_cursor(client, bin_id):
+    every = ids(client, bin_id)
+    assert paths(client, bin_id, method="put") == ["/orders/8"]
+    assert paths(client, bin_id, path="/orders/*") == ["/orders/8", "/orders/7"]
+    assert paths(client, bin_id, path="/refunds") == ["/refunds"]
+    assert paths(client, bin_id, path="/orders/*", q="invoice") == ["/orders/7"]
+    assert paths(client, bin_id, path="/orders/*", method="POST") == ["/orders/7"]
+    assert ids(client, bin_id, q="orders", before=every[0]) == [every[2]]
+    assert ids(client, bin_id, q="orders", after=every[2]) == [every[0]]
+    assert ids(client, bin_id, q="orders", limit=1) == [every[0]]
+
+
+def test_a_path_filter_pages_through_many_requests(client):
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    for i in range(260):
+        client.post(f"/b/{bin_id}/{'wanted' if i % 100 == 0 else 'other'}/{i}", data=b"x")
+    assert paths(client, bin_id, path="/wanted/*") == ["/wanted/200", "/wanted/100", "/wanted/0"]
+    assert paths(client, bin_id, path="/wanted/*", limit=2) == ["/wanted/200", "/wanted/100"]
+
+
+def test_each_match_says_where_it_was_found(client, bin_id):
+    found = client.get(f"/api/bins/{bin_id}/requests?q=paid").get_json()
+    assert found[0]["match"] == {
+        "in": "body",
+        "before": '{"amount": 4200, "note": "Invoice ',
+        "text": "paid",
+        "after": ' by Zo\u00eb"}',
+    }
+    header = client.get(f"/api/bins/{bin_id}/requests?q=acme").get_json()[0]["match"]
+    assert header["in"] == "headers" and header["text"] == "Acme"
+    listed = client.get(f"/api/bins/{bin_id}/requests").get_json()
+    assert all("match" not in item for item in listed)
+
+
+def test_search_is_per_bin(client, bin_id):
+    other = client.post("/api/bins", json={}).get_json()["id"]
+    client.post(f"/b/{other}/orders/1", data=b"invoice")
+    assert paths(client, other, q="invoice") == ["/orders/1"]
+    assert paths(client, bin_id, q="invoice") == ["/orders/7"]
+
+
+def test_binary_bodies_are_not_indexed(client):
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    client.post(f"/b/{bin_id}", data=b"PNG words inside", content_type="image/png")
+    assert paths(client, bin_id, q="words") == []
+
+
+def test_the_index_follows_eviction_clear_and_delete(tmp_path):
+    from hooklab.app.factory import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, max_requests_per_bin=2))
+    client = app.test_client()
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    for word in ("alpha", "bravo", "charlie"):
+        client.post(f"/b/{bin_id}", data=word.encode())
+    assert paths(client, bin_id, q="alpha") == []  # evicted
+    assert len(paths(client, bin_id, q="charlie")) == 1
+    client.delete(f"/api/bins/{bin_id}/requests")
+    assert paths(client, bin_id, q="charlie") == []
+    store = open_store(str(tmp_path / "hooklab.db"))
+    docs = store.conn.execute("SELECT count(*) FROM captured_search_docsize").fetchone()[0]
+    assert docs == 0
+    client.post(f"/b/{bin_id}", data=b"delta")
+    client.delete(f"/api/bins/{bin_id}")
+    docs = store.conn.execute("SELECT count(*) FROM captured_search_docsize").fetchone()[0]
+    assert docs == 0
+
+
+def test_requests_captured_before_the_index_existed_are_searchable(tmp_path):
+    store = open_store(str(tmp_path / "old.db"))
+    later = [m.name for m in bin_migrations._migrations if m.name >= "m003"]
+    bin_migrations.apply(store.db, stop_before=later[0])
+    store.conn.execute("INSERT INTO bins (id, name, created_at) VALUES ('a', '', 0)")
+    store.conn.execute(
+        "INSERT INTO captured_requests (bin_id, received_at, method, path, subpath, "
+        "query_string, headers, http_version, body, body_size) VALUES "
+        "('a', 0, 'POST', '/b/a/old', '/old', '', '[]', 'HTTP/1.1', ?, 9)",
+        [b"from then"],
+    )
+    store.conn.commit()
+    store.migrate()
+    found = store.conn.execute(
+        "SELECT rowid FROM captured_search WHERE captured_search MATCH ?", [fts_query("a", "then")]
+    ).fetchall()
+    assert len(found) == 1
+
+
+def test_terms_and_the_match_expression():
+    assert terms('pay "in order" -x ( OR') == [
+        (["pay"], True),
+        (["in", "order"], False),
+        (["x"], True),
+        (["OR"], True),
+    ]
+    assert fts_query("abc", "(") is None
+    assert fts_query('a"b', "x") == 'bin_id : "a""b" AND {subpath query headers body} : ("x"*)'
