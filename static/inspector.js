@@ -94,6 +94,7 @@
     refreshTimes(row);
     if (request.id > maxId) maxId = request.id;
     if (minId === null || request.id < minId) minId = request.id;
+    announce("row", { request, row, fresh });
     if (fresh) {
       row.classList.add("fresh");
       // animationend does not fire in a background tab; the timer cleans up there.
@@ -129,6 +130,7 @@
     $("load-older").hidden = true;
     history.replaceState(null, "", location.pathname + location.search);
     updateCount();
+    announce("cleared", {});
   }
 
   async function loadPage(before) {
@@ -196,10 +198,12 @@
     if (token !== selectToken) return;
     $("detail-error").hidden = true;
     renderDetail(full);
+    announce("selected", { request: full });
   }
 
   function moveSelection(step) {
-    const ids = [...list.children].map((row) => Number(row.dataset.id));
+    // Rows a search hides are skipped.
+    const ids = [...list.children].filter((row) => !row.hidden).map((row) => Number(row.dataset.id));
     if (!ids.length) return;
     let index = ids.indexOf(selectedId);
     index = index === -1 ? 0 : Math.min(ids.length - 1, Math.max(0, index + step));
@@ -861,6 +865,31 @@
     });
     for (const tab of TABS) $(`tab-${tab}`).addEventListener("click", () => showTab(tab));
   }
+
+  /* ---------- for the search and replay scripts (inspector_search.js, inspector_replay.js) ---------- */
+
+  /** Tell the other inspector scripts: "row" (a row added), "selected", "cleared". */
+  function announce(name, detail) {
+    root.dispatchEvent(new CustomEvent(`hooklab:${name}`, { detail }));
+  }
+
+  Hooklab.inspector = {
+    root,
+    binId,
+    apiBase,
+    rows,
+    /** Add summaries (e.g. search results older than the loaded pages) to the list. */
+    addRequests(items) {
+      for (const request of items) addRequest(request, false);
+      updateCount();
+    },
+    /** Forget the cached copy of a request (it changed: a replay was added). */
+    forget(id) {
+      fullCache.delete(id);
+    },
+    selectedId: () => selectedId,
+    select: (id) => select(id),
+  };
 
   /* ---------- start ---------- */
 
