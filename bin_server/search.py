@@ -1,9 +1,14 @@
 """Search a bin's captured requests: `q` (words, prefixes, "phrases"), `method` and `path`.
 
-`q` runs on a full-text index (`captured_search`, kept in step by triggers: bin_server/schema.py)
-over the subpath, the query (its common escapes decoded), header values and text bodies.
-bench/search.py measured it against a plain scan: see docs/benchmarks.md. Whatever a person
-types is a valid `q`: every word goes to the index quoted, so no full-text syntax gets through.
+`q` searches the subpath and the query (percent-decoded), header values and text bodies, by
+words and word prefixes, in any case; a quoted phrase matches its words in order. Requests
+the background indexer (search_index.py) has reached are found through the full-text index
+(`captured_search`); the newest ones it has not reached yet are read and matched here, by the
+same rules, so a search never misses a request. bench/search.py measured both ways against a
+plain scan: see docs/benchmarks.md.
+
+Whatever a person types is a valid `q`: words are taken out of it and each goes to the index
+quoted, so no full-text syntax gets through, and none can cause an error.
 """
 
 from __future__ import annotations
@@ -21,12 +26,18 @@ from hooklab.shared.store import rows
 TERM = re.compile(r'"([^"]*)"?|(\S+)')
 # A letter or digit: what the index's tokenizer keeps as part of a word.
 WORD = re.compile(r"[^\W_]+")
+WORD_CHAR = re.compile(r"[^\W_]")
 SEARCHED_COLUMNS = "{subpath query headers body}"
 SNIPPET_CONTEXT = 40  # characters shown either side of a match
-BATCH = 200  # rows read at a time while a `path` filter is applied in Python
+BATCH = 200  # rows read at a time when matching here
+# Bodies of these types are not searched: their bytes would only make noise words.
+BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream",
+                "application/zip", "application/gzip", "application/pdf")  # fmt: skip
+
+Term = tuple[list[str], bool]  # the words of a term, and whether the last is a prefix
 
 
-def terms(q: str) -> list[tuple[list[str], bool]]:
+def terms(q: str) -> list[Term]:
     """The words of each term of `q`, and whether the last word may be a prefix (not quoted)."""
     found = []
     for phrase, bare in TERM.findall(q or ""):
@@ -36,15 +47,75 @@ def terms(q: str) -> list[tuple[list[str], bool]]:
     return found
 
 
-def fts_query(bin_id: str, q: str) -> str | None:
-    """The MATCH expression for `q` within one bin, or None when `q` has no words."""
-    parts = []
-    for words, prefix in terms(q):
-        parts.append('"' + " ".join(words) + '"' + ("*" if prefix else ""))
-    if not parts:
-        return None
+def fts_query(bin_id: str, found: list[Term]) -> str:
+    """The MATCH expression for the terms of a `q` within one bin."""
+    parts = ['"' + " ".join(words) + '"' + ("*" if prefix else "") for words, prefix in found]
     quoted_bin = '"' + bin_id.replace('"', '""') + '"'
     return f"bin_id : {quoted_bin} AND {SEARCHED_COLUMNS} : ({' AND '.join(parts)})"
+
+
+def searched_text(row: dict) -> list[tuple[str, str]]:
+    """What `q` searches in one stored request, as (where, text) pairs."""
+    parts = [
+        ("path", unquote(row.get("subpath") or "")),
+        ("query", unquote_plus(row.get("query_string") or "")),
+    ]
+    try:
+        headers = json.loads(row.get("headers") or "[]")
+        parts.append(("headers", "\n".join(str(value) for _, value in headers)))
+    except (ValueError, TypeError):
+        parts.append(("headers", ""))
+    body = row.get("body") or b""
+    content_type = (row.get("content_type") or "").lower()
+    text = ""
+    if body and not content_type.startswith(BINARY_TYPES):
+        # A body that is not UTF-8 is searched for the text it holds, never an error.
+        text = bytes(body).decode("utf-8", "replace")
+    parts.append(("body", text))
+    return parts
+
+
+class Matcher:
+    """The rules of `q` applied to text here, as the index applies them."""
+
+    def __init__(self, found: list[Term]) -> None:
+        self.terms = []
+        for words, prefix in found:
+            lowered = [w.lower() for w in words]
+            rest = "".join(r"[\W_]+" + re.escape(w) for w in lowered[1:])
+            end = "" if prefix else r"(?![^\W_])"
+            follow = re.compile(rest + end) if rest or end else None
+            self.terms.append((lowered[0], follow))
+
+    def find(self, text: str, term_index: int = 0, lowered: str | None = None) -> tuple[int, int]:
+        """Where a term starts and ends in `text` (at a word start), or (-1, -1)."""
+        first, follow = self.terms[term_index]
+        lowered = text.lower() if lowered is None else lowered
+        position = lowered.find(first)
+        while position != -1:
+            if position == 0 or not WORD_CHAR.match(lowered, position - 1):
+                end = position + len(first)
+                if follow is None:
+                    return position, end
+                hit = follow.match(lowered, end)
+                if hit:
+                    return position, hit.end()
+            position = lowered.find(first, position + 1)
+        return -1, -1
+
+    def matches(self, row: dict) -> bool:
+        """Whether every term shows in one of the request's searched parts."""
+        texts = [text.lower() for _, text in searched_text(row)]
+        return all(
+            any(self.find(text, index, text)[0] != -1 for text in texts)
+            for index in range(len(self.terms))
+        )
+
+
+def indexed_up_to(conn: sqlite3.Connection) -> int:
+    """Every captured request up to this id is in the full-text index."""
+    found = conn.execute("SELECT indexed_up_to FROM captured_search_state WHERE id = 1").fetchone()
+    return found[0] if found else 0
 
 
 def find(
@@ -59,54 +130,78 @@ def find(
     limit: int,
 ) -> list[dict]:
     """Summary rows of the bin's requests that match, newest first, at most `limit`."""
-    where = ["bin_id = ?", "id > ?", "id < ?"]
-    params: list = [bin_id, after]
-    if method:
-        where.append("method = ? COLLATE NOCASE")
-    match = fts_query(bin_id, q) if q else None
-    if match is not None:
-        where.append("id IN (SELECT rowid FROM captured_search WHERE captured_search MATCH ?)")
-    sql = (
-        f"SELECT {captured.SUMMARY_COLUMNS} FROM captured_requests "  # noqa: S608 (fixed SQL)
-        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    found_terms = terms(q)
+    if not found_terms:
+        return _newest(conn, bin_id, method, path_filter, after, before, limit)
+    upto = indexed_up_to(conn)
+    # The newest requests, not indexed yet: matched here.
+    matcher = Matcher(found_terms)
+    found = _newest(
+        conn,
+        bin_id,
+        method,
+        path_filter,
+        max(after, upto),
+        before,
+        limit,
+        keep=matcher.matches,
+        columns=captured.FULL_COLUMNS,
     )
+    if len(found) < limit and after < upto:
+        match = (
+            "id IN (SELECT rowid FROM captured_search WHERE captured_search MATCH ?)",
+            fts_query(bin_id, found_terms),
+        )
+        found += _newest(
+            conn, bin_id, method, path_filter, after, min(before, upto + 1), limit - len(found),
+            where=match,
+        )  # fmt: skip
+    for row in found:
+        row.pop("body", None)
+    return found
 
-    def page(upper: int, count: int) -> list[dict]:
-        params_now = [*params, upper]
-        if method:
-            params_now.append(method)
-        if match is not None:
-            params_now.append(match)
-        return rows(conn, sql, [*params_now, count])
 
-    if path_filter is None:
-        return page(before, limit)
+def _newest(
+    conn: sqlite3.Connection,
+    bin_id: str,
+    method: str,
+    path_filter: Callable[[str], bool] | None,
+    after: int,
+    before: int,
+    limit: int,
+    keep: Callable[[dict], bool] | None = None,
+    columns: str = captured.SUMMARY_COLUMNS,
+    where: tuple[str, str] | None = None,
+) -> list[dict]:
+    """Rows of the bin between the ids, newest first, that pass the filters, at most `limit`."""
+    clauses, params = ["bin_id = ?", "id > ?", "id < ?"], [bin_id, after]
+    if method:
+        clauses.append("method = ? COLLATE NOCASE")
+    if where is not None:
+        clauses.append(where[0])
+    sql = (
+        f"SELECT {columns} FROM captured_requests "  # noqa: S608 (fixed SQL)
+        f"WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?"
+    )
+    filtered = path_filter is not None or keep is not None
+    page_size = max(limit, BATCH) if filtered else limit
     found: list[dict] = []
     upper = before
     while len(found) < limit:
-        batch = page(upper, max(limit, BATCH))
-        found.extend(r for r in batch if path_filter(r["subpath"]))
-        if len(batch) < max(limit, BATCH):
+        extra = [method] if method else []
+        if where is not None:
+            extra.append(where[1])
+        batch = rows(conn, sql, [*params, upper, *extra, page_size])
+        for row in batch:
+            if path_filter is not None and not path_filter(row["subpath"]):
+                continue
+            if keep is not None and not keep(row):
+                continue
+            found.append(row)
+        if len(batch) < page_size:
             break
         upper = batch[-1]["id"]
     return found[:limit]
-
-
-def searched_text(row: dict) -> list[tuple[str, str]]:
-    """What `q` searches in one stored request, as (where, text) pairs."""
-    parts = [
-        ("path", unquote(row.get("subpath") or "")),
-        ("query", unquote_plus(row.get("query_string") or "")),
-    ]
-    try:
-        headers = json.loads(row.get("headers") or "[]")
-        parts.append(("headers", "\n".join(f"{name}: {value}" for name, value in headers)))
-    except (ValueError, TypeError):
-        pass
-    text = captured.body_text(row.get("body") or b"")
-    if text:
-        parts.append(("body", text))
-    return parts
 
 
 def snippet(row: dict, q: str) -> dict | None:
@@ -114,22 +209,20 @@ def snippet(row: dict, q: str) -> dict | None:
     found = terms(q)
     if not found:
         return None
-    words, prefix = found[0]
-    pattern = r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, words))
-    if not prefix:
-        pattern += r"(?![^\W_])"
-    regex = re.compile(pattern, re.IGNORECASE)
+    matcher = Matcher(found[:1])
     for where, text in searched_text(row):
-        hit = regex.search(text)
-        if hit is None:
+        start, end = matcher.find(text)
+        if start == -1:
             continue
-        start, end = hit.span()
+        # Lower-casing can change a text's length (rarely): show the original where it holds.
+        if len(text.lower()) != len(text):
+            return {"in": where, "before": "", "text": text[:80], "after": ""}
         before = text[max(0, start - SNIPPET_CONTEXT) : start]
         after = text[end : end + SNIPPET_CONTEXT]
         return {
             "in": where,
             "before": ("…" if start > SNIPPET_CONTEXT else "") + before,
-            "text": hit.group(0),
+            "text": text[start:end],
             "after": after + ("…" if end + SNIPPET_CONTEXT < len(text) else ""),
         }
     return None

@@ -106,6 +106,12 @@ SETTINGS: list[Setting] = [
         "Refuse webhook URLs in loopback, private and link-local ranges.",
         _bool,
     ),
+    Setting(
+        "search_index",
+        True,
+        "Keep a full-text index of captured requests for search (built in the background).",
+        _bool,
+    ),
 ]
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -1,0 +1,138 @@
+"""The search index, kept in step in the background: never on the capture path.
+
+Indexing a request means reading its whole body into the full-text index; doing it in the
+capture's own transaction cost 22 % of capture throughput with 120-byte bodies and 62 % with
+10 KB ones (bench/search.py). Here one thread per serving process indexes what was captured
+once captures pause for a moment (or once enough waited), in batches, each batch one short
+write transaction; it also takes deleted requests (evicted, cleared) out of the index. Until a
+request is indexed, search.py matches it directly, so a search never misses one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from hooklab.bin_server.search import indexed_up_to, searched_text
+from hooklab.shared.context import get_notifier, get_settings, get_store
+from hooklab.shared.store import Store, rows
+
+log = logging.getLogger("hooklab")
+
+BATCH = 200  # requests per write transaction: a short hold on the write lock
+QUIET_S = 0.3  # index once no capture came for this long ...
+MAX_WAIT_S = 10.0  # ... or once the oldest request not indexed waited this long ...
+MAX_BEHIND = 5000  # ... or once this many wait
+IDLE_CHECK_S = 5.0  # with nothing to do, look again this often (captures by other processes)
+INDEXED_COLUMNS = "id, bin_id, subpath, query_string, headers, content_type, body"
+
+
+def index_batch(store: Store, limit: int = BATCH) -> int:
+    """Index up to `limit` requests not indexed yet and drop deleted ones; returns how many."""
+    conn = store.conn
+    start = indexed_up_to(conn)
+    # Read and prepare outside the write lock; captures go on meanwhile.
+    found = rows(
+        conn,
+        f"SELECT {INDEXED_COLUMNS} FROM captured_requests WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
+        (start, limit),
+    )
+    values = {}
+    for row in found:
+        texts = dict(searched_text(row))
+        values[row["id"]] = (
+            row["id"],
+            row["bin_id"],
+            texts["path"],
+            texts["query"],
+            texts["headers"],
+            texts["body"],
+        )
+    with store.write() as w:
+        if indexed_up_to(w) != start:
+            return 0  # another process indexed these meanwhile
+        if values:
+            # Requests deleted since they were read are not indexed: nothing would delete them.
+            marks = ", ".join("?" * len(values))
+            alive = {
+                r[0]
+                for r in w.execute(
+                    f"SELECT id FROM captured_requests WHERE id IN ({marks})",  # noqa: S608
+                    list(values),
+                )
+            }
+            w.executemany(
+                "INSERT INTO captured_search (rowid, bin_id, subpath, query, headers, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [v for key, v in values.items() if key in alive],
+            )
+            # Ids only grow, and a write transaction is alone: no id below this can come later.
+            w.execute(
+                "UPDATE captured_search_state SET indexed_up_to = ? WHERE id = 1",
+                (found[-1]["id"],),
+            )
+        gone = [r[0] for r in w.execute("SELECT id FROM captured_search_gone LIMIT ?", (limit,))]
+        if gone:
+            marks = ", ".join("?" * len(gone))
+            w.execute(f"DELETE FROM captured_search WHERE rowid IN ({marks})", gone)  # noqa: S608
+            w.execute(f"DELETE FROM captured_search_gone WHERE id IN ({marks})", gone)  # noqa: S608
+    return len(found) + len(gone)
+
+
+def behind(store: Store) -> int:
+    """How many requests (about) wait to be indexed or taken out of the index."""
+    conn = store.conn
+    newest = conn.execute("SELECT max(id) FROM captured_requests").fetchone()[0] or 0
+    gone = conn.execute("SELECT count(*) FROM captured_search_gone").fetchone()[0]
+    return max(0, newest - indexed_up_to(conn)) + gone
+
+
+def catch_up(store: Store) -> None:
+    """Index everything now (tests, benchmarks, `hooklab` tools)."""
+    while index_batch(store):
+        pass
+
+
+def start_search_indexer(app: Flask) -> Callable[[], None] | None:
+    """Start the thread that keeps the search index in step; returns its stop()."""
+    if not get_settings(app).search_index:
+        return None  # every search matches the requests directly
+    store, notifier = get_store(app), get_notifier(app)
+    stopped = threading.Event()
+
+    def run() -> None:
+        waiting_since: float | None = None
+        while not stopped.is_set():
+            seen = notifier.version
+            try:
+                pending = behind(store)
+                if not pending:
+                    waiting_since = None
+                    notifier.wait(seen, IDLE_CHECK_S)
+                    continue
+                now = time.monotonic()
+                waiting_since = waiting_since or now
+                overdue = now - waiting_since >= MAX_WAIT_S or pending >= MAX_BEHIND
+                # Captures are arriving: let them have the machine, unless it waited too long.
+                if not overdue and notifier.wait(seen, QUIET_S) != seen:
+                    continue
+                if index_batch(store) == 0:
+                    waiting_since = None
+            except Exception:  # a locked database is a passing state: try again shortly
+                log.exception("updating the search index failed")
+                stopped.wait(1.0)
+        store.close()
+
+    thread = threading.Thread(target=run, name="hooklab-search-index", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        notifier.changed()  # wake it
+        thread.join(5)
+
+    return stop
