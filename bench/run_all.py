@@ -26,6 +26,7 @@ import common  # noqa: E402
 import delivery  # noqa: E402
 import live_latency  # noqa: E402
 import memory_start  # noqa: E402
+import search  # noqa: E402
 import store_scale  # noqa: E402
 
 BENCHMARKS = {
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "delivery": delivery.main,
     "store_scale": store_scale.main,
     "memory_start": memory_start.main,
+    "search": lambda: search.main(stored=1_000_000, seconds=5, rounds=2, skip_capture=False),
 }
 DOC = common.ROOT / "docs" / "benchmarks.md"
 TEMPLATE = common.BENCH_DIR / "benchmarks.template.md"
@@ -149,7 +151,38 @@ def table(results: dict[str, dict | None]) -> str:
             f"| 5 | first answer <= 1.5 s after start | three starts: {starts} s | median "
             f"{m['start_median_s']:.2f} s | {mark(m['passed']['start'])} |"
         )
+    lines += search_rows(results.get("search"))
     return "\n".join(lines)
+
+
+def search_rows(r: dict | None) -> list[str]:
+    """The search benchmark's lines of the figures table."""
+    if not r:
+        return []
+    lines = []
+    for part, label in (("bin_only", "a bin of 1,000 (10 KB bodies)"), ("with_stored", None)):
+        rows = r.get(part)
+        if not rows:
+            continue
+        if label is None:
+            label = f"the same with {r['stored']['requests']:,} more stored"
+        worst = max(rows.values(), key=lambda row: row["api"]["p95_ms"])
+        index = max(row["index"]["p95_ms"] for row in rows.values())
+        direct = max(row["direct"]["p95_ms"] for row in rows.values())
+        lines.append(
+            f"| 6 | search p95 <= 50 ms, {label} | worst `q={worst['q']}`; index alone "
+            f"<= {index:.1f} ms; no index (direct) <= {direct:.1f} ms | API p95 "
+            f"{worst['api']['p95_ms']:.1f} ms | {mark(worst['api']['p95_ms'] <= 50)} |"
+        )
+    for label, c in (r.get("capture") or {}).items():
+        best = c["best_rps"]
+        lines.append(
+            f"| 6 | capture with the search index >= 0.9x without ({label} bodies) | "
+            f"{best['with_index']:.0f}/s vs {best['without_index']:.0f}/s; indexed "
+            f"{max(c['catch_up_s']):.1f} s after a round at most | x{c['ratio']:.2f} | "
+            f"{mark(c['ratio'] >= 0.9)} |"
+        )
+    return lines
 
 
 def machine_section(info: dict) -> str:

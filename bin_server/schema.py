@@ -1,5 +1,7 @@
 """The bin's tables, created and changed only by these migrations."""
 
+import zlib
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -70,6 +72,16 @@ def m002_replays(db: Database) -> None:
 
 
 SEARCH_COLUMNS = "bin_id, subpath, query, headers, body"
+# The index is split by bin into this many tables: a word prefix is looked up in one table,
+# which holds about 1/16 of the requests (bench/search.py: a prefix common to a million stored
+# requests took 65 ms in one table).
+SEARCH_SHARDS = 16
+SEARCH_TABLES = tuple(f"captured_search_{n:02d}" for n in range(SEARCH_SHARDS))
+
+
+def search_table(bin_id: str) -> str:
+    """The index table that holds a bin's requests (one of SEARCH_TABLES, never user text)."""
+    return SEARCH_TABLES[zlib.crc32(bin_id.encode("utf-8", "replace")) % SEARCH_SHARDS]
 
 
 @migrations()
@@ -78,10 +90,11 @@ def m003_request_search(db: Database) -> None:
     # background, never on the capture path (bench/search.py: indexing in a trigger cost 22 %
     # of capture throughput for 120-byte bodies, 62 % for 10 KB ones). It keeps its own copy
     # of the searched text, so a deleted request can leave the index without its row.
-    db.execute(
-        f"CREATE VIRTUAL TABLE captured_search USING fts5({SEARCH_COLUMNS}, "
-        "tokenize='unicode61 remove_diacritics 0')"
-    )
+    for table in SEARCH_TABLES:
+        db.execute(
+            f"CREATE VIRTUAL TABLE {table} USING fts5({SEARCH_COLUMNS}, "
+            "tokenize='unicode61 remove_diacritics 0')"
+        )
     # How far the index has got: every captured request up to this id was indexed (ids grow).
     db.execute(
         "CREATE TABLE captured_search_state ("
@@ -90,9 +103,10 @@ def m003_request_search(db: Database) -> None:
     db.execute("INSERT INTO captured_search_state (id, indexed_up_to) VALUES (1, 0)")
     # Indexed requests deleted since (evicted, cleared): the indexer takes them out of the
     # index. Only an id is written here, whichever connection or process deletes.
-    db.execute("CREATE TABLE captured_search_gone (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE captured_search_gone (id INTEGER PRIMARY KEY, bin_id TEXT NOT NULL)")
     db.execute(
         "CREATE TRIGGER captured_requests_search_gone AFTER DELETE ON captured_requests "
         "WHEN old.id <= (SELECT indexed_up_to FROM captured_search_state WHERE id = 1) "
-        "BEGIN INSERT OR IGNORE INTO captured_search_gone (id) VALUES (old.id); END"
+        "BEGIN INSERT OR IGNORE INTO captured_search_gone (id, bin_id) "
+        "VALUES (old.id, old.bin_id); END"
     )

@@ -3,9 +3,9 @@
 `q` searches the subpath and the query (percent-decoded), header values and text bodies, by
 words and word prefixes, in any case; a quoted phrase matches its words in order. Requests
 the background indexer (search_index.py) has reached are found through the full-text index
-(`captured_search`); the newest ones it has not reached yet are read and matched here, by the
-same rules, so a search never misses a request. bench/search.py measured both ways against a
-plain scan: see docs/benchmarks.md.
+(`captured_search_NN`, split by bin); the newest ones it has not reached yet are read and
+matched here, by the same rules, so a search never misses a request. bench/search.py measured
+both ways against a plain scan: see docs/benchmarks.md.
 
 Whatever a person types is a valid `q`: words are taken out of it and each goes to the index
 quoted, so no full-text syntax gets through, and none can cause an error.
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from urllib.parse import unquote, unquote_plus
 
 from hooklab.bin_server import captured
+from hooklab.bin_server.schema import search_table
 from hooklab.shared.store import rows
 
 # A quoted phrase (its closing quote may be missing) or a run of anything but spaces.
@@ -148,8 +149,9 @@ def find(
         columns=captured.FULL_COLUMNS,
     )
     if len(found) < limit and after < upto:
+        table = search_table(bin_id)  # one of a fixed list of names
         match = (
-            "id IN (SELECT rowid FROM captured_search WHERE captured_search MATCH ?)",
+            f"id IN (SELECT rowid FROM {table} WHERE {table} MATCH ?)",  # noqa: S608
             fts_query(bin_id, found_terms),
         )
         found += _newest(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from hooklab.bin_server.schema import search_table
 from hooklab.bin_server.search import indexed_up_to, searched_text
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.store import Store, rows
@@ -65,21 +66,34 @@ def index_batch(store: Store, limit: int = BATCH) -> int:
                     list(values),
                 )
             }
-            w.executemany(
-                "INSERT INTO captured_search (rowid, bin_id, subpath, query, headers, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [v for key, v in values.items() if key in alive],
-            )
+            by_table: dict[str, list[tuple]] = {}
+            for key, value in values.items():
+                if key in alive:
+                    by_table.setdefault(search_table(value[1]), []).append(value)
+            for table, batch in by_table.items():  # table: one of a fixed list of names
+                w.executemany(
+                    f"INSERT INTO {table} (rowid, bin_id, subpath, query, headers, body) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
             # Ids only grow, and a write transaction is alone: no id below this can come later.
             w.execute(
                 "UPDATE captured_search_state SET indexed_up_to = ? WHERE id = 1",
                 (found[-1]["id"],),
             )
-        gone = [r[0] for r in w.execute("SELECT id FROM captured_search_gone LIMIT ?", (limit,))]
+        gone = w.execute("SELECT id, bin_id FROM captured_search_gone LIMIT ?", (limit,)).fetchall()
+        by_table_gone: dict[str, list[int]] = {}
+        for request_id, bin_id in gone:
+            by_table_gone.setdefault(search_table(bin_id), []).append(request_id)
+        for table, ids in by_table_gone.items():
+            marks = ", ".join("?" * len(ids))
+            w.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", ids)  # noqa: S608
         if gone:
             marks = ", ".join("?" * len(gone))
-            w.execute(f"DELETE FROM captured_search WHERE rowid IN ({marks})", gone)  # noqa: S608
-            w.execute(f"DELETE FROM captured_search_gone WHERE id IN ({marks})", gone)  # noqa: S608
+            w.execute(
+                f"DELETE FROM captured_search_gone WHERE id IN ({marks})",  # noqa: S608
+                [request_id for request_id, _ in gone],
+            )
     return len(found) + len(gone)
 
 

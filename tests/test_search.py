@@ -7,6 +7,7 @@ import json
 import pytest
 
 from hooklab.app.factory import open_store
+from hooklab.bin_server.schema import SEARCH_TABLES
 from hooklab.bin_server.schema import migrations as bin_migrations
 from hooklab.bin_server.search import find, fts_query, indexed_up_to, terms
 from hooklab.bin_server.search_index import catch_up
@@ -163,7 +164,10 @@ def test_the_index_follows_eviction_clear_and_delete(tmp_path):
     client, store = app.test_client(), get_store(app)
 
     def indexed() -> int:
-        return store.conn.execute("SELECT count(*) FROM captured_search").fetchone()[0]
+        return sum(
+            store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in SEARCH_TABLES
+        )
 
     bin_id = client.post("/api/bins", json={}).get_json()["id"]
     client.post(f"/b/{bin_id}", data=b"alpha")
