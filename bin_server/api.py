@@ -371,7 +371,9 @@ def export_bin(bin_id: str):
                 row = _get_request_row(bin_id, request_id)
             except ApiError:
                 continue  # evicted or cleared since the export started
-            yield captured.full(row, bin_row, base, trust), row
+            item = captured.full(row, bin_row, base, trust)
+            item["replays"] = replay.replays_of(get_store().conn, request_id)
+            yield item, row
 
     chunks = export.render(fmt, bin_row, requests_in_full(), get_settings())
     response = Response(stream_with_context(chunks), mimetype="application/json")

@@ -606,6 +606,7 @@ def test_full_and_summary_agree(live_server, bin_):
         "form",
         "files",
         "signature",
+        "replays",
     }
     assert item["received_at"].endswith("Z")
     assert item["bin_id"] == bin_["id"]
