@@ -24,10 +24,11 @@ from hooklab.shared.store import Store, rows
 
 log = logging.getLogger("hooklab")
 
-BATCH = 200  # requests per write transaction: a short hold on the write lock
+BATCH = 100  # requests per write transaction: a short hold on the write lock
 QUIET_S = 0.3  # index once no capture came for this long ...
 MAX_WAIT_S = 10.0  # ... or once the oldest request not indexed waited this long ...
-MAX_BEHIND = 5000  # ... or once this many wait
+MAX_BEHIND = 20_000  # ... or once this many wait (a search reads at most a bin's worth directly)
+YIELD_S = 0.05  # under a steady stream of captures, the pause between two batches
 IDLE_CHECK_S = 5.0  # with nothing to do, look again this often (captures by other processes)
 INDEXED_COLUMNS = "id, bin_id, subpath, query_string, headers, content_type, body"
 
@@ -136,6 +137,8 @@ def start_search_indexer(app: Flask) -> Callable[[], None] | None:
                     continue
                 if index_batch(store) == 0:
                     waiting_since = None
+                elif overdue:
+                    stopped.wait(YIELD_S)  # captures first, between batches
             except Exception:  # a locked database is a passing state: try again shortly
                 log.exception("updating the search index failed")
                 stopped.wait(1.0)
