@@ -132,9 +132,12 @@ def start_search_indexer(app: Flask) -> Callable[[], None] | None:
                 now = time.monotonic()
                 waiting_since = waiting_since or now
                 overdue = now - waiting_since >= MAX_WAIT_S or pending >= MAX_BEHIND
-                # Captures are arriving: let them have the machine, unless it waited too long.
-                if not overdue and notifier.wait(seen, QUIET_S) != seen:
-                    continue
+                if not overdue:
+                    # A plain pause, not a wake-up per capture: under load this thread must
+                    # cost the capture path nothing. Captures came meanwhile: wait for a lull.
+                    seen = notifier.version
+                    if stopped.wait(QUIET_S) or notifier.version != seen:
+                        continue
                 if index_batch(store) == 0:
                     waiting_since = None
                 elif overdue:
