@@ -10,7 +10,6 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from hooklab.app.factory import create_app
 from hooklab.shared.signing import generate_secret, sign
 from tests.conftest import make_settings, start_live_server
 
@@ -289,8 +288,7 @@ def test_replay_of_a_missing_request_is_404(client):
 
 
 def test_the_private_target_block_applies_to_replays(tmp_path):
-    app = create_app(make_settings(tmp_path, block_private_targets=True))
-    live = start_live_server(app)
+    live = start_live_server(make_settings(tmp_path, block_private_targets=True))
     try:
         created = live.create_bin()
         requests.post(created["url"], data=b"x", timeout=5)
@@ -300,7 +298,7 @@ def test_the_private_target_block_applies_to_replays(tmp_path):
         assert "loopback" in answer["error"]
         assert newest(live, created["id"])["replays"][0]["error"] == answer["error"]
     finally:
-        live.stop()
+        live.kill()
 
 
 def test_the_answer_body_in_base64_when_not_text(live_server):
