@@ -13,6 +13,7 @@
   const { root, apiBase, rows } = inspector;
   const MAX = 1000; // the API's largest page: every match a bin keeps, at the default limit
   const DEBOUNCE_MS = 250;
+  const BEFORE_SHOWN = 12; // characters of context shown before a match in a row
 
   const input = document.getElementById("search-input");
   const status = document.getElementById("search-status");
@@ -29,9 +30,11 @@
       line.append(el("span", { className: "muted", text: "matches" }));
       return line;
     }
+    // The row is narrow: a little context before the match, so the match itself shows.
+    const before = oneLine(match.before);
     line.append(
       el("span", { className: "match-where", text: `${match.in}: ` }),
-      document.createTextNode(oneLine(match.before)),
+      document.createTextNode(before.length > BEFORE_SHOWN ? "…" + before.slice(-BEFORE_SHOWN) : before),
       el("mark", { text: oneLine(match.text) }),
       document.createTextNode(oneLine(match.after))
     );
