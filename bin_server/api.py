@@ -158,7 +158,7 @@ def list_requests(bin_id: str):
     """Summaries of captured requests, newest first; `after`, `before` (ids) and `limit`.
 
     Search (../shared/design.md, "Search"): `q` (words, prefixes, "a phrase"), `method`, and
-    `path` (as in `requests/wait`). With `q`, each summary says where it matched (`match`).
+    `path` (a glob on the subpath). With `q`, each summary says where it matched (`match`).
     """
     store = get_store()
     bins.require_bin(store, bin_id)
@@ -173,7 +173,7 @@ def list_requests(bin_id: str):
         bin_id,
         q=q,
         method=method,
-        path_filter=(lambda subpath: path_matches(path, subpath)) if path else None,
+        path_filter=search.path_filter(path) if path else None,
         after=after,
         before=before,
         limit=limit,

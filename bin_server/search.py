@@ -13,6 +13,7 @@ quoted, so no full-text syntax gets through, and none can cause an error.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import sqlite3
@@ -111,6 +112,22 @@ class Matcher:
             any(self.find(text, index, text)[0] != -1 for text in texts)
             for index in range(len(self.terms))
         )
+
+
+def path_filter(pattern: str) -> Callable[[str], bool]:
+    """A `path` glob on the subpath, as a rule's `match.path` (`*` spans `/`; `?`, `[...]`).
+
+    The bin's own URL has the subpath "/"; a subpath matches as sent or percent-decoded.
+    """
+    if not pattern.startswith(("/", "*")):
+        pattern = "/" + pattern
+    regex = re.compile(fnmatch.translate(pattern))
+
+    def matches(subpath: str) -> bool:
+        path = subpath or "/"
+        return bool(regex.match(path) or regex.match(unquote(path, errors="replace")))
+
+    return matches
 
 
 def indexed_up_to(conn: sqlite3.Connection) -> int:

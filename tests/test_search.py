@@ -114,6 +114,10 @@ def test_method_and_path_filters_combine_with_q_and_the_cursor(client, bin_id):
     assert paths(client, bin_id, method="put") == ["/orders/8"]
     assert paths(client, bin_id, path="/orders/*") == ["/orders/8", "/orders/7"]
     assert paths(client, bin_id, path="/refunds") == ["/refunds"]
+    assert paths(client, bin_id, path="/orders/?") == ["/orders/8", "/orders/7"]  # a glob
+    assert paths(client, bin_id, path="*/7") == ["/orders/7"]
+    assert paths(client, bin_id, path="orders/[8]") == ["/orders/8"]
+    assert paths(client, bin_id, path="/orders") == []
     assert paths(client, bin_id, path="/orders/*", q="invoice") == ["/orders/7"]
     assert paths(client, bin_id, path="/orders/*", method="POST") == ["/orders/7"]
     assert ids(client, bin_id, q="orders", before=every[0]) == [every[2]]
