@@ -10,6 +10,7 @@ import hooklab.shared
 from hooklab import bin_server, sender
 from hooklab.app import web
 from hooklab.bin_server.schema import migrations as bin_migrations
+from hooklab.sender.catalog_api import check_payload
 from hooklab.sender.schema import migrations as sender_migrations
 from hooklab.shared import errors, security
 from hooklab.shared.settings import Settings
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.init_app(app)
     bin_server.init_app(app)
     sender.init_app(app)
+    # The bin checks captured requests against the sender's catalog through this callable.
+    app.extensions["hooklab.check_payload"] = check_payload
     return app
 
 

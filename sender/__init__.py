@@ -15,11 +15,12 @@ def init_app(app: Flask) -> None:
     A bad catalog file (`--catalog`) raises `hooklab.sender.catalog.CatalogError` here, at
     start-up, with a message naming the file, the event and the field.
     """
-    from hooklab.sender import api, pages
+    from hooklab.sender import api, catalog_api, pages
     from hooklab.sender.catalog import build_catalog
 
-    app.extensions["hooklab.catalog"] = build_catalog(get_settings(app).catalog)
+    app.extensions["hooklab.catalog"] = build_catalog(get_settings(app).catalog, get_store(app))
     app.register_blueprint(api.bp)
+    app.register_blueprint(catalog_api.bp)
     app.register_blueprint(pages.bp)
     app.extensions["hooklab.background"].append(start_delivery_workers)
 

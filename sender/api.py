@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from hooklab.sender import deliveries, delivery, probe, webhooks
 from hooklab.sender.catalog import get_catalog
 from hooklab.sender.firing import fire
+from hooklab.sender.schemas import problems_summary
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
 
@@ -41,22 +42,70 @@ def _int_arg(name: str, default: int | None) -> int | None:
         raise ApiError(400, "bad_request", f"{name} must be a whole number.", name) from None
 
 
+def flag_arg(name: str, default: bool) -> bool:
+    """A true/false query parameter (1/0, true/false), or a 400 naming it."""
+    text = request.args.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(
+        400, "bad_request", f"{name} must be 1 or 0 (true or false), not {text!r}.", name
+    )
+
+
+def _refuse_unfit_payload(slug: str, payload: dict) -> Response | None:
+    """A 422 listing the problems when a user event's payload does not fit its schema."""
+    catalog = get_catalog()
+    event = catalog.get(slug)
+    if event is None or event.builtin:
+        return None
+    result = catalog.check(event, payload)
+    if result["valid"]:
+        return None
+    message = (
+        f"The payload does not match the schema of {slug!r} "
+        f"({problems_summary(result['problems'])}). "
+        "Send it anyway with ?check=0 (hooklab fire --no-check)."
+    )
+    response = jsonify(
+        {"error": {"code": "payload_invalid", "message": message, "field": "payload"}, **result}
+    )
+    response.status_code = 422
+    return response
+
+
 def _webhook_json(webhook: dict, with_secret: bool = True) -> dict:
     return webhooks.webhook_to_json(get_store(), webhook, get_catalog(), with_secret)
 
 
 @bp.get("/api/events")
 def list_events():
-    """The catalog, each event with a fresh example payload."""
-    return jsonify([event.to_json() for event in get_catalog()])
+    """The catalog, each event with a fresh example payload (`?prefix=`: one group of them)."""
+    prefix = request.args.get("prefix")
+    catalog = get_catalog()
+    if prefix is None:
+        return jsonify([event.to_json() for event in catalog])
+    return jsonify([event.to_json() for event in catalog.group(prefix)])
 
 
 @bp.post("/api/events/<slug>")
 def fire_event(slug: str):
-    """Fire an event: the JSON body is the payload (empty: the example); 202."""
+    """Fire an event: the JSON body is the payload (empty: the example); 202.
+
+    A payload for a user event is checked against its schema first (422 with the problems;
+    `?check=0` sends it anyway, to test a receiver's own validation). Built-in events are not
+    checked: the plugin itself sends payloads that differ from its catalog.
+    """
     payload = json_body(empty=None)
     if payload is not None and not isinstance(payload, dict):
         raise ApiError(422, "invalid", "The payload must be a JSON object.", "payload")
+    if payload is not None and flag_arg("check", True):
+        refused = _refuse_unfit_payload(slug, payload)
+        if refused is not None:
+            return refused
     key = request.headers.get("Idempotency-Key")
     result = fire(get_store(), slug, payload, key, catalog=get_catalog())
     response = jsonify(result)

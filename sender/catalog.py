@@ -1,8 +1,10 @@
-"""The event catalog: the eight Ultimate Multisite events, plus a user's own from a JSON file.
+"""The event catalog: the fourteen Ultimate Multisite events, a catalog file's, and user events.
 
 The default events carry the payload keys of the plugin's own mock data
 (../shared/reference/ultimate-multisite-events.md); the reference codes it randomises per
-render are generated fresh each time an example is built.
+render are generated fresh each time an example is built. Built-in events (the defaults and
+those of a `--catalog` file) are read-only; user events live in the store
+(`hooklab.sender.user_events`), so every process sees them and they survive a restart.
 """
 
 from __future__ import annotations
@@ -12,14 +14,23 @@ import json
 import re
 import secrets
 import string
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
+from hooklab.sender import user_events
+from hooklab.sender.schemas import Checker, derive_schema
+from hooklab.shared.errors import ApiError
+from hooklab.shared.store import Store
+
 WU_VERSION = "2.4.12"
+MAX_CHECKERS = 512
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 WILDCARD = "*"
 ADMIN = "https://example.com/wp-admin/network/admin.php"
@@ -117,6 +128,23 @@ def _domain() -> dict[str, Any]:
     }
 
 
+def _billing() -> dict[str, Any]:
+    return {
+        "company_name": "Company Co.",
+        "billing_email": "company@co.dev",
+        "billing_address_line_1": "",
+        "billing_address_line_2": "",
+        "billing_country": "",
+        "billing_state": "",
+        "billing_city": "",
+        "billing_zip_code": "",
+    }
+
+
+# Live model events leave empty billing fields out, so a schema must not require them.
+BILLING_KEYS = frozenset(_billing())
+
+
 def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for part in parts:
@@ -127,25 +155,51 @@ def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Event:
-    """One event of the catalog: slug, display name, description and an example payload."""
+    """One event of the catalog: slug, display name, description, example payload and schema.
+
+    `written_schema` is the schema its author gave; without one, the schema is derived from the
+    example, every key required but those in `optional`.
+    """
 
     slug: str
     name: str
     description: str
     make_payload: Callable[[], dict[str, Any]] = field(repr=False)
+    optional: frozenset[str] = frozenset()
+    written_schema: dict[str, Any] | None = field(default=None, repr=False)
+    builtin: bool = True
+    # For user events: changes whenever the schema does (the key of a compiled checker).
+    version: int = 0
 
     def example(self) -> dict[str, Any]:
         """A fresh example payload (new reference codes each time)."""
         return self.make_payload()
 
-    def to_json(self) -> dict[str, Any]:
-        """The event as `GET /api/events` shows it."""
-        return {
+    @cached_property
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema (draft 2020-12): the written one, else derived from the example."""
+        if self.written_schema is not None:
+            return self.written_schema
+        schema = derive_schema(self.example(), self.optional)
+        if self.builtin:
+            # The plugin's amounts (`payment_total_raw`, ...) are 0 in its mock, floats in life.
+            for key, prop in schema["properties"].items():
+                if key.endswith("_raw") and prop.get("type") == "integer":
+                    prop["type"] = "number"
+        return schema
+
+    def to_json(self, with_schema: bool = False) -> dict[str, Any]:
+        """The event as `GET /api/events` shows it (with its schema on request)."""
+        out = {
             "slug": self.slug,
             "name": self.name,
             "description": self.description,
             "payload": self.example(),
+            "builtin": self.builtin,
         }
+        if with_schema:
+            out["schema"] = self.schema
+        return out
 
 
 DEFAULT_EVENTS: tuple[Event, ...] = (
@@ -209,36 +263,160 @@ DEFAULT_EVENTS: tuple[Event, ...] = (
         "A membership reached its end date without being renewed.",
         lambda: _merge(_membership(), _customer()),
     ),
+    # The plugin's model events: fired when a customer, payment or membership is saved.
+    Event(
+        "customer_created",
+        "Customer Created",
+        "A new customer record was saved, with its billing details.",
+        lambda: _merge(_customer(), _billing()),
+        BILLING_KEYS,
+    ),
+    Event(
+        "customer_updated",
+        "Customer Updated",
+        "An existing customer record was changed and saved again.",
+        lambda: _merge(_customer(), _billing()),
+        BILLING_KEYS,
+    ),
+    Event(
+        "payment_created",
+        "Payment Created",
+        "A payment record was saved for the first time, with its membership and customer.",
+        lambda: _merge(_payment(), _membership(), _customer(), _billing()),
+        BILLING_KEYS,
+    ),
+    Event(
+        "payment_updated",
+        "Payment Updated",
+        "A payment record changed, for instance its status or amounts.",
+        lambda: _merge(_payment(), _membership(), _customer(), _billing()),
+        BILLING_KEYS,
+    ),
+    Event(
+        "membership_created",
+        "Membership Created",
+        "A membership record was saved for the first time, with its customer.",
+        lambda: _merge(_membership(), _customer(), _billing()),
+        BILLING_KEYS,
+    ),
+    Event(
+        "membership_updated",
+        "Membership Updated",
+        "A membership record changed, for instance its status, amount or expiry date.",
+        lambda: _merge(_membership(), _customer(), _billing()),
+        BILLING_KEYS,
+    ),
 )
 
 
 class Catalog:
-    """The events webhooks can subscribe to, in display order."""
+    """The events webhooks can subscribe to: the built-in ones in display order, then user events.
 
-    def __init__(self, events: list[Event] | tuple[Event, ...]) -> None:
+    Built-in events are held here; user events are read from the store on each use, so an
+    event added by another process (or before a restart) is there at once.
+    """
+
+    def __init__(self, events: list[Event] | tuple[Event, ...], store: Store | None = None) -> None:
         self._events: dict[str, Event] = {}
         for event in events:
             self._events[event.slug] = event
+        self.store = store
+        self._checkers: OrderedDict[tuple[str, int], Checker] = OrderedDict()
+        self._checkers_lock = threading.Lock()
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._events.values())
+        yield from self._events.values()
+        if self.store is not None:
+            for found in user_events.list_rows(self.store.conn):
+                yield user_event(found)
 
     def __len__(self) -> int:
-        return len(self._events)
+        if self.store is None:
+            return len(self._events)
+        return len(self._events) + user_events.count_rows(self.store.conn)
 
     def __contains__(self, slug: object) -> bool:
+        return isinstance(slug, str) and self.get(slug) is not None
+
+    def builtins(self) -> list[Event]:
+        """The built-in events (defaults and the catalog file's), in display order."""
+        return list(self._events.values())
+
+    def group(self, prefix: str, offset: int = 0, limit: int = -1) -> list[Event]:
+        """The user events of one prefix ("github."), by slug; "" is those without a prefix."""
+        if self.store is None:
+            return []
+        found = user_events.list_rows(self.store.conn, prefix, offset, limit)
+        return [user_event(r) for r in found]
+
+    def groups(self) -> list[tuple[str, int]]:
+        """Each prefix of the user events with its number of events."""
+        return user_events.prefix_counts(self.store.conn) if self.store is not None else []
+
+    def is_builtin(self, slug: str) -> bool:
+        """Whether `slug` is a built-in event's (read-only, and not available to user events)."""
         return slug in self._events
 
     def get(self, slug: str) -> Event | None:
         """The event with this slug, or None."""
-        return self._events.get(slug)
+        found = self._events.get(slug)
+        if found is None and self.store is not None:
+            stored = user_events.read_row(self.store.conn, slug)
+            found = user_event(stored) if stored else None
+        return found
+
+    def require(self, slug: str) -> Event:
+        """The event with this slug, or a 404."""
+        event = self.get(slug)
+        if event is None:
+            raise ApiError(404, "event_not_found", f"No event {slug!r} in the catalog.")
+        return event
 
     def display_name(self, slug: str) -> str:
         """What a person reads for a webhook's event: the display name, or "All events"."""
         if slug == WILDCARD:
             return "All events"
-        event = self._events.get(slug)
+        event = self.get(slug)
         return event.name if event else slug
+
+    def check(self, event: Event, payload: Any) -> dict[str, Any]:
+        """Check `payload` against the event's schema: `{"valid", "problems", "warnings"?}`."""
+        try:
+            return self._checker(event).check(payload)
+        except RecursionError:
+            raise ApiError(
+                400, "bad_request", "The payload is nested too deeply to check."
+            ) from None
+
+    def _checker(self, event: Event) -> Checker:
+        # Compiling a schema costs more than checking a payload: keep the recent ones.
+        key = (event.slug, event.version)
+        with self._checkers_lock:
+            found = self._checkers.get(key)
+            if found is not None:
+                self._checkers.move_to_end(key)
+                return found
+        found = Checker.for_schema(event.schema)
+        with self._checkers_lock:
+            self._checkers[key] = found
+            while len(self._checkers) > MAX_CHECKERS:
+                self._checkers.popitem(last=False)
+        return found
+
+
+def user_event(stored: dict[str, Any]) -> Event:
+    """A user event from its row of the store."""
+    payload_text = stored["payload"]
+    schema_text = stored["schema"]
+    return Event(
+        stored["slug"],
+        stored["name"],
+        stored["description"],
+        lambda: json.loads(payload_text),
+        written_schema=json.loads(schema_text) if schema_text is not None else None,
+        builtin=False,
+        version=hash(schema_text if schema_text is not None else payload_text),
+    )
 
 
 def _static_payload(payload: dict[str, Any]) -> Callable[[], dict[str, Any]]:
@@ -306,14 +484,17 @@ def _check_event(file: str, index: int, item: Any, seen: set[str]) -> Event:
     return Event(slug, name.strip(), description.strip(), _static_payload(payload))
 
 
-def build_catalog(path: str | Path | None = None) -> Catalog:
-    """The default events, then those of the catalog file (same slug: the file's wins)."""
+def build_catalog(path: str | Path | None = None, store: Store | None = None) -> Catalog:
+    """The default events, then those of the catalog file (same slug: the file's wins).
+
+    With a `store`, the catalog also holds the user events kept there.
+    """
     events = list(DEFAULT_EVENTS)
     if path:
         extra = load_catalog_file(path)
         replaced = {e.slug for e in extra}
         events = [e for e in events if e.slug not in replaced] + extra
-    return Catalog(events)
+    return Catalog(events, store)
 
 
 DEFAULT_CATALOG = Catalog(DEFAULT_EVENTS)

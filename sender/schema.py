@@ -126,3 +126,25 @@ def m003_signature_scheme_and_rotation(db: Database) -> None:
 def m004_redeliver_trigger(db: Database) -> None:
     # The attempt a person asks for is called what the UI and the API call it: a redelivery.
     db.execute("UPDATE attempts SET trigger = 'redeliver' WHERE trigger = 'manual'")
+
+
+@migrations()
+def m005_catalog_events(db: Database) -> None:
+    # User events: added through the API or imported from an OpenAPI document. The built-in
+    # events are code, not rows. `prefix` groups them on the Webhooks page.
+    db.execute(
+        """
+        CREATE TABLE catalog_events (
+            slug TEXT PRIMARY KEY,
+            prefix TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            payload TEXT NOT NULL,
+            schema TEXT,
+            source TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX catalog_events_prefix ON catalog_events (prefix, slug)")

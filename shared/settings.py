@@ -62,6 +62,12 @@ SETTINGS: list[Setting] = [
         _optional_str,
     ),
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest captured body; larger gets 413.", int),
+    Setting(
+        "max_import_bytes",
+        64 * 1024 * 1024,
+        "Largest OpenAPI document `hooklab events import` may send.",
+        int,
+    ),
     Setting("max_requests_per_bin", 1000, "Requests kept per bin; the oldest are evicted.", int),
     Setting("bin_ttl_s", 0, "Delete bins idle for this many seconds (0: never).", int),
     Setting("max_delay_ms", 30000, "Largest response delay a bin may configure.", int),

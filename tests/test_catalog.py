@@ -1,4 +1,4 @@
-"""The event catalog: the eight default events, fresh reference codes, and catalog files."""
+"""The event catalog: the fourteen default events, fresh reference codes, and catalog files."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ PAYMENT = {"payment_id", "payment_reference_code", "payment_total", "payment_inv
 MEMBERSHIP = {"membership_id", "membership_reference_code", "membership_description"}
 CUSTOMER = {"customer_id", "customer_name", "customer_avatar", "customer_billing_address"}
 SITE = {"site_id", "site_title", "site_url", "site_admin_url"}
+BILLING = {
+    "company_name",
+    "billing_email",
+    "billing_address_line_1",
+    "billing_address_line_2",
+    "billing_country",
+    "billing_state",
+    "billing_city",
+    "billing_zip_code",
+}
 DOMAIN = {"domain_id", "domain_domain", "domain_stage", "domain_active", "domain_secure"}
 
 EXPECTED = {
@@ -33,10 +43,16 @@ EXPECTED = {
     "invoice_sent": ("Invoice Sent", {"payment_url", "invoice_message"} | PAYMENT | CUSTOMER),
     "payment_failed": ("Recurring Payment Failed", MEMBERSHIP | CUSTOMER | {"payment_gateway"}),
     "membership_expired": ("Membership Expired", MEMBERSHIP | CUSTOMER),
+    "customer_created": ("Customer Created", CUSTOMER | BILLING),
+    "customer_updated": ("Customer Updated", CUSTOMER | BILLING),
+    "payment_created": ("Payment Created", PAYMENT | MEMBERSHIP | CUSTOMER | BILLING),
+    "payment_updated": ("Payment Updated", PAYMENT | MEMBERSHIP | CUSTOMER | BILLING),
+    "membership_created": ("Membership Created", MEMBERSHIP | CUSTOMER | BILLING),
+    "membership_updated": ("Membership Updated", MEMBERSHIP | CUSTOMER | BILLING),
 }
 
 
-def test_the_default_catalog_has_the_eight_events_in_order():
+def test_the_default_catalog_has_the_fourteen_events_in_order():
     assert [e.slug for e in DEFAULT_CATALOG] == list(EXPECTED)
 
 
@@ -51,8 +67,17 @@ def test_each_default_event_has_its_name_description_and_keys(slug):
     assert payload["wu_version"].startswith("2.4.")
 
 
+def test_model_event_examples_carry_every_billing_field():
+    payload = DEFAULT_CATALOG.get("customer_created").example()
+    assert payload["company_name"] == "Company Co."
+    assert payload["billing_email"] == "company@co.dev"
+    assert payload["billing_city"] == ""
+    assert not any(k.startswith(("payment_", "membership_")) for k in payload)
+
+
 def test_payloads_groups_do_not_leak_into_events_without_them():
     payload = DEFAULT_CATALOG.get("membership_expired").example()
+    assert not BILLING & set(payload)
     assert not any(k.startswith(("payment_", "site_", "domain_")) for k in payload)
     failed = DEFAULT_CATALOG.get("payment_failed").example()
     assert failed["payment_gateway"] == "stripe"
@@ -97,7 +122,7 @@ def test_a_catalog_file_adds_events(tmp_path):
         ],
     )
     catalog = build_catalog(path)
-    assert len(catalog) == 9
+    assert len(catalog) == len(EXPECTED) + 1
     event = catalog.get("order.paid")
     assert event.name == "Order Paid"
     assert event.example() == {"order_id": 42}
@@ -116,7 +141,7 @@ def test_a_catalog_file_may_wrap_its_list_and_replace_a_default(tmp_path):
         },
     )
     catalog = build_catalog(path)
-    assert len(catalog) == 8
+    assert len(catalog) == len(EXPECTED)
     assert catalog.get("invoice_sent").name == "Invoice Mailed"
 
 
@@ -170,8 +195,9 @@ def test_the_api_lists_the_catalog_file_events(tmp_path):
         "name": "Ping",
         "description": "",
         "payload": {"pong": True},
+        "builtin": True,
     }
-    assert [e["slug"] for e in events[:8]] == list(EXPECTED)
+    assert [e["slug"] for e in events[: len(EXPECTED)]] == list(EXPECTED)
 
 
 def test_the_api_renders_fresh_reference_codes(client):

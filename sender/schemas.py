@@ -1,0 +1,346 @@
+"""Event schemas: one derived from an example payload, and the check of a payload against one.
+
+Checks use the `jsonschema` package (draft 2020-12), never a hand-written validator. A problem
+is `{"path", "message"}` with `path` a JSON Pointer. A key the schema does not name is not a
+problem but a warning: receivers should accept new keys, and the plugin adds some over time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# Marks the `unevaluatedProperties: false` added to find unexpected keys, so that only those
+# (never one the schema's author wrote) become warnings.
+STRICT_MARK = "hooklab: added to report unexpected keys as warnings"
+MAX_MESSAGE = 300
+JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+class InvalidSchema(ValueError):
+    """A schema that is not valid JSON Schema; the message says where and why."""
+
+
+def derive_schema(example: dict[str, Any], optional: Iterable[str] = ()) -> dict[str, Any]:
+    """The schema of payloads shaped like `example`: its types, every key required but `optional`.
+
+    A key whose example is null accepts any type (the example says nothing about it).
+    """
+    schema = _derive(example)
+    schema["required"] = [key for key in schema["required"] if key not in set(optional)]
+    return {"$schema": DIALECT, **schema}
+
+
+def _derive(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {
+            "type": "object",
+            "properties": {key: _derive(item) for key, item in value.items()},
+            "required": list(value),
+        }
+    if isinstance(value, list):
+        return {"type": "array", "items": _derive(value[0])} if value else {"type": "array"}
+    return {"type": JSON_TYPES.get(type(value), "string")}
+
+
+def check_schema(schema: Any) -> None:
+    """Raise InvalidSchema unless `schema` is a valid draft 2020-12 schema."""
+    if not isinstance(schema, (dict, bool)):
+        raise InvalidSchema("a schema is a JSON object")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        error = best_match([exc]) or exc
+        where = pointer(error.path) or "/"
+        raise InvalidSchema(f"at {where}: {_short(error.message)}") from None
+    except RecursionError:
+        raise InvalidSchema("it is nested too deeply") from None
+
+
+def pointer(parts: Iterable[Any]) -> str:
+    """A JSON Pointer (RFC 6901) from path parts: ["a", 0, "b/c"] -> "/a/0/b~1c"."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def problems_summary(problems: list[dict[str, str]], limit: int = 3) -> str:
+    """'2 problems: /a: required key is missing; /b: expected integer, got string'."""
+    count = len(problems)
+    shown = "; ".join(f"{p['path'] or '/'}: {p['message']}" for p in problems[:limit])
+    more = f"; and {count - limit} more" if count > limit else ""
+    return f"{count} problem{'' if count == 1 else 's'}: {shown}{more}"
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A compiled schema: the validator, and its strict twin that finds unexpected keys."""
+
+    validator: Draft202012Validator
+    strict: Draft202012Validator
+
+    @classmethod
+    def for_schema(cls, schema: dict[str, Any]) -> Checker:
+        """Compile `schema` (assumed valid: checked when the event was saved)."""
+        return cls(Draft202012Validator(schema), Draft202012Validator(strict_variant(schema)))
+
+    def check(self, payload: Any) -> dict[str, Any]:
+        """`{"valid", "problems", "warnings"?}` for `payload`."""
+        problems = list(_problems(self.validator.iter_errors(payload)))
+        warnings = _unexpected_keys(self.strict.iter_errors(payload), problems)
+        result: dict[str, Any] = {"valid": not problems, "problems": problems}
+        if warnings:
+            result["warnings"] = warnings
+        return result
+
+
+def _problems(errors: Iterator[ValidationError]) -> Iterator[dict[str, str]]:
+    missing_seen: set[tuple[str, str]] = set()
+    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
+        where = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # jsonschema reports one error per missing key, each with the whole required list:
+            # name each missing key once, at its own path.
+            for key in error.validator_value:
+                if key not in error.instance and (pointer(where), key) not in missing_seen:
+                    missing_seen.add((pointer(where), key))
+                    yield {"path": pointer([*where, key]), "message": "required key is missing"}
+            continue
+        yield {"path": pointer(where), "message": describe(error)}
+
+
+def describe(error: ValidationError) -> str:
+    """A short message for one validation error (never the whole payload's repr)."""
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return f"expected {wanted}, got {JSON_TYPES.get(type(error.instance), 'a value')}"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        deepest = best_match(error.context)
+        inner = f"{pointer(deepest.absolute_path) or '/'}: {describe(deepest)}"
+        return f"matches none of the allowed shapes ({error.validator}; closest: {inner})"
+    if error.validator == "enum":
+        return f"must be one of {_short(repr(error.validator_value))}"
+    if error.validator == "const":
+        return f"must be {_short(repr(error.validator_value))}"
+    return _short(error.message)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _unexpected_keys(
+    errors: Iterator[ValidationError], problems: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for error in _strict_errors(errors):
+        node = error.schema if isinstance(error.schema, dict) else {}
+        known = node.get("properties", {})
+        for key in error.instance:
+            if key not in known and repr(key) in error.message:
+                path = pointer([*error.absolute_path, key])
+                found[path] = {
+                    "path": path,
+                    "message": "unexpected key (the schema does not name it)",
+                }
+    problem_paths = {p["path"] for p in problems}
+    return [w for path, w in sorted(found.items()) if path not in problem_paths]
+
+
+def _strict_errors(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+    """The errors of the strict run that are unexpected keys, looking into oneOf/anyOf."""
+    for error in errors:
+        if error.validator == "unevaluatedProperties":
+            if isinstance(error.schema, dict) and error.schema.get("$comment") == STRICT_MARK:
+                yield error
+        elif error.validator in ("oneOf", "anyOf") and error.context:
+            # The branch whose only faults are unexpected keys is the one the payload meant.
+            branches: dict[Any, list[ValidationError]] = {}
+            for inner in error.context:
+                branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+            for branch in branches.values():
+                if all(_only_unexpected(e) for e in branch):
+                    yield from _strict_errors(branch)
+                    break
+
+
+def _only_unexpected(error: ValidationError) -> bool:
+    if error.validator == "unevaluatedProperties":
+        return isinstance(error.schema, dict) and error.schema.get("$comment") == STRICT_MARK
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return True
+    return False
+
+
+def strict_variant(schema: Any) -> Any:
+    """A copy of `schema` where objects that name their properties allow no other key.
+
+    `unevaluatedProperties` (not `additionalProperties`) so keys named through `$ref` or a
+    `oneOf` branch count as named. Members of an `allOf`, and definitions an `allOf` refers to,
+    are left open: each sees only part of the object.
+    """
+    strict = copy.deepcopy(schema)
+    shared = set()
+    for node in _nodes(strict):
+        for member in node.get("allOf", []) if isinstance(node.get("allOf"), list) else []:
+            if isinstance(member, dict):
+                shared.add(id(member))
+                ref = member.get("$ref")
+                target = _local_target(strict, ref) if isinstance(ref, str) else None
+                if isinstance(target, dict):
+                    shared.add(id(target))
+    for node in _nodes(strict):
+        if (
+            id(node) not in shared
+            and isinstance(node.get("properties"), dict)
+            and not {"additionalProperties", "unevaluatedProperties", "patternProperties"}
+            & set(node)
+            and "$comment" not in node
+        ):
+            node["unevaluatedProperties"] = False
+            node["$comment"] = STRICT_MARK
+    return strict
+
+
+def _nodes(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every schema object inside `schema` (iteratively: imported schemas can be deep)."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            for key, value in node.items():
+                if key in ("properties", "$defs", "patternProperties", "dependentSchemas"):
+                    if isinstance(value, dict):
+                        stack.extend(value.values())
+                elif key in ("enum", "const", "examples", "example", "default"):
+                    continue
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _local_target(schema: Any, ref: str) -> Any:
+    if not ref.startswith("#/"):
+        return None
+    node = schema
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+MAX_EXAMPLE_DEPTH = 12
+FORMAT_EXAMPLES = {
+    "date-time": "2026-01-01T12:00:00Z",
+    "date": "2026-01-01",
+    "time": "12:00:00Z",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "url": "https://example.com/",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
+    "hostname": "example.com",
+}
+
+
+def example_from_schema(schema: Any) -> Any:
+    """An example value for `schema` (a self-contained one: `$ref`s point into its `$defs`).
+
+    Uses the schema's own `examples`, `default`, `const` or first `enum` value where it has
+    them, the first branch of a `oneOf`/`anyOf`, every member of an `allOf`, and a plain value
+    of the right type elsewhere. A cycle of `$ref`s stops at an optional key (or null).
+    """
+    return _example(schema, schema, (), 0)
+
+
+def _example(node: Any, root: Any, seen: tuple[str, ...], depth: int) -> Any:
+    if not isinstance(node, dict) or depth > MAX_EXAMPLE_DEPTH:
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target = _local_target(root, ref)
+        if ref in seen or target is None:
+            return None
+        found = _example(target, root, (*seen, ref), depth + 1)
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        return _combine(found, _example(rest, root, seen, depth + 1)) if rest else found
+    if "const" in node:
+        return node["const"]
+    if isinstance(node.get("examples"), list) and node["examples"]:
+        return node["examples"][0]
+    for key in ("example", "default"):
+        if key in node:
+            return node[key]
+    if isinstance(node.get("enum"), list) and node["enum"]:
+        return node["enum"][0]
+    value: Any = None
+    for key in ("oneOf", "anyOf"):
+        if isinstance(node.get(key), list) and node[key]:
+            value = _example(node[key][0], root, seen, depth + 1)
+            break
+    for member in node.get("allOf") or []:
+        value = _combine(value, _example(member, root, seen, depth + 1))
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in node else "array" if "items" in node else None
+    if kind == "object":
+        own = {}
+        required = set(node.get("required") or [])
+        for key, sub in (node.get("properties") or {}).items():
+            sub_ref = sub.get("$ref") if isinstance(sub, dict) else None
+            if key not in required and (sub_ref in seen or depth >= MAX_EXAMPLE_DEPTH - 1):
+                continue  # an optional key that would only repeat the cycle
+            own[key] = _example(sub, root, seen, depth + 1)
+        return _combine(value, own)
+    if value is not None:
+        return value
+    if kind == "array":
+        item = _example(node.get("items"), root, seen, depth + 1)
+        return [item] * max(1, int(node.get("minItems") or 1)) if "items" in node else []
+    if kind == "string":
+        text = FORMAT_EXAMPLES.get(node.get("format"), "string")
+        low = int(node.get("minLength") or 0)
+        high = node.get("maxLength")
+        text = text.ljust(low, "x")
+        return text[: int(high)] if isinstance(high, int) else text
+    if kind in ("integer", "number"):
+        for key, step in (("minimum", 0), ("exclusiveMinimum", 1)):
+            if isinstance(node.get(key), (int, float)):
+                return node[key] + step
+        if isinstance(node.get("maximum"), (int, float)) and node["maximum"] < 0:
+            return node["maximum"]
+        return 0
+    if kind == "boolean":
+        return False
+    return None
+
+
+def _combine(first: Any, second: Any) -> Any:
+    if isinstance(first, dict) and isinstance(second, dict):
+        return {**first, **second}
+    return second if first is None else first
