@@ -9,12 +9,13 @@ from hooklab.shared.context import get_notifier, get_settings, get_store
 
 def init_app(app: Flask) -> None:
     """Register the bin's routes and put the capture path in front of Flask."""
-    from hooklab.bin_server import api, live, pages
+    from hooklab.bin_server import api, checks, live, pages
     from hooklab.bin_server.capture import CaptureMiddleware
     from hooklab.bin_server.expiry import start_expiry
     from hooklab.bin_server.search_index import start_search_indexer
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(checks.bp)
     app.register_blueprint(pages.bp)
     live.init_app(app)
     app.extensions["hooklab.background"].append(start_expiry)

@@ -14,6 +14,7 @@ from hooklab.cli.common import (
     print_fields,
     print_json,
     print_table,
+    printable,
     short_time,
     with_client,
 )
@@ -277,6 +278,56 @@ def format_body(captured: dict) -> str:
     if captured.get("body_text") is not None:
         return captured["body_text"] + note
     return f"({human_size(size)} of binary data: use --raw to write the bytes){note}"
+
+
+@bin_group.command("check")
+@with_client
+@click.argument("bin_id")
+@click.argument("request_id")
+@click.option(
+    "--event",
+    default=None,
+    metavar="SLUG",
+    help="The event to check against (default: the one its X-Hooklab-Event header names).",
+)
+@json_option
+def bin_check(
+    client: Client, bin_id: str, request_id: str, event: str | None, as_json: bool
+) -> None:
+    """Check a captured request's JSON body against an event's schema (exit 1 on problems).
+
+    An envelope body ({"type", "timestamp", "data"}) is checked on its data.
+
+    \b
+    Example:
+      hooklab bin check BIN_ID latest
+      hooklab bin check BIN_ID 42 --event payment_received
+    """
+    request_id = _request_id(client, bin_id, request_id)
+    result = client.check_request(bin_id, request_id, event)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(format_check(result, f"request {request_id}"))
+    if not result.get("valid"):
+        raise click.exceptions.Exit(1)
+
+
+def format_check(result: dict, what: str) -> str:
+    """A check's result for people: a verdict line, then one line per problem and warning."""
+    event = result.get("event") or {}
+    name = printable(f"{event.get('name')} ({event.get('slug')})")
+    problems = result.get("problems") or []
+    if result.get("valid"):
+        lines = [f"{what} matches {name}"]
+    else:
+        count = len(problems)
+        lines = [f"{what} does not match {name}: {count} problem{'' if count == 1 else 's'}"]
+    for problem in problems:
+        lines.append(f"  {printable(problem['path'] or '/')}: {printable(problem['message'])}")
+    for warning in result.get("warnings") or []:
+        lines.append(f"  warning {printable(warning['path'])}: {printable(warning['message'])}")
+    return "\n".join(lines)
 
 
 @bin_group.command("tail")

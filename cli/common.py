@@ -105,6 +105,11 @@ def _cell(value: Any) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
 
 
+def printable(text: str) -> str:
+    """Text from a payload or a captured request with control characters escaped (\\n, \\x1b)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def short_time(iso: str | None) -> str:
     """An ISO 8601 UTC time as `YYYY-MM-DD HH:MM:SS` (the API gives milliseconds and a Z)."""
     if not iso:
@@ -145,6 +150,11 @@ def resolve_event(client: Client, event: str) -> str:
     """An event slug from a slug or a display name ("Payment Received"); "*" stays as is."""
     if event == "*":
         return event
+    try:
+        return client.event(event)["slug"]
+    except HooklabError as exc:
+        if exc.status != 404:
+            raise
     catalog = client.events()
     slugs = {e["slug"] for e in catalog}
     if event in slugs:

@@ -13,8 +13,9 @@ import hooklab.shared
 from hooklab.cli.bins import bin_group, replay_command
 from hooklab.cli.common import HooklabGroup
 from hooklab.cli.demo import demo_command
+from hooklab.cli.events import events_group
 from hooklab.cli.probe import probe_command
-from hooklab.cli.webhooks import events_command, fire_command, webhook_group
+from hooklab.cli.webhooks import fire_command, webhook_group
 from hooklab.shared.settings import SETTINGS, SettingError, Settings
 from hooklab.shared.store import StoreError
 
@@ -91,7 +92,7 @@ def worker(**options) -> None:
 
 cli.add_command(bin_group)
 cli.add_command(webhook_group)
-cli.add_command(events_command)
+cli.add_command(events_group)
 cli.add_command(fire_command)
 cli.add_command(replay_command)
 cli.add_command(demo_command)

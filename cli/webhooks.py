@@ -312,28 +312,6 @@ def webhook_rm(client: Client, webhook_ids: tuple[str, ...]) -> None:
         click.echo(f"Deleted webhook {webhook_id}")
 
 
-@click.command("events")
-@with_client
-@json_option
-def events_command(client: Client, as_json: bool) -> None:
-    """List the event catalog: what `fire` and webhooks can use.
-
-    \b
-    Example:
-      hooklab events
-      hooklab events --json | jq '.[] | select(.slug == "payment_received").payload'
-    """
-    catalog = client.events()
-    if as_json:
-        print_json(catalog)
-        return
-    print_table(
-        [[e["slug"], e.get("name"), e.get("description")] for e in catalog],
-        ["SLUG", "NAME", "DESCRIPTION"],
-        "The catalog is empty.",
-    )
-
-
 @click.command("fire")
 @with_client
 @click.argument("event")
@@ -345,6 +323,11 @@ def events_command(client: Client, as_json: bool) -> None:
 )
 @click.option("--count", type=int, default=1, show_default=True, help="Fire it this many times.")
 @click.option("--idempotency-key", default=None, help="Sent as Idempotency-Key.")
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Send a payload that does not match the event's schema (to test a receiver's checks).",
+)
 @json_option
 def fire_command(
     client: Client,
@@ -352,6 +335,7 @@ def fire_command(
     data: str | None,
     count: int,
     idempotency_key: str | None,
+    no_check: bool,
     as_json: bool,
 ) -> None:
     """Fire an event: every active webhook subscribed to it gets a delivery.
@@ -361,6 +345,9 @@ def fire_command(
       hooklab fire payment_received
       hooklab fire "Payment Received" --data '{"amount": 4200, "currency": "EUR"}'
       hooklab fire payment_received --data @payment.json --count 500
+      hooklab fire oai.newPet --data '{"id": "x"}' --no-check
+
+    A payload for a user event (added or imported) is checked against its schema first.
     """
     if count < 1:
         raise click.BadParameter("must be at least 1", param_hint="'--count'")
@@ -370,10 +357,10 @@ def fire_command(
     if count >= PROGRESS_FROM:
         with click.progressbar(range(count), label=f"Firing {slug}", file=sys.stderr) as bar:
             for _ in bar:
-                results.append(client.fire(slug, payload, idempotency_key))
+                results.append(client.fire(slug, payload, idempotency_key, not no_check))
     else:
         for _ in range(count):
-            results.append(client.fire(slug, payload, idempotency_key))
+            results.append(client.fire(slug, payload, idempotency_key, not no_check))
     if as_json:
         print_json(results[0] if count == 1 else results)
         return

@@ -280,10 +280,65 @@ class Client:
         path = f"/api/webhooks/{_seg(str(webhook_id))}/probe"
         return self.call("POST", path, timeout=probe_wait_s(timeout_s)).json()
 
-    def fire(self, event: str, payload: Any = None, idempotency_key: str | None = None) -> dict:
-        """Fire an event (no payload: the catalog's example); returns the event and deliveries."""
+    def fire(
+        self,
+        event: str,
+        payload: Any = None,
+        idempotency_key: str | None = None,
+        check: bool = True,
+    ) -> dict:
+        """Fire an event (no payload: the catalog's example); returns the event and deliveries.
+
+        A payload for a user event is checked against its schema first; `check=False` sends it
+        even when it does not match.
+        """
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self.call("POST", f"/api/events/{_seg(event)}", json=payload, headers=headers).json()
+        params = None if check else {"check": "0"}
+        path = f"/api/events/{_seg(event)}"
+        return self.call("POST", path, json=payload, headers=headers, params=params).json()
+
+    def event(self, slug: str) -> dict:
+        """One event of the catalog, with its example payload and schema."""
+        return self.get_json(f"/api/events/{_seg(slug)}")
+
+    def event_schema(self, slug: str) -> dict:
+        """The JSON Schema of an event."""
+        return self.get_json(f"/api/events/{_seg(slug)}/schema")
+
+    def check_payload(self, slug: str, payload: Any) -> dict:
+        """Check a payload against an event's schema: `{"valid", "problems", "warnings"?}`."""
+        return self.call("POST", f"/api/events/{_seg(slug)}/check", json=payload).json()
+
+    def check_request(self, bin_id: str, request_id: int | str, event: str | None = None) -> dict:
+        """Check a captured request against an event (default: the one its header names)."""
+        path = f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}/check"
+        return self.get_json(path, event=event)
+
+    def create_event(self, **fields: Any) -> dict:
+        """Add a user event: slug, name, description, payload (the example), schema."""
+        return self.call("POST", "/api/events", json=fields).json()
+
+    def update_event(self, slug: str, **fields: Any) -> dict:
+        """Change a user event."""
+        return self.call("PATCH", f"/api/events/{_seg(slug)}", json=fields).json()
+
+    def delete_event(self, slug: str) -> None:
+        """Delete a user event."""
+        self.call("DELETE", f"/api/events/{_seg(slug)}")
+
+    def import_events(
+        self, document: Any, prefix: str = "", dry_run: bool = False, timeout: float = 300.0
+    ) -> dict:
+        """Import an OpenAPI 3.1 document's webhooks (a parsed document) as user events."""
+        body = jsonlib.dumps(document, ensure_ascii=False, allow_nan=False).encode()
+        return self.call(
+            "POST",
+            "/api/events/import",
+            data=body,
+            params={"prefix": prefix, "dry_run": "1" if dry_run else None},
+            headers={"Content-Type": "application/json"},
+            timeout=timeout,
+        ).json()
 
     def deliveries(self, webhook_id: int | str) -> list[dict]:
         """A webhook's deliveries with their attempts."""

@@ -56,8 +56,13 @@ class CapturedRequest(Record):
     """A captured request in full, as the API gives it; its fields also read as attributes.
 
     `request.json`, `request.method`, `request.headers` (pairs, in order), `request.body` (bytes),
-    `request.header("Webhook-Id")` (case-insensitive), `request.verify(secret)`.
+    `request.header("Webhook-Id")` (case-insensitive), `request.verify(secret)`,
+    `request.check("payment_received")` (the problems against the event's schema).
     """
+
+    def __init__(self, data: dict, client: Client | None = None) -> None:
+        super().__init__(data)
+        self._client = client
 
     @property
     def body(self) -> bytes:
@@ -74,6 +79,22 @@ class CapturedRequest(Record):
 
         valid, _ = verify(secret, {n: v for n, v in self.get("headers") or []}, self.body)
         return valid
+
+    def check(self, event: str | None = None) -> list[dict[str, str]]:
+        """The problems of this request's JSON body against an event's schema (none: it matches).
+
+        `event` is a slug; by default the one the request's X-Hooklab-Event header names. Each
+        problem is `{"path", "message"}` with a JSON Pointer path; an envelope body is checked
+        on its `data`. `assert not request.check("payment_received")` fails with the problems.
+        """
+        __tracebackhide__ = True
+        if self._client is None:
+            raise RuntimeError("this captured request was not read through the hooklab fixture")
+        try:
+            result = self._client.check_request(self["bin_id"], self["id"], event)
+        except HooklabError as exc:
+            raise HooklabError(f"hooklab: {exc.message}", exc.status, exc.code, exc.field) from None
+        return result["problems"]
 
 
 def json_matches(expected: Any, actual: Any) -> bool:
@@ -119,7 +140,7 @@ class Bin:
     def requests(self) -> list[CapturedRequest]:
         """Every request the bin keeps, in full, oldest first."""
         exported = jsonlib.loads(self._client.export(self.id, "json"))
-        return [CapturedRequest(item) for item in exported]
+        return [CapturedRequest(item, self._client) for item in exported]
 
     def wait_for(
         self,
@@ -153,7 +174,7 @@ class Bin:
             )
             if found is None:
                 continue
-            captured = CapturedRequest(found)
+            captured = CapturedRequest(found, self._client)
             after = captured["id"]
             if captured["id"] in self._matched:
                 continue
