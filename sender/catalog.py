@@ -349,6 +349,18 @@ class Catalog:
         found = user_events.list_rows(self.store.conn, prefix, offset, limit)
         return [user_event(r) for r in found]
 
+    def choices(self) -> list[dict[str, str]]:
+        """Slug, name and group of every event: built-in ones first (group None), then by prefix."""
+        out = [{"slug": e.slug, "name": e.name, "group": None} for e in self._events.values()]
+        if self.store is not None:
+            for found in user_events.choice_rows(self.store.conn):
+                out.append({"slug": found["slug"], "name": found["name"], "group": found["prefix"]})
+        return out
+
+    def group_size(self, prefix: str) -> int:
+        """How many user events one prefix holds."""
+        return user_events.count_prefix(self.store.conn, prefix) if self.store is not None else 0
+
     def groups(self) -> list[tuple[str, int]]:
         """Each prefix of the user events with its number of events."""
         return user_events.prefix_counts(self.store.conn) if self.store is not None else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from hooklab.sender import webhooks
 from hooklab.sender.catalog import get_catalog
@@ -20,6 +20,9 @@ from hooklab.shared.errors import ApiError
 bp = Blueprint("sender_pages", __name__)
 
 EDITABLE = ("name", "url", "event", "payload_format", "timeout_s", "signature_scheme")
+# User events shown per page of a group on the Webhooks page (imports hold thousands).
+EVENTS_PER_PAGE = 25
+MAX_PAGE = 10**6
 
 
 def _form_fields(names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -48,23 +51,75 @@ def _webhook_view(webhook: dict) -> dict:
     return webhooks.webhook_to_json(get_store(), webhook, get_catalog(), with_secret=False)
 
 
-def _events_view() -> list[dict]:
-    return [
+def _event_row(event) -> dict:
+    return {
+        "slug": event.slug,
+        "name": event.name,
+        "description": event.description,
+        "builtin": event.builtin,
+        "payload": json.dumps(event.example(), indent=2, ensure_ascii=False),
+        "schema": json.dumps(event.schema, indent=2, ensure_ascii=False),
+    }
+
+
+def _page_arg() -> int:
+    text = request.args.get("page", "1").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}, not {text!r}.")
+    return int(text)
+
+
+def _events_section() -> dict:
+    """The events table of the Webhooks page: one group (built-in, or a prefix), one page."""
+    catalog = get_catalog()
+    group = request.args.get("group")  # None: the built-in events; "" the unprefixed ones
+    groups = [
         {
-            "slug": event.slug,
-            "name": event.name,
-            "description": event.description,
-            "payload": json.dumps(event.example(), indent=2, ensure_ascii=False),
+            "label": "Built-in",
+            "count": len(catalog.builtins()),
+            "url": url_for("sender_pages.webhooks_page", _anchor="events"),
+            "current": group is None,
         }
-        for event in get_catalog()
     ]
+    for prefix, count in catalog.groups():
+        groups.append(
+            {
+                "label": prefix or "No prefix",
+                "count": count,
+                "url": url_for("sender_pages.webhooks_page", group=prefix, _anchor="events"),
+                "current": group == prefix,
+            }
+        )
+    page, pages = 1, 1
+    if group is None:
+        shown = catalog.builtins()
+    else:
+        total = catalog.group_size(group)
+        pages = max(1, -(-total // EVENTS_PER_PAGE))
+        page = min(_page_arg(), pages)
+        shown = catalog.group(group, (page - 1) * EVENTS_PER_PAGE, EVENTS_PER_PAGE)
+
+    def page_url(number: int) -> str:
+        return url_for("sender_pages.webhooks_page", group=group, page=number, _anchor="events")
+
+    return {
+        "event_rows": [_event_row(event) for event in shown],
+        "event_groups": groups,
+        "event_page": {
+            "number": page,
+            "pages": pages,
+            "previous": page_url(page - 1) if page > 1 else None,
+            "next": page_url(page + 1) if page < pages else None,
+        },
+        "event_total": sum(g["count"] for g in groups),
+    }
 
 
 def _form_context(values: dict | None = None, errors: dict | None = None) -> dict:
     return {
         "values": values or {},
         "errors": errors or {},
-        "events": list(get_catalog()),
+        "events": get_catalog().choices(),
         "payload_formats": PAYLOAD_FORMATS,
         "default_timeout_s": get_settings().default_timeout_s,
         "rotation_grace_s": get_settings().rotation_grace_s,
@@ -75,9 +130,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None) -> dic
 def webhooks_page():
     """The webhooks: "Add New Webhook", the list, then the events table."""
     listed = [_webhook_view(w) for w in webhooks.list_webhooks(get_store())]
-    return render_template(
-        "webhooks.html", webhooks=listed, event_rows=_events_view(), **_form_context()
-    )
+    return render_template("webhooks.html", webhooks=listed, **_events_section(), **_form_context())
 
 
 @bp.get("/webhooks/new")

@@ -149,6 +149,18 @@ def list_rows(
     )
 
 
+def choice_rows(conn) -> list[dict[str, Any]]:
+    """Slug, name and prefix of every user event, by prefix then slug (for a dropdown)."""
+    return rows(conn, "SELECT slug, name, prefix FROM catalog_events ORDER BY prefix, slug")
+
+
+def count_prefix(conn, prefix: str) -> int:
+    """How many user events one prefix holds."""
+    return conn.execute(
+        "SELECT count(*) FROM catalog_events WHERE prefix = ?", (prefix,)
+    ).fetchone()[0]
+
+
 def all_slugs(conn) -> set[str]:
     """The slug of every user event."""
     return {found[0] for found in conn.execute("SELECT slug FROM catalog_events")}
