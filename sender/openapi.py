@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from jsonschema import Draft202012Validator
+
 from hooklab.sender import user_events
 from hooklab.sender.schemas import (
     DIALECT,
-    Checker,
     InvalidSchema,
-    check_schema,
+    SchemaValidity,
+    describe,
     example_from_schema,
+    pointer,
 )
 
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
@@ -121,13 +124,12 @@ def _event(bundler: Bundler, where: str, path_item: Any) -> tuple[dict[str, Any]
         return "the request body is not a JSON object"
     note = ""
     if schema is not None:
-        result = Checker.for_schema(schema).check(example)
-        if not result["valid"]:
-            first = result["problems"][0]
+        # One problem is enough for a note; the full check (with warnings) costs far more.
+        error = next(Draft202012Validator(schema).iter_errors(example), None)
+        if error is not None:
             made = "generated example" if generated else "example"
-            note = (
-                f"its {made} does not match its schema ({first['path'] or '/'}: {first['message']})"
-            )
+            where = pointer(error.absolute_path) or "/"
+            note = f"its {made} does not match its schema ({where}: {describe(error)})"
     summary = operation.get("summary") if isinstance(operation.get("summary"), str) else ""
     description = operation.get("description")
     description = description if isinstance(description, str) else ""
@@ -190,6 +192,7 @@ class Bundler:
         self.taken: set[str] = set()
         self.rewritten: dict[str, Any] = {}  # $ref -> target with its refs rewritten
         self.refs_of: dict[str, set[str]] = {}  # $ref -> the $refs its target uses directly
+        self.validity = SchemaValidity()
 
     def follow(self, node: Any, where: str) -> Any:
         """`node`, or what its `$ref` points to (path items, bodies, examples: not schemas)."""
@@ -255,7 +258,7 @@ class Bundler:
 
     def _check(self, schema: Any, where: str, what: str) -> None:
         try:
-            check_schema(schema)
+            self.validity.check(schema)
         except InvalidSchema as exc:
             raise ImportRefused(
                 f"{where}: {what} is not valid JSON Schema (2020-12): {exc}"

@@ -260,6 +260,7 @@
     $("count-body").textContent = request.body_size ? formatSize(request.body_size) : "";
 
     renderOverview(request);
+    renderCheck(request);
     $("panel-headers").replaceChildren(
       pairsTable(request.headers || [], ["Name", "Value"], "No headers.")
     );
@@ -308,6 +309,83 @@
     const panel = $("panel-overview");
     panel.replaceChildren(dl);
     if (request.truncated) panel.prepend(truncatedNotice(request));
+  }
+
+  /* ---------- the payload check (requests that name their event) ---------- */
+
+  const checkCache = new Map(); // request id -> check result, or {error}
+
+  async function renderCheck(request) {
+    const badge = $("detail-check");
+    badge.replaceChildren();
+    badge.hidden = true;
+    if (!headerValue(request, "X-Hooklab-Event")) return;
+    let result = checkCache.get(request.id);
+    if (!result) {
+      try {
+        result = await api("GET", `${apiBase}/requests/${request.id}/check`);
+      } catch (err) {
+        result = { error: err.message };
+      }
+      checkCache.set(request.id, result);
+      if (checkCache.size > FULL_CACHE) checkCache.delete(checkCache.keys().next().value);
+    }
+    if (selectedId !== request.id) return; // another request was selected meanwhile
+    badge.append(checkBadge(result));
+    badge.hidden = false;
+    // First in the Overview: whether the payload is what it claims is what one looks for.
+    $("panel-overview").prepend(checkReport(result));
+  }
+
+  function checkBadge(result) {
+    if (result.error) {
+      return el("span", { className: "badge warn", text: "Not checked", title: result.error });
+    }
+    const count = result.problems.length;
+    const text = result.valid
+      ? `matches ${result.event.name}`
+      : `${count} problem${count === 1 ? "" : "s"}`;
+    return el("span", {
+      className: `badge check-badge ${result.valid ? "ok" : "bad"}`,
+      text,
+      title: `Checked against the schema of ${result.event.name} (${result.event.slug})`,
+    });
+  }
+
+  function checkReport(result) {
+    const section = el("section", { className: "check-report", id: "check-report" });
+    if (result.error) {
+      section.append(el("h3", { text: "Payload check" }), el("p", { className: "muted", text: result.error }));
+      return section;
+    }
+    const where = result.envelope ? " (the envelope's data)" : "";
+    const verdict = result.valid
+      ? `The body${where} matches the schema of ${result.event.name}.`
+      : `The body${where} does not match the schema of ${result.event.name}.`;
+    section.append(
+      el("h3", {}, "Payload check ", checkBadge(result)),
+      el("p", { text: verdict })
+    );
+    const items = [
+      ...result.problems.map((p) => ["problem", p]),
+      ...(result.warnings || []).map((w) => ["warning", w]),
+    ];
+    if (items.length) {
+      const listEl = el("ul", { className: "check-problems" });
+      for (const [kind, item] of items) {
+        listEl.append(
+          el(
+            "li",
+            { className: kind },
+            el("code", { className: "check-path", text: item.path || "/" }),
+            " ",
+            el("span", { text: kind === "warning" ? `warning: ${item.message}` : item.message })
+          )
+        );
+      }
+      section.append(listEl);
+    }
+    return section;
   }
 
   function flatten(mapping) {

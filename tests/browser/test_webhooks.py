@@ -173,14 +173,14 @@ def test_a_connection_error_is_shown_in_words_and_the_secret_on_demand(page, liv
 def test_events_table_shows_payloads_as_text_with_a_copy_button(page, live_server):
     page.goto(f"{live_server.url}/webhooks")
     rows = page.locator(".events-table tbody tr")
-    expect(rows).to_have_count(8)
+    expect(rows).to_have_count(14)
     first = rows.first
     expect(first).to_contain_text("Payment Received")
     expect(first).to_contain_text("payment_received")
     payload = json.loads(first.locator("pre.payload").inner_text())
     assert payload["customer_avatar"].startswith("<img ")
     expect(page.locator(".events-table img")).to_have_count(0)
-    first.get_by_role("button", name="Copy").click()
+    first.locator(".event-payload").get_by_role("button", name="Copy").click()
     expect(page.locator("#toast")).to_contain_text("Copied")
     assert page.js_errors == []
 
