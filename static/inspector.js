@@ -314,8 +314,10 @@
   /* ---------- the payload check (requests that name their event) ---------- */
 
   const checkCache = new Map(); // request id -> check result, or {error}
+  let checkToken = 0;
 
   async function renderCheck(request) {
+    const token = ++checkToken;
     const badge = $("detail-check");
     badge.replaceChildren();
     badge.hidden = true;
@@ -330,7 +332,7 @@
       checkCache.set(request.id, result);
       if (checkCache.size > FULL_CACHE) checkCache.delete(checkCache.keys().next().value);
     }
-    if (selectedId !== request.id) return; // another request was selected meanwhile
+    if (token !== checkToken) return; // shown again, or another request, meanwhile
     badge.append(checkBadge(result));
     badge.hidden = false;
     // First in the Overview: whether the payload is what it claims is what one looks for.
