@@ -167,6 +167,8 @@ class Event:
     make_payload: Callable[[], dict[str, Any]] = field(repr=False)
     optional: frozenset[str] = frozenset()
     written_schema: dict[str, Any] | None = field(default=None, repr=False)
+    # A user event's written schema as stored, parsed only when it is used.
+    schema_text: str | None = field(default=None, repr=False)
     builtin: bool = True
     # For user events: changes whenever the schema does (the key of a compiled checker).
     version: int = 0
@@ -180,6 +182,8 @@ class Event:
         """The JSON Schema (draft 2020-12): the written one, else derived from the example."""
         if self.written_schema is not None:
             return self.written_schema
+        if self.schema_text is not None:
+            return json.loads(self.schema_text)
         schema = derive_schema(self.example(), self.optional)
         if self.builtin:
             # The plugin's amounts (`payment_total_raw`, ...) are 0 in its mock, floats in life.
@@ -425,7 +429,7 @@ def user_event(stored: dict[str, Any]) -> Event:
         stored["name"],
         stored["description"],
         lambda: json.loads(payload_text),
-        written_schema=json.loads(schema_text) if schema_text is not None else None,
+        schema_text=schema_text,
         builtin=False,
         version=hash(schema_text if schema_text is not None else payload_text),
     )

@@ -233,3 +233,18 @@ def test_the_fixture_checks_a_captured_request(hooklab):
     assert request.check("payment_created") == []
     problems = request.check("site_published")
     assert {"path": "/site_title", "message": "required key is missing"} in problems
+
+
+def test_yaml_dates_stay_strings_and_other_scalars_keep_their_types(tmp_path):
+    from hooklab.cli.events import read_document
+
+    path = tmp_path / "doc.yaml"
+    path.write_text("when: 2026-01-01\nat: 2026-01-01T10:00:00Z\nn: 3\nok: true\nq: '3'\nx: 3\n")
+    assert read_document(str(path)) == {
+        "when": "2026-01-01",
+        "at": "2026-01-01T10:00:00Z",
+        "n": 3,
+        "ok": True,
+        "q": "3",
+        "x": 3,
+    }
