@@ -322,6 +322,8 @@ def _local_target(schema: Any, ref: str) -> Any:
 
 
 MAX_EXAMPLE_DEPTH = 12
+# Values an example may hold: a wide schema nested deep would otherwise make millions.
+MAX_EXAMPLE_VALUES = 5000
 FORMAT_EXAMPLES = {
     "date-time": "2026-01-01T12:00:00Z",
     "date": "2026-01-01",
@@ -341,22 +343,24 @@ def example_from_schema(schema: Any) -> Any:
 
     Uses the schema's own `examples`, `default`, `const` or first `enum` value where it has
     them, the first branch of a `oneOf`/`anyOf`, every member of an `allOf`, and a plain value
-    of the right type elsewhere. A cycle of `$ref`s stops at an optional key (or null).
+    of the right type elsewhere. A cycle of `$ref`s stops at an optional key (or null), and
+    so does a schema so wide and deep that its example would hold too many values.
     """
-    return _example(schema, schema, (), 0)
+    return _example(schema, schema, (), 0, [MAX_EXAMPLE_VALUES])
 
 
-def _example(node: Any, root: Any, seen: tuple[str, ...], depth: int) -> Any:
-    if not isinstance(node, dict) or depth > MAX_EXAMPLE_DEPTH:
+def _example(node: Any, root: Any, seen: tuple[str, ...], depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if not isinstance(node, dict) or depth > MAX_EXAMPLE_DEPTH or budget[0] < 0:
         return None
     ref = node.get("$ref")
     if isinstance(ref, str):
         target = _local_target(root, ref)
         if ref in seen or target is None:
             return None
-        found = _example(target, root, (*seen, ref), depth + 1)
+        found = _example(target, root, (*seen, ref), depth + 1, budget)
         rest = {k: v for k, v in node.items() if k != "$ref"}
-        return _combine(found, _example(rest, root, seen, depth + 1)) if rest else found
+        return _combine(found, _example(rest, root, seen, depth + 1, budget)) if rest else found
     if "const" in node:
         return node["const"]
     if isinstance(node.get("examples"), list) and node["examples"]:
@@ -369,10 +373,10 @@ def _example(node: Any, root: Any, seen: tuple[str, ...], depth: int) -> Any:
     value: Any = None
     for key in ("oneOf", "anyOf"):
         if isinstance(node.get(key), list) and node[key]:
-            value = _example(node[key][0], root, seen, depth + 1)
+            value = _example(node[key][0], root, seen, depth + 1, budget)
             break
     for member in node.get("allOf") or []:
-        value = _combine(value, _example(member, root, seen, depth + 1))
+        value = _combine(value, _example(member, root, seen, depth + 1, budget))
     kind = node.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -383,14 +387,16 @@ def _example(node: Any, root: Any, seen: tuple[str, ...], depth: int) -> Any:
         required = set(node.get("required") or [])
         for key, sub in (node.get("properties") or {}).items():
             sub_ref = sub.get("$ref") if isinstance(sub, dict) else None
-            if key not in required and (sub_ref in seen or depth >= MAX_EXAMPLE_DEPTH - 1):
+            if key not in required and (
+                sub_ref in seen or depth >= MAX_EXAMPLE_DEPTH - 1 or budget[0] <= 0
+            ):
                 continue  # an optional key that would only repeat the cycle
-            own[key] = _example(sub, root, seen, depth + 1)
+            own[key] = _example(sub, root, seen, depth + 1, budget)
         return _combine(value, own)
     if value is not None:
         return value
     if kind == "array":
-        item = _example(node.get("items"), root, seen, depth + 1)
+        item = _example(node.get("items"), root, seen, depth + 1, budget)
         return [item] * max(1, int(node.get("minItems") or 1)) if "items" in node else []
     if kind == "string":
         text = FORMAT_EXAMPLES.get(node.get("format"), "string")

@@ -248,3 +248,41 @@ def test_yaml_dates_stay_strings_and_other_scalars_keep_their_types(tmp_path):
         "q": "3",
         "x": 3,
     }
+
+
+@pytest.mark.parametrize(
+    "schema, example",
+    [
+        ({"type": "string", "enum": ["open", "closed"]}, "open"),
+        ({"const": 3}, 3),
+        ({"type": "string", "format": "email"}, "user@example.com"),
+        ({"type": ["null", "integer"], "exclusiveMinimum": 4}, 5),
+        ({"type": "array", "items": {"type": "boolean"}, "minItems": 2}, [False, False]),
+        (
+            {"allOf": [{"properties": {"a": {"type": "integer"}}}, {"properties": {"b": {}}}]},
+            {"a": 0, "b": None},
+        ),
+        ({"oneOf": [{"type": "string", "examples": ["x"]}, {"type": "integer"}]}, "x"),
+    ],
+)
+def test_a_generated_example_follows_its_schema(schema, example):
+    from hooklab.sender.schemas import example_from_schema
+
+    assert example_from_schema(schema) == example
+
+
+def test_a_wide_and_deep_schema_gives_a_bounded_example():
+    from hooklab.sender.schemas import MAX_EXAMPLE_VALUES, example_from_schema
+
+    # Six keys a level, each the next level: 6^11 strings if nothing stopped it.
+    defs = {
+        f"L{i}": {
+            "type": "object",
+            "properties": {f"p{k}": {"$ref": f"#/$defs/L{i + 1}"} for k in range(6)},
+        }
+        for i in range(11)
+    }
+    defs["L11"] = {"type": "string"}
+    example = example_from_schema({"$ref": "#/$defs/L0", "$defs": defs})
+    assert json.dumps(example).count('"string"') <= MAX_EXAMPLE_VALUES
+    assert example["p0"]["p0"]["p0"]  # the first branches are filled in
