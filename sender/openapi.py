@@ -77,7 +77,7 @@ def plan_import(document: Any, prefix: str, is_builtin: Callable[[str], bool]) -
         if problem:
             raise ImportRefused(f"{where}: {problem}")
         try:
-            event = _event(bundler, where, path_item)
+            event = _event(bundler, str(name), path_item)
         except RecursionError:
             raise ImportRefused(f"{where}: the schema is nested too deeply") from None
         if isinstance(event, str):
@@ -97,8 +97,9 @@ def plan_import(document: Any, prefix: str, is_builtin: Callable[[str], bool]) -
     return plan
 
 
-def _event(bundler: Bundler, where: str, path_item: Any) -> tuple[dict[str, Any], str] | str:
+def _event(bundler: Bundler, webhook: str, path_item: Any) -> tuple[dict[str, Any], str] | str:
     """The columns of one webhook's event, or why it is skipped (a string)."""
+    where = f"webhook {webhook!r}"
     path_item = bundler.follow(path_item, where)
     operation = path_item.get("post") if isinstance(path_item, dict) else None
     if not isinstance(operation, dict):
@@ -133,7 +134,7 @@ def _event(bundler: Bundler, where: str, path_item: Any) -> tuple[dict[str, Any]
     summary = operation.get("summary") if isinstance(operation.get("summary"), str) else ""
     description = operation.get("description")
     description = description if isinstance(description, str) else ""
-    name = (summary or where.split(" ", 1)[1].strip("'\"")).strip()
+    name = (summary or webhook).strip()
     return (
         {
             "name": _cut(name, MAX_NAME),

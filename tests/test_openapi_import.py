@@ -286,3 +286,11 @@ def test_a_wide_and_deep_schema_gives_a_bounded_example():
     example = example_from_schema({"$ref": "#/$defs/L0", "$defs": defs})
     assert json.dumps(example).count('"string"') <= MAX_EXAMPLE_VALUES
     assert example["p0"]["p0"]["p0"]  # the first branches are filled in
+
+
+def test_without_a_summary_the_name_is_the_webhooks_and_the_description_stays(client, document):
+    del document["webhooks"]["newPet"]["post"]["summary"]
+    do_import(client, document)
+    event = client.get("/api/events/oai.newPet").get_json()
+    assert event["name"] == "newPet"
+    assert event["description"] == "A pet was added to the store."
