@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import time
 from urllib.parse import unquote
 
@@ -13,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request, send_file, stream_with_
 from hooklab.bin_server import bins, captured, export, replay, search
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
+from hooklab.shared.params import query_int, query_seconds
 from hooklab.shared.store import MAX_ROW_ID, row, row_id
 
 bp = Blueprint("bin_api", __name__)
@@ -49,25 +49,6 @@ def _json_body() -> dict:
     if not isinstance(data, dict):
         raise ApiError(400, "not_an_object", "The request body must be a JSON object.")
     return data
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query parameter within [low, high], or a 400 naming it."""
-    text = request.args.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ApiError(
-            400,
-            "bad_request",
-            f"{name} must be a whole number from {low} to {high}, not {text!r}.",
-            name,
-        )
-    return value
 
 
 def _bin_json(row: dict) -> dict:
@@ -162,9 +143,9 @@ def list_requests(bin_id: str):
     """
     store = get_store()
     bins.require_bin(store, bin_id)
-    after = _int_arg("after", 0, 0, MAX_ROW_ID)
-    before = _int_arg("before", MAX_ROW_ID, 0, MAX_ROW_ID)
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    after = query_int("after", 0, 0, MAX_ROW_ID)
+    before = query_int("before", MAX_ROW_ID, 0, MAX_ROW_ID)
+    limit = query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     q = request.args.get("q", "").strip()
     method = request.args.get("method", "").strip()
     path = request.args.get("path", "").strip()
@@ -248,8 +229,8 @@ def wait_for_request(bin_id: str):
     """Long poll: the oldest request newer than `after` matching `method` and `path`, or 204."""
     store, settings = get_store(), get_settings()
     bin_row = bins.require_bin(store, bin_id)
-    after = _int_arg("after", 0, 0, MAX_ROW_ID)
-    timeout = _timeout_arg(settings.wait_max_s)
+    after = query_int("after", 0, 0, MAX_ROW_ID)
+    timeout = query_seconds("timeout", DEFAULT_WAIT_S, settings.wait_max_s)
     method = request.args.get("method", "").strip().upper()
     path = request.args.get("path", "").strip()
 
@@ -267,24 +248,6 @@ def wait_for_request(bin_id: str):
         notifier.wait(seen, min(WAIT_POLL_S, remaining))
         if bins.get_bin_row(store, bin_id) is None:
             raise ApiError(404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting.")
-
-
-def _timeout_arg(max_s: float) -> float:
-    text = request.args.get("timeout", "").strip()
-    if not text:
-        return min(DEFAULT_WAIT_S, max_s)
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= max_s):
-        raise ApiError(
-            400,
-            "bad_request",
-            f"timeout must be a number of seconds from 0 to {max_s}, not {text!r}.",
-            "timeout",
-        )
-    return value
 
 
 def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | None, int]:

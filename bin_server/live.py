@@ -22,7 +22,7 @@ from simple_websocket import ConnectionClosed
 from hooklab.bin_server.bins import get_bin_row, looks_like_bin_id
 from hooklab.bin_server.captured import SUMMARY_COLUMNS, summary
 from hooklab.shared.context import get_notifier, get_settings, get_store
-from hooklab.shared.store import Store, rows
+from hooklab.shared.store import MAX_ROW_ID, Store, rows
 from hooklab.shared.websocket import sock
 
 bp = Blueprint("bin_live", __name__)
@@ -39,6 +39,14 @@ NEWER = (
 def requests_after(store: Store, bin_id: str, after: int, limit: int = BATCH) -> list[dict]:
     """Stored rows of a bin's captured requests with id > after, oldest first."""
     return rows(store.conn, NEWER, (bin_id, after, limit))
+
+
+def newest_id(store: Store, bin_id: str) -> int:
+    """The id of the newest captured request of a bin (0 when it has none)."""
+    found = store.conn.execute(
+        "SELECT max(id) FROM captured_requests WHERE bin_id = ?", (bin_id,)
+    ).fetchone()
+    return found[0] or 0
 
 
 class BinFeed:
@@ -71,7 +79,7 @@ class BinFeed:
         """The bin's row (None once deleted) and the frames of requests with id > after."""
         with self.lock:
             if self.read_version < seen or time.monotonic() - self.read_at >= POLL_S:
-                self._read(store, after, seen)
+                self._read(store, seen)
             bin_row = self.bin_row
             if bin_row is None or after >= self.floor:
                 return bin_row, [f for f in self.frames if f[0] > after][:BATCH]
@@ -79,13 +87,14 @@ class BinFeed:
         replay = requests_after(store, self.bin_id, after)
         return bin_row, [(row["id"], self.frame(row)) for row in replay]
 
-    def _read(self, store: Store, after: int, seen: int) -> None:
+    def _read(self, store: Store, seen: int) -> None:
         bin_row = get_bin_row(store, self.bin_id)
         before = self.bin_row
         if before is None or bin_row is None or bin_row["cleared_at"] != before["cleared_at"]:
-            # First read, or the bin was cleared or deleted: start from the newest id known.
+            # First read, or the bin was cleared or deleted: start from the newest id stored.
+            # Never from a subscriber's cursor: it is theirs, and may lie past every id.
             self.frames.clear()
-            self.floor = self.high = max(self.high, after)
+            self.floor = self.high = max(self.high, newest_id(store, self.bin_id))
         self.bin_row = bin_row
         self.read_at = time.monotonic()
         if bin_row is None:
@@ -126,12 +135,12 @@ class Feeds:
 
 
 def _after_param() -> int | None:
-    raw = request.args.get("after", "0") or "0"
-    try:
-        value = int(raw)
-    except ValueError:
+    """The `after` cursor, or None unless it is a whole number a row id can be (0 to 2^63-1)."""
+    raw = request.args.get("after", "0").strip() or "0"
+    if len(raw) > 20 or not (raw.isascii() and raw.isdigit()):
         return None
-    return value if value >= 0 else None
+    value = int(raw)
+    return value if value <= MAX_ROW_ID else None
 
 
 def _error(ws, code: str, message: str) -> None:
@@ -159,7 +168,11 @@ def stream_bin(ws, bin_id: str) -> None:
 
     after = _after_param()
     if after is None:
-        _error(ws, "bad_request", "after must be a whole number (a captured request id).")
+        _error(
+            ws,
+            "bad_request",
+            f"after must be a whole number from 0 to {MAX_ROW_ID} (a captured request id).",
+        )
         return
     bin_row = get_bin_row(store, bin_id) if looks_like_bin_id(bin_id) else None
     if bin_row is None:

@@ -19,7 +19,7 @@ from hooklab.cli.common import (
     with_client,
 )
 from hooklab.cli.edits import edit_headers, set_fields
-from hooklab.client.http import Client, HooklabError, replay
+from hooklab.client.http import Client, HooklabError, LiveSocket, replay
 
 
 @click.group("bin")
@@ -376,7 +376,7 @@ def bin_tail(
         after = newest[0]["id"] if newest else 0
     url = client.ws_url(f"/ws/bins/{bin_id}?after={after}")
     try:
-        ws = simple_websocket.Client.connect(url, headers=client.auth_headers())
+        ws = LiveSocket.connect(url, headers=client.auth_headers())
     except (ConnectionError, OSError):
         raise HooklabError(
             f"cannot open the live stream at {url} — is `hooklab serve` running?"

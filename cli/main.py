@@ -29,6 +29,7 @@ def settings_options(func):
             default=None,
             help=f"{setting.help} [env {setting.env}; default {setting.default}]",
             show_default=False,
+            multiple=setting.multiple,
         )(func)
     return func
 
@@ -36,7 +37,8 @@ def settings_options(func):
 def load_settings(options: dict) -> Settings:
     """Settings from defaults, environment and the given options, or a clear CLI error."""
     try:
-        return Settings({k: v for k, v in options.items() if v is not None})
+        # An option not given is None (or () when it may be repeated): the environment decides.
+        return Settings({k: v for k, v in options.items() if v not in (None, ())})
     except SettingError as exc:
         raise click.UsageError(str(exc)) from None
 

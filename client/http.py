@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import simple_websocket
 
 import hooklab.shared
 from hooklab.shared.resend import resend_headers
@@ -25,6 +26,21 @@ class Record(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+class LiveSocket(simple_websocket.Client):
+    """simple-websocket's client, without stalling frames sent right behind the handshake.
+
+    simple-websocket reads the server's `101` and whatever follows it in one `recv`, takes the
+    handshake event, and leaves the frames behind it queued until more bytes arrive: a live
+    stream's replay, sent at once, would then wait for the next capture or ping (20 s).
+    """
+
+    def handshake(self) -> None:
+        super().handshake()
+        # A close frame among them: the reader thread still starts, and sees the socket end.
+        self._handle_events()
+        self.connected = True
 
 
 class HooklabError(Exception):

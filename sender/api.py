@@ -13,6 +13,8 @@ from hooklab.sender.firing import fire
 from hooklab.sender.schemas import problems_summary
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
+from hooklab.shared.params import query_int
+from hooklab.shared.store import MAX_ROW_ID
 
 bp = Blueprint("sender_api", __name__)
 
@@ -30,16 +32,6 @@ def json_body(empty: Any = ...) -> Any:
         raise ApiError(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:
         raise ApiError(400, "bad_request", "The request body is JSON nested too deeply.") from None
-
-
-def _int_arg(name: str, default: int | None) -> int | None:
-    value = request.args.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number.", name) from None
 
 
 def flag_arg(name: str, default: bool) -> bool:
@@ -226,8 +218,8 @@ def list_deliveries(webhook_id: str):
         get_store(),
         get_catalog(),
         webhook["id"],
-        limit=_int_arg("limit", 50),
-        before=_int_arg("before", None),
+        limit=query_int("limit", 50, 1, deliveries.MAX_LIMIT),
+        before=query_int("before", None, 0, MAX_ROW_ID),
         status=status,
     )
     return jsonify(found)

@@ -1,4 +1,10 @@
-"""Security: headers on every page (a CSP without inline scripts) and the access token.
+"""Security: who may drive this server, headers on every page, and the access token.
+
+Without a token (the default) a web page the developer happens to visit must be able to do
+nothing: every route but capture answers only to the server's own names (against DNS
+rebinding), a state change or a websocket from another origin is refused, and a JSON API
+takes a body only as `application/json` (a page cannot send that without a CORS preflight,
+which this server never grants).
 
 With a token set (`--token` / HOOKLAB_TOKEN), every UI, /api and /ws route needs it, as
 `Authorization: Bearer <token>` or as the session cookie the login form sets. Capture routes
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import time
 from urllib.parse import urlsplit
 
@@ -26,6 +33,7 @@ from flask import (
 from werkzeug.exceptions import Forbidden
 
 from hooklab.shared.errors import json_error
+from hooklab.shared.settings import Settings
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -37,6 +45,10 @@ SESSION_MAX_AGE_S = 30 * 24 * 3600
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Endpoints reachable without the token: the login form and the static files.
 OPEN_ENDPOINTS = {"static", "security.login"}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# Sec-Fetch-Site values of a request made by another site's page (another port is same-site).
+FOREIGN_FETCH_SITES = {"cross-site", "same-site"}
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 bp = Blueprint("security", __name__)
 
@@ -87,6 +99,160 @@ def same_origin() -> bool:
     if public_url:
         allowed.add(urlsplit(public_url).netloc.lower())
     return netloc in allowed
+
+
+# -- the server's own names and origins (default mode) ------------------------------------------
+
+
+def _listens_on_loopback(host: str) -> bool:
+    # 0.0.0.0 and :: listen on every address, loopback included.
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _authority(text: str, default_port: int) -> tuple[str, int] | None:
+    """`host[:port]` as (lowercased host without brackets, port), or None when malformed."""
+    try:
+        parts = urlsplit("//" + text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.username is not None or parts.path or parts.query or parts.fragment:
+        return None
+    return host, port if port is not None else default_port
+
+
+def own_origins(settings: Settings, scheme: str, server_port: int) -> set[tuple[str, str, int]]:
+    """The (scheme, host, port) origins of this server: its address, --public-url, --allow-host.
+
+    `scheme` and `server_port` are the connection's (the port the server is bound to).
+    """
+    names = {settings.host.strip("[]").lower()}
+    if _listens_on_loopback(settings.host):
+        names.update(LOOPBACK_NAMES)
+    origins = {(scheme, name, server_port) for name in names}
+    if settings.public_url:
+        public = urlsplit(settings.public_url)
+        found = _authority(public.netloc, DEFAULT_PORTS.get(public.scheme, 80))
+        if found and public.scheme in ("http", "https"):
+            origins.add((public.scheme, *found))
+    for allowed in settings.allow_host:
+        found = _authority(allowed, server_port)
+        if found is None:
+            continue
+        ports = {found[1]}
+        if ":" not in allowed.rsplit("]", 1)[-1]:
+            # A bare name may also be reached through a proxy on the default ports.
+            ports.update((80, 443))
+        for port in ports:
+            origins.update({("http", found[0], port), ("https", found[0], port)})
+    return origins
+
+
+def _own_origins(settings: Settings) -> set[tuple[str, str, int]]:
+    # The port the connection came in on: the WSGI server fills SERVER_PORT from its socket.
+    try:
+        port = int(request.environ.get("SERVER_PORT") or 0)
+    except ValueError:
+        port = 0
+    return own_origins(settings, request.scheme, port)
+
+
+def host_allowed(settings: Settings) -> bool:
+    """Whether the request's Host header is one of the server's own names.
+
+    The name is what stops DNS rebinding (a page cannot make the browser send another one);
+    a Host without a port (some websocket clients send none) is taken as that name.
+    """
+    host = _authority(request.host, 0)
+    if host is None:
+        return False
+    name, port = host
+    return any(name == h and port in (0, p) for _, h, p in _own_origins(settings))
+
+
+def origin_allowed(settings: Settings, origin: str) -> bool:
+    """Whether an Origin header names this server: same scheme, host and port."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or parts.path or parts.query:
+        return False
+    found = _authority(parts.netloc, DEFAULT_PORTS[parts.scheme])
+    return found is not None and (parts.scheme, *found) in _own_origins(settings)
+
+
+def _from_another_site(settings: Settings) -> bool:
+    """Whether a browser says this request comes from another site's page."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False  # curl, the CLI, the client, the fixture: no browser page behind them
+    return not origin_allowed(settings, origin)
+
+
+def _is_websocket() -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _has_body() -> bool:
+    return (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
+def _refuse(status: int, code: str, message: str) -> Response:
+    if _wants_json():
+        return json_error(status, code, message)
+    page = render_template("error.html", status=status, title="Refused", message=message)
+    return Response(page, status=status, mimetype="text/html")
+
+
+def check_request() -> Response | None:
+    """The default-mode rules: Host allow-list, same-origin state changes, JSON bodies."""
+    settings: Settings = current_app.config["HOOKLAB"]
+    if settings.token:
+        # With a token the token guards: a foreign page has neither it nor the cookie's site.
+        return None
+    if not host_allowed(settings):
+        name = request.host
+        bare = (_authority(name, 80) or (name, 0))[0]
+        return _refuse(
+            403,
+            "host_not_allowed",
+            f"This server does not answer to the name {name!r} (a guard against DNS "
+            f"rebinding). To allow it, start it with --allow-host {bare} "
+            f"(or HOOKLAB_ALLOW_HOST={bare}).",
+        )
+    if (request.method in STATE_CHANGING or _is_websocket()) and _from_another_site(settings):
+        return _refuse(
+            403,
+            "cross_origin",
+            "Cross-origin request refused: only this server's own pages, or clients that send "
+            "no Origin (curl, the CLI), may change things here.",
+        )
+    return None
+
+
+def check_json_body() -> Response | None:
+    """A JSON API takes a body only as application/json (a form post cannot fake that)."""
+    if request.method not in STATE_CHANGING or not request.path.startswith("/api/"):
+        return None
+    if not _has_body() or request.mimetype == "application/json":
+        return None
+    return json_error(
+        415,
+        "unsupported_media_type",
+        "Send the body as JSON with `Content-Type: application/json`.",
+    )
 
 
 def _wants_json() -> bool:
@@ -166,7 +332,9 @@ def logout():
 def init_app(app: Flask) -> None:
     """Add the access check, the login routes and the security headers."""
     app.register_blueprint(bp)
+    app.before_request(check_request)
     app.before_request(check_access)
+    app.before_request(check_json_body)
     # Bodies sent to /api and the pages: a huge Content-Length gets 413 before any is read.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = app.config["HOOKLAB"].max_body_bytes

@@ -16,6 +16,7 @@ class Setting:
     default: Any
     help: str
     type: Callable[[str], Any] = str
+    multiple: bool = False  # a CLI option that may be given more than once
 
     @property
     def env(self) -> str:
@@ -46,6 +47,16 @@ def _schedule(value: str) -> tuple[float, ...]:
     return tuple(float(p) for p in parts)
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    # A comma-separated list, or (from a repeated option) several of them.
+    items = value if isinstance(value, (tuple, list)) else [value]
+    names = [n.strip().lower() for item in items for n in str(item).split(",")]
+    for name in names:
+        if name and any(c in name for c in "/?#@ \t"):
+            raise ValueError(f"{name!r} is not a host name (give it without scheme or path)")
+    return tuple(n for n in names if n)
+
+
 SETTINGS: list[Setting] = [
     Setting("host", "127.0.0.1", "Address to listen on (127.0.0.1 keeps Hooklab local)."),
     Setting("port", 8000, "Port to listen on.", int),
@@ -60,6 +71,14 @@ SETTINGS: list[Setting] = [
         None,
         "Base URL used in capture URLs (default: the request's host).",
         _optional_str,
+    ),
+    Setting(
+        "allow_host",
+        "",
+        "More host names the UI and API answer to (comma separated, or the option repeated); "
+        "other names are refused, against DNS rebinding.",
+        _names,
+        multiple=True,
     ),
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest captured body; larger gets 413.", int),
     Setting(
@@ -120,6 +139,7 @@ SETTINGS: list[Setting] = [
     ),
 ]
 
+_LISTS = (_schedule, _names)  # settings whose value is a tuple (a list in JSON)
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
@@ -145,14 +165,15 @@ class Settings:
             if value is None:
                 continue
             s = BY_NAME[name]
-            if isinstance(value, str) and s.type is not str:
+            if s.type in _LISTS or (isinstance(value, str) and s.type is not str):
                 try:
                     value = s.type(value)
                 except (TypeError, ValueError) as exc:
                     raise SettingError(f"{s.option}: {exc}") from None
             values[name] = value
-        if isinstance(values["retry_schedule"], str):
-            values["retry_schedule"] = _schedule(values["retry_schedule"])
+        for s in SETTINGS:
+            if s.type in _LISTS and isinstance(values[s.name], str):
+                values[s.name] = s.type(values[s.name])
         self._values = values
 
     def __getattr__(self, name: str) -> Any:
@@ -180,7 +201,7 @@ class Settings:
                 value = bool(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            default = list(_schedule(s.default)) if s.type is _schedule else s.default
+            default = list(s.type(s.default)) if s.type in _LISTS else s.default
             out[s.name] = {"value": value, "default": default, "help": s.help, "env": s.env}
         return out
 
@@ -208,6 +229,6 @@ def settings_markdown() -> str:
     """The README's settings table, generated from SETTINGS (a test keeps the README in step)."""
     lines = ["| option | environment | default | what it does |", "|---|---|---|---|"]
     for s in SETTINGS:
-        default = "(none)" if s.default is None else f"`{s.default}`"
+        default = "(none)" if s.default in (None, "") else f"`{s.default}`"
         lines.append(f"| `{s.option}` | `{s.env}` | {default} | {s.help} |")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import simple_websocket
 from hooklab.app.factory import open_store
 from hooklab.bin_server import bins
 from hooklab.bin_server.capture import CaptureMiddleware
+from hooklab.client.http import LiveSocket
 from hooklab.shared.notify import Notifier
 from hooklab.shared.store import Store
 
@@ -36,7 +37,7 @@ def receive(ws, timeout: float = 5.0) -> dict:
 @contextmanager
 def connect(live_server, bin_id: str, after: int | str | None = None):
     query = "" if after is None else f"?after={after}"
-    ws = simple_websocket.Client.connect(f"{live_server.ws_url}/ws/bins/{bin_id}{query}")
+    ws = LiveSocket.connect(f"{live_server.ws_url}/ws/bins/{bin_id}{query}")
     try:
         yield ws
     finally:
@@ -126,7 +127,9 @@ def test_unknown_bin_gets_an_error_frame(live_server, bin_id, after, code):
         assert frame["error"]["code"] == code
 
 
-@pytest.mark.parametrize("after", ["-1", "ten"])
+@pytest.mark.parametrize(
+    "after", ["-1", "ten", str(2**63), "18446744073709551616", "1e3", "%D9%A3", "%00"]
+)
 def test_bad_after_gets_an_error_frame(live_server, bin_row, after):
     with connect(live_server, bin_row["id"], after) as ws:
         frame = receive(ws)
@@ -154,3 +157,33 @@ def test_subscribers_share_a_feed_and_late_ones_replay_from_further_back(live_se
             newest = capture(live_server, bin_row["id"])
             for ws in (first, late, recent):
                 assert receive(ws)["request"]["id"] == newest
+
+
+@pytest.mark.parametrize("after", ["18446744073709551616", str(2**63 - 1)])
+def test_one_subscribers_cursor_never_poisons_the_shared_feed(live_server, after):
+    """A cursor past every id (or past what SQLite holds) is that client's alone."""
+    bin_row = live_server.create_bin(name="shared")
+    with connect(live_server, bin_row["id"]) as healthy:
+        first = capture(live_server, bin_row["id"], data="1")
+        assert receive(healthy)["request"]["id"] == first
+        with connect(live_server, bin_row["id"], after=after) as odd:
+            if int(after) > 2**63 - 1:
+                frame = receive(odd)
+                assert frame["type"] == "error" and frame["error"]["code"] == "bad_request"
+            second = capture(live_server, bin_row["id"], data="2")
+            assert receive(healthy)["request"]["id"] == second
+        # And a subscriber joining afterwards, from the start, still gets everything.
+        with connect(live_server, bin_row["id"], after=0) as late:
+            assert [receive(late)["request"]["id"] for _ in range(2)] == [first, second]
+        third = capture(live_server, bin_row["id"], data="3")
+        assert receive(healthy)["request"]["id"] == third
+
+
+def test_a_subscriber_arriving_first_with_a_far_cursor_leaves_the_feed_to_the_store(live_server):
+    """The feed starts from the newest stored id, not from its first subscriber's cursor."""
+    bin_row = live_server.create_bin(name="far")
+    with connect(live_server, bin_row["id"], after=2**62) as far:
+        far.receive(timeout=0.2)  # nothing for it: let it create the shared feed first
+        with connect(live_server, bin_row["id"]) as healthy:
+            new = capture(live_server, bin_row["id"], data="x")
+            assert receive(healthy)["request"]["id"] == new

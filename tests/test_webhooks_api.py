@@ -341,6 +341,27 @@ def test_deliveries_list_newest_first_with_filters(client):
     assert listed["last_delivery"]["id"] == ids[-1]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "before=99999999999999999999",
+        f"before={2**63}",
+        "before=-1",
+        "before=1e3",
+        "limit=0",
+        "limit=201",
+        f"limit={2**64}",
+        "limit=NaN",
+        "limit=" + "9" * 10_000,
+    ],
+)
+def test_deliveries_bad_cursor_or_limit_is_a_400_naming_it(client, query):
+    webhook = add(client)
+    response = client.get(f"/api/webhooks/{webhook['id']}/deliveries?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == query.split("=")[0]
+
+
 @pytest.mark.parametrize("delivery_id", ["999", "abc"])
 def test_unknown_delivery_is_a_json_404(client, delivery_id):
     for method, path in [("GET", ""), ("POST", "/redeliver")]:
