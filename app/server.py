@@ -84,6 +84,10 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
         return
     config = gunicorn_config(settings, listen_fd)
     print(banner(settings), flush=True)
+    from hooklab.app.slow_clients import read_deadline_notice
+
+    if notice := read_deadline_notice():
+        print(notice, flush=True)
     built = []  # the app of the serving process, for its background threads
 
     def load():

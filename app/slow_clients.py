@@ -173,3 +173,50 @@ def honour_connection_close(app):
 def serving_class(read_timeout_s: float) -> type[ReadDeadlineThreads]:
     """The class of the serving process (gunicorn's `worker_class`), with this read deadline."""
     return type("HooklabServing", (ReadDeadlineThreads,), {"read_timeout_s": float(read_timeout_s)})
+
+
+def read_deadline_problem() -> str | None:
+    """Why the read deadline cannot attach to the installed gunicorn, or None when it can.
+
+    The deadline wraps gunicorn internals (a connection's parser's socket reads); a gunicorn
+    that moved them would leave slow clients uncut without a word, so `serve` asks first.
+    """
+    try:
+        from gunicorn.config import Config
+        from gunicorn.workers.gthread import TConn
+
+        missing = [
+            name
+            for name in ("handle", "handle_request", "init_process")
+            if not callable(getattr(ThreadWorker, name, None))
+        ]
+        if missing:
+            return f"gunicorn's threaded worker has no {', '.join(missing)}"
+        ours, theirs = socket.socketpair()
+        try:
+            conn = TConn(Config(), ours, ("127.0.0.1", 0), ("127.0.0.1", 0))
+            conn.init()
+            unreader = getattr(getattr(conn, "parser", None), "unreader", None)
+        finally:
+            ours.close()
+            theirs.close()
+        if unreader is None or not hasattr(unreader, "sock"):
+            return "gunicorn's connection parser no longer reads through a socket reader"
+        if not callable(getattr(unreader, "chunk", None)):
+            return "gunicorn's socket reader has no chunk()"
+    except Exception as exc:  # any change in gunicorn's internals: say so, keep serving
+        return f"gunicorn's internals changed ({type(exc).__name__}: {exc})"
+    return None
+
+
+def read_deadline_notice() -> str | None:
+    """The one line `hooklab serve` prints at start when slow clients will not be cut off."""
+    problem = read_deadline_problem()
+    if problem is None:
+        return None
+    import gunicorn
+
+    return (
+        f"Warning: the read deadline (--client-timeout-s) is off: {problem} "
+        f"(gunicorn {gunicorn.__version__}; Hooklab is tested with gunicorn < 28)."
+    )

@@ -11,11 +11,13 @@ import click
 from hooklab.cli.common import (
     human_size,
     json_option,
+    json_text,
     print_fields,
     print_json,
     print_table,
     printable,
     short_time,
+    visible,
     with_client,
 )
 from hooklab.cli.edits import edit_headers, set_fields
@@ -255,15 +257,19 @@ def format_request(captured: dict) -> str:
     target = captured.get("path", "")
     if captured.get("query_string"):
         target += "?" + captured["query_string"]
-    lines = [f"{captured['method']} {target} {captured.get('http_version', 'HTTP/1.1')}"]
-    lines += [f"{name}: {value}" for name, value in captured.get("headers") or []]
+    # Every piece is the sender's: shown with control characters escaped (see `visible`).
+    http_version = captured.get("http_version", "HTTP/1.1")
+    lines = [visible(f"{captured['method']} {target} {http_version}")]
+    lines += [visible(f"{name}: {value}") for name, value in captured.get("headers") or []]
     lines.append("")
-    lines.append(format_body(captured))
+    lines.append(visible(format_body(captured), multiline=True))
     signature = captured.get("signature")
     if signature:
         mark = "valid" if signature.get("valid") else "INVALID"
         lines.append("")
-        lines.append(f"Signature ({signature.get('scheme')}): {mark}: {signature.get('reason')}")
+        lines.append(
+            visible(f"Signature ({signature.get('scheme')}): {mark}: {signature.get('reason')}")
+        )
     return "\n".join(lines)
 
 
@@ -438,17 +444,17 @@ def _print_tailed(client: Client, bin_id: str, summary: dict, full: bool, as_jso
     if full:
         captured = client.request(bin_id, summary["id"])
         if as_json:
-            click.echo(json.dumps(captured, ensure_ascii=False))
+            click.echo(json_text(captured))
         else:
             click.echo(f"#{captured['id']}  {short_time(captured.get('received_at'))}")
             click.echo(format_request(captured))
             click.echo("")
         return
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        click.echo(json_text(summary))
         return
-    row = _summary_row(summary)
-    click.echo(f"#{row[0]}  {row[1]}  {row[2]:<7} {row[3]}  {row[4]}  {row[5] or ''}".rstrip())
+    row = [visible(cell or "") for cell in _summary_row(summary)]
+    click.echo(f"#{row[0]}  {row[1]}  {row[2]:<7} {row[3]}  {row[4]}  {row[5]}".rstrip())
 
 
 @bin_group.command("export")
@@ -621,11 +627,13 @@ def replay_command(
         )
         return
     click.echo(
-        f"{captured['method']} {response.url} → {response.status_code} {response.reason} "
-        f"({duration_ms} ms)"
+        visible(
+            f"{captured['method']} {response.url} → {response.status_code} {response.reason} "
+            f"({duration_ms} ms)"
+        )
     )
     if response.content:
-        text = response.text
+        text = visible(response.text, multiline=True)
         click.echo(text if len(text) <= 2000 else text[:2000] + "…", nl=not text.endswith("\n"))
 
 

@@ -60,6 +60,32 @@ def with_client(func: Callable) -> Callable:
     return wrapper
 
 
+# Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour and
+# cursor sequences, U+009B is the one-byte CSI), DEL, and the bidirectional overrides that
+# reorder what is shown. Captured data is hostile, so they are printed as visible escapes.
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ONE_LINE = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
+_ONE_LINE |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+_MULTILINE = {c: e for c, e in _ONE_LINE.items() if c not in (0x09, 0x0A)}
+# In JSON text the C0 controls are already escaped by json.dumps; the rest may only appear
+# inside strings, where a \uXXXX escape is the same JSON value.
+_JSON = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *_BIDI]}
+
+
+def visible(text: Any, multiline: bool = False) -> str:
+    """Captured text safe for a terminal: control characters shown escaped (ESC as \\x1b).
+
+    One line by default (newlines and tabs escaped too); `multiline` keeps them (bodies).
+    """
+    return str(text).translate(_MULTILINE if multiline else _ONE_LINE)
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """JSON for the terminal or a script: the same value, with no raw control characters."""
+    return json.dumps(data, indent=indent, ensure_ascii=False).translate(_JSON)
+
+
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text."
 )
@@ -67,7 +93,7 @@ json_option = click.option(
 
 def print_json(data: Any) -> None:
     """Print a JSON document, indented."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data, indent=2))
 
 
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], empty: str) -> None:
@@ -92,7 +118,7 @@ def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
     """Print label/value lines with the values lined up (`bin show`, `webhook show`)."""
     width = max(len(label) for label, _ in fields)
     for label, value in fields:
-        click.echo(f"{label.ljust(width)}  {value}")
+        click.echo(f"{label.ljust(width)}  {visible(value)}")
 
 
 def _cell(value: Any) -> str:
@@ -100,9 +126,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = str(value)
-    # A captured path or name is hostile: keep one row on one line.
-    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+    # A captured path or name is hostile: one row on one line, nothing the terminal acts on.
+    return visible(value)
 
 
 def printable(text: str) -> str:

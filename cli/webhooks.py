@@ -14,6 +14,7 @@ from hooklab.cli.common import (
     read_json_arg,
     resolve_event,
     short_time,
+    visible,
     with_client,
 )
 from hooklab.client.http import Client
@@ -214,9 +215,11 @@ def webhook_test(client: Client, webhook_id: str, as_json: bool) -> None:
     if as_json:
         print_json(result)
     else:
-        click.echo(describe_test(result))
+        click.echo(visible(describe_test(result)))
         body = result.get("response_body")
         if body:
+            # The receiver's answer is outside data, like a capture: nothing the terminal acts on.
+            body = visible(body, multiline=True)
             click.echo(body if len(body) <= 2000 else body[:2000] + "…")
     if not result.get("ok"):
         raise SystemExit(1)
@@ -292,7 +295,7 @@ def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
         else:
             after = f" after {ms} ms" if ms is not None else ""
             why = attempt.get("error") or attempt.get("status_code") or "no answer"
-            click.echo(f"✗ {head} failed{after}: {why}")
+            click.echo(visible(f"✗ {head} failed{after}: {why}"))
     if not result.get("ok"):
         raise SystemExit(1)
 

@@ -37,7 +37,11 @@ class LiveSocket(simple_websocket.Client):
     """
 
     def handshake(self) -> None:
-        super().handshake()
+        try:
+            super().handshake()
+        except Exception:
+            self.sock.close()  # a refused handshake (403, 414): simple-websocket leaves it open
+            raise
         # A close frame among them: the reader thread still starts, and sees the socket end.
         self._handle_events()
         self.connected = True

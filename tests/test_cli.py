@@ -758,3 +758,64 @@ def test_demo_keeps_its_server_until_ctrl_c():
     assert demo.returncode == 0
     assert "Signature: ✓ valid" in out
     assert err.rstrip().endswith("Stopped.") and "Traceback" not in err
+
+
+# The sender controls every byte of a captured request: nothing in it may drive the terminal.
+HOSTILE = "\x1b[31mred\x1b[0m \x9b2J \u202eevil\r\x07"
+
+
+def assert_no_terminal_controls(text: str) -> None:
+    controls = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) < 0xA0]
+    assert not controls, controls
+    assert "\u202e" not in text
+
+
+def test_captured_data_is_printed_with_control_characters_escaped(run, live_server):
+    created = live_server.create_bin(name="hostile\x1b[2J")
+    # Header values as a client may send them (latin-1 on the wire, ESC included).
+    requests.post(
+        created["url"] + "/p%1B%5B31m",
+        headers={"X-Evil": "\x1b[31mred\x1b[0m"},
+        data=("body " + HOSTILE + "\nsecond line").encode(),
+        timeout=5,
+    )
+
+    shown = run("bin", "request", created["id"], "latest").stdout
+    assert_no_terminal_controls(shown)
+    assert "X-Evil: \\x1b[31mred\\x1b[0m" in shown
+    assert "body \\x1b[31mred\\x1b[0m \\x9b2J \\u202eevil\\r\\x07\nsecond line" in shown
+
+    table = run("bin", "requests", created["id"]).stdout
+    assert_no_terminal_controls(table)
+    listed = run("bin", "list").stdout
+    assert_no_terminal_controls(listed)
+    assert "hostile\\x1b[2J" in listed
+    assert_no_terminal_controls(run("bin", "show", created["id"]).stdout)
+
+    tailed = run("bin", "tail", created["id"], "--after", "0", "--count", "1", "--full").stdout
+    assert_no_terminal_controls(tailed)
+    assert "X-Evil: \\x1b[31mred\\x1b[0m" in tailed
+
+    # --json stays the same JSON value, with the controls as \\u escapes.
+    as_json = run("bin", "request", created["id"], "latest", "--json").stdout
+    assert_no_terminal_controls(as_json.replace("\n", ""))
+    assert ["X-Evil", "\x1b[31mred\x1b[0m"] in json.loads(as_json)["headers"]
+
+
+@pytest.mark.parametrize(
+    ("text", "one_line", "multiline"),
+    [
+        ("plain ünï €", "plain ünï €", "plain ünï €"),
+        ("\x1b[31m", "\\x1b[31m", "\\x1b[31m"),
+        ("a\nb\tc\rd", "a\\nb\\tc\\rd", "a\nb\tc\\rd"),
+        ("\x00\x7f\x9b", "\\x00\\x7f\\x9b", "\\x00\\x7f\\x9b"),
+        ("\u202e\u2066", "\\u202e\\u2066", "\\u202e\\u2066"),
+    ],
+)
+def test_visible_escapes_what_a_terminal_acts_on(text, one_line, multiline):
+    from hooklab.cli.common import json_text, visible
+
+    assert visible(text) == one_line
+    assert visible(text, multiline=True) == multiline
+    assert json.loads(json_text({"v": text})) == {"v": text}
+    assert_no_terminal_controls(json_text({"v": text}))

@@ -10,8 +10,10 @@ only ever gives it local URLs (or values that are not http URLs), so nothing lea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import socket
 import string
 from urllib.parse import quote
@@ -401,8 +403,11 @@ def test_every_api_route_answers_arbitrary_input_without_a_5xx(server, world, ro
     path = fill(rule, world, data.draw)
     params = data.draw(query_params, label="query")
     body = data.draw(bodies_for_api, label="body") if method != "GET" else b""
+    # Mostly JSON: any other type on a body is refused (415) before the route reads it.
     content_type = data.draw(
-        st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded"])
+        st.sampled_from(
+            ["application/json"] * 4 + ["text/plain", "application/x-www-form-urlencoded"]
+        )
     )
     response = requests.request(
         method,
@@ -479,3 +484,283 @@ def test_the_server_is_still_up_and_logged_no_traceback(server, world):
     assert server.process.poll() is None
     log = server.log()
     assert "Traceback" not in log and "unexpected error" not in log, log[-5000:]
+
+
+# --- explicit edge values: every parameter of every route, the same examples on every run -------
+#
+# Hypothesis above explores; these are the values that broke servers before (integer overflow
+# past 2^63, floats past double, empty, NaN, very long, non-ASCII, NUL), tried one at a time on
+# every URL argument of every route in the URL map, on every query parameter the routes read,
+# and on every number field of the JSON bodies. In-process (Flask test client), so a 10,000
+# character value reaches the app instead of stopping at gunicorn's request-line limit.
+
+EDGE_VALUES = [
+    0,
+    -1,
+    2**63 - 1,
+    2**63,
+    2**64,
+    "1e309",
+    "",
+    "NaN",
+    "x" * 10_000,
+    "ünïcødé-€-😀",
+    "\x00",
+]
+QUERY_PARAMETERS = [
+    "after",
+    "before",
+    "limit",
+    "timeout",
+    "method",
+    "path",
+    "format",
+    "status",
+    "created",
+    "saved",
+    "next",
+]
+REFUSED_PORT_URL = "http://127.0.0.1:9/refused"  # a test send fails at once, locally
+
+
+@pytest.fixture(scope="module")
+def edge_app(tmp_path_factory):
+    from hooklab.app.factory import create_app
+    from hooklab.shared.settings import Settings
+
+    db = tmp_path_factory.mktemp("edges") / "edges.db"
+    # wait_max_s=0: a long poll with a huge timeout is clamped to nothing, not to a minute.
+    app = create_app(Settings({"db": str(db), "wait_max_s": 0}, environ={}))
+    yield app
+    app.extensions["hooklab.store"].close()
+
+
+@pytest.fixture(scope="module")
+def edge_world(edge_app) -> dict:
+    client = edge_app.test_client()
+    bin_json = client.post("/api/bins", json={"name": "edges"}).get_json()
+    captured = client.post(f"/b/{bin_json['id']}", json={"seed": True})
+    webhook = client.post(
+        "/api/webhooks", json={"name": "edges", "url": REFUSED_PORT_URL, "event": "*"}
+    ).get_json()
+    slug = client.get("/api/events").get_json()[0]["slug"]
+    fired = client.post(f"/api/events/{slug}", json={}).get_json()
+    return {
+        "bin_id": bin_json["id"],
+        "request_id": captured.headers["X-Hooklab-Request-Id"],
+        "webhook_id": str(webhook["id"]),
+        "delivery_id": str(fired["deliveries"][0]["id"]),
+        "slug": slug,
+        "index": "0",
+        "filename": "app.css",
+    }
+
+
+def all_routes():
+    from hooklab.app.factory import create_app
+    from hooklab.shared.settings import Settings
+
+    app = create_app(Settings({"db": ":memory:"}, environ={}))
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            routes.append((method, rule))
+    return routes
+
+
+ALL_ROUTES = all_routes()
+ROUTE_ARGUMENTS = [
+    (method, rule, name) for method, rule in ALL_ROUTES for name in sorted(rule.arguments)
+]
+
+
+def edge_id(value) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 20 else f"{text[:5]}…({len(text)} chars)")
+
+
+def fill_with(rule, world: dict, name: str | None = None, value: str = "") -> str:
+    """A path for `rule`: real ids from `world`, and `value` (percent-encoded) for `name`."""
+    values = {
+        argument: quote(value, safe="") if argument == name else str(world.get(argument, "0"))
+        for argument in rule.arguments
+    }
+    # Built by hand, not by url_for: the converters would refuse the very values tried here.
+    path = rule.rule
+    for argument, text in values.items():
+        path = re.sub(rf"<(?:\w+:)?{argument}>", lambda _, text=text: text, path)
+    return path
+
+
+def send(client, method: str, path: str, **kwargs):
+    if method in ("POST", "PUT", "PATCH", "DELETE") and "data" not in kwargs:
+        kwargs["json"] = {}
+    return client.open(path, method=method, **kwargs)
+
+
+def check_local(response, what: str) -> None:
+    """No 5xx, no traceback, and an /api error is JSON with a code and a message."""
+    assert response.status_code < 500, f"{what}: {response.status_code} {response.data[:300]!r}"
+    assert b"Traceback" not in response.data, what
+    if response.status_code >= 400 and response.mimetype == "application/json":
+        error = response.get_json()["error"]
+        assert isinstance(error["code"], str) and error["code"], what
+        assert isinstance(error["message"], str) and error["message"], what
+
+
+def route_argument_id(item) -> str:
+    method, rule, name = item
+    return f"{method} {rule.rule} {name}"
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=edge_id)
+@pytest.mark.parametrize("item", ROUTE_ARGUMENTS, ids=route_argument_id)
+def test_every_url_argument_takes_edge_values_without_a_5xx(edge_app, edge_world, item, value):
+    method, rule, name = item
+    path = fill_with(rule, edge_world, name, str(value))
+    response = send(edge_app.test_client(), method, path)
+    check_local(response, f"{method} {path[:120]}")
+
+
+QUERY_ROUTES = [(m, r) for m, r in ALL_ROUTES if m == "GET" and not r.rule.startswith("/static")]
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=edge_id)
+@pytest.mark.parametrize("parameter", QUERY_PARAMETERS)
+@pytest.mark.parametrize("route", QUERY_ROUTES, ids=route_id)
+def test_every_query_parameter_takes_edge_values_without_a_5xx(
+    edge_app, edge_world, route, parameter, value
+):
+    method, rule = route
+    path = fill_with(rule, edge_world)
+    response = edge_app.test_client().get(path, query_string={parameter: str(value)})
+    check_local(response, f"GET {path} ?{parameter}={str(value)[:40]!r}")
+    if response.status_code == 400 and rule.rule.startswith("/api/"):
+        assert response.get_json()["error"]["field"] == parameter
+
+
+# A number given where the route reads a number must be refused naming it, not just "no 5xx".
+NUMBER_QUERIES = [
+    ("/api/bins/{bin_id}/requests", "after"),
+    ("/api/bins/{bin_id}/requests", "before"),
+    ("/api/bins/{bin_id}/requests", "limit"),
+    ("/api/bins/{bin_id}/requests/wait", "after"),
+    ("/api/webhooks/{webhook_id}/deliveries", "before"),
+    ("/api/webhooks/{webhook_id}/deliveries", "limit"),
+]
+OUT_OF_RANGE = [-1, 2**63, 2**64, "1e309", "NaN", "x" * 10_000, "ünï", "\x00", "1.5"]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE, ids=edge_id)
+@pytest.mark.parametrize(("path", "parameter"), NUMBER_QUERIES)
+def test_a_query_number_out_of_range_is_a_400_naming_it(
+    edge_app, edge_world, path, parameter, value
+):
+    url = path.format(**edge_world)
+    response = edge_app.test_client().get(url, query_string={parameter: str(value)})
+    assert response.status_code == 400, response.data[:300]
+    assert response.get_json()["error"]["field"] == parameter
+
+
+@pytest.mark.parametrize("value", ["-1", "NaN", "1e309", "inf", "", "\x00", "x" * 10_000])
+def test_a_bad_long_poll_timeout_is_a_400_and_a_huge_one_is_clamped(edge_app, edge_world, value):
+    url = f"/api/bins/{edge_world['bin_id']}/requests/wait"
+    after = {"after": str(2**63 - 1)}  # nothing is newer: a valid wait answers 204
+    client = edge_app.test_client()
+    response = client.get(url, query_string={**after, "timeout": value})
+    if value == "":
+        assert response.status_code == 204  # absent: the default, clamped to wait_max_s=0
+    else:
+        assert response.status_code == 400
+        assert response.get_json()["error"]["field"] == "timeout"
+    for huge in (str(2**63), str(2**64), "1e300"):
+        assert client.get(url, query_string={**after, "timeout": huge}).status_code == 204
+
+
+# JSON number fields: each edge value (and the raw JSON literals 1e309, NaN, -Infinity, which
+# Python's json reads as inf and nan) must be a 422 naming the field, or accepted when in range.
+JSON_NUMBER_FIELDS = [
+    ("POST", "/api/bins", "response.status", range(100, 600)),
+    ("POST", "/api/bins", "response.delay_ms", range(0, 30_001)),
+    ("PATCH", "/api/bins/{bin_id}", "response.status", range(100, 600)),
+    ("PATCH", "/api/bins/{bin_id}", "response.delay_ms", range(0, 30_001)),
+    ("POST", "/api/webhooks", "timeout_s", None),  # 0.1 to 60 seconds
+    ("PATCH", "/api/webhooks/{webhook_id}", "timeout_s", None),
+    ("PATCH", "/api/webhooks/{webhook_id}", "active", None),  # true or false only
+]
+RAW_LITERALS = ["1e309", "-1e309", "NaN", "Infinity", "-Infinity"]
+
+
+def json_body_with(method: str, field: str, literal: str) -> bytes:
+    """A JSON body setting `field` to `literal` (JSON text, so 1e309 and NaN go in raw)."""
+    if field.startswith("response."):
+        body = {"response": {field.split(".")[1]: "<here>"}}
+    elif method == "POST":
+        body = {"name": "edges", "url": REFUSED_PORT_URL, "event": "*", field: "<here>"}
+    else:
+        body = {field: "<here>"}
+    return json.dumps(body).replace('"<here>"', literal).encode()
+
+
+@pytest.mark.parametrize(
+    "literal", [json.dumps(v) for v in EDGE_VALUES] + RAW_LITERALS, ids=lambda v: v[:20]
+)
+@pytest.mark.parametrize(("method", "path", "field", "valid"), JSON_NUMBER_FIELDS)
+def test_every_json_number_field_is_range_checked(
+    edge_app, edge_world, method, path, field, valid, literal
+):
+    body = json_body_with(method, field, literal)
+    response = edge_app.test_client().open(
+        path.format(**edge_world), method=method, data=body, content_type="application/json"
+    )
+    check_local(response, f"{method} {path} {body[:80]!r}")
+    try:
+        value = json.loads(literal)
+    except ValueError:
+        value = None
+    in_range = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (value in valid if valid is not None else field == "timeout_s" and 0.1 <= value <= 60)
+    )
+    if in_range:
+        assert response.status_code in (200, 201), response.data[:300]
+    else:
+        assert response.status_code == 422, response.data[:300]
+        assert response.get_json()["error"].get("field", field) == field
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=edge_id)
+@pytest.mark.parametrize("form_path", ["/webhooks/new", "/webhooks/{webhook_id}"])
+def test_the_webhook_forms_check_their_timeout(edge_app, edge_world, form_path, value):
+    form = {"name": "edges", "url": REFUSED_PORT_URL, "event": "*", "timeout_s": str(value)}
+    response = edge_app.test_client().post(form_path.format(**edge_world), data=form)
+    check_local(response, f"POST {form_path} timeout_s={str(value)[:20]!r}")
+    assert response.status_code == 422
+    assert "Timeout" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=edge_id)
+def test_the_live_stream_refuses_a_bad_cursor_with_an_error_frame(server, world, value):
+    import simple_websocket
+
+    from hooklab.client.http import LiveSocket
+
+    text = str(value)
+    url = f"ws://127.0.0.1:{server.port}/ws/bins/{world['bin_id']}?after={quote(text, safe='')}"
+    try:
+        ws = LiveSocket.connect(url)
+    except simple_websocket.ConnectionError as exc:
+        # 10,000 characters pass gunicorn's request-line limit: 414, before the app.
+        assert len(text) > 4000 and exc.status_code == 414
+        return
+    try:
+        frame = ws.receive(timeout=5)
+        if text == "" or (text.isdigit() and int(text) <= 2**63 - 1):
+            # A fine cursor: the seed request comes, or nothing newer than it.
+            assert frame is None or json.loads(frame)["type"] == "request"
+        else:
+            assert frame is not None and json.loads(frame)["error"]["code"] == "bad_request"
+    finally:
+        with contextlib.suppress(simple_websocket.ConnectionClosed, OSError):
+            ws.close()

@@ -17,6 +17,7 @@ import pytest
 import requests
 import simple_websocket
 
+from hooklab.app.slow_clients import read_deadline_notice, read_deadline_problem
 from tests.served import start
 
 CLIENT_TIMEOUT_S = 1
@@ -196,3 +197,25 @@ def test_waiting_is_not_reading_long_polls_and_websockets_outlive_the_deadline(s
 
 def test_server_log_has_no_traceback(server):
     assert "Traceback" not in server.log(), server.log()
+
+
+def test_the_read_deadline_attaches_to_the_installed_gunicorn():
+    assert read_deadline_problem() is None
+    assert read_deadline_notice() is None
+
+
+def test_serve_says_so_in_one_line_when_the_deadline_cannot_attach(monkeypatch):
+    from gunicorn.http.unreader import SocketUnreader
+
+    # A gunicorn whose socket reader keeps its socket under another name.
+    original = SocketUnreader.__init__
+
+    def renamed(self, sock, *args, **kwargs):
+        original(self, sock, *args, **kwargs)
+        self._sock = self.__dict__.pop("sock")
+
+    monkeypatch.setattr(SocketUnreader, "__init__", renamed)
+    assert "socket reader" in read_deadline_problem()
+    notice = read_deadline_notice()
+    assert notice.startswith("Warning: the read deadline (--client-timeout-s) is off")
+    assert "\n" not in notice
