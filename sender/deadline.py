@@ -4,7 +4,9 @@ requests' `timeout=` bounds the connect and each single read. A receiver that tr
 answer (a header byte, then another, each inside the read timeout) would hold a delivery
 worker for as long as it liked. Connections of a session passed to `track_connections` tell
 the running `AttemptDeadline` which connection they send on; when the deadline passes, it shuts
-that connection down, and the blocked read ends at once.
+that connection down, and the blocked read ends at once. A name lookup cannot be cut that
+way: inside the deadline it runs in a helper thread the attempt stops waiting for
+(`hooklab.shared.targets.lookup`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import threading
 import time
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
+
+from hooklab.shared.targets import connect_to_each, is_address, lookup, resolution_deadline
 
 _current = threading.local()
 
@@ -29,13 +34,19 @@ class AttemptDeadline:
         self.watchdog = watchdog
         self.expired = False
         self.connection = None
+        self.ends_at = 0.0
+        self._lookups = None
 
     def __enter__(self) -> AttemptDeadline:
         _current.deadline = self
-        self.watchdog.watch(self, time.monotonic() + self.seconds)
+        self.ends_at = time.monotonic() + self.seconds
+        self.watchdog.watch(self, self.ends_at)
+        self._lookups = resolution_deadline(self.ends_at)
+        self._lookups.__enter__()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self._lookups.__exit__(*exc_info)
         self.watchdog.forget(self)
         _current.deadline = None
 
@@ -94,6 +105,22 @@ class Watchdog:
 
 class _TrackedConnection:
     """A urllib3 connection that registers itself with this thread's running deadline."""
+
+    def _new_conn(self):
+        name = self._dns_host
+        if getattr(_current, "deadline", None) is None or is_address(name):
+            return super()._new_conn()
+        # Look the name up here, within the deadline, then connect to what it gave.
+        try:
+            infos = lookup(name, self.port)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, str(exc)) from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise NameResolutionError(self.host, self, socket.gaierror(f"{name} has no address"))
+        return connect_to_each(self, addresses, super()._new_conn)
 
     def request(self, *args, **kwargs):
         deadline = getattr(_current, "deadline", None)

@@ -24,6 +24,7 @@ from hooklab.sender.attempt import Outcome, delivery_headers, new_session, perfo
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.sender.deadline import Watchdog
 from hooklab.sender.firing import new_message_id, render_body
+from hooklab.sender.retention import prune
 from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook, signing_keys
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
@@ -35,6 +36,7 @@ log = logging.getLogger("hooklab.sender")
 POLL_S = 1.0  # how often idle workers look at the store (deliveries fired by other processes)
 CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 ABANDONED = "abandoned"
+PRUNE_EVERY_S = 600.0  # the delivery log is pruned by age this often (and once at start)
 
 # The keys are read when an attempt starts: a rotation applies from the next attempt on.
 CLAIM_DUE = """
@@ -335,9 +337,15 @@ def seconds_until_due(store: Store) -> float | None:
 
 
 def fail_abandoned_sends(store: Store) -> int:
-    """Close test sends and redeliveries whose request thread died (e.g. a server restart)."""
+    """Close attempts whose sender died (a server restart, a killed worker), whatever started them.
+
+    A test send's delivery fails once its claim expires. Any attempt still unfinished when no
+    attempt could still be running (the largest timeout plus a margin) is closed as abandoned:
+    a redelivery's, a test's, or a scheduled one whose delivery will not be claimed again (a
+    later attempt already settled it).
+    """
     now = now_ms()
-    # No attempt runs longer than the largest timeout; one unfinished after that is lost.
+    # No attempt runs longer than the largest timeout (the attempt deadline cuts it there).
     stale = now - int((MAX_TIMEOUT_S + CLAIM_MARGIN_S) * 1000)
     conn = store.conn
     stuck_tests = conn.execute(
@@ -345,12 +353,11 @@ def fail_abandoned_sends(store: Store) -> int:
         "AND claim_expires_at <= ?",
         (now,),
     ).fetchone()[0]
-    stuck_redeliveries = conn.execute(
-        "SELECT count(*) FROM attempts WHERE finished_at IS NULL AND trigger = 'redeliver' "
-        "AND started_at < ?",
+    stuck_attempts = conn.execute(
+        "SELECT count(*) FROM attempts WHERE finished_at IS NULL AND started_at < ?",
         (stale,),
     ).fetchone()[0]
-    if not (stuck_tests or stuck_redeliveries):
+    if not (stuck_tests or stuck_attempts):
         return 0
     with store.write() as conn:
         ids = [
@@ -368,12 +375,12 @@ def fail_abandoned_sends(store: Store) -> int:
                 "claim_expires_at = NULL, last_error = ? WHERE id = ?",
                 (now, "abandoned: the sender stopped before the answer came", delivery_id),
             )
-        redeliveries = conn.execute(
+        attempts = conn.execute(
             "UPDATE attempts SET finished_at = ?, ok = 0, error_kind = ?, error = ? "
-            "WHERE finished_at IS NULL AND trigger = 'redeliver' AND started_at < ?",
+            "WHERE finished_at IS NULL AND started_at < ?",
             (now, ABANDONED, "abandoned: the sender stopped before the answer came", stale),
         ).rowcount
-    return len(ids) + redeliveries
+    return len(ids) + attempts
 
 
 # --- sends a person asks for: a test event, a redelivery -------------------------------------
@@ -472,6 +479,7 @@ class DeliveryWorkers:
         self._threads: list[threading.Thread] = []
         self._bell = store.notifier("deliveries")
         self.name = "w" + secrets.token_hex(3)
+        self._pruned_at: float | None = None  # first prune on the first idle moment
 
     def start(self) -> Callable[[], None]:
         """Start the threads; returns `stop`."""
@@ -495,6 +503,16 @@ class DeliveryWorkers:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
+    def _housekeeping(self) -> None:
+        """Close abandoned attempts; now and then, prune the delivery log by age."""
+        fail_abandoned_sends(self.store)
+        now = time.monotonic()
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            pruned = prune(self.store, self.settings.retention_days)
+            if any(pruned.values()):
+                log.info("retention: deleted %s", pruned)
+
     def _run(self, worker: str, housekeeper: bool) -> None:
         session = new_session(deadlines(self.store), self.settings.block_private_targets)
         try:
@@ -504,7 +522,7 @@ class DeliveryWorkers:
                     if process_one(self.store, self.settings, session, worker):
                         continue
                     if housekeeper:
-                        fail_abandoned_sends(self.store)
+                        self._housekeeping()
                     wait = seconds_until_due(self.store)
                 except Exception:  # a locked or broken store must not kill the worker
                     log.exception("delivery worker %s: unexpected error", worker)

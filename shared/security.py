@@ -17,7 +17,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
+import threading
 import time
+from collections import deque
 from urllib.parse import urlsplit
 
 from flask import (
@@ -32,6 +35,7 @@ from flask import (
 )
 from werkzeug.exceptions import Forbidden
 
+from hooklab.shared.context import get_store
 from hooklab.shared.errors import json_error
 from hooklab.shared.settings import Settings
 
@@ -294,6 +298,46 @@ def check_access() -> Response | None:
     return redirect(url_for("security.login", next=request.full_path.rstrip("?")))
 
 
+class LoginThrottle:
+    """Failed logins per client address: past MAX_FAILURES within WINDOW_S, the form waits.
+
+    Hangs off the app's Store (`store.attached`); a guessed token costs a minute per ten.
+    """
+
+    MAX_FAILURES = 10
+    WINDOW_S = 60.0
+    MAX_ADDRESSES = 10_000  # memory stays bounded whoever knocks
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def wait_s(self, address: str, now: float | None = None) -> int:
+        """Seconds before `address` may try again (0: it may now)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            failures = self._failures.get(address)
+            if failures is None:
+                return 0
+            while failures and failures[0] <= now - self.WINDOW_S:
+                failures.popleft()
+            if not failures:
+                del self._failures[address]
+                return 0
+            if len(failures) < self.MAX_FAILURES:
+                return 0
+            return max(1, math.ceil(failures[0] + self.WINDOW_S - now))
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        """Count one failed login from `address`."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if address not in self._failures and len(self._failures) >= self.MAX_ADDRESSES:
+                self._failures.pop(next(iter(self._failures)))  # the longest-known address
+            failures = self._failures.setdefault(address, deque(maxlen=self.MAX_FAILURES))
+            failures.append(now)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """The login form: the access token in, a session cookie out."""
@@ -305,8 +349,15 @@ def login():
         return render_template("login.html", next=next_path, failed=False)
     if not same_origin():
         return render_template("login.html", next=next_path, failed=False, cross_origin=True), 403
+    throttle = get_store().attached("login_throttle", LoginThrottle)
+    address = request.remote_addr or "-"
+    wait_s = throttle.wait_s(address)
+    if wait_s:
+        page = render_template("login.html", next=next_path, failed=False, wait_s=wait_s)
+        return page, 429, {"Retry-After": str(wait_s)}
     given = request.form.get("token", "")
     if not hmac.compare_digest(given.encode(), token.encode()):
+        throttle.failed(address)
         return render_template("login.html", next=next_path, failed=True), 401
     response = redirect(next_path, code=303)
     response.set_cookie(

@@ -126,6 +126,12 @@ SETTINGS: list[Setting] = [
         float,
     ),
     Setting(
+        "retention_days",
+        30,
+        "Deliveries, their attempts and events older than this many days are deleted (0: keep).",
+        int,
+    ),
+    Setting(
         "block_private_targets",
         False,
         "Refuse webhook URLs in loopback, private and link-local ranges.",

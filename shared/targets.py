@@ -13,13 +13,21 @@ reserved or otherwise non-global addresses. Two checks use this module:
 
 Both take an injectable resolver (same signature as socket.getaddrinfo), so tests never send
 traffic to the addresses they check. Without one they use the module's `RESOLVER`.
+
+Name resolution can hang (a dead DNS server), and a hung `getaddrinfo` cannot be interrupted
+the way a socket read can. Inside `resolution_deadline(until)` (every delivery attempt), a
+lookup runs in a helper thread and the caller gives up at the deadline, so a resolver that
+hangs cannot hold a delivery worker past its attempt's timeout.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import requests
@@ -31,6 +39,77 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 Resolver = Callable[..., list]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 RESOLVER: Resolver = socket.getaddrinfo
+
+
+_deadline = threading.local()
+
+
+@contextmanager
+def resolution_deadline(until: float) -> Iterator[None]:
+    """Name lookups on this thread give up at `until` (a time.monotonic() value)."""
+    previous = getattr(_deadline, "until", None)
+    _deadline.until = until
+    try:
+        yield
+    finally:
+        _deadline.until = previous
+
+
+def is_address(host: str) -> bool:
+    """Whether `host` is an IP address already (nothing to look up)."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def lookup(host: str, port: int, resolver: Resolver | None = None) -> list:
+    """`resolver(host, port, type=SOCK_STREAM)`, given up with TimeoutError at the deadline."""
+    resolve = resolver or RESOLVER
+    until = getattr(_deadline, "until", None)
+    if until is None:
+        return resolve(host, port, type=socket.SOCK_STREAM)
+    remaining = until - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError(f"no time left to look up {host}")
+    answer: dict[str, object] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            answer["infos"] = resolve(host, port, type=socket.SOCK_STREAM)
+        except BaseException as exc:  # handed to the waiting thread
+            answer["error"] = exc
+        finally:
+            done.set()
+
+    # A daemon thread: a lookup that never returns is left behind, not waited for.
+    threading.Thread(target=run, name="hooklab-lookup", daemon=True).start()
+    if not done.wait(remaining):
+        raise TimeoutError(f"the DNS lookup of {host} did not finish in time")
+    if "error" in answer:
+        raise answer["error"]  # type: ignore[misc]
+    return answer["infos"]  # type: ignore[return-value]
+
+
+def connect_to_each(conn, addresses: list[str], new_conn: Callable[[], object]):
+    """Open `conn` to the first of `addresses` that answers (urllib3 connection internals).
+
+    The Host header and TLS name still use the connection's host, read before (Host) and
+    after (TLS) this; only the address connected to changes.
+    """
+    name = conn._dns_host
+    last: Exception | None = None
+    for address in addresses:
+        conn._dns_host = address
+        try:
+            return new_conn()
+        except (NewConnectionError, ConnectTimeoutError) as exc:
+            last = exc
+        finally:
+            conn._dns_host = name
+    raise last  # type: ignore[misc]
 
 
 class TargetBlocked(Exception):
@@ -85,7 +164,7 @@ def resolve_target(
     try:
         addresses = [str(ipaddress.ip_address(host.split("%")[0]))]
     except ValueError:
-        infos = (resolver or RESOLVER)(host, port, type=socket.SOCK_STREAM)
+        infos = lookup(host, port, resolver)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, f"{host} has no address")
@@ -134,18 +213,10 @@ class _GuardedConnectionMixin:
             addresses = resolve_target(name, self.port, self.guard_resolver, self.guard_blocked)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc
-        last: Exception | None = None
-        for address in addresses:
-            # Connect to the checked address; the Host header and TLS name still use `host`,
-            # which is read before (Host) and after (TLS) this method.
-            self._dns_host = address
-            try:
-                return super()._new_conn()
-            except (NewConnectionError, ConnectTimeoutError) as exc:
-                last = exc
-            finally:
-                self._dns_host = name
-        raise last  # type: ignore[misc]
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, str(exc)) from exc
+        # Connect only to the checked addresses.
+        return connect_to_each(self, addresses, super()._new_conn)
 
 
 class GuardedAdapter(HTTPAdapter):

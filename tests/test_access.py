@@ -16,6 +16,7 @@ import requests
 from simple_websocket import Client as WsClient
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
+from hooklab.app.factory import create_app
 from hooklab.bin_server.bins import create_bin
 from hooklab.shared import security
 from hooklab.shared.context import get_store
@@ -339,3 +340,39 @@ def test_without_a_token_everything_is_open(tmp_path):
     client = create_app(make_settings(tmp_path)).test_client()
     assert client.get("/api/settings").status_code == 200
     assert client.get("/login").headers["Location"] == "/"
+
+
+# --- the login form is rate-limited per client address -----------------------------------------
+
+
+def test_ten_wrong_tokens_a_minute_and_the_form_waits(tmp_path):
+    client = create_app(make_settings(tmp_path, token=TOKEN)).test_client()
+    same_page = {"Origin": "http://localhost"}
+
+    def attempt(token: str, address: str = "127.0.0.1"):
+        return client.post(
+            "/login",
+            data={"token": token},
+            headers=same_page,
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    for _ in range(security.LoginThrottle.MAX_FAILURES):
+        assert attempt("guess").status_code == 401
+    refused = attempt("guess")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "Too many wrong tokens" in refused.get_data(as_text=True)
+    # While it waits, even the right token is not tried (a guess must not learn it was right).
+    assert attempt(TOKEN).status_code == 429
+    # Another address is not held up by this one.
+    assert attempt(TOKEN, "10.0.0.2").status_code == 303
+
+
+def test_the_throttle_forgets_failures_after_its_window():
+    throttle = security.LoginThrottle()
+    for n in range(throttle.MAX_FAILURES):
+        throttle.failed("a", now=100.0 + n)
+    assert throttle.wait_s("a", now=110.0) == 50  # the first failure leaves the window at 160
+    assert throttle.wait_s("a", now=160.0) == 0
+    assert throttle.wait_s("b", now=110.0) == 0

@@ -11,7 +11,6 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -31,6 +30,7 @@ from hooklab.sender.webhooks import check_fields, create_webhook
 from hooklab.sender.worker import run_worker
 from hooklab.shared.store import Store
 from tests.conftest import make_settings
+from tests.waiting import wait_for
 
 # ---- a receiver that answers as told ---------------------------------------------------------
 
@@ -125,17 +125,6 @@ def receivers():
     yield start
     for receiver in started:
         receiver.stop()
-
-
-def wait_for(check: Callable[[], object], timeout: float = 8.0, what: str = "condition"):
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def closed_port_url() -> str:
@@ -689,6 +678,34 @@ def test_test_sends_and_redeliveries_whose_sender_died_are_closed(tmp_path, monk
     ).fetchall()
     assert rows == [("test", "abandoned", "failed"), ("redeliver", "abandoned", "failed")]
     assert delivery_module.fail_abandoned_sends(store) == 0
+    store.close()
+
+
+def test_a_scheduled_attempt_whose_worker_died_is_closed_once_settled_elsewhere(tmp_path):
+    """The dead worker's delivery was settled by a redelivery: nobody claims it again."""
+    settings = make_settings(tmp_path)
+    store = open_store(settings.db)
+    store.migrate()
+    webhook = make_webhook(store, settings, closed_port_url())
+    delivery_id = fire(store, "payment_received")["deliveries"][0]["id"]
+    dead = claim_due(store, settings, "dead-worker")  # claimed, then the worker died
+    assert dead.trigger == "scheduled"
+    store.conn.execute(
+        "UPDATE deliveries SET status = 'succeeded', claim_token = NULL WHERE id = ?",
+        (delivery_id,),
+    )
+    store.conn.commit()
+    assert delivery_module.fail_abandoned_sends(store) == 0  # it may still be running
+    # Older than any attempt can run: its sender is gone, whatever started it.
+    store.conn.execute("UPDATE attempts SET started_at = 0 WHERE id = ?", (dead.attempt_id,))
+    store.conn.commit()
+    assert delivery_module.fail_abandoned_sends(store) == 1
+    closed = store.conn.execute(
+        "SELECT trigger, error_kind, finished_at IS NOT NULL FROM attempts WHERE id = ?",
+        (dead.attempt_id,),
+    ).fetchone()
+    assert closed == ("scheduled", "abandoned", 1)
+    assert webhook["id"]
     store.close()
 
 

@@ -324,3 +324,44 @@ def test_the_server_blocks_at_save_and_before_every_attempt(
     assert test_send["ok"] is False and "blocked target" in test_send["error"]
     assert receiver.accepted_after_probe() == 0
     assert receiver.requests == []
+
+
+# --- a resolver that hangs is covered by the attempt's deadline ---------------------------------
+
+
+@pytest.mark.parametrize("block_private", [False, True])
+def test_a_hanging_dns_lookup_does_not_hold_the_attempt_past_its_deadline(
+    monkeypatch, block_private
+):
+    from hooklab.sender.attempt import new_session, perform
+    from hooklab.sender.deadline import Watchdog
+
+    release = threading.Event()
+    asked: list[str] = []
+
+    def hanging_resolver(host, port, *args, **kwargs):
+        asked.append(host)
+        release.wait(60)  # a DNS server that never answers (released at the end of the test)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(targets, "RESOLVER", hanging_resolver)
+    try:
+        with new_session(Watchdog(), block_private) as session:
+            outcome = perform(session, "http://hooks.test:9/x", b"{}", {}, 0.3, 1024)
+        # The attempt is over while the lookup still hangs: the deadline did not wait for it.
+        assert asked == ["hooks.test"] and not release.is_set()
+        assert outcome.error_kind == "timeout", outcome.error
+        assert "hooks.test" in outcome.error
+    finally:
+        release.set()
+
+
+def test_a_lookup_inside_a_deadline_returns_what_the_resolver_gives(receiver):
+    from hooklab.sender.attempt import new_session, perform
+    from hooklab.sender.deadline import Watchdog
+
+    # `localhost` resolves through the real resolver, in the helper thread.
+    url = f"http://localhost:{receiver.port}/hook"
+    with new_session(Watchdog()) as session:
+        outcome = perform(session, url, b"{}", {}, 5.0, 1024)
+    assert outcome.status_code == 200, outcome.error
