@@ -12,6 +12,7 @@ from hooklab.app.factory import create_app
 from hooklab.bin_server.api import path_matches
 from hooklab.shared.context import get_notifier
 from tests.conftest import make_settings
+from tests.waiting import wait_until_reading
 
 MISSING_BIN = "a" * 26  # the shape of a bin id, but no such bin
 
@@ -327,11 +328,12 @@ def wait_url(live_server, bin_id: str, **params) -> str:
     return f"{live_server.url}/api/bins/{bin_id}/requests/wait?{query}"
 
 
-def send_later(url: str, method: str = "POST", delay: float = 0.2, **kwargs) -> threading.Thread:
-    """Send a request from another thread once the long poll is (very likely) waiting."""
+def send_later(url: str, method: str = "POST", **kwargs) -> threading.Thread:
+    """Send a request from another thread once this thread waits for its long poll's answer."""
+    waiter = threading.current_thread()
 
     def run():
-        time.sleep(delay)
+        wait_until_reading(waiter)
         requests.request(method, url, timeout=5, **kwargs)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -398,9 +400,10 @@ def test_wait_after_cursor_skips_older_requests(live_server):
 )
 def test_wait_filters(live_server, filters, sent, expected_body):
     bin_ = live_server.create_bin()
+    waiter = threading.current_thread()
 
     def run():
-        time.sleep(0.2)
+        wait_until_reading(waiter)
         for method, subpath in sent:
             requests.request(method, bin_["url"] + subpath, data=f"{method} {subpath}", timeout=5)
 
@@ -429,9 +432,10 @@ def test_wait_sees_a_capture_it_was_not_told_about(live_server):
 
     bin_ = live_server.create_bin()
     db_path = live_server.db
+    waiter = threading.current_thread()
 
     def write_directly():
-        time.sleep(0.3)
+        wait_until_reading(waiter)
         conn = sqlite3.connect(db_path, timeout=5)
         with conn:
             conn.execute(

@@ -242,35 +242,42 @@ def test_bin_export_clear_and_rm(run, live_server, tmp_path):
     assert run("bin", "show", created["id"]).exit_code == 1
 
 
-def test_bin_tail_prints_requests_as_they_arrive(run, live_server):
+def test_bin_tail_prints_requests_as_they_arrive(live_server):
     created = live_server.create_bin()
     requests.post(created["url"] + "/first", json={"n": 1}, timeout=5)
-
-    def later():
-        time.sleep(0.3)
+    tail = popen_tail(
+        live_server, created["id"], "--after", "0", "--count", "2", "--json", "--full"
+    )
+    try:
+        # The replayed first request is printed: the tail is connected, and now waits.
+        first = json.loads(tail.stdout.readline())
         requests.post(created["url"] + "/second", json={"n": 2}, timeout=5)
-
-    sender = threading.Thread(target=later)
-    sender.start()
-    result = run("bin", "tail", created["id"], "--after", "0", "--count", "2", "--json", "--full")
-    sender.join()
-    assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+        out, err = tail.communicate(timeout=15)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0, err
+    lines = [first] + [json.loads(line) for line in out.splitlines()]
     assert [line["json"] for line in lines] == [{"n": 1}, {"n": 2}]
     assert lines[1]["subpath"] == "/second"
 
 
-def start_tail(live_server, bin_id: str) -> subprocess.Popen:
-    """`hooklab bin tail` in a process of its own, once it says it is connected."""
+def popen_tail(live_server, bin_id: str, *options: str) -> subprocess.Popen:
+    """`hooklab bin tail BIN_ID OPTIONS…` in a process of its own, against the live server."""
     env = {**os.environ, "HOOKLAB_SERVER": live_server.url, "PYTHONUNBUFFERED": "1"}
     env.pop("HOOKLAB_TOKEN", None)
-    tail = subprocess.Popen(
-        [HOOKLAB, "bin", "tail", bin_id],
+    return subprocess.Popen(
+        [HOOKLAB, "bin", "tail", bin_id, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+def start_tail(live_server, bin_id: str) -> subprocess.Popen:
+    """`hooklab bin tail` in a process of its own, once it says it is connected."""
+    tail = popen_tail(live_server, bin_id)
     assert "Waiting for requests" in tail.stderr.readline()
     return tail
 
@@ -702,10 +709,14 @@ def test_worker_delivers_what_a_server_without_workers_queued(tmp_path):
         target = requests.post(f"{base}/api/bins", json={}, timeout=5).json()
         webhook = {"name": "Worker", "url": target["url"], "event": "payment_received"}
         requests.post(f"{base}/api/webhooks", json=webhook, timeout=5).raise_for_status()
-        requests.post(f"{base}/api/events/payment_received", json={"n": 1}, timeout=5)
-        time.sleep(0.3)
-        assert requests.get(f"{target['url'].replace('/b/', '/api/bins/')}/requests",
-                            timeout=5).json() == []  # fmt: skip
+        fired = requests.post(
+            f"{base}/api/events/payment_received", json={"n": 1}, timeout=5
+        ).json()
+        # This server runs no delivery worker: the delivery waits, untried, for one.
+        waiting = requests.get(
+            f"{base}/api/deliveries/{fired['deliveries'][0]['id']}", timeout=5
+        ).json()
+        assert (waiting["status"], waiting["attempt_count"]) == ("pending", 0)
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
         worker = subprocess.Popen(

@@ -179,11 +179,21 @@ def test_one_subscribers_cursor_never_poisons_the_shared_feed(live_server, after
         assert receive(healthy)["request"]["id"] == third
 
 
-def test_a_subscriber_arriving_first_with_a_far_cursor_leaves_the_feed_to_the_store(live_server):
-    """The feed starts from the newest stored id, not from its first subscriber's cursor."""
-    bin_row = live_server.create_bin(name="far")
-    with connect(live_server, bin_row["id"], after=2**62) as far:
-        far.receive(timeout=0.2)  # nothing for it: let it create the shared feed first
-        with connect(live_server, bin_row["id"]) as healthy:
-            new = capture(live_server, bin_row["id"], data="x")
-            assert receive(healthy)["request"]["id"] == new
+def test_a_far_cursor_does_not_move_the_shared_feed(app, client):
+    """The feed starts from the newest stored id, not from its first subscriber's cursor.
+
+    Else a subscriber asking for ids past every one would push the shared frames out of
+    reach, and every other subscriber would fall back to reading the store on its own.
+    """
+    from hooklab.bin_server.live import BinFeed
+
+    store = app.extensions["hooklab.store"]
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    first = int(client.post(f"/b/{bin_id}").headers["X-Hooklab-Request-Id"])
+    feed = BinFeed(bin_id, "http://localhost/", True)
+    assert feed.poll(store, 2**62, seen=0)[1] == []
+    assert (feed.floor, feed.high) == (first, first)
+    new = int(client.post(f"/b/{bin_id}").headers["X-Hooklab-Request-Id"])
+    _, frames = feed.poll(store, first, seen=1)
+    assert [request_id for request_id, _ in frames] == [new]
+    assert first >= feed.floor  # served from the shared frames, not a replay of its own

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import requests
 from hooklab.client.http import HooklabError
 from hooklab.client.pytest_plugin import CapturedRequest, Hooklab, json_matches
 from hooklab.shared.signing import generate_secret, sign
+from tests.waiting import wait_until_reading
 
 PROJECT = Path(__file__).parent / "ci_user_project"
 
@@ -66,9 +66,10 @@ def test_wait_for_returns_each_request_once(hooklab):
 
 def test_wait_for_waits_for_a_request_still_to_come(hooklab):
     bin = hooklab.create_bin()
+    waiter = threading.current_thread()
 
     def later():
-        time.sleep(0.3)
+        wait_until_reading(waiter)  # bin.wait_for below has asked, and waits
         requests.post(bin.url + "/late", json={"late": True}, timeout=5)
 
     sender = threading.Thread(target=later)
