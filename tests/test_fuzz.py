@@ -687,14 +687,18 @@ JSON_NUMBER_FIELDS = [
     ("POST", "/api/webhooks", "timeout_s", None),  # 0.1 to 60 seconds
     ("PATCH", "/api/webhooks/{webhook_id}", "timeout_s", None),
     ("PATCH", "/api/webhooks/{webhook_id}", "active", None),  # true or false only
+    ("POST", "/api/probe", "timeout_s", None),  # no edge value is in range: nothing is sent
 ]
+PROBE_SECRET = "whsec_" + "QUJD" * 8  # a well-formed secret (32 bytes, base64)
 RAW_LITERALS = ["1e309", "-1e309", "NaN", "Infinity", "-Infinity"]
 
 
-def json_body_with(method: str, field: str, literal: str) -> bytes:
+def json_body_with(method: str, path: str, field: str, literal: str) -> bytes:
     """A JSON body setting `field` to `literal` (JSON text, so 1e309 and NaN go in raw)."""
     if field.startswith("response."):
         body = {"response": {field.split(".")[1]: "<here>"}}
+    elif path == "/api/probe":
+        body = {"url": REFUSED_PORT_URL, "secret": PROBE_SECRET, field: "<here>"}
     elif method == "POST":
         body = {"name": "edges", "url": REFUSED_PORT_URL, "event": "*", field: "<here>"}
     else:
@@ -709,7 +713,7 @@ def json_body_with(method: str, field: str, literal: str) -> bytes:
 def test_every_json_number_field_is_range_checked(
     edge_app, edge_world, method, path, field, valid, literal
 ):
-    body = json_body_with(method, field, literal)
+    body = json_body_with(method, path, field, literal)
     response = edge_app.test_client().open(
         path.format(**edge_world), method=method, data=body, content_type="application/json"
     )
