@@ -508,6 +508,7 @@ EDGE_VALUES = [
     "\x00",
 ]
 QUERY_PARAMETERS = [
+    "q",
     "after",
     "before",
     "limit",
