@@ -64,7 +64,9 @@ def _event_row(event) -> dict:
 
 def _page_arg() -> int:
     text = request.args.get("page", "1").strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    # isdigit() alone takes "²" and 10,000 digits, which int() refuses (a 500): ASCII, short.
+    whole = text.isascii() and text.isdigit() and len(text) <= 9
+    if not whole or not 1 <= int(text) <= MAX_PAGE:
         abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}, not {text!r}.")
     return int(text)
 
