@@ -621,6 +621,111 @@ def test_a_late_worker_does_not_overrule_the_one_that_took_over(tmp_path, receiv
     assert codes == [(1, 500), (2, 200)]
 
 
+def test_one_transaction_claims_several_deliveries_once_each(tmp_path, receivers):
+    settings = make_settings(tmp_path)
+    store, other = open_store(settings.db), open_store(settings.db)
+    store.migrate()
+    make_webhook(store, settings, receivers(Answer(200)).url)
+    fired = [fire(store, "payment_received", {"n": n})["deliveries"][0]["id"] for n in range(5)]
+    first = delivery_module.claim_batch(store, settings, "a", 3)
+    second = delivery_module.claim_batch(other, settings, "b", 3)
+    assert [c.delivery_id for c in first] == fired[:3]
+    assert [c.delivery_id for c in second] == fired[3:]
+    assert delivery_module.claim_batch(store, settings, "a", 3) is None  # all claimed
+    assert len({c.token for c in first + second}) == 5
+    assert all(c.number == 1 and c.keys and c.expires_at for c in first + second)
+    attempts = store.conn.execute(
+        "SELECT delivery_id, worker, finished_at FROM attempts ORDER BY delivery_id"
+    ).fetchall()
+    assert attempts == [(d, "a" if d in fired[:3] else "b", None) for d in fired]
+
+
+def test_outcomes_recorded_together_each_move_their_delivery_on(tmp_path, receivers):
+    settings = make_settings(tmp_path)
+    store = open_store(settings.db)
+    store.migrate()
+    receiver = receivers(Answer(200), Answer(500), Answer(200))
+    make_webhook(store, settings, receiver.url)
+    for n in range(3):
+        fire(store, "payment_received", {"n": n})
+    claims = delivery_module.claim_batch(store, settings, "w", 3)
+    with new_session(deadlines(store)) as session:
+        outcomes = [delivery_module.send_claim(store, c, settings, session) for c in claims]
+    assert [o.status_code for o in outcomes] == [200, 500, 200]
+    assert delivery_module.record_many(store, settings, list(zip(claims, outcomes, strict=True)))
+    states = store.conn.execute(
+        "SELECT d.status, d.claim_token, a.status_code, a.ok, a.finished_at IS NOT NULL "
+        "FROM deliveries d JOIN attempts a ON a.delivery_id = d.id ORDER BY d.id"
+    ).fetchall()
+    assert states == [
+        ("succeeded", None, 200, 1, 1),
+        ("pending", None, 500, 0, 1),  # to be retried on schedule
+        ("succeeded", None, 200, 1, 1),
+    ]
+
+
+def test_claims_never_sent_are_handed_back_whole(tmp_path, receivers):
+    settings = make_settings(tmp_path)
+    store = open_store(settings.db)
+    store.migrate()
+    receiver = receivers(Answer(200))
+    make_webhook(store, settings, receiver.url)
+    for n in range(3):
+        fire(store, "payment_received", {"n": n})
+    claims = delivery_module.claim_batch(store, settings, "w", 3)
+    # The last one's claim lapsed and another worker took it over before the hand-back.
+    store.conn.execute(
+        "UPDATE deliveries SET claim_token = 'other' WHERE id = ?", (claims[2].delivery_id,)
+    )
+    store.conn.commit()
+    delivery_module.release_claims(store, claims[1:])
+    rows = store.conn.execute(
+        "SELECT d.claim_token, d.scheduled_attempts, count(a.id) FROM deliveries d "
+        "LEFT JOIN attempts a ON a.delivery_id = d.id GROUP BY d.id ORDER BY d.id"
+    ).fetchall()
+    assert rows == [(claims[0].token, 1, 1), (None, 0, 0), ("other", 1, 1)]
+    assert not delivery_module.renew_claim(store, settings, claims[2])  # no longer ours
+    again = delivery_module.claim_due(store, settings, "w")
+    assert (again.delivery_id, again.number) == (claims[1].delivery_id, 1)
+
+
+def test_a_stopped_pool_records_every_answer_and_hands_back_the_rest(tmp_path, receivers):
+    settings = make_settings(tmp_path, delivery_workers=2)
+    store = open_store(settings.db)
+    store.migrate()
+    receiver = receivers(Answer(200, sleep=0.05))
+    make_webhook(store, settings, receiver.url)
+    events = 40
+    for n in range(events):
+        fire(store, "payment_received", {"n": n})
+    pool = DeliveryWorkers(store, settings)
+    pool.start()
+    try:
+        wait_for(lambda: len(receiver.received) >= 5, what="the first deliveries")
+    finally:
+        pool.stop()
+    sent = len(receiver.received)
+    assert sent < events  # stopped in the middle
+    # Right after stop(): every answer received is recorded, no claim left behind.
+    counts = store.conn.execute(
+        "SELECT count(*), sum(ok), sum(finished_at IS NULL) FROM attempts"
+    ).fetchone()
+    assert counts == (sent, sent, 0)
+    claimed = store.conn.execute(
+        "SELECT count(*) FROM deliveries WHERE claim_token IS NOT NULL"
+    ).fetchone()[0]
+    assert claimed == 0
+    # Another pool sends the rest, each once.
+    pool = DeliveryWorkers(open_store(settings.db), settings)
+    pool.start()
+    try:
+        wait_for(lambda: len(receiver.received) >= events, what="the rest")
+    finally:
+        pool.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == len(set(ids)) == events
+
+
 def test_run_worker_delivers_what_another_process_fired(tmp_path, receivers, capsys):
     settings = make_settings(tmp_path, delivery_workers=2)
     firing_store = open_store(settings.db)
