@@ -1,11 +1,11 @@
 """Live latency: 10 websocket subscribers on one bin while 200 requests/s are captured.
 
-For each captured request and each subscriber: the time from the capture's response (at the
-client that sent it) to the frame announcing it (at the subscriber). The subscribers run in a
-process of their own, so the sender's threads do not delay their reads; both processes stamp
-times with CLOCK_MONOTONIC, which is one clock for the whole machine.
-Frames that arrive before the response (the server wakes the stream before it answers) count
-as 0 ms. Targets: p50 <= 5 ms, p99 <= 25 ms.
+For each captured request and each subscriber: the time from the moment the client starts
+sending the capture to the frame announcing it at the subscriber (what a person watching the
+inspector waits for). The subscribers run in a process of their own, so the sender's threads do
+not delay their reads; both processes stamp times with CLOCK_MONOTONIC, which is one clock for
+the whole machine. Nothing is clamped: every frame counts with its own time.
+Target: p99 <= 25 ms (the median is shown beside it).
 
 Usage: python bench/live_latency.py [--seconds 10] [--rate 200] [--subscribers 10]
 """
@@ -71,7 +71,7 @@ def subscribe(ws_url: str, count: int, out: str, deadline_s: float) -> None:
 
 
 def send_load(url: str, rate: int, seconds: float, senders: int = 4) -> dict[int, float]:
-    """Capture `rate` requests/s for `seconds` (open loop); returns id -> response time."""
+    """Capture `rate` requests/s for `seconds` (open loop); returns id -> the time it was sent."""
     answered: dict[int, float] = {}
     lock = threading.Lock()
     total = int(rate * seconds)
@@ -84,13 +84,13 @@ def send_load(url: str, rate: int, seconds: float, senders: int = 4) -> dict[int
             delay = start + slot / rate - clock()
             if delay > 0:
                 time.sleep(delay)
+            sent = clock()
             response = session.post(
                 url, data=body, headers={"Content-Type": "application/json"}, timeout=10
             )
-            now = clock()
             if response.status_code == 200:
                 with lock:
-                    answered[int(response.headers["X-Hooklab-Request-Id"])] = now
+                    answered[int(response.headers["X-Hooklab-Request-Id"])] = sent
         session.close()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(senders)]
@@ -136,18 +136,15 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
             time.sleep(1.0)  # let the last frames arrive
             sub.communicate("stop\n", timeout=30)
         frames = json.loads(out.read_text())
-    latencies, missing, early = [], 0, 0
+    latencies, missing = [], 0
     for received in frames:
         seen = dict(received)
-        for request_id, answered_at in answered.items():
+        for request_id, sent_at in answered.items():
             at = seen.get(request_id)
             if at is None:
                 missing += 1
                 continue
-            delta = (at - answered_at) * 1000
-            if delta < 0:
-                early += 1
-            latencies.append(max(0.0, delta))
+            latencies.append((at - sent_at) * 1000)
     result = {
         "seconds": seconds,
         "rate": rate,
@@ -155,15 +152,15 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
         "captured": len(answered),
         "frames_expected": len(answered) * subscribers,
         "frames_missing": missing,
-        "frames_before_response": early,
         "p50_ms": common.percentile(latencies, 50),
         "p90_ms": common.percentile(latencies, 90),
+        "p95_ms": common.percentile(latencies, 95),
+        "min_ms": min(latencies) if latencies else float("nan"),
         "p99_ms": common.percentile(latencies, 99),
         "max_ms": max(latencies) if latencies else float("nan"),
         "server_cpu_cores": round(server_cpu, 2),  # CPU the serving process used meanwhile
     }
     result["passed"] = {
-        "p50": result["p50_ms"] <= 5,
         "p99": result["p99_ms"] <= 25,
         "complete": missing == 0 and len(answered) == rate * seconds,
     }
@@ -172,7 +169,7 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
         f"live: {len(answered)} captures, {subscribers} subscribers: "
         f"p50 {result['p50_ms']:.1f} ms, "
         f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
-        f"{missing} frames missing, {early} before the response",
+        f"{missing} frames missing (from the request sent to the frame)",
         flush=True,
     )
     return result

@@ -1,7 +1,7 @@
 """Memory and start: resident memory after 100,000 captures; time to the first answer.
 
 - Start: `hooklab serve` on a fresh database, from launching the command to the first answer
-  of `GET /api/health` (polled every 5 ms); the median of three starts.
+  of `GET /api/health` (polled every 5 ms); three starts, judged on the slowest.
 - Memory: wrk POSTs the 120-byte body across 100 bins, in runs of 5 s until 100,000 captures
   are stored, then the server's memory is read from /proc: the RSS of gunicorn's
   worker (the process that serves and holds the app), of its master, and the PSS of both
@@ -133,13 +133,13 @@ def main(captures: int = 100_000) -> dict:
     }
     result["passed"] = {
         "memory": after["worker_rss_mb"] <= 100 and total >= captures,
-        "start": result["start_median_s"] <= 1.5,
+        "start": max(starts) <= 1.5,
     }
     common.write_result("memory_start", result)
     print(
         f"memory: worker RSS {before['worker_rss_mb']} MB at start, {after['worker_rss_mb']} MB "
         f"after {total} captures (master {after['master_rss_mb']} MB, PSS of both "
-        f"{after['total_pss_mb']} MB); first answer {result['start_median_s']:.2f} s after start",
+        f"{after['total_pss_mb']} MB); first answer {max(starts):.2f} s after start at worst",
         flush=True,
     )
     return result

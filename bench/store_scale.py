@@ -7,7 +7,7 @@ traffic would), then:
 - the list API (`GET /api/bins/<id>/requests`, the default page and `limit=1000`) and the
   inspector page (`GET /bins/<id>`) of a bin holding 1,000 requests: the median and p95 of
   sequential requests after a warm-up.
-Targets: throughput within 10 % of the empty store; list API and inspector <= 50 ms.
+Targets: throughput within 10 % of the empty store; list API and inspector p95 <= 50 ms.
 
 Usage: python bench/store_scale.py [--seconds 10] [--rounds 2] [--requests 1000000]
 """
@@ -78,8 +78,10 @@ def timed_gets(url: str, count: int = TIMED_GETS) -> dict:
         response.raise_for_status()
     session.close()
     return {
+        "count": count,
         "p50_ms": common.percentile(times, 50),
         "p95_ms": common.percentile(times, 95),
+        "max_ms": max(times),
         "bytes": len(response.content),
     }
 
@@ -145,15 +147,16 @@ def main(seconds: int = 10, rounds: int = 2, total: int = 1_000_000) -> dict:
     }
     result["passed"] = {
         "throughput": result["ratio_full_empty"] >= 0.9,
-        "list": reads["list_1000"]["p50_ms"] <= 50 and reads["list_default"]["p50_ms"] <= 50,
-        "inspector": reads["inspector"]["p50_ms"] <= 50,
+        "list_default": reads["list_default"]["p95_ms"] <= 50,
+        "list_1000": reads["list_1000"]["p95_ms"] <= 50,
+        "inspector": reads["inspector"]["p95_ms"] <= 50,
     }
     common.write_result("store_scale", result)
     print(
         f"store: full {best['full']:.0f}/s vs empty {best['empty']:.0f}/s "
-        f"(x{result['ratio_full_empty']:.2f}); list {reads['list_default']['p50_ms']:.1f} ms "
-        f"(limit=1000: {reads['list_1000']['p50_ms']:.1f} ms), inspector "
-        f"{reads['inspector']['p50_ms']:.1f} ms",
+        f"(x{result['ratio_full_empty']:.2f}); p95: list {reads['list_default']['p95_ms']:.1f} ms "
+        f"(limit=1000: {reads['list_1000']['p95_ms']:.1f} ms), inspector "
+        f"{reads['inspector']['p95_ms']:.1f} ms",
         flush=True,
     )
     return result

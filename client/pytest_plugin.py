@@ -237,9 +237,10 @@ def _describe(captured: dict) -> str:
 class Hooklab:
     """What the `hooklab` fixture gives a test: bins, webhooks, firing events, deliveries."""
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    def __init__(self, url: str, token: str | None = None, client: Client | None = None) -> None:
         self.url = url.rstrip("/")
-        self.client = Client(self.url, token)
+        self._own_client = client is None
+        self.client = Client(self.url, token) if client is None else client
         self._bins: list[str] = []
         self._webhooks: list[Any] = []
 
@@ -394,7 +395,9 @@ class Hooklab:
             _ignore_errors(self.client.delete_webhook, webhook_id)
         for bin_id in self._bins:
             _ignore_errors(self.client.delete_bin, bin_id)
-        self.client.session.close()
+        self._webhooks, self._bins = [], []
+        if self._own_client:
+            self.client.session.close()
 
 
 def _webhook_id(webhook: dict | int | str) -> int | str:
@@ -447,10 +450,25 @@ def hooklab_server(
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def hooklab_client(request: pytest.FixtureRequest, hooklab_server: str) -> Iterator[Client]:
+    """The Client the session's tests share: one kept-alive connection, not one per test."""
+    client = Client(hooklab_server, request.config.getoption("hooklab_token"))
+    if not request.config.getoption("hooklab_url"):
+        # The plugin's own server is on 127.0.0.1: no proxy applies, so none is looked up.
+        client.session.trust_env = False
+    try:
+        yield client
+    finally:
+        client.session.close()
+
+
 @pytest.fixture
-def hooklab(request: pytest.FixtureRequest, hooklab_server: str) -> Iterator[Hooklab]:
+def hooklab(
+    request: pytest.FixtureRequest, hooklab_server: str, hooklab_client: Client
+) -> Iterator[Hooklab]:
     """A Hooklab server for this test: bins, webhooks, `fire`, `deliveries`, `probe`."""
-    lab = Hooklab(hooklab_server, request.config.getoption("hooklab_token"))
+    lab = Hooklab(hooklab_server, request.config.getoption("hooklab_token"), hooklab_client)
     yield lab
     if not request.config.getoption("hooklab_keep"):
         lab.cleanup()

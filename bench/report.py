@@ -1,0 +1,397 @@
+"""docs/benchmarks.md from the raw results of one run (docs/benchmarks.json) and the template.
+
+Rendering only: no benchmark runs here, so the page can always be regenerated from the
+committed JSON (`python bench/run_all.py --from-json docs/benchmarks.json`), and
+tests/test_benchmarks_page.py checks that the committed page is exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+RESULTS_JSON = ROOT / "docs" / "benchmarks.json"
+TEMPLATE = BENCH_DIR / "benchmarks.template.md"
+# The order of the page (and of a full run).
+NAMES = (
+    "capture",
+    "live_latency",
+    "delivery",
+    "store_scale",
+    "memory_start",
+    "search",
+    "fixture",
+    "rules",
+)
+
+
+def mark(ok: bool | None) -> str:
+    """A table cell for met / not met / not a pass-fail line."""
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def ms(value: float | None, digits: int = 1) -> str:
+    """Milliseconds for a cell ("—" when missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f} ms"
+
+
+class Table:
+    """The figures table: one line per target."""
+
+    HEAD = (
+        "| # | target | judged on | figure | value | median | met |\n|---|---|---|---|---|---|---|"
+    )
+
+    def __init__(self) -> None:
+        self.lines: list[str] = [self.HEAD]
+
+    def add(
+        self,
+        number: int | str,
+        target: str,
+        judged: str,
+        figure: str,
+        value: str,
+        median: str = "—",
+        met: bool | None = None,
+    ) -> None:
+        """One target."""
+        cells = (str(number), target, judged, figure, value, median, mark(met))
+        self.lines.append("| " + " | ".join(cells) + " |")
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _capture(t: Table, c: dict) -> None:
+    rps = c["best_rps"]
+    figure = (
+        f"hooklab {rps['hooklab']:.0f} req/s, httpbin {rps['httpbin']:.0f}, "
+        f"bare app {rps['bare']:.0f} ({c['rounds']} alternating rounds, best of each)"
+    )
+    passed = c["passed"]
+    t.add(
+        1,
+        "capture >= 1.5x httpbin",
+        "throughput",
+        figure,
+        f"x{c['ratio_httpbin']:.2f}",
+        met=passed["vs_httpbin"],
+    )
+    t.add(
+        1,
+        "capture >= 0.75x the bare app",
+        "throughput",
+        "(same run)",
+        f"x{c['ratio_bare']:.2f}",
+        met=passed["vs_bare"],
+    )
+    check = c["count_check"]
+    t.add(
+        1,
+        "every 2xx capture in the store",
+        "count",
+        f"{check['answered_2xx']} answered 2xx, {check['rows']} rows; timed runs consistent: "
+        f"{check['timed_runs_consistent']}",
+        "—",
+        met=passed["count"],
+    )
+
+
+def _live(t: Table, live: dict) -> None:
+    figure = (
+        f"{live['subscribers']} subscribers, {live['captured']} captures at {live['rate']}/s; "
+        f"from the request sent to the frame; {live['frames_missing']} frames missing of "
+        f"{live['frames_expected']}; p95 {ms(live['p95_ms'])}, max {ms(live['max_ms'], 0)}; "
+        f"server used {live['server_cpu_cores']} cores"
+    )
+    met = live["passed"]["p99"] and live["passed"]["complete"]
+    t.add(
+        2,
+        "live frame <= 25 ms after the request is sent",
+        "p99",
+        figure,
+        ms(live["p99_ms"]),
+        ms(live["p50_ms"]),
+        met,
+    )
+
+
+def _delivery(t: Table, d: dict) -> None:
+    figure = (
+        f"hooklab {d['hooklab']['rate']:.0f}/s, bare {d['bare']['rate']:.0f}/s, sequential "
+        f"{d['sequential']['rate']:.0f}/s ({d['workers']} threads; {d['rounds']} alternating "
+        "rounds, best of each)"
+    )
+    passed = d["passed"]
+    t.add(
+        3,
+        "delivery >= 0.8x bare sender",
+        "throughput",
+        figure,
+        f"x{d['ratio_bare']:.2f}",
+        met=passed["vs_bare"],
+    )
+    t.add(
+        3,
+        "delivery >= 10x sequential",
+        "throughput",
+        "(same run)",
+        f"x{d['ratio_sequential']:.1f}",
+        met=passed["vs_sequential"],
+    )
+    h = d["hooklab"]
+    t.add(
+        3,
+        "every delivery signed and logged",
+        "count",
+        f"{h['received']} received, {h['distinct']} distinct, {h['signed']} signatures valid, "
+        f"{h['logged_succeeded']} logged (every round)",
+        "—",
+        met=passed["signed_and_logged"],
+    )
+    lat = d["latency"]
+    t.add(
+        3,
+        "fired-to-received <= 100 ms at 100 events/s",
+        "p99",
+        f"{lat['received']} of {lat['fired']} received; p95 {ms(lat['p95_ms'], 0)}, "
+        f"max {ms(lat['max_ms'], 0)}",
+        ms(lat["p99_ms"], 0),
+        ms(lat["p50_ms"], 0),
+        passed["latency_p99"],
+    )
+
+
+def _fixture(t: Table, f: dict) -> None:
+    h, p = f["hooklab"], f["httpserver"]
+    figure = (
+        f"{f['tests']} tests each; per test: hooklab mean {ms(h['per_test_mean_ms'])} "
+        f"(p95 {ms(h['per_test_p95_ms'])}), pytest-httpserver mean "
+        f"{ms(p['per_test_mean_ms'])} (p95 {ms(p['per_test_p95_ms'])}); {f['rounds']} "
+        "alternating rounds, best of each"
+    )
+    passed = f["passed"]
+    t.add(
+        7,
+        "pytest fixture: per test <= 1.5x pytest-httpserver's",
+        "mean per test",
+        figure,
+        f"x{f['ratio_per_test']:.2f}",
+        f"x{f['ratio_per_test_median']:.2f}",
+        passed["per_test"],
+    )
+    t.add(
+        7,
+        "pytest fixture: session start <= 1 s",
+        "slowest round",
+        f"hooklab starts: {', '.join(f'{s:.2f}' for s in h['session_start_s'])} s; "
+        f"pytest-httpserver: {', '.join(f'{s:.2f}' for s in p['session_start_s'])} s",
+        f"{max(h['session_start_s']):.2f} s",
+        f"{sorted(h['session_start_s'])[len(h['session_start_s']) // 2]:.2f} s",
+        passed["start"],
+    )
+    t.add(
+        7,
+        "pytest fixture: whole suite (information)",
+        "best round",
+        f"pytest run of {f['tests']} tests, process start to exit: hooklab "
+        f"{h['total_s']:.2f} s, pytest-httpserver {p['total_s']:.2f} s",
+        f"x{h['total_s'] / p['total_s']:.2f}",
+    )
+
+
+def _store_scale(t: Table, s: dict) -> None:
+    reads = s["reads"]
+    passed = s["passed"]
+    t.add(
+        4,
+        f"capture with {s['requests_stored']:,} stored within 10 % of empty",
+        "throughput",
+        f"full {s['best_rps']['full']:.0f}/s, empty {s['best_rps']['empty']:.0f}/s",
+        f"x{s['ratio_full_empty']:.2f}",
+        met=passed["throughput"],
+    )
+    t.add(
+        4,
+        "list API, default page (50) of a bin with 1,000 requests <= 50 ms",
+        "p95",
+        f"{reads['list_default']['count']} sequential GETs",
+        ms(reads["list_default"]["p95_ms"]),
+        ms(reads["list_default"]["p50_ms"]),
+        passed["list_default"],
+    )
+    t.add(
+        4,
+        "list API, `limit=1000` of a bin with 1,000 requests <= 50 ms",
+        "p95",
+        f"{reads['list_1000']['bytes'] // 1000} kB per answer",
+        ms(reads["list_1000"]["p95_ms"]),
+        ms(reads["list_1000"]["p50_ms"]),
+        passed["list_1000"],
+    )
+    t.add(
+        4,
+        "inspector page <= 50 ms",
+        "p95",
+        f"`/bins/<id>` of a bin with 1,000 requests, {reads['inspector']['count']} GETs",
+        ms(reads["inspector"]["p95_ms"]),
+        ms(reads["inspector"]["p50_ms"]),
+        passed["inspector"],
+    )
+
+
+def _memory_start(t: Table, m: dict) -> None:
+    after = m["memory_after"]
+    t.add(
+        5,
+        "RSS <= 100 MB after 100,000 captures",
+        "worker RSS",
+        f"{m['captures_stored']:,} stored; {m['memory_before']['worker_rss_mb']} MB at start; "
+        f"master {after['master_rss_mb']} MB, PSS of both {after['total_pss_mb']} MB",
+        f"{after['worker_rss_mb']} MB",
+        met=m["passed"]["memory"],
+    )
+    starts = ", ".join(f"{x:.2f}" for x in m["start_s"])
+    t.add(
+        5,
+        "first answer <= 1.5 s after start",
+        "slowest of three",
+        f"three starts: {starts} s",
+        f"{max(m['start_s']):.2f} s",
+        f"{m['start_median_s']:.2f} s",
+        m["passed"]["start"],
+    )
+
+
+def _search(t: Table, r: dict) -> None:
+    for part, label in (("bin_only", "a bin of 1,000 (10 KB bodies)"), ("with_stored", None)):
+        found = r.get(part)
+        if not found:
+            continue
+        if label is None:
+            label = f"the same with {r['stored']['requests']:,} more stored"
+        worst = max(found.values(), key=lambda row: row["api"]["p95_ms"])
+        index = max(row["index"]["p95_ms"] for row in found.values())
+        direct = max(row["direct"]["p95_ms"] for row in found.values())
+        t.add(
+            6,
+            f"search <= 50 ms, {label}",
+            "p95 (API)",
+            f"worst `q={worst['q']}`; index alone <= {index:.1f} ms; no index (direct) "
+            f"<= {direct:.1f} ms",
+            ms(worst["api"]["p95_ms"]),
+            ms(worst["api"].get("p50_ms")),
+            worst["api"]["p95_ms"] <= 50,
+        )
+    for label, c in (r.get("capture") or {}).items():
+        best = c["best_rps"]
+        t.add(
+            6,
+            f"capture with the search index >= 0.9x without ({label} bodies)",
+            "throughput",
+            f"{best['with_index']:.0f}/s vs {best['without_index']:.0f}/s; indexed "
+            f"{max(c['catch_up_s']):.1f} s after a round at most",
+            f"x{c['ratio']:.2f}",
+            met=c["ratio"] >= 0.9,
+        )
+
+
+def _generic(t: Table, name: str, r: dict) -> None:
+    """Benchmarks that describe their own lines (added by other issues): `lines` in their JSON."""
+    for line in r.get("lines", []):
+        t.add(
+            line.get("number", 7),
+            line["target"],
+            line.get("judged", "—"),
+            line.get("figure", ""),
+            line.get("value", "—"),
+            line.get("median", "—"),
+            line.get("met"),
+        )
+
+
+RENDER = {
+    "capture": _capture,
+    "live_latency": _live,
+    "delivery": _delivery,
+    "fixture": _fixture,
+    "store_scale": _store_scale,
+    "memory_start": _memory_start,
+    "search": _search,
+}
+
+
+def table(results: dict[str, dict | None]) -> str:
+    """The figures table of every result present."""
+    t = Table()
+    for name in NAMES + tuple(n for n in results if n not in NAMES):
+        result = results.get(name)
+        if not result:
+            continue
+        render = RENDER.get(name)
+        if render:
+            render(t, result)
+        else:
+            _generic(t, name, result)
+    return t.text()
+
+
+def _load_line(name: str, r: dict) -> str:
+    load = r.get("load")
+    if not load:
+        return f"  - {name}: load not recorded"
+    busy = ", ".join(load.get("busy_before") or []) or "none above 5 %"
+    return (
+        f"  - {name} (run {load['date']}, {load['duration_s']:.0f} s): load average (1 min) "
+        f"{load['before']:.2f} before, {load['after']:.2f} after; other processes using CPU "
+        f"as it started: {busy}"
+    )
+
+
+def machine_section(info: dict, results: dict[str, dict | None]) -> str:
+    """Where the figures come from, and how busy the machine was for each benchmark."""
+    loads = "\n".join(_load_line(name, r) for name, r in results.items() if r)
+    return (
+        f"- CPUs (`nproc`): {info['nproc']}; CPU: {info['cpu']}\n"
+        f"- Python {info['python']}; {info['system']}\n"
+        f"- run on {info['date']}, took {info['duration_s']:.0f} s\n"
+        f"- load per benchmark:\n{loads}\n"
+        f"- {info.get('note') or 'no note'}"
+    )
+
+
+def render(data: dict) -> str:
+    """The whole page from the raw results of a run (docs/benchmarks.json's content)."""
+    results = data["results"]
+    text = TEMPLATE.read_text()
+    crashed = data.get("crashed") or {}
+    crash_lines = "".join(f"\n- **{name} crashed**: {error}" for name, error in crashed.items())
+    text = text.replace("{{TABLE}}", table(results) + crash_lines)
+    return text.replace("{{MACHINE}}", machine_section(data["machine"], results))
+
+
+def read(path: Path = RESULTS_JSON) -> dict:
+    """The raw results of a run."""
+    return json.loads(path.read_text())
+
+
+def dumps(data: dict) -> str:
+    """The JSON text of a run's raw results (no NaN: strict JSON readers refuse it)."""
+    return json.dumps(_finite(data), indent=1, sort_keys=True) + "\n"
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
