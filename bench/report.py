@@ -357,7 +357,10 @@ def _load_line(name: str, r: dict) -> str:
 
 def machine_section(info: dict, results: dict[str, dict | None]) -> str:
     """Where the figures come from, and how busy the machine was for each benchmark."""
-    loads = "\n".join(_load_line(name, r) for name, r in results.items() if r)
+    names = [n for n in NAMES if results.get(n)] + [
+        n for n in results if n not in NAMES and results[n]
+    ]
+    loads = "\n".join(_load_line(name, results[name]) for name in names)
     return (
         f"- CPUs (`nproc`): {info['nproc']}; CPU: {info['cpu']}\n"
         f"- Python {info['python']}; {info['system']}\n"
