@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     from hooklab.bin_server import api, checks, live, pages
     from hooklab.bin_server.capture import CaptureMiddleware
     from hooklab.bin_server.expiry import start_expiry
+    from hooklab.bin_server.forward import start_forwarding
     from hooklab.bin_server.search_index import start_search_indexer
 
     app.register_blueprint(api.bp)
@@ -20,6 +21,7 @@ def init_app(app: Flask) -> None:
     live.init_app(app)
     app.extensions["hooklab.background"].append(start_expiry)
     app.extensions["hooklab.background"].append(start_search_indexer)
+    app.extensions["hooklab.background"].append(start_forwarding)
     app.wsgi_app = CaptureMiddleware(
         app.wsgi_app, get_store(app), get_settings(app), get_notifier(app)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
@@ -51,6 +51,31 @@ def _json_body() -> dict:
     return data
 
 
+def own_hosts() -> frozenset[str]:
+    """This server's names as `host:port`, where a bin may not forward (it would loop)."""
+    settings = get_settings()
+    names = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", settings.host.lower()}
+    ports = {str(settings.port), str(request.environ.get("SERVER_PORT", ""))}
+    for url in (request.host_url, settings.public_url):
+        if url:
+            parts = urlsplit(url)
+            if parts.hostname:
+                names.add(parts.hostname.lower())
+            try:
+                ports.add(str(parts.port or (443 if parts.scheme == "https" else 80)))
+            except ValueError:
+                pass
+    return frozenset(f"{name}:{port}" for name in names for port in ports if port)
+
+
+def _bin_fields() -> dict:
+    """The columns of a create or change request, all checked (422 naming a bad field)."""
+    settings = get_settings()
+    return bins.validate_bin_fields(
+        _json_body(), settings.max_delay_ms, own_hosts(), settings.block_private_targets
+    )
+
+
 def _bin_json(row: dict) -> dict:
     stats = bins.bin_stats(get_store(), [row["id"]])[row["id"]]
     return bins.bin_to_json(row, base_url(), stats)
@@ -90,8 +115,8 @@ def _changed() -> None:
 
 @bp.post("/api/bins")
 def create_bin():
-    """Create a bin: `{"name"?, "response"?, "secret"?}` → 201 with its URLs."""
-    columns = bins.validate_bin_fields(_json_body(), get_settings().max_delay_ms)
+    """Create a bin: `{"name"?, "response"?, "secret"?, "rules"?, "rules_seed"?, "forward"?}`."""
+    columns = _bin_fields()
     row = bins.create_bin(get_store(), columns)
     _changed()
     body = bins.bin_to_json(row, base_url(), (0, None))
@@ -112,11 +137,21 @@ def read_bin(bin_id: str):
 
 @bp.patch("/api/bins/<bin_id>")
 def change_bin(bin_id: str):
-    """Change a bin's name, configured response or secret (only the fields given)."""
+    """Change a bin's name, response, secret, rules or forward (only the fields given)."""
     store = get_store()
     bins.require_bin(store, bin_id)
-    columns = bins.validate_bin_fields(_json_body(), get_settings().max_delay_ms)
+    columns = _bin_fields()
     row = bins.update_bin(store, bin_id, columns)
+    _changed()
+    return jsonify(_bin_json(row))
+
+
+@bp.post("/api/bins/<bin_id>/rules/reset")
+def reset_rules(bin_id: str):
+    """Start the counts of a bin's rules, and its seeded sequence, again."""
+    store = get_store()
+    bins.require_bin(store, bin_id)
+    row = bins.reset_rules(store, bin_id)
     _changed()
     return jsonify(_bin_json(row))
 

@@ -10,17 +10,24 @@ import threading
 import time
 from typing import Any
 
+from hooklab.bin_server import forward as forwarding
+from hooklab.bin_server.rules import (
+    rule_counts,
+    rule_states,
+    validate_headers,
+    validate_rules,
+    validate_seed,
+)
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.signing import check_key
 from hooklab.shared.store import Store, row, rows
 
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 BIN_ID = re.compile(r"^[a-z2-7]{26}$")
 MAX_NAME = 200
 MAX_RESPONSE_BODY = 1024 * 1024
-# Headers a bin's configured response may not set: the server owns the framing.
-RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection"}
+# Changing any of these starts the rules' counts and seeded sequence again.
+RULE_COLUMNS = ("rules", "rules_seed")
 
 
 def new_bin_id() -> str:
@@ -86,11 +93,23 @@ def require_bin(store: Store, bin_id: str) -> dict:
     return row
 
 
-def validate_bin_fields(data: Any, max_delay_ms: int) -> dict:
-    """Check a create or change request; returns the columns to write, or raises ApiError(422)."""
+BIN_FIELDS = ("name", "response", "secret", "rules", "rules_seed", "forward")
+
+
+def validate_bin_fields(
+    data: Any,
+    max_delay_ms: int,
+    own_hosts: frozenset[str] = frozenset(),
+    block_private: bool = False,
+) -> dict:
+    """Check a create or change request; returns the columns to write, or raises ApiError(422).
+
+    Everything is checked before anything is written: a bad field saves nothing.
+    `own_hosts` (`host:port`) are this server's names, where a forward may not point.
+    """
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-    unknown = set(data) - {"name", "response", "secret"}
+    unknown = set(data) - set(BIN_FIELDS)
     if unknown:
         field = sorted(unknown)[0]
         raise ApiError(422, "invalid", f"Unknown field {field!r}.", field)
@@ -116,6 +135,13 @@ def validate_bin_fields(data: Any, max_delay_ms: int) -> dict:
             columns["secret"] = secret
     if "response" in data and data["response"] is not None:
         columns.update(validate_response(data["response"], max_delay_ms))
+    if "rules" in data:
+        columns["rules"] = json.dumps(validate_rules(data["rules"], max_delay_ms))
+    if "rules_seed" in data:
+        columns["rules_seed"] = validate_seed(data["rules_seed"])
+    if "forward" in data:
+        found = forwarding.validate_forward(data["forward"], set(own_hosts), block_private)
+        columns["forward"] = json.dumps(found) if found is not None else None
     return columns
 
 
@@ -139,7 +165,9 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
             )
         columns["response_status"] = status
     if "headers" in response:
-        columns["response_headers"] = json.dumps(_validate_headers(response["headers"]))
+        columns["response_headers"] = json.dumps(
+            validate_headers(response["headers"], "response.headers")
+        )
     if "body" in response:
         body = response["body"]
         if body is not None and not isinstance(body, str):
@@ -164,41 +192,6 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
     return columns
 
 
-def _validate_headers(headers: Any) -> list[list[str]]:
-    field = "response.headers"
-    if headers is None:
-        return []
-    if isinstance(headers, dict):
-        pairs = list(headers.items())
-    elif isinstance(headers, list):
-        pairs = []
-        for item in headers:
-            if not (isinstance(item, (list, tuple)) and len(item) == 2):
-                raise ApiError(
-                    422,
-                    "invalid",
-                    "response.headers is an object or a list of [name, value] pairs.",
-                    field,
-                )
-            pairs.append((item[0], item[1]))
-    else:
-        raise ApiError(
-            422, "invalid", "response.headers is an object or a list of [name, value] pairs.", field
-        )
-    out = []
-    for name, value in pairs:
-        if not isinstance(name, str) or not HEADER_NAME.match(name):
-            raise ApiError(422, "invalid", f"{name!r} is not a valid header name.", field)
-        if name.lower() in RESERVED_HEADERS:
-            raise ApiError(422, "invalid", f"{name} is set by the server.", field)
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise ApiError(
-                422, "invalid", f"The value of {name} must be a string on one line.", field
-            )
-        out.append([name, value])
-    return out
-
-
 def create_bin(store: Store, columns: dict) -> dict:
     """Write a new bin; returns its row."""
     row = {
@@ -210,6 +203,10 @@ def create_bin(store: Store, columns: dict) -> dict:
         "response_headers": columns.get("response_headers", "[]"),
         "response_body": columns.get("response_body"),
         "response_delay_ms": columns.get("response_delay_ms", 0),
+        "rules": columns.get("rules", "[]"),
+        # A seed of its own unless given, so a bin's draws repeat after a reset.
+        "rules_seed": columns.get("rules_seed", secrets.randbelow(2**31)),
+        "forward": columns.get("forward"),
     }
     with store.atomic() as db:
         db["bins"].insert(row)
@@ -217,20 +214,47 @@ def create_bin(store: Store, columns: dict) -> dict:
 
 
 def update_bin(store: Store, bin_id: str, columns: dict) -> dict:
-    """Change a bin; returns its row."""
+    """Change a bin; returns its row. New rules (or seed) start their counts again."""
     if columns:
         with store.atomic() as db:
             db["bins"].update(bin_id, columns)
-    bin_cache(store).forget(bin_id)
+            new_rules = any(name in columns for name in RULE_COLUMNS)
+            if new_rules:
+                _restart_rules(db.conn, bin_id)
+        # Other changes keep the rule state in memory: captures still being written count.
+        _forget(store, bin_id, rules=new_rules)
     return require_bin(store, bin_id)
+
+
+def reset_rules(store: Store, bin_id: str) -> dict:
+    """Start a bin's rule counts and seeded sequence again; returns its row."""
+    with store.write() as conn:
+        _restart_rules(conn, bin_id)
+    _forget(store, bin_id)
+    return require_bin(store, bin_id)
+
+
+def _restart_rules(conn: Any, bin_id: str) -> None:
+    # A new version: captures chosen under the old one no longer write their state.
+    conn.execute(
+        "UPDATE bins SET rules_state = NULL, rules_version = rules_version + 1 WHERE id = ?",
+        (bin_id,),
+    )
+
+
+def _forget(store: Store, bin_id: str, rules: bool = True) -> None:
+    bin_cache(store).forget(bin_id)
+    if rules:
+        rule_states(store).forget(bin_id)
 
 
 def delete_bin(store: Store, bin_id: str) -> None:
     """Delete a bin and everything it captured."""
     with store.atomic() as db:
         db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
+        db.execute("DELETE FROM pending_forwards WHERE bin_id = ?", [bin_id])
         db.execute("DELETE FROM bins WHERE id = ?", [bin_id])
-    bin_cache(store).forget(bin_id)
+    _forget(store, bin_id)
 
 
 def clear_bin(store: Store, bin_id: str) -> int:
@@ -273,6 +297,10 @@ def bin_to_json(row: dict, base_url: str, stats: tuple[int, int | None] | None =
         },
         "has_secret": bool(row["secret"]),
         "secret": row["secret"],
+        "rules": json.loads(row["rules"]),
+        "rules_seed": row["rules_seed"],
+        "rule_counts": rule_counts(row),
+        "forward": forwarding.forward_config(row["forward"]),
     }
     if stats is not None:
         body["request_count"] = stats[0]

@@ -6,7 +6,10 @@ docs/benchmarks.md), and it must see the body bytes exactly as they arrive.
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -16,6 +19,17 @@ from urllib.parse import quote
 
 from hooklab.bin_server.bins import bin_cache, looks_like_bin_id
 from hooklab.bin_server.capture_writer import CaptureWriter
+from hooklab.bin_server.forward import (
+    HOPS_HEADER,
+    MAX_HOPS,
+    forward_config,
+    forward_queue,
+    forward_sessions,
+    hops,
+    record_outcome,
+    send_forward,
+)
+from hooklab.bin_server.rules import Rule, Snapshot, compile_rules, rule_states
 from hooklab.shared.clock import now_ms
 from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
@@ -144,6 +158,10 @@ class CaptureMiddleware:
         self.bins = bin_cache(store)
         # Concurrent captures share one commit (see capture_writer.py and docs/benchmarks.md).
         self.writer = CaptureWriter(store, settings.max_requests_per_bin)
+        # Delayed answers and sync forwards hold a thread each: never more than half of them.
+        cap = min(settings.max_waiting_answers, max(1, settings.threads // 2))
+        self.waiting = Waiting(max(cap, 0))
+        self.forwards = forward_queue(store, settings)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(PREFIX):
@@ -151,7 +169,7 @@ class CaptureMiddleware:
         return self.next(environ, start_response)
 
     def capture(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        """Store one request and answer with the bin's configured response."""
+        """Store one request and answer it: a rule, the app (forwarding) or the default."""
         received_at = now_ms()
         path, query = raw_target(environ)
         rest = environ["PATH_INFO"][len(PREFIX) :]
@@ -179,11 +197,13 @@ class CaptureMiddleware:
                 start_response, 400, "bad_request", f"Unreadable request: {exc}.", close=True
             )
 
+        method = environ.get("REQUEST_METHOD", "GET")
+        plan = self._plan(bin_row, method, subpath, truncated, environ)
         headers = header_list(environ)
         row = (
             bin_id,
             received_at,
-            environ.get("REQUEST_METHOD", "GET"),
+            method,
             path,
             subpath,
             query,
@@ -194,73 +214,300 @@ class CaptureMiddleware:
             body,
             body_size,
             int(truncated),
+            plan.answered_by,
         )
         try:
-            request_id = self._store_request(row)
-        except Exception as exc:
-            # The bin may have been deleted a moment ago (foreign key), or the store is busy.
-            if is_busy(exc):  # another program held the write lock past the busy timeout
+            try:
+                request_id = self._store_request(row, plan)
+            except Exception as exc:
+                # The bin may have been deleted a moment ago (foreign key), or the store is busy.
+                if is_busy(exc):  # another program held the write lock past the busy timeout
+                    return _json(
+                        start_response,
+                        503,
+                        "unavailable",
+                        "The database is busy (another program holds its lock); try again shortly.",
+                        extra=[("Retry-After", "1")],
+                    )
+                if self.bins.get(self.store, bin_id) is None:
+                    return _json(
+                        start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}."
+                    )
+                raise
+            self.notifier.changed()
+            if plan.queued_forward is not None:
+                self.forwards.wake.set()
+
+            id_header = ("X-Hooklab-Request-Id", str(request_id))
+            if truncated:
+                return _json(
+                    start_response,
+                    413,
+                    "too_large",
+                    too_large_message(limit, request_id),
+                    close=True,
+                    extra=[id_header],
+                )
+            if plan.capped:
                 return _json(
                     start_response,
                     503,
-                    "unavailable",
-                    "The database is busy (another program holds its lock); try again shortly.",
-                    extra=[("Retry-After", "1")],
+                    "too_many_waiting",
+                    f"{self.waiting.cap} answers are already waiting (delayed or forwarded); "
+                    f"the request was recorded (id {request_id}); try again shortly.",
+                    extra=[("Retry-After", "1"), id_header],
                 )
-            if self.bins.get(self.store, bin_id) is None:
-                return _json(start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}.")
-            raise
-        self.notifier.changed()
+            if plan.loop:
+                return _json(
+                    start_response,
+                    508,
+                    "loop_detected",
+                    f"The request has been forwarded by Hooklab {MAX_HOPS} times already "
+                    f"({HOPS_HEADER}); it was recorded (id {request_id}) but not forwarded again.",
+                    extra=[id_header],
+                )
+            if plan.delay_ms:
+                time.sleep(plan.delay_ms / 1000)
+            if plan.drop:
+                hang_up(environ)
+            if plan.sync_forward is not None:
+                return self._forward(plan.sync_forward, request_id, row, headers, start_response)
+            return self._respond(plan, bin_row, request_id, start_response, environ)
+        finally:
+            if plan.waits:
+                self.waiting.leave()
 
+    def _plan(
+        self, bin_row: dict, method: str, subpath: str, truncated: bool, environ: dict
+    ) -> Plan:
+        """Decide the answer before the request is stored, so its row says what answered."""
+        plan = Plan()
         if truncated:
-            return _json(
-                start_response,
-                413,
-                "too_large",
-                too_large_message(limit, request_id),
-                close=True,
-                extra=[("X-Hooklab-Request-Id", str(request_id))],
+            plan.answered_by = answered_by_json(None, "default", 413)
+            return plan
+        rule = None
+        if bin_row["rules"] != "[]":
+            choice = rule_states(self.store).choose(
+                bin_row, compile_rules(bin_row["rules"]), method, subpath
             )
-        return self._respond(bin_row, request_id, start_response, environ)
+            plan.rule_state = choice.snapshot
+            rule = plan.rule = choice.rule
+            plan.delay_ms = choice.delay_ms
+        forward = forward_config(bin_row["forward"]) if rule is None else None
+        if rule is not None:
+            plan.drop = rule.drop
+            status = None if rule.drop else (rule.status or bin_row["response_status"])
+            index, name = rule.index, rule.name
+        elif forward is not None and hops(environ.get("HTTP_X_HOOKLAB_HOPS")) >= MAX_HOPS:
+            plan.loop, forward = True, None
+            index, name, status = None, "forward", 508
+        elif forward is not None and forward["mode"] == "sync":
+            plan.sync_forward = forward
+            index, name, status = None, "forward", None  # known once the app answers
+        else:
+            if forward is not None:
+                plan.queued_forward = bin_row["forward"]
+            plan.delay_ms = min(bin_row["response_delay_ms"] or 0, self.settings.max_delay_ms)
+            index, name, status = None, "default", bin_row["response_status"]
+        if plan.delay_ms or plan.sync_forward is not None:
+            # Waiting answers hold a server thread each: past the cap, answer at once.
+            plan.waits = self.waiting.enter()
+            if not plan.waits:
+                plan.capped, plan.delay_ms, plan.drop, plan.sync_forward = True, 0, False, None
+                status = 503
+        plan.answered_by = answered_by_json(index, name, status, plan.capped)
+        return plan
 
-    def _store_request(self, row: tuple) -> int:
-        return self.writer.write(row)
+    def _store_request(self, row: tuple, plan: Plan | None = None) -> int:
+        if plan is None:
+            return self.writer.write(row)
+        return self.writer.write(row, plan.rule_state, plan.queued_forward)
 
     def _respond(
-        self, bin_row: dict, request_id: int, start_response: StartResponse, environ: dict
+        self,
+        plan: Plan,
+        bin_row: dict,
+        request_id: int,
+        start_response: StartResponse,
+        environ: dict,
     ) -> Iterable[bytes]:
-        delay_ms = min(bin_row["response_delay_ms"] or 0, self.settings.max_delay_ms)
-        if delay_ms:
-            time.sleep(delay_ms / 1000)
-        status, headers, body = configured_response(bin_row, request_id)
+        rule = plan.rule
+        if rule is None:
+            status, headers, body = configured_response(bin_row, request_id)
+        else:
+            status, headers, body = configured_response(
+                bin_row,
+                request_id,
+                rule.status,
+                rule.headers_json,
+                rule.body if rule.body is not None else _DEFAULT,
+            )
         if "HTTP_ORIGIN" in environ:  # only browsers send Origin: others skip this entirely
             headers.extend(cors_headers(environ, headers))
         start_response(f"{status} {reason(status)}", headers)
         return [body]
 
+    def _forward(
+        self,
+        config: dict,
+        request_id: int,
+        row: tuple,
+        headers: list[list[str]],
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        """Send the request on to the app and relay its answer (502/504 when it fails)."""
+        settings = self.settings
+        result = send_forward(
+            forward_sessions(self.store, settings.block_private_targets).get(),
+            config,
+            row[2],
+            row[4],
+            row[5],
+            headers,
+            row[10],
+            hops(next((v for n, v in headers if n == "X-Hooklab-Hops"), None)),
+            settings.response_body_cap,
+            settings.max_body_bytes,
+        )
+        if result.status is not None:
+            status = result.status
+        else:
+            status = 504 if result.error_kind == "timeout" else 502
+        record_outcome(
+            self.store, request_id, result.record, answered_by_json(None, "forward", status)
+        )
+        self.notifier.changed()
+        id_header = ("X-Hooklab-Request-Id", str(request_id))
+        if result.status is None:
+            code = "app_timeout" if status == 504 else "app_unreachable"
+            return _json(start_response, status, code, result.record["error"], extra=[id_header])
+        out = [h for h in result.headers if h[0].lower() not in SAFETY_NAMES]
+        out.append(("Content-Length", str(len(result.body))))
+        out.append(id_header)
+        out.extend(SAFETY_HEADERS)
+        start_response(f"{status} {reason(status)}", out)
+        return [result.body]
 
-def configured_response(bin_row: dict, request_id: int) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The bin's configured answer to one captured request: status, headers and body."""
-    body_text = bin_row["response_body"]
+
+_DEFAULT = object()  # "the bin's default" for a rule's body, which may be set to ""
+# Every capture answer carries these, so a bin told to answer HTML cannot run script as the UI.
+SAFETY_HEADERS = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"))
+SAFETY_NAMES = {name.lower() for name, _ in SAFETY_HEADERS}
+
+
+class Plan:
+    """How one captured request will be answered, decided before it is stored."""
+
+    __slots__ = (
+        "rule",
+        "rule_state",
+        "delay_ms",
+        "drop",
+        "sync_forward",
+        "queued_forward",
+        "loop",
+        "capped",
+        "waits",
+        "answered_by",
+    )
+
+    def __init__(self) -> None:
+        self.rule: Rule | None = None
+        self.rule_state: Snapshot | None = None
+        self.delay_ms = 0
+        self.drop = False
+        self.sync_forward: dict | None = None
+        self.queued_forward: str | None = None  # the bin's forward JSON, for the queue
+        self.loop = False
+        self.capped = False
+        self.waits = False  # holds a waiting slot, to give back once answered
+        self.answered_by = ""
+
+
+class Waiting:
+    """Counts the answers waiting at once (delays, sync forwards), up to a cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """Take a place, or False when all are taken."""
+        with self._lock:
+            if self.count >= self.cap:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        """Give a place back."""
+        with self._lock:
+            self.count -= 1
+
+
+@lru_cache(maxsize=4096)
+def answered_by_json(rule: int | None, name: str, status: int | None, capped: bool = False) -> str:
+    """What answered a captured request, as stored (`answered_by`)."""
+    out: dict = {"rule": rule, "name": name, "status": status}
+    if capped:
+        out["capped"] = True
+    return json.dumps(out)
+
+
+def hang_up(environ: dict) -> None:
+    """Close the client's connection without an answer (a rule's `drop`).
+
+    The socket is shut down, then an OSError tells the server the connection is gone: gunicorn
+    and Werkzeug both take ECONNRESET as a client that went away, and write nothing more.
+    """
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise ConnectionResetError(errno.ECONNRESET, "connection dropped by a response rule")
+
+
+def configured_response(
+    bin_row: dict,
+    request_id: int,
+    status: int | None = None,
+    headers_json: str | None = None,
+    body_text: object = _DEFAULT,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A configured answer to one captured request: status, headers and body.
+
+    The bin's default response, with any of the three replaced (by the rule that answers).
+    """
+    if body_text is _DEFAULT:
+        body_text = bin_row["response_body"]
     if body_text is None:
         # Byte for byte what json.dumps({"ok": True, "id": ..., "bin_id": ...}) gives.
         body = f'{{"ok": true, "id": {request_id}, "bin_id": {json.dumps(bin_row["id"])}}}'
         body = body.encode()
     else:
         body = body_text.encode()
-    headers = list(_configured_headers(bin_row["response_headers"], body_text is None))
+    configured = bin_row["response_headers"] if headers_json is None else headers_json
+    headers = list(_configured_headers(configured, body_text is None))
     headers.append(("Content-Length", str(len(body))))
     headers.append(("X-Hooklab-Request-Id", str(request_id)))
-    return bin_row["response_status"], headers, body
+    return status or bin_row["response_status"], headers, body
 
 
 @lru_cache(maxsize=1024)
 def _configured_headers(configured_json: str, json_body: bool) -> tuple[tuple[str, str], ...]:
     # Parsed once per distinct configuration, not once per capture.
-    headers = [(name, value) for name, value in json.loads(configured_json)]
+    headers = [
+        (name, value)
+        for name, value in json.loads(configured_json)
+        if name.lower() not in SAFETY_NAMES  # the capture path's own, below
+    ]
     if not any(name.lower() == "content-type" for name, _ in headers):
         content_type = "application/json" if json_body else "text/plain; charset=utf-8"
         headers.append(("Content-Type", content_type))
+    headers.extend(SAFETY_HEADERS)
     return tuple(headers)
 
 
@@ -316,5 +563,6 @@ def _json(
     if close:
         headers.append(("Connection", "close"))
     headers.extend(extra or [])
+    headers.extend(SAFETY_HEADERS)
     start_response(f"{status} {reason(status)}", headers)
     return [body]

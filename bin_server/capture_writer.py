@@ -20,13 +20,21 @@ import sqlite3
 import threading
 from functools import cache
 
+from hooklab.bin_server.rules import Snapshot
+from hooklab.shared.clock import now_ms
 from hooklab.shared.store import Store
 
 COLUMNS = (
     "bin_id, received_at, method, path, subpath, query_string, headers, http_version, "
-    "remote_addr, content_type, body, body_size, truncated"
+    "remote_addr, content_type, body, body_size, truncated, answered_by"
 )
-ROW_MARKS = "(" + ", ".join(["?"] * 13) + ")"
+ROW_MARKS = "(" + ", ".join(["?"] * 14) + ")"
+# A rule state written by an older capture than the rules now stored is not written at all.
+SAVE_RULE_STATE = "UPDATE bins SET rules_state = ? WHERE id = ? AND rules_version = ?"
+QUEUE_FORWARD = (
+    "INSERT OR REPLACE INTO pending_forwards (request_id, bin_id, forward, due_at) "
+    "VALUES (?, ?, ?, ?)"
+)
 COUNT_AND_VERSION = (
     "SELECT count(*), (SELECT data_version FROM pragma_data_version()) "
     "FROM captured_requests WHERE bin_id = ?"
@@ -40,7 +48,7 @@ EVICT_OLDEST_IF_UNCHANGED = (
     EVICT_OLDEST + " AND (SELECT data_version FROM pragma_data_version()) = ?"  # noqa: S608
 )
 MAX_KNOWN_BINS = 100_000  # bins whose row count the writer remembers
-MAX_BATCH = 64  # rows per statement: 13 parameters each, far below SQLite's limit
+MAX_BATCH = 64  # rows per statement: 14 parameters each, far below SQLite's limit
 CHECKPOINT_EVERY = 200  # commits between two passive checkpoints (~1,000 WAL pages)
 
 
@@ -54,10 +62,12 @@ def insert_rows(count: int) -> str:
 class _Pending:
     """One row waiting to be written, and what became of it."""
 
-    __slots__ = ("row", "id", "error", "done", "wake")
+    __slots__ = ("row", "id", "error", "done", "wake", "rule_state", "forward")
 
-    def __init__(self, row: tuple) -> None:
+    def __init__(self, row: tuple, rule_state: Snapshot | None, forward: str | None) -> None:
         self.row = row
+        self.rule_state = rule_state
+        self.forward = forward
         self.id: int | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -84,9 +94,15 @@ class CaptureWriter:
         self._version: int | None = None
         self._checkpointing = False
 
-    def write(self, row: tuple) -> int:
-        """Store one captured request; returns its id once the row is committed."""
-        item = _Pending(row)
+    def write(
+        self, row: tuple, rule_state: Snapshot | None = None, forward: str | None = None
+    ) -> int:
+        """Store one captured request; returns its id once the row is committed.
+
+        In the same transaction: the bin's rule state as this capture left it, and the
+        request's async forward (its settings as JSON), queued to be sent.
+        """
+        item = _Pending(row, rule_state, forward)
         with self._mutex:
             follower = self._busy
             if follower:
@@ -210,6 +226,7 @@ class CaptureWriter:
             # One transaction (commit on success, roll back on error), in this process's turn.
             with self.store.writing(), conn:
                 last = conn.execute(insert_rows(len(batch)), values).lastrowid
+                _write_extras(conn, batch, last)
                 counts = self._evict(conn, batch)
         except BaseException:
             self._counts.clear()
@@ -220,3 +237,20 @@ class CaptureWriter:
         # One statement holding the write lock: AUTOINCREMENT hands out consecutive ids.
         for offset, pending in enumerate(batch, start=1 - len(batch)):
             pending.id = last + offset
+
+
+def _write_extras(conn: sqlite3.Connection, batch: list[_Pending], last_id: int) -> None:
+    """The rule states and queued forwards that ride along with a batch of captures."""
+    newest: dict[str, Snapshot] = {}
+    for offset, pending in enumerate(batch, start=1 - len(batch)):
+        state = pending.rule_state
+        if state is not None:
+            known = newest.get(state.bin_id)
+            if known is None or (known.version, known.order) < (state.version, state.order):
+                newest[state.bin_id] = state
+        if pending.forward is not None:
+            conn.execute(
+                QUEUE_FORWARD, (last_id + offset, pending.row[0], pending.forward, now_ms())
+            )
+    for state in newest.values():
+        conn.execute(SAVE_RULE_STATE, (state.state_json, state.bin_id, state.version))

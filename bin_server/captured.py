@@ -21,9 +21,9 @@ from hooklab.shared.signing import SCHEME, verify
 # The columns a summary needs: everything but the body, which can be megabytes.
 SUMMARY_COLUMNS = (
     "id, bin_id, received_at, method, path, subpath, query_string, headers, http_version, "
-    "remote_addr, content_type, body_size, truncated"
+    "remote_addr, content_type, body_size, truncated, answered_by"
 )
-FULL_COLUMNS = SUMMARY_COLUMNS + ", body"
+FULL_COLUMNS = SUMMARY_COLUMNS + ", body, forward"
 # A Host header we are willing to put in a URL; anything else falls back to the server's address.
 SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -52,6 +52,7 @@ def summary(row: dict, base_url: str, trust_host: bool = True) -> dict:
         "content_type": row["content_type"],
         "body_size": row["body_size"],
         "truncated": bool(row["truncated"]),
+        "answered_by": json.loads(row["answered_by"]) if row.get("answered_by") else None,
     }
 
 
@@ -68,6 +69,8 @@ def full(row: dict, bin_row: dict, base_url: str, trust_host: bool = True) -> di
     out["signature"] = signature(
         bin_row, out["headers"], body, bool(row["truncated"]), row["received_at"]
     )
+    # What the app answered when the bin forwards (null: not forwarded, or not sent yet).
+    out["forward"] = json.loads(row["forward"]) if row.get("forward") else None
     return out
 
 

@@ -110,3 +110,31 @@ def m003_request_search(db: Database) -> None:
         "BEGIN INSERT OR IGNORE INTO captured_search_gone (id, bin_id) "
         "VALUES (old.id, old.bin_id); END"
     )
+
+
+@migrations()
+def m004_response_rules_and_forwarding(db: Database) -> None:
+    # rules: the ordered rules as JSON; rules_state: their counts and how many draws of the
+    # seeded sequence were used ({"counts": [...], "draws": n}, NULL: fresh), written in the
+    # same transaction as the capture that changed it; rules_version moves on every change
+    # or reset, so a process holding an older state in memory knows to drop it.
+    db.execute("ALTER TABLE bins ADD COLUMN rules TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE bins ADD COLUMN rules_seed INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE bins ADD COLUMN rules_version INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE bins ADD COLUMN rules_state TEXT")
+    db.execute("ALTER TABLE bins ADD COLUMN forward TEXT")
+    db.execute("ALTER TABLE captured_requests ADD COLUMN answered_by TEXT")
+    db.execute("ALTER TABLE captured_requests ADD COLUMN forward TEXT")
+    # Async forwards waiting to be sent: written with the capture, deleted once sent, so a
+    # restart resends what was not. No foreign key: an evicted request is skipped when due.
+    db.execute(
+        """
+        CREATE TABLE pending_forwards (
+            request_id INTEGER PRIMARY KEY,
+            bin_id TEXT NOT NULL,
+            forward TEXT NOT NULL,
+            tries INTEGER NOT NULL DEFAULT 0,
+            due_at INTEGER NOT NULL
+        )
+        """
+    )

@@ -90,6 +90,13 @@ SETTINGS: list[Setting] = [
     Setting("max_requests_per_bin", 1000, "Requests kept per bin; the oldest are evicted.", int),
     Setting("bin_ttl_s", 0, "Delete bins idle for this many seconds (0: never).", int),
     Setting("max_delay_ms", 30000, "Largest response delay a bin may configure.", int),
+    Setting(
+        "max_waiting_answers",
+        32,
+        "Delayed or forwarded answers waiting at once (at most half the threads); "
+        "past it a capture is stored and answered 503.",
+        int,
+    ),
     Setting("wait_max_s", 60, "Longest a `requests/wait` long poll may wait.", int),
     Setting(
         "client_timeout_s",

@@ -607,6 +607,7 @@ def test_full_and_summary_agree(live_server, bin_):
         "files",
         "signature",
         "replays",
+        "forward",
     }
     assert item["received_at"].endswith("Z")
     assert item["bin_id"] == bin_["id"]

@@ -23,7 +23,22 @@ def store(tmp_path) -> Store:
 
 def make_row(bin_id: str, marker: str) -> tuple:
     """A row of the capture INSERT, with `marker` as its path."""
-    return (bin_id, 1, "POST", marker, "", "", "[]", "HTTP/1.1", "127.0.0.1", None, b"{}", 2, 0)
+    return (
+        bin_id,
+        1,
+        "POST",
+        marker,
+        "",
+        "",
+        "[]",
+        "HTTP/1.1",
+        "127.0.0.1",
+        None,
+        b"{}",
+        2,
+        0,
+        None,
+    )
 
 
 def stored_paths(path: str, bin_id: str) -> dict[int, str]:

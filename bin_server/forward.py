@@ -1,0 +1,452 @@
+"""Forwarding: a bin in front of the developer's app (see ../shared/design.md, "Bins that act").
+
+Sync: the capture path sends the request on and relays the app's answer (`send_forward`).
+Async: the capture path queues the forward in the same transaction as the captured request
+(`pending_forwards`), and `ForwardQueue` sends it afterwards, so a restart loses nothing.
+Either way the outcome is recorded on the captured request (`forward`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.util import SKIP_HEADER
+
+from hooklab.shared.clock import now_ms
+from hooklab.shared.errors import ApiError
+from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
+
+log = logging.getLogger("hooklab")
+
+HOPS_HEADER = "X-Hooklab-Hops"
+# A request that has already gone through this many Hooklab forwards is not forwarded again
+# (508): two servers forwarding to each other would otherwise pass it back and forth for ever.
+MAX_HOPS = 5
+MAX_URL = 2000
+MAX_TIMEOUT_S = 120.0
+DEFAULT_TIMEOUT_S = 10.0
+MODES = ("sync", "async")
+FIELDS = ("url", "mode", "with_path", "timeout_s")
+# Belong to one connection, not to the request: never passed on, either way.
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+}
+# Not sent on: Host and Content-Length describe the new request (computed again), and the
+# hop count is set anew. Expect: the body is sent whole anyway.
+NOT_SENT = HOP_BY_HOP | {"host", "content-length", "expect", HOPS_HEADER.lower()}
+# Not relayed to the caller: framing is the capture path's own, and so are the safety headers.
+NOT_RELAYED = HOP_BY_HOP | {"content-length"}
+# Async forwards of an app that cannot be reached are tried again after these many seconds.
+ASYNC_RETRY_S = (1, 2, 4, 8)
+ASYNC_WORKERS = 4
+ASYNC_BATCH = 32
+
+
+# -- the setting ----------------------------------------------------------------------------
+
+
+def invalid(field_name: str, message: str) -> ApiError:
+    return ApiError(422, "invalid", message, field_name)
+
+
+def validate_forward(value: Any, own_hosts: set[str], block_private: bool = False) -> dict | None:
+    """Check a bin's `forward`; returns it as stored (defaults filled in) or None.
+
+    `own_hosts` are this server's names as `host:port` (lower case): a capture URL on one of
+    them would loop straight back, so it is refused here (the hop header catches the rest).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid("forward", "forward must be an object with url and mode, or null.")
+    unknown = sorted(set(value) - set(FIELDS))
+    if unknown:
+        name = f"forward.{unknown[0]}"
+        raise invalid(name, f"Unknown field {name!r}; forward has {', '.join(FIELDS)}.")
+    url = value.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise invalid("forward.url", "forward.url is required: your app's URL.")
+    url = url.strip()
+    if len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
+        raise invalid("forward.url", f"forward.url is one URL of at most {MAX_URL} characters.")
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise invalid("forward.url", "forward.url has a port that is not 0 to 65535.") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise invalid("forward.url", "forward.url must be http:// or https:// with a host.")
+    if f"{parts.hostname.lower()}:{port}" in own_hosts and parts.path.startswith("/b/"):
+        raise invalid(
+            "forward.url",
+            "forward.url is a capture URL of this server: the request would come straight back.",
+        )
+    if block_private:
+        try:
+            check_target(url)
+        except TargetBlocked as exc:
+            raise invalid("forward.url", exc.message) from None
+    mode = value.get("mode", "sync")
+    if mode not in MODES:
+        raise invalid("forward.mode", "forward.mode is sync or async.")
+    with_path = value.get("with_path", True)
+    if not isinstance(with_path, bool):
+        raise invalid("forward.with_path", "forward.with_path must be true or false.")
+    timeout = value.get("timeout_s", DEFAULT_TIMEOUT_S)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0.1 <= timeout <= MAX_TIMEOUT_S
+    ):
+        raise invalid(
+            "forward.timeout_s", f"forward.timeout_s must be seconds from 0.1 to {MAX_TIMEOUT_S:g}."
+        )
+    return {"url": url, "mode": mode, "with_path": with_path, "timeout_s": timeout}
+
+
+@lru_cache(maxsize=1024)
+def forward_config(forward_json: str | None) -> dict | None:
+    """A bin's stored `forward` JSON, parsed once per distinct value."""
+    return json.loads(forward_json) if forward_json else None
+
+
+def hops(value: str | None) -> int:
+    """The hop count a request arrived with (0 when absent or unreadable)."""
+    if not value:
+        return 0
+    try:
+        return max(0, int(value.strip()))
+    except ValueError:
+        return 0
+
+
+# -- sending --------------------------------------------------------------------------------
+
+
+def target_url(config: dict, subpath: str, query: str) -> str:
+    """Where a request goes: the app's URL, plus the subpath and query when `with_path`."""
+    url = config["url"]
+    if not config.get("with_path", True):
+        return url
+    url = url.rstrip("/") + subpath if subpath else url
+    if query:
+        url += ("&" if "?" in url else "?") + query
+    return url
+
+
+def outgoing_headers(headers: list[list[str]], hop_count: int) -> dict[str, str]:
+    """The captured headers to send on, in order, less hop-by-hop ones, Host and length."""
+    named_in_connection = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            named_in_connection |= {p.strip().lower() for p in value.split(",")}
+    out: dict[str, str] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in NOT_SENT or lowered in named_in_connection:
+            continue
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    present = {name.lower() for name in out}
+    # urllib3 adds a User-Agent and Accept-Encoding of its own unless told to skip them.
+    for name in ("User-Agent", "Accept-Encoding"):
+        if name.lower() not in present:
+            out[name] = SKIP_HEADER
+    out[HOPS_HEADER] = str(hop_count + 1)
+    return out
+
+
+@dataclass
+class Forwarded:
+    """What the app answered (or why it did not): the record, and the bytes to relay."""
+
+    record: dict
+    status: int | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    error_kind: str | None = None  # "timeout", "unreachable", "blocked", "too_large"
+
+
+def send_forward(
+    session: requests.Session,
+    config: dict,
+    method: str,
+    subpath: str,
+    query: str,
+    headers: list[list[str]],
+    body: bytes,
+    hop_count: int,
+    body_cap: int,
+    max_body: int,
+) -> Forwarded:
+    """Send one captured request to the app; never raises for network trouble."""
+    url = target_url(config, subpath, query)
+    timeout = config.get("timeout_s", DEFAULT_TIMEOUT_S)
+    record: dict[str, Any] = {
+        "url": url,
+        "status_code": None,
+        "headers": [],
+        "body_text": None,
+        "duration_ms": None,
+        "error": None,
+    }
+    started = time.monotonic()
+    result = Forwarded(record)
+    try:
+        response = session.request(
+            method,
+            url,
+            data=body or None,
+            headers=outgoing_headers(headers, hop_count),
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            # The bytes as the app sent them (no gzip decoding), so the caller gets them exact.
+            content = response.raw.read(max_body + 1, decode_content=False) or b""
+        finally:
+            response.close()
+    except requests.Timeout:
+        result.error_kind = "timeout"
+        record["error"] = f"timeout: {urlsplit(url).netloc} did not answer within {timeout:g} s"
+    except requests.RequestException as exc:
+        blocked = _blocked(exc)
+        result.error_kind = "blocked" if blocked else "unreachable"
+        record["error"] = blocked or _unreachable(exc, url)
+    else:
+        if len(content) > max_body:
+            result.error_kind = "too_large"
+            record["error"] = f"the app's answer is over the body limit of {max_body} bytes"
+        else:
+            result.status = response.status_code
+            app_headers = [(str(n), str(v)) for n, v in response.raw.headers.items()]
+            result.headers = [(n, v) for n, v in app_headers if n.lower() not in NOT_RELAYED]
+            result.body = content
+            record["status_code"] = response.status_code
+            record["headers"] = [[n, v] for n, v in app_headers]
+            kept = content[:body_cap]
+            try:
+                record["body_text"] = kept.decode("utf-8")
+            except UnicodeDecodeError:
+                del record["body_text"]
+                record["body_base64"] = base64.b64encode(kept).decode("ascii")
+            record["body_size"] = len(content)
+            record["body_truncated"] = len(content) > body_cap
+    record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    return result
+
+
+def _blocked(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, TargetBlocked):
+            return f"blocked target: {current.message}"
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+    return None
+
+
+def _unreachable(exc: BaseException, url: str) -> str:
+    where = urlsplit(url).netloc
+    text = str(exc)
+    if "Connection refused" in text or "Errno 111" in text:
+        return f"connection refused: nothing is listening at {where} (is your app running?)"
+    if "RemoteDisconnected" in text or "without response" in text:
+        return f"connection closed: {where} closed the connection without answering"
+    return f"could not reach {where}: {type(exc).__name__}"
+
+
+class ForwardSessions:
+    """One requests.Session per thread for forwards, under the outgoing-request policy."""
+
+    def __init__(self, block_private: bool) -> None:
+        self.block_private = block_private
+        self._local = threading.local()
+
+    def get(self) -> requests.Session:
+        """This thread's session."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            if self.block_private:
+                session = guarded_session()
+            else:
+                session = requests.Session()
+                session.trust_env = False  # no proxy meant for a browser, no .netrc
+            session.headers.clear()  # only the captured headers go out
+            self._local.session = session
+        return session
+
+
+def forward_sessions(store: Any, block_private: bool) -> ForwardSessions:
+    """The forward sessions of the app that owns `store`."""
+    return store.attached("forward_sessions", lambda: ForwardSessions(block_private))
+
+
+def record_outcome(store: Any, request_id: int, record: dict, answered_by: str | None) -> None:
+    """Write a forward's outcome on its captured request (and, when sync, what answered)."""
+    with store.write() as conn:
+        if answered_by is None:
+            conn.execute(
+                "UPDATE captured_requests SET forward = ? WHERE id = ?",
+                (json.dumps(record), request_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE captured_requests SET forward = ?, answered_by = ? WHERE id = ?",
+                (json.dumps(record), answered_by, request_id),
+            )
+
+
+# -- the async queue ------------------------------------------------------------------------
+
+DUE = (
+    "SELECT request_id, forward, tries FROM pending_forwards WHERE due_at <= ? "
+    "ORDER BY due_at, request_id LIMIT ?"
+)
+CAPTURED = (
+    "SELECT method, subpath, query_string, headers, body, truncated FROM captured_requests "
+    "WHERE id = ?"
+)
+
+
+class ForwardQueue:
+    """Sends the queued async forwards of one app, oldest first, from a few threads."""
+
+    def __init__(self, store: Any, settings: Any) -> None:
+        self.store = store
+        self.settings = settings
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start draining the queue (once)."""
+        if self._thread is not None:
+            return
+        self._pool = ThreadPoolExecutor(ASYNC_WORKERS, thread_name_prefix="hooklab-forward")
+        self._thread = threading.Thread(target=self._run, name="hooklab-forwards", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking new forwards and wait for those being sent."""
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.wake.clear()
+            try:
+                started = self._dispatch()
+            except Exception:  # a busy or broken store: try again shortly
+                log.exception("reading the forward queue failed")
+                started = 0
+            if not started:
+                self.wake.wait(0.5)
+
+    def _dispatch(self) -> int:
+        due = self.store.conn.execute(DUE, (now_ms(), ASYNC_BATCH)).fetchall()
+        started = 0
+        for request_id, forward_json, tries in due:
+            with self._lock:
+                if request_id in self._in_flight:
+                    continue
+                self._in_flight.add(request_id)
+            started += 1
+            self._pool.submit(self._send, request_id, forward_json, tries)
+        return started
+
+    def _send(self, request_id: int, forward_json: str, tries: int) -> None:
+        try:
+            self._send_one(request_id, forward_json, tries)
+        except Exception:
+            log.exception("sending the forward of captured request %s failed", request_id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(request_id)
+            self.wake.set()
+
+    def _send_one(self, request_id: int, forward_json: str, tries: int) -> None:
+        store = self.store
+        found = store.conn.execute(CAPTURED, (request_id,)).fetchone()
+        if found is None or found[5]:  # evicted or cleared meanwhile, or its body was not kept
+            with store.write() as conn:
+                conn.execute("DELETE FROM pending_forwards WHERE request_id = ?", (request_id,))
+            return
+        method, subpath, query, headers_json, body, _ = found
+        config = json.loads(forward_json)
+        headers = json.loads(headers_json)
+        session = forward_sessions(store, self.settings.block_private_targets).get()
+        result = send_forward(
+            session,
+            config,
+            method,
+            subpath,
+            query,
+            headers,
+            body or b"",
+            hops(next((v for n, v in headers if n.lower() == HOPS_HEADER.lower()), None)),
+            self.settings.response_body_cap,
+            self.settings.max_body_bytes,
+        )
+        retry = result.error_kind in ("unreachable", "timeout") and tries < len(ASYNC_RETRY_S)
+        result.record["tries"] = tries + 1
+        with store.write() as conn:
+            conn.execute(
+                "UPDATE captured_requests SET forward = ? WHERE id = ?",
+                (json.dumps(result.record), request_id),
+            )
+            if retry:
+                conn.execute(
+                    "UPDATE pending_forwards SET tries = ?, due_at = ? WHERE request_id = ?",
+                    (tries + 1, now_ms() + ASYNC_RETRY_S[tries] * 1000, request_id),
+                )
+            else:
+                conn.execute("DELETE FROM pending_forwards WHERE request_id = ?", (request_id,))
+        store.notifier("captures").changed()
+
+
+def forward_queue(store: Any, settings: Any) -> ForwardQueue:
+    """The async forward queue of the app that owns `store`."""
+    return store.attached("forward_queue", lambda: ForwardQueue(store, settings))
+
+
+def start_forwarding(app: Any) -> Any:
+    """Background start function: drain the async forward queue; returns its stop()."""
+    from hooklab.shared.context import get_settings, get_store
+
+    queue = forward_queue(get_store(app), get_settings(app))
+    queue.start()
+    return queue.stop
