@@ -64,7 +64,9 @@ class _Pending:
 
     __slots__ = ("row", "id", "error", "done", "wake", "rule_state", "forward")
 
-    def __init__(self, row: tuple, rule_state: Snapshot | None, forward: str | None) -> None:
+    def __init__(
+        self, row: tuple, rule_state: Snapshot | None = None, forward: str | None = None
+    ) -> None:
         self.row = row
         self.rule_state = rule_state
         self.forward = forward
