@@ -238,7 +238,7 @@ def compile_rules(rules_json: str) -> tuple[Rule, ...]:
             Rule(
                 index=index,
                 name=rule_name(rule, index),
-                method=match.get("method"),
+                method=match["method"].upper() if match.get("method") else None,
                 path=re.compile(fnmatch.translate(path)) if path else None,
                 times=rule.get("times"),
                 percent=rule.get("percent"),

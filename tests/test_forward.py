@@ -1,0 +1,186 @@
+"""Forwarding to a live local app: sync (byte-exact both ways, 502/504), async, loops refused."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from tests.app_receiver import AppReceiver, wait_for
+from tests.served import free_port
+
+
+@pytest.fixture
+def app_receiver():
+    receiver = AppReceiver()
+    yield receiver
+    receiver.stop()
+
+
+def captured(live_server, bin_id: str, request_id: str) -> dict:
+    url = f"{live_server.url}/api/bins/{bin_id}/requests/{request_id}"
+    return requests.get(url, timeout=5).json()
+
+
+def test_sync_forward_is_byte_exact_both_ways(live_server, app_receiver):
+    app_receiver.status = 201
+    app_receiver.headers = [("X-App", "yes"), ("Set-Cookie", "a=1"), ("Content-Type", "x/y")]
+    app_receiver.body = bytes(range(256))  # not UTF-8
+    b = live_server.create_bin(forward={"url": app_receiver.url + "/app", "mode": "sync"})
+    body = bytes(range(255, -1, -1)) * 3
+    response = requests.put(
+        b["url"] + "/hooks/stripe?x=1&y=%20",
+        data=body,
+        headers={"X-Custom": "v", "Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
+    assert response.status_code == 201
+    assert response.content == bytes(range(256))
+    assert response.headers["X-App"] == "yes"
+    assert response.headers["Set-Cookie"] == "a=1"
+    assert response.headers["Content-Type"] == "x/y"
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    [seen] = app_receiver.seen
+    assert seen.method == "PUT"
+    assert seen.path == "/app/hooks/stripe?x=1&y=%20"
+    assert seen.body == body
+    sent = dict(seen.headers)
+    assert sent["X-Custom"] == "v"
+    assert sent["Content-Type"] == "application/octet-stream"
+    assert sent["X-Hooklab-Hops"] == "1"
+    assert sent["Host"] == app_receiver.url.split("//")[1]
+    assert "Connection" not in sent or sent["Connection"] == "keep-alive"
+
+    record = captured(live_server, b["id"], response.headers["X-Hooklab-Request-Id"])
+    forward = record["forward"]
+    assert forward["url"] == app_receiver.url + "/app/hooks/stripe?x=1&y=%20"
+    assert forward["status_code"] == 201
+    assert forward["error"] is None
+    assert forward["duration_ms"] >= 0
+    assert ["X-App", "yes"] in forward["headers"]
+    assert "body_base64" in forward and forward.get("body_text") is None
+    assert record["answered_by"] == {"rule": None, "name": "forward", "status": 201}
+
+
+def test_without_path_the_url_is_used_as_given(live_server, app_receiver):
+    b = live_server.create_bin(forward={"url": app_receiver.url + "/in", "with_path": False})
+    assert requests.post(b["url"] + "/deep/path?q=1", data=b"x", timeout=10).status_code == 200
+    assert app_receiver.seen[0].path == "/in"
+
+
+def test_app_down_is_502_and_too_slow_is_504(live_server, app_receiver):
+    closed = free_port()
+    down = live_server.create_bin(forward={"url": f"http://127.0.0.1:{closed}/"})
+    response = requests.post(down["url"], data=b"x", timeout=10)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "app_unreachable"
+    assert "refused" in response.json()["error"]["message"]
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    record = captured(live_server, down["id"], response.headers["X-Hooklab-Request-Id"])
+    assert record["forward"]["status_code"] is None
+    assert "refused" in record["forward"]["error"]
+    assert record["answered_by"]["status"] == 502
+
+    app_receiver.sleep = 2.0
+    slow = live_server.create_bin(forward={"url": app_receiver.url, "timeout_s": 0.3})
+    response = requests.post(slow["url"], data=b"x", timeout=10)
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "app_timeout"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_rule_that_applies_answers_instead_of_the_app(live_server, app_receiver):
+    b = live_server.create_bin(
+        forward={"url": app_receiver.url}, rules=[{"times": 1, "status": 503}]
+    )
+    assert requests.post(b["url"], timeout=10).status_code == 503
+    assert app_receiver.seen == []
+    assert requests.post(b["url"], timeout=10).status_code == 200
+    assert len(app_receiver.seen) == 1
+
+
+def test_async_forward_answers_at_once_and_records_the_app_answer(live_server, app_receiver):
+    app_receiver.status = 202
+    app_receiver.body = b"queued"
+    b = live_server.create_bin(
+        forward={"url": app_receiver.url, "mode": "async"}, response={"status": 200}
+    )
+    response = requests.post(b["url"] + "/x", data=b'{"a":1}', timeout=10)
+    assert response.status_code == 200
+    rid = response.headers["X-Hooklab-Request-Id"]
+    record = wait_for(
+        lambda: (
+            (captured(live_server, b["id"], rid).get("forward") or {}).get("status_code")
+            and captured(live_server, b["id"], rid)
+        ),
+        what="the async forward",
+    )
+    assert record["forward"]["status_code"] == 202
+    assert record["forward"]["body_text"] == "queued"
+    assert record["answered_by"] == {"rule": None, "name": "default", "status": 200}
+    assert app_receiver.seen[0].body == b'{"a":1}'
+    assert app_receiver.seen[0].path == "/x"
+
+
+@pytest.mark.parametrize(
+    ("forward", "field"),
+    [
+        ({"url": "ftp://example.com/"}, "forward.url"),
+        ({"url": ""}, "forward.url"),
+        ({"url": "http://127.0.0.1:1/", "mode": "later"}, "forward.mode"),
+        ({"url": "http://127.0.0.1:1/", "timeout_s": 0}, "forward.timeout_s"),
+        ({"url": "http://127.0.0.1:1/", "timeout_s": 1000}, "forward.timeout_s"),
+        ({"url": "http://127.0.0.1:1/", "with_path": "yes"}, "forward.with_path"),
+        ({"url": "http://127.0.0.1:1/", "retries": 3}, "forward.retries"),
+        ("http://127.0.0.1:1/", "forward"),
+    ],
+)
+def test_a_bad_forward_is_a_422_naming_the_field(live_server, forward, field):
+    response = requests.post(f"{live_server.url}/api/bins", json={"forward": forward}, timeout=5)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+
+
+def test_a_forward_to_a_capture_url_of_this_server_is_refused(live_server):
+    b = live_server.create_bin()
+    port = live_server.url.rsplit(":", 1)[1]
+    for url in (b["url"], f"http://localhost:{port}/b/{b['id']}/x"):
+        response = requests.patch(
+            f"{live_server.url}/api/bins/{b['id']}", json={"forward": {"url": url}}, timeout=5
+        )
+        assert response.status_code == 422, url
+        assert response.json()["error"]["field"] == "forward.url"
+    shown = requests.get(f"{live_server.url}/api/bins/{b['id']}", timeout=5).json()
+    assert shown["forward"] is None
+
+
+def test_the_hop_header_stops_a_loop_between_servers(live_server, app_receiver):
+    b = live_server.create_bin(forward={"url": app_receiver.url})
+    response = requests.post(b["url"], headers={"X-Hooklab-Hops": "5"}, timeout=10)
+    assert response.status_code == 508
+    assert response.json()["error"]["code"] == "loop_detected"
+    assert app_receiver.seen == []
+    # One hop fewer still goes through, and the app sees the count go up.
+    assert requests.post(b["url"], headers={"X-Hooklab-Hops": "4"}, timeout=10).ok
+    assert dict(app_receiver.seen[0].headers)["X-Hooklab-Hops"] == "5"
+
+
+def test_private_targets_are_refused_when_the_block_is_on(tmp_path):
+    from hooklab.app.factory import create_app
+    from tests.conftest import make_settings
+
+    client = create_app(make_settings(tmp_path, block_private_targets=True)).test_client()
+    response = client.post("/api/bins", json={"forward": {"url": "http://127.0.0.1:9/"}})
+    assert response.status_code == 422
+    assert response.json["error"]["field"] == "forward.url"
+    assert "loopback" in response.json["error"]["message"]
+
+
+def test_nothing_listening_port_is_really_closed():
+    # Guard for the 502 test: free_port() hands out a port nothing listens on.
+    port = free_port()
+    with socket.socket() as sock, pytest.raises(OSError):
+        sock.connect(("127.0.0.1", port))
