@@ -184,3 +184,36 @@ def test_nothing_listening_port_is_really_closed():
     port = free_port()
     with socket.socket() as sock, pytest.raises(OSError):
         sock.connect(("127.0.0.1", port))
+
+
+def test_acceptance_the_sender_retries_through_fail_the_first_3(live_server):
+    """Hooklab's own sender aimed at a bin with "Fail the first 3 (503)": three failed
+    attempts, then a fourth that succeeds; the bin shows the same four answers."""
+    base = live_server.url
+    b = live_server.create_bin(rules=[{"name": "Fail the first 3", "times": 3, "status": 503}])
+    webhook = requests.post(
+        f"{base}/api/webhooks",
+        json={"name": "to the bin", "url": b["url"], "event": "payment_received"},
+        timeout=5,
+    ).json()
+    fired = requests.post(f"{base}/api/events/payment_received", json=None, timeout=5).json()
+    [delivery] = [d for d in fired["deliveries"] if d["webhook_id"] == webhook["id"]]
+
+    def done():
+        found = requests.get(f"{base}/api/deliveries/{delivery['id']}", timeout=5).json()
+        return found if found["status"] == "succeeded" else None
+
+    finished = wait_for(done, what="the delivery to succeed")
+    attempts = finished["attempts"]
+    assert [a["status_code"] for a in attempts] == [503, 503, 503, 200]
+    assert [a["ok"] for a in attempts] == [False, False, False, True]
+    captured_list = requests.get(f"{base}/api/bins/{b['id']}/requests", timeout=5).json()
+    assert [r["answered_by"]["status"] for r in reversed(captured_list)] == [503, 503, 503, 200]
+    assert [r["answered_by"]["name"] for r in reversed(captured_list)] == [
+        "Fail the first 3",
+        "Fail the first 3",
+        "Fail the first 3",
+        "default",
+    ]
+    shown = requests.get(f"{base}/api/bins/{b['id']}", timeout=5).json()
+    assert shown["rule_counts"] == [3]
