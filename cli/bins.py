@@ -21,6 +21,7 @@ from hooklab.cli.common import (
     with_client,
 )
 from hooklab.cli.edits import edit_headers, set_fields
+from hooklab.cli.rules import GRAMMAR, RuleSyntaxError, parse_rule
 from hooklab.client.http import Client, HooklabError, LiveSocket, replay
 
 
@@ -54,33 +55,83 @@ def _text_arg(value: str) -> str:
         raise HooklabError(f"cannot read {value[1:]}: {exc.strerror}") from None
 
 
-@bin_group.command("create")
-@with_client
-@click.option("--name", default=None, help="A name to tell the bin apart.")
-@click.option("--status", type=int, default=None, help="Status code the bin answers with.")
-@click.option(
-    "--header", "headers", multiple=True, metavar="NAME:VALUE", help="A response header (repeat)."
+def _rules_arg(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list | None:
+    """The --rule options parsed (None when none was given)."""
+    if not value:
+        return None
+    try:
+        return [parse_rule(text) for text in value]
+    except RuleSyntaxError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+# Shown under the options of `bin create` and `bin update`.
+RULES_EPILOG = (
+    "\b\nRules (--rule, repeat; the first that applies answers, else the default response):\n"
+    + GRAMMAR
+    + "\n\n\b\n  e.g. 'first 3: 503'  '30%: 500'  'delay 1000-5000'  '429 Retry-After=5'  'drop'"
 )
-@click.option("--body", default=None, help="Response body, or @file to read it from a file.")
-@click.option("--delay-ms", type=int, default=None, help="Wait this long before answering.")
-@click.option("--secret", default=None, help="A whsec_ secret: captured requests get checked.")
-@json_option
-def bin_create(
-    client: Client,
+
+
+def response_options(func):
+    """The options that set how a bin answers (create and update share them)."""
+    options = [
+        click.option("--status", type=int, default=None, help="Status code the bin answers with."),
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            metavar="NAME:VALUE",
+            help="A response header (repeat).",
+        ),
+        click.option("--body", default=None, help="Response body, or @file to read it from."),
+        click.option("--delay-ms", type=int, default=None, help="Wait this long before answering."),
+        click.option(
+            "--secret", default=None, help="A whsec_ secret: captured requests get checked."
+        ),
+        click.option(
+            "--rule",
+            "rules",
+            multiple=True,
+            callback=_rules_arg,
+            metavar="RULE",
+            help="A response rule (repeat; the grammar is below).",
+        ),
+        click.option(
+            "--rules-seed", type=int, default=None, help="Seed of the rules' random draws."
+        ),
+        click.option(
+            "--forward",
+            default=None,
+            metavar="URL",
+            help="Forward every request to your app at URL (plus the path after the bin id).",
+        ),
+        click.option(
+            "--forward-mode",
+            type=click.Choice(["sync", "async"]),
+            default=None,
+            help="sync: the caller gets your app's answer; async: the bin's, the app's is "
+            "recorded. [default: sync]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def bin_fields(
     name: str | None,
     status: int | None,
     headers: tuple[str, ...],
     body: str | None,
     delay_ms: int | None,
     secret: str | None,
-    as_json: bool,
-) -> None:
-    """Create a bin and print its capture URL (the inspector's URL goes to stderr).
-
-    \b
-    Example:
-      hooklab bin create --name payments --status 202 --header 'X-Env: test' --delay-ms 100
-    """
+    rules: list | None,
+    rules_seed: int | None,
+    forward: str | None,
+    forward_mode: str | None,
+) -> dict:
+    """The API fields of a create or update from the shared options."""
     fields: dict = {}
     if name is not None:
         fields["name"] = name
@@ -97,12 +148,88 @@ def bin_create(
         response["delay_ms"] = delay_ms
     if response:
         fields["response"] = response
-    created = client.create_bin(**fields)
+    if rules is not None:
+        fields["rules"] = rules
+    if rules_seed is not None:
+        fields["rules_seed"] = rules_seed
+    if forward is not None:
+        fields["forward"] = {"url": forward, "mode": forward_mode or "sync"}
+    return fields
+
+
+@bin_group.command("create", epilog=RULES_EPILOG)
+@with_client
+@click.option("--name", default=None, help="A name to tell the bin apart.")
+@response_options
+@json_option
+def bin_create(client: Client, as_json: bool, **options) -> None:
+    """Create a bin and print its capture URL (the inspector's URL goes to stderr).
+
+    \b
+    Example:
+      hooklab bin create --name payments --status 202 --header 'X-Env: test' --delay-ms 100
+      hooklab bin create --rule 'first 3: 503' --rule '30%: 500'
+      hooklab bin create --forward http://127.0.0.1:5000/webhooks
+    """
+    if options["forward_mode"] and not options["forward"]:
+        raise click.UsageError("--forward-mode needs --forward URL")
+    created = client.create_bin(**bin_fields(**options))
     if as_json:
         print_json(created)
         return
     click.echo(created["url"])
     click.echo(f"Inspect it at {created['inspect_url']}", err=True)
+
+
+@bin_group.command("update", epilog=RULES_EPILOG)
+@with_client
+@click.argument("bin_id")
+@click.option("--name", default=None, help="A new name.")
+@response_options
+@click.option("--no-rules", is_flag=True, help="Remove every rule.")
+@click.option("--no-forward", is_flag=True, help="Stop forwarding.")
+@click.option("--reset-rules", is_flag=True, help="Start the rules' counts and draws again.")
+@json_option
+def bin_update(
+    client: Client,
+    bin_id: str,
+    no_rules: bool,
+    no_forward: bool,
+    reset_rules: bool,
+    as_json: bool,
+    **options,
+) -> None:
+    """Change a bin: only what is given changes (--rule replaces all the rules).
+
+    \b
+    Example:
+      hooklab bin update BIN_ID --rule 'first 3: 503' --rule '429 Retry-After=5'
+      hooklab bin update BIN_ID --forward http://127.0.0.1:5000 --forward-mode async
+      hooklab bin update BIN_ID --no-rules --no-forward
+    """
+    if no_rules and options["rules"]:
+        raise click.UsageError("--no-rules and --rule do not go together")
+    if no_forward and (options["forward"] or options["forward_mode"]):
+        raise click.UsageError("--no-forward and --forward do not go together")
+    fields = bin_fields(**options)
+    if options["forward_mode"] and not options["forward"]:
+        current = client.bin(bin_id).get("forward")
+        if not current:
+            raise click.UsageError("--forward-mode needs --forward URL (the bin does not forward)")
+        fields["forward"] = {**current, "mode": options["forward_mode"]}
+    if no_rules:
+        fields["rules"] = []
+    if no_forward:
+        fields["forward"] = None
+    if not fields and not reset_rules:
+        raise click.UsageError("nothing to change: give at least one option")
+    updated = client.update_bin(bin_id, **fields) if fields else client.bin(bin_id)
+    if reset_rules:
+        updated = client.reset_rules(bin_id)
+    if as_json:
+        print_json(updated)
+        return
+    click.echo(f"Updated bin {bin_id}")
 
 
 @bin_group.command("list")
@@ -165,6 +292,14 @@ def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
         lines.append(("  header", f"{name}: {value}"))
     if response.get("body"):
         lines.append(("  body", response["body"]))
+    counts = b.get("rule_counts") or []
+    for index, rule in enumerate(b.get("rules") or []):
+        count = counts[index] if index < len(counts) else 0
+        label = rule.get("name") or json.dumps(rule)
+        lines.append((f"Rule {index + 1}", f"{label}  (answered {count})"))
+    forward = b.get("forward")
+    if forward:
+        lines.append(("Forward", f"{forward['url']} ({forward['mode']})"))
     if "request_count" in b:
         lines.append(("Requests", b["request_count"]))
     print_fields(lines)

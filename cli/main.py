@@ -14,6 +14,7 @@ from hooklab.cli.bins import bin_group, replay_command
 from hooklab.cli.common import HooklabGroup
 from hooklab.cli.demo import demo_command
 from hooklab.cli.events import events_group
+from hooklab.cli.listen import listen_command
 from hooklab.cli.probe import probe_command
 from hooklab.cli.webhooks import fire_command, webhook_group
 from hooklab.shared.settings import SETTINGS, SettingError, Settings
@@ -97,6 +98,7 @@ cli.add_command(webhook_group)
 cli.add_command(events_group)
 cli.add_command(fire_command)
 cli.add_command(replay_command)
+cli.add_command(listen_command)
 cli.add_command(demo_command)
 cli.add_command(probe_command)
 

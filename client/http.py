@@ -170,7 +170,8 @@ class Client:
         return self.get_json("/api/health")
 
     def create_bin(self, **fields: Any) -> dict:
-        """Create a bin: name, response {status, headers, body, delay_ms}, secret."""
+        """Create a bin: name, response {status, headers, body, delay_ms}, secret, rules,
+        rules_seed, forward."""
         return self.call("POST", "/api/bins", json=fields).json()
 
     def bins(self) -> list[dict]:
@@ -184,6 +185,10 @@ class Client:
     def update_bin(self, bin_id: str, **fields: Any) -> dict:
         """Change a bin."""
         return self.call("PATCH", f"/api/bins/{_seg(bin_id)}", json=fields).json()
+
+    def reset_rules(self, bin_id: str) -> dict:
+        """Start a bin's rule counts and seeded draws again; returns the bin."""
+        return self.call("POST", f"/api/bins/{_seg(bin_id)}/rules/reset").json()
 
     def delete_bin(self, bin_id: str) -> None:
         """Delete a bin and its captured requests."""
