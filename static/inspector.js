@@ -69,7 +69,8 @@
           { className: "row-meta" },
           el("span", { text: `#${request.id}` }),
           el("span", { text: formatSize(request.body_size || 0) }),
-          time
+          time,
+          Hooklab.binRules.answeredBadge(request.answered_by)
         )
       )
     );
@@ -192,7 +193,9 @@
         box.hidden = false;
         return;
       }
-      fullCache.set(id, full);
+      // One still waiting for the app's answer is read again when selected again.
+      if (Hooklab.binRules.settled(full)) fullCache.set(id, full);
+      Hooklab.binRules.updateRow(full);
       if (fullCache.size > FULL_CACHE) fullCache.delete(fullCache.keys().next().value);
     }
     if (token !== selectToken) return;
@@ -267,6 +270,10 @@
     renderQuery(request, queryPairs);
     renderBody(request);
     renderRaw(request, curl);
+    // The Response tab (what the app answered) only for forwarded requests.
+    const forwarded = Hooklab.binRules.renderResponse(request, $("panel-response"));
+    $("tab-response").hidden = !forwarded;
+    if (!forwarded && activeTab === "response") showTab("overview");
   }
 
   function renderOverview(request) {
@@ -292,6 +299,9 @@
       ["HTTP version", request.http_version || "unknown"],
       ["Request id", String(request.id)],
     ];
+    if (request.answered_by) {
+      items.push(["Answered by", Hooklab.binRules.answeredBadge(request.answered_by)]);
+    }
     if (request.signature) {
       const s = request.signature;
       items.push([
@@ -690,7 +700,7 @@
 
   /* ---------- tabs ---------- */
 
-  const TABS = ["overview", "headers", "query", "body", "raw"];
+  const TABS = ["overview", "headers", "query", "body", "raw", "response"];
 
   function showTab(name, focus) {
     activeTab = name;
@@ -724,6 +734,7 @@
     if (message.type === "request" && message.request) {
       const added = addRequest(message.request, true);
       if (added) {
+        Hooklab.binRules.counted(message.request.answered_by, message.request.id);
         updateCount();
         if (selectedId === null) select(message.request.id);
       }
@@ -940,8 +951,9 @@
       const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
       if (!step) return;
       event.preventDefault();
-      const index = (TABS.indexOf(activeTab) + step + TABS.length) % TABS.length;
-      showTab(TABS[index], true);
+      const shown = TABS.filter((tab) => !$(`tab-${tab}`).hidden);
+      const index = (shown.indexOf(activeTab) + step + shown.length) % shown.length;
+      showTab(shown[index], true);
     });
     for (const tab of TABS) $(`tab-${tab}`).addEventListener("click", () => showTab(tab));
   }
@@ -976,6 +988,7 @@
   async function start() {
     bindRename();
     bindSettings();
+    Hooklab.binRules.start(apiBase);
     bindDangerButtons();
     bindKeys();
     $("load-older").addEventListener("click", loadOlder);
