@@ -31,6 +31,7 @@ import report  # noqa: E402
 
 def benchmarks() -> dict:
     """name -> the function that runs it (imported here: --from-json needs none of them)."""
+    import bins_act
     import capture
     import delivery
     import fixture
@@ -47,6 +48,7 @@ def benchmarks() -> dict:
         "memory_start": memory_start.main,
         "search": lambda: search.main(stored=1_000_000, seconds=5, rounds=2, skip_capture=False),
         "fixture": fixture.main,
+        "rules": bins_act.main,
     }
 
 

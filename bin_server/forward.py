@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -57,8 +56,8 @@ NOT_SENT = HOP_BY_HOP | {"host", "content-length", "expect", HOPS_HEADER.lower()
 NOT_RELAYED = HOP_BY_HOP | {"content-length"}
 # Async forwards of an app that cannot be reached are tried again after these many seconds.
 ASYNC_RETRY_S = (1, 2, 4, 8)
-ASYNC_WORKERS = 4
-ASYNC_BATCH = 32
+ASYNC_WORKERS = 2
+ASYNC_BATCH = 16
 
 
 # -- the setting ----------------------------------------------------------------------------
@@ -336,7 +335,13 @@ CAPTURED = (
 
 
 class ForwardQueue:
-    """Sends the queued async forwards of one app, oldest first, from a few threads."""
+    """Sends the queued async forwards of one app, oldest first.
+
+    A few sender threads (not one per capture): each takes a batch of due forwards, sends
+    them one after the other on its own kept-alive session, and records the outcomes of the
+    batch in one transaction. Under a burst the queue grows and drains afterwards; the
+    capture path never waits for it (see bench/bins_act.py).
+    """
 
     def __init__(self, store: Any, settings: Any) -> None:
         self.store = store
@@ -345,73 +350,67 @@ class ForwardQueue:
         self._stop = threading.Event()
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start draining the queue (once)."""
-        if self._thread is not None:
+        """Start the sender threads (once)."""
+        if self._threads:
             return
-        self._pool = ThreadPoolExecutor(ASYNC_WORKERS, thread_name_prefix="hooklab-forward")
-        self._thread = threading.Thread(target=self._run, name="hooklab-forwards", daemon=True)
-        self._thread.start()
+        for number in range(ASYNC_WORKERS):
+            thread = threading.Thread(
+                target=self._run, name=f"hooklab-forward-{number}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self) -> None:
-        """Stop taking new forwards and wait for those being sent."""
+        """Stop the senders once the batches they hold are sent (bounded by their timeouts)."""
         self._stop.set()
         self.wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for thread in self._threads:
+            thread.join(5)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.wake.clear()
             try:
-                started = self._dispatch()
+                batch = self._claim()
+                if batch:
+                    self._send_batch(batch)
             except Exception:  # a busy or broken store: try again shortly
-                log.exception("reading the forward queue failed")
-                started = 0
-            if not started:
+                log.exception("sending queued forwards failed")
+                batch = []
+            if not batch:
                 self.wake.wait(0.5)
+                self.wake.clear()
 
-    def _dispatch(self) -> int:
-        due = self.store.conn.execute(DUE, (now_ms(), ASYNC_BATCH)).fetchall()
-        started = 0
-        for request_id, forward_json, tries in due:
-            with self._lock:
-                if request_id in self._in_flight:
-                    continue
-                self._in_flight.add(request_id)
-            started += 1
-            self._pool.submit(self._send, request_id, forward_json, tries)
-        return started
+    def _claim(self) -> list[tuple[int, str, int]]:
+        with self._lock:
+            due = self.store.conn.execute(DUE, (now_ms(), ASYNC_BATCH + len(self._in_flight)))
+            batch = [row for row in due.fetchall() if row[0] not in self._in_flight]
+            batch = batch[:ASYNC_BATCH]
+            self._in_flight.update(row[0] for row in batch)
+        return batch
 
-    def _send(self, request_id: int, forward_json: str, tries: int) -> None:
+    def _send_batch(self, batch: list[tuple[int, str, int]]) -> None:
         try:
-            self._send_one(request_id, forward_json, tries)
-        except Exception:
-            log.exception("sending the forward of captured request %s failed", request_id)
+            outcomes = [self._send_one(*item) for item in batch]
+            self._record(outcomes)
         finally:
             with self._lock:
-                self._in_flight.discard(request_id)
-            self.wake.set()
+                self._in_flight.difference_update(row[0] for row in batch)
+        self.store.notifier("captures").changed()
 
-    def _send_one(self, request_id: int, forward_json: str, tries: int) -> None:
-        store = self.store
-        found = store.conn.execute(CAPTURED, (request_id,)).fetchone()
+    def _send_one(self, request_id: int, forward_json: str, tries: int) -> tuple:
+        """Send one forward; returns (request_id, record or None, tries, retry)."""
+        found = self.store.conn.execute(CAPTURED, (request_id,)).fetchone()
         if found is None or found[5]:  # evicted or cleared meanwhile, or its body was not kept
-            with store.write() as conn:
-                conn.execute("DELETE FROM pending_forwards WHERE request_id = ?", (request_id,))
-            return
+            return request_id, None, tries, False
         method, subpath, query, headers_json, body, _ = found
-        config = json.loads(forward_json)
         headers = json.loads(headers_json)
-        session = forward_sessions(store, self.settings.block_private_targets).get()
+        session = forward_sessions(self.store, self.settings.block_private_targets).get()
         result = send_forward(
             session,
-            config,
+            json.loads(forward_json),
             method,
             subpath,
             query,
@@ -423,19 +422,24 @@ class ForwardQueue:
         )
         retry = result.error_kind in ("unreachable", "timeout") and tries < len(ASYNC_RETRY_S)
         result.record["tries"] = tries + 1
-        with store.write() as conn:
-            conn.execute(
-                "UPDATE captured_requests SET forward = ? WHERE id = ?",
-                (json.dumps(result.record), request_id),
-            )
-            if retry:
-                conn.execute(
-                    "UPDATE pending_forwards SET tries = ?, due_at = ? WHERE request_id = ?",
-                    (tries + 1, now_ms() + ASYNC_RETRY_S[tries] * 1000, request_id),
-                )
-            else:
-                conn.execute("DELETE FROM pending_forwards WHERE request_id = ?", (request_id,))
-        store.notifier("captures").changed()
+        return request_id, result.record, tries, retry
+
+    def _record(self, outcomes: list[tuple]) -> None:
+        """The outcomes of a batch, in one transaction."""
+        with self.store.write() as conn:
+            for request_id, record, tries, retry in outcomes:
+                if record is not None:
+                    conn.execute(
+                        "UPDATE captured_requests SET forward = ? WHERE id = ?",
+                        (json.dumps(record), request_id),
+                    )
+                if retry:
+                    conn.execute(
+                        "UPDATE pending_forwards SET tries = ?, due_at = ? WHERE request_id = ?",
+                        (tries + 1, now_ms() + ASYNC_RETRY_S[tries] * 1000, request_id),
+                    )
+                else:
+                    conn.execute("DELETE FROM pending_forwards WHERE request_id = ?", (request_id,))
 
 
 def forward_queue(store: Any, settings: Any) -> ForwardQueue:

@@ -138,3 +138,4 @@ def m004_response_rules_and_forwarding(db: Database) -> None:
         )
         """
     )
+    db.execute("CREATE INDEX pending_forwards_due ON pending_forwards (due_at, request_id)")

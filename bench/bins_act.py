@@ -1,0 +1,217 @@
+"""Bins that act: what response rules and forwarding cost, side by side in one run.
+
+- rules: capture throughput (wrk, 16 connections, the 120-byte POST) of a bin with five rules
+  that every request walks (four that do not match it, then a seeded 50 % draw whose state is
+  written with each capture) against a bin without rules; target >= 0.95x.
+- sync forward: a client sending 100 requests/s for a while, one at a time on a kept-alive
+  connection, to the app directly and then through a bin forwarding to it (sync); the
+  difference of the latency percentiles is what the forward adds; targets p50 <= 3 ms,
+  p99 <= 15 ms.
+- async forward: capture throughput of a bin forwarding async to the app against one that
+  does not forward; target >= 0.9x. The forwards sent during the run are counted.
+The app is bench/receiver.py (asyncio, answers at once). Rounds alternate the order and each
+side keeps its best round (noise only slows).
+
+Usage: python bench/bins_act.py [--seconds 8] [--rounds 2] [--paced-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+from capture import wrk_figures  # noqa: E402
+
+CONNECTIONS = 16
+RATE = 100  # requests per second for the forward latency
+FIVE_RULES = [
+    {"name": "orders", "match": {"path": "/orders/*"}, "status": 409},
+    {"name": "puts", "match": {"method": "PUT"}, "status": 500},
+    {"name": "deletes", "match": {"method": "DELETE"}, "status": 410},
+    {"name": "gets", "match": {"method": "GET"}, "status": 404},
+    {"name": "half", "percent": 50, "status": 202},
+]
+
+
+def _capture_run(folder: Path, script: str, seconds: int, columns: dict, label: str) -> dict:
+    """One wrk run against `hooklab serve` on a fresh database and one bin made with columns."""
+    db = str(folder / f"{label}-{len(list(folder.glob('*.db')))}.db")
+    bin_id = common.new_bin(db, **columns)
+    port = common.free_port()
+    with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
+        common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
+        time.sleep(0.5)
+        result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
+        time.sleep(1.0)  # let the async forwards of the run drain (counted below)
+    with sqlite3.connect(db) as conn:
+        forwarded = conn.execute(
+            "SELECT count(*) FROM captured_requests WHERE forward IS NOT NULL"
+        ).fetchone()[0]
+        answered = conn.execute(
+            "SELECT count(*) FROM captured_requests WHERE answered_by LIKE '%\"rule\": 4%'"
+        ).fetchone()[0]
+    return {**wrk_figures(result), "forwarded": forwarded, "answered_by_rule_5": answered}
+
+
+def _paced(url: str, seconds: float) -> list[float]:
+    """Latencies (ms) of POSTs sent at RATE per second, one at a time, on one connection."""
+    session = requests.Session()
+    body = common.BODY_120.encode()
+    headers = {"Content-Type": "application/json"}
+    latencies = []
+    start = time.monotonic()
+    for i in range(int(seconds * RATE)):
+        due = start + i / RATE
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        sent = time.perf_counter()
+        response = session.post(url, data=body, headers=headers, timeout=10)
+        latencies.append((time.perf_counter() - sent) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+    session.close()
+    return latencies
+
+
+def _figures(latencies: list[float]) -> dict:
+    return {
+        "count": len(latencies),
+        "p50_ms": round(common.percentile(latencies, 50), 2),
+        "p99_ms": round(common.percentile(latencies, 99), 2),
+    }
+
+
+def report_lines(result: dict) -> list[dict]:
+    """The lines of docs/benchmarks.md (bench/report.py renders them as given)."""
+    rps = result["best_rps"]
+    sync = result["sync_forward"]
+    direct = min(sync["direct"], key=lambda f: f["p50_ms"])
+    through = min(sync["through_bin"], key=lambda f: f["p50_ms"])
+    passed = result["passed"]
+    return [
+        {
+            "number": 7,
+            "target": "capture with five rules >= 0.95x without",
+            "judged": "throughput",
+            "figure": f"five rules {rps['rules']:.0f} req/s, none {rps['plain']:.0f} req/s "
+            f"({result['rounds']} alternating rounds, best of each)",
+            "value": f"x{result['ratio_rules']:.2f}",
+            "met": passed["rules"],
+        },
+        {
+            "number": 7,
+            "target": f"sync forward adds <= 3 ms at p50 at {sync['rate']} req/s",
+            "judged": "p50",
+            "figure": f"app directly {direct['p50_ms']} ms, through a bin {through['p50_ms']} ms",
+            "value": f"+{sync['added_p50_ms']} ms",
+            "met": passed["sync_p50"],
+        },
+        {
+            "number": 7,
+            "target": "sync forward adds <= 15 ms at p99",
+            "judged": "p99",
+            "figure": f"app directly {min(d['p99_ms'] for d in sync['direct'])} ms, through a "
+            f"bin {min(t['p99_ms'] for t in sync['through_bin'])} ms (best of two runs each)",
+            "value": f"+{sync['added_p99_ms']} ms",
+            "met": passed["sync_p99"],
+        },
+        {
+            "number": 7,
+            "target": "capture with async forwarding >= 0.9x without",
+            "judged": "throughput",
+            "figure": f"forwarding {rps['async_forward']:.0f} req/s, none {rps['plain']:.0f} req/s",
+            "value": f"x{result['ratio_async_forward']:.2f}",
+            "met": passed["async_forward"],
+        },
+    ]
+
+
+def main(seconds: int = 8, rounds: int = 2, paced_seconds: float = 10.0) -> dict:
+    """Run the three comparisons; returns (and saves) the result."""
+    common.ensure_wrk()
+    app_port = common.free_port()
+    app_cmd = [sys.executable, str(common.BENCH_DIR / "receiver.py"), str(app_port), "0"]
+    app_url = f"http://{common.HOST}:{app_port}"
+    plain = {}
+    with_rules = {"rules": json.dumps(FIVE_RULES), "rules_seed": 1}
+    forwarding = {"forward": json.dumps({"url": app_url, "mode": "async"})}
+    runs: dict[str, list[dict]] = {"plain": [], "rules": [], "async_forward": []}
+    with common.temp_dir() as folder, common.running(app_cmd, app_port, "/"):
+        script = common.post_script(folder)
+        order = list(runs)
+        for number in range(rounds):
+            for name in order if number % 2 == 0 else list(reversed(order)):
+                columns = {"plain": plain, "rules": with_rules, "async_forward": forwarding}[name]
+                run = _capture_run(folder, script, seconds, columns, name)
+                runs[name].append(run)
+                print(f"bins_act: round {number + 1} {name:14} {run['rps']:8.0f} req/s", flush=True)
+
+        # Sync forward latency: direct, then through a bin, then direct again (best of two).
+        db = str(folder / "sync.db")
+        sync_forward = json.dumps({"url": app_url, "mode": "sync", "with_path": False})
+        bin_id = common.new_bin(db, forward=sync_forward)
+        port = common.free_port()
+        with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
+            bin_url = f"{server.url}/b/{bin_id}"
+            _paced(bin_url, 1)  # warm-up
+            direct = [_figures(_paced(app_url + "/", paced_seconds))]
+            through = [_figures(_paced(bin_url, paced_seconds))]
+            direct.append(_figures(_paced(app_url + "/", paced_seconds)))
+            through.append(_figures(_paced(bin_url, paced_seconds)))
+    best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in runs.items()}
+    direct_best = min(direct, key=lambda f: f["p50_ms"])
+    through_best = min(through, key=lambda f: f["p50_ms"])
+    result = {
+        "seconds": seconds,
+        "connections": CONNECTIONS,
+        "rounds": rounds,
+        "runs": runs,
+        "best_rps": {name: b["rps"] for name, b in best.items()},
+        "ratio_rules": best["rules"]["rps"] / best["plain"]["rps"],
+        "ratio_async_forward": best["async_forward"]["rps"] / best["plain"]["rps"],
+        "sync_forward": {
+            "rate": RATE,
+            "seconds": paced_seconds,
+            "direct": direct,
+            "through_bin": through,
+            "added_p50_ms": round(through_best["p50_ms"] - direct_best["p50_ms"], 2),
+            "added_p99_ms": round(
+                min(t["p99_ms"] for t in through) - min(d["p99_ms"] for d in direct), 2
+            ),
+        },
+    }
+    sync = result["sync_forward"]
+    result["passed"] = {
+        "rules": result["ratio_rules"] >= 0.95,
+        "sync_p50": sync["added_p50_ms"] <= 3,
+        "sync_p99": sync["added_p99_ms"] <= 15,
+        "async_forward": result["ratio_async_forward"] >= 0.9,
+    }
+    result["lines"] = report_lines(result)
+    common.write_result("rules", result)
+    print(
+        f"bins_act: rules x{result['ratio_rules']:.2f}, async forward "
+        f"x{result['ratio_async_forward']:.2f}; sync forward adds p50 {sync['added_p50_ms']} ms, "
+        f"p99 {sync['added_p99_ms']} ms",
+        flush=True,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--paced-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    main(args.seconds, args.rounds, args.paced_seconds)
