@@ -175,8 +175,9 @@ def find(
             conn, bin_id, method, path_filter, after, min(before, upto + 1), limit - len(found),
             where=match,
         )  # fmt: skip
-    for row in found:
+    for row in found:  # summaries: the columns only FULL_COLUMNS has go
         row.pop("body", None)
+        row.pop("forward", None)
     return found
 
 
