@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import click
 
 from hooklab.cli.common import json_option, with_client
-from hooklab.client.http import Client, HooklabError, replay
+from hooklab.client.http import Client, HooklabError, LiveSocket, replay
 
 RECONNECT_S = (0.5, 1, 2, 5)
 
@@ -100,7 +100,7 @@ def follow(
     while True:
         url = client.ws_url(f"/ws/bins/{bin_id}?after={after}")
         try:
-            ws = simple_websocket.Client.connect(url, headers=client.auth_headers())
+            ws = LiveSocket.connect(url, headers=client.auth_headers())
         except simple_websocket.ConnectionError as exc:
             if exc.status_code in (401, 403):  # trying again will not help
                 raise HooklabError(

@@ -45,13 +45,17 @@ class CuttableProxy:
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             with self.lock:
                 self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, up), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
+        # The server answers only to its own names (DNS rebinding guard): requests going up
+        # get the server's port in their Host header instead of the proxy's.
+        mine = f"Host: 127.0.0.1:{self.port}\r\n".encode()
+        theirs = f"Host: 127.0.0.1:{self.target_port}\r\n".encode()
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                sink.sendall(data.replace(mine, theirs) if upstream else data)
         except OSError:
             pass
         finally:
@@ -129,8 +133,10 @@ class Lines:
         return [i for i in self.items if i["type"] == kind]
 
 
-def test_listen_creates_a_bin_forwards_and_catches_up_after_a_disconnect(served, app_receiver):
-    proxy = CuttableProxy(served.port)
+def test_listen_creates_a_bin_forwards_and_catches_up_after_a_disconnect(tmp_path, app_receiver):
+    proxy = CuttableProxy(0)
+    served = start(tmp_path, "--db", str(tmp_path / "l.db"))
+    proxy.target_port = served.port
     process = listen(proxy.url, "--forward-to", app_receiver.url + "/app")
     lines = Lines(process)
     try:
@@ -155,6 +161,7 @@ def test_listen_creates_a_bin_forwards_and_catches_up_after_a_disconnect(served,
     finally:
         err = interrupt(process)  # Ctrl-C stops cleanly
         proxy.close()
+        served.stop()
     assert "Traceback" not in err
 
 
