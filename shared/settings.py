@@ -229,7 +229,7 @@ def as_environ(settings: Settings) -> dict[str, str]:
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, tuple):
-            value = ",".join(repr(v) for v in value)
+            value = ",".join(str(v) for v in value)
         env[s.env] = str(value)
     return env
 

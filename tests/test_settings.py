@@ -62,3 +62,16 @@ def test_bad_cli_value_is_one_line_not_a_traceback():
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert "--port" in result.output
+
+
+def test_settings_travel_through_the_environment_unchanged():
+    # app/launcher.py hands a child server its settings as HOOKLAB_* variables.
+    from hooklab.shared.settings import as_environ
+
+    chosen = Settings(
+        {"allow_host": "hooks.test, other.test:8080", "retry_schedule": "0.5,2", "token": "t"},
+        environ={},
+    )
+    again = Settings(environ=as_environ(chosen))
+    assert again.values() == chosen.values()
+    assert again.allow_host == ("hooks.test", "other.test:8080")
