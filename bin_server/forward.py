@@ -24,6 +24,7 @@ from urllib3.util import SKIP_HEADER
 
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
+from hooklab.shared.resend import HOP_BY_HOP, resend_headers
 from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
 
 log = logging.getLogger("hooklab")
@@ -37,22 +38,6 @@ MAX_TIMEOUT_S = 120.0
 DEFAULT_TIMEOUT_S = 10.0
 MODES = ("sync", "async")
 FIELDS = ("url", "mode", "with_path", "timeout_s")
-# Belong to one connection, not to the request: never passed on, either way.
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-}
-# Not sent on: Host and Content-Length describe the new request (computed again), and the
-# hop count is set anew. Expect: the body is sent whole anyway.
-NOT_SENT = HOP_BY_HOP | {"host", "content-length", "expect", HOPS_HEADER.lower()}
 # Not relayed to the caller: framing is the capture path's own, and so are the safety headers.
 NOT_RELAYED = HOP_BY_HOP | {"content-length"}
 # Async forwards of an app that cannot be reached are tried again after these many seconds.
@@ -154,22 +139,9 @@ def target_url(config: dict, subpath: str, query: str) -> str:
 
 
 def outgoing_headers(headers: list[list[str]], hop_count: int) -> dict[str, str]:
-    """The captured headers to send on, in order, less hop-by-hop ones, Host and length."""
-    named_in_connection = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            named_in_connection |= {p.strip().lower() for p in value.split(",")}
-    out: dict[str, str] = {}
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered in NOT_SENT or lowered in named_in_connection:
-            continue
-        out[name] = f"{out[name]}, {value}" if name in out else value
-    present = {name.lower() for name in out}
-    # urllib3 adds a User-Agent and Accept-Encoding of its own unless told to skip them.
-    for name in ("User-Agent", "Accept-Encoding"):
-        if name.lower() not in present:
-            out[name] = SKIP_HEADER
+    """The captured headers to send on, as a replay re-sends them, with the hop count raised."""
+    hops_header = HOPS_HEADER.lower()
+    out = resend_headers([pair for pair in headers if pair[0].lower() != hops_header])
     out[HOPS_HEADER] = str(hop_count + 1)
     return out
 

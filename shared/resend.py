@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from urllib3.util import SKIP_HEADER
 
-# Not re-sent: hop-by-hop headers belong to one connection, and Host and Content-Length
-# describe the new request, so the HTTP library computes them again.
-NOT_RESENT = {
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-    "host",
-    "content-length",
-}
+# Hop-by-hop headers belong to one connection, not to the request: never passed on.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Not re-sent: the hop-by-hop ones, and Host and Content-Length describe the new request, so
+# the HTTP library computes them again (Expect: the body is sent whole anyway).
+NOT_RESENT = HOP_BY_HOP | {"expect", "host", "content-length"}
 
 
 def resent_pairs(headers: list[list[str]]) -> list[list[str]]:
