@@ -149,7 +149,15 @@ def start_server(
             env.update(as_environ(chosen))
             with open(folder / f"serve-{port}.log", "wb") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "hooklab.app", "--listen-fd", str(listener.fileno())],
+                    [
+                        sys.executable,
+                        "-m",
+                        "hooklab.app",
+                        "--listen-fd",
+                        str(listener.fileno()),
+                        "--parent",  # a test run that dies leaves no server behind
+                        str(os.getpid()),
+                    ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
