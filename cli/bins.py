@@ -334,7 +334,7 @@ def bin_requests(
         return
     print_table(
         [_summary_row(r) for r in items],
-        ["ID", "RECEIVED", "METHOD", "PATH", "SIZE", "TYPE"],
+        ["ID", "RECEIVED", "METHOD", "PATH", "SIZE", "TYPE", "ANSWER"],
         "No requests yet.",
     )
 
@@ -350,7 +350,22 @@ def _summary_row(r: dict) -> list:
         target,
         human_size(r.get("body_size")),
         r.get("content_type"),
+        answer_text(r.get("answered_by")),
     ]
+
+
+def answer_text(answered_by: dict | None) -> str:
+    """What answered a captured request, as the inspector's badge says it (`503 · rule name`)."""
+    if not answered_by:
+        return "-"
+    status, name = answered_by.get("status"), answered_by.get("name") or "default"
+    if name == "forward" and status is None:
+        text = "forwarding"
+    elif status is None:
+        text = f"dropped · {name}"
+    else:
+        text = f"{status} · {name}"
+    return text + (" (too many waiting)" if answered_by.get("capped") else "")
 
 
 @bin_group.command("request")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from hooklab.cli.main import cli
@@ -114,3 +115,24 @@ def test_reset_rules_from_the_cli(live_server):
 def test_the_grammar_is_in_the_help():
     result = CliRunner().invoke(cli, ["bin", "create", "--help"])
     assert "CONDITIONS" in result.output and "first 3: 503" in result.output
+
+
+def test_bin_requests_says_what_answered_each_request(live_server):
+    # Testing a sender's retries from the terminal: which requests the rule failed.
+    made = invoke(live_server, "bin", "create", "--rule", "first 3: 503", "--json")
+    created = json.loads(made.output)
+    codes = [
+        requests.post(created["url"] + "/hook", data=str(n), timeout=5).status_code
+        for n in range(4)
+    ]
+    assert codes == [503, 503, 503, 200]
+    listed = invoke(live_server, "bin", "requests", created["id"])
+    lines = listed.output.splitlines()
+    assert lines[0].split()[-1] == "ANSWER"
+    answers = [line.split("  ")[-1].strip() for line in lines[1:]]
+    assert answers == [
+        "200 · default",
+        "503 · first 3: 503",
+        "503 · first 3: 503",
+        "503 · first 3: 503",
+    ]
