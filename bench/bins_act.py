@@ -8,7 +8,10 @@
   difference of the latency percentiles is what the forward adds; targets p50 <= 3 ms,
   p99 <= 15 ms.
 - async forward: capture throughput of a bin forwarding async to the app against one that
-  does not forward; target >= 0.9x. The forwards sent during the run are counted.
+  does not forward; target >= 0.9x. Under such a flood the forward senders give way to the
+  capture path (bin_server/forward.py: one batch of 16 every 0.25 s) and the queue drains
+  once it is over, so what they did is reported beside the ratio: forwards sent during the
+  run, left queued at its end, and sent in the DRAIN_S seconds after (the drain rate).
 The app is bench/receiver.py (asyncio, answers at once). Rounds alternate the order and each
 side keeps its best round (noise only slows).
 
@@ -33,6 +36,7 @@ from capture import wrk_figures  # noqa: E402
 
 CONNECTIONS = 16
 RATE = 100  # requests per second for the forward latency
+DRAIN_S = 2.0  # after a run: how long the async forwards are watched draining
 FIVE_RULES = [
     {"name": "orders", "match": {"path": "/orders/*"}, "status": 409},
     {"name": "puts", "match": {"method": "PUT"}, "status": 500},
@@ -47,19 +51,36 @@ def _capture_run(folder: Path, script: str, seconds: int, columns: dict, label: 
     db = str(folder / f"{label}-{len(list(folder.glob('*.db')))}.db")
     bin_id = common.new_bin(db, **columns)
     port = common.free_port()
+    forwards = "forward" in columns
     with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
         common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
         time.sleep(0.5)
+        queued_before = _queued(db) if forwards else 0
         result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
-        time.sleep(1.0)  # let the async forwards of the run drain (counted below)
+        queued_after = _queued(db) if forwards else 0
+        if forwards:
+            time.sleep(DRAIN_S)
+        queued_drained = _queued(db) if forwards else 0
     with sqlite3.connect(db) as conn:
-        forwarded = conn.execute(
-            "SELECT count(*) FROM captured_requests WHERE forward IS NOT NULL"
-        ).fetchone()[0]
         answered = conn.execute(
             "SELECT count(*) FROM captured_requests WHERE answered_by LIKE '%\"rule\": 4%'"
         ).fetchone()[0]
-    return {**wrk_figures(result), "forwarded": forwarded, "answered_by_rule_5": answered}
+    figures = {**wrk_figures(result), "answered_by_rule_5": answered}
+    if forwards:
+        # Every capture queued one forward: sent = queued by then - still queued.
+        figures["forwards"] = {
+            "queued_at_start": queued_before,
+            "sent_during_run": queued_before + result.requests - queued_after,
+            "queued_at_end": queued_after,
+            "sent_per_s_after": round((queued_after - queued_drained) / DRAIN_S),
+        }
+    return figures
+
+
+def _queued(db: str) -> int:
+    """Async forwards waiting in the queue of the store at `db`."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM pending_forwards").fetchone()[0]
 
 
 def _paced(url: str, seconds: float) -> list[float]:
@@ -98,6 +119,7 @@ def report_lines(result: dict) -> list[dict]:
     direct = min(sync["direct"], key=lambda f: f["p50_ms"])
     through = min(sync["through_bin"], key=lambda f: f["p50_ms"])
     passed = result["passed"]
+    fw = max(result["runs"]["async_forward"], key=lambda r: r["rps"])["forwards"]
     return [
         {
             "number": 7,
@@ -129,7 +151,10 @@ def report_lines(result: dict) -> list[dict]:
             "number": 7,
             "target": "capture with async forwarding >= 0.9x without",
             "judged": "throughput",
-            "figure": f"forwarding {rps['async_forward']:.0f} req/s, none {rps['plain']:.0f} req/s",
+            "figure": f"forwarding {rps['async_forward']:.0f} req/s, none {rps['plain']:.0f} "
+            f"req/s; the forwarder gives way to the flood: {fw['sent_during_run']:,} forwards "
+            f"sent during the run, {fw['queued_at_end']:,} queued at its end, then sent at "
+            f"{fw['sent_per_s_after']:,}/s",
             "value": f"x{result['ratio_async_forward']:.2f}",
             "met": passed["async_forward"],
         },

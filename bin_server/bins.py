@@ -251,8 +251,9 @@ def _forget(store: Store, bin_id: str, rules: bool = True) -> None:
 def delete_bin(store: Store, bin_id: str) -> None:
     """Delete a bin and everything it captured."""
     with store.atomic() as db:
-        db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
+        # The queue first: its forwards go with the bin (and nothing is copied for them).
         db.execute("DELETE FROM pending_forwards WHERE bin_id = ?", [bin_id])
+        db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
         db.execute("DELETE FROM bins WHERE id = ?", [bin_id])
     _forget(store, bin_id)
 

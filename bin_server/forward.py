@@ -44,6 +44,12 @@ NOT_RELAYED = HOP_BY_HOP | {"content-length"}
 ASYNC_RETRY_S = (1, 2, 4, 8)
 ASYNC_WORKERS = 2
 ASYNC_BATCH = 16
+# The senders share the serving process (and its GIL) with the capture path. Under a flood of
+# captures (above FLOOD_RATE a second) they give way: one batch every PACE_S between them, and
+# the queue drains at full speed once the flood is over. Below it, a forward goes out at once.
+FLOOD_RATE = 200
+RATE_WINDOW_S = 0.25
+PACE_S = 0.25
 
 
 # -- the setting ----------------------------------------------------------------------------
@@ -401,6 +407,11 @@ CAPTURED = (
     "SELECT method, subpath, query_string, headers, body, truncated FROM captured_requests "
     "WHERE id = ?"
 )
+# The copy of a request evicted or cleared from its bin before its forward went out.
+COPIED = (
+    "SELECT method, subpath, query_string, headers, body, truncated FROM pending_forwards "
+    "WHERE request_id = ? AND method IS NOT NULL"
+)
 
 
 class ForwardQueue:
@@ -420,6 +431,10 @@ class ForwardQueue:
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._captures = store.notifier("captures")
+        self._sample = (time.monotonic(), self._captures.version)  # for the capture rate
+        self._rate = 0.0  # captures a second, over the last window
+        self._next_turn = 0.0  # under a flood: when the next batch may go (monotonic)
 
     def start(self) -> None:
         """Start the sender threads (once)."""
@@ -442,6 +457,8 @@ class ForwardQueue:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.flooded():
+                    self._wait_turn()
                 batch = self._claim()
                 if batch:
                     self._send_batch(batch)
@@ -451,6 +468,25 @@ class ForwardQueue:
             if not batch:
                 self.wake.wait(0.5)
                 self.wake.clear()
+
+    def flooded(self) -> bool:
+        """Whether captures arrive faster than FLOOD_RATE (measured over RATE_WINDOW_S)."""
+        now, version = time.monotonic(), self._captures.version
+        with self._lock:
+            then, seen = self._sample
+            if now - then >= RATE_WINDOW_S:
+                self._rate = (version - seen) / (now - then)
+                self._sample = (now, version)
+            return self._rate > FLOOD_RATE
+
+    def _wait_turn(self) -> None:
+        """Under a flood, wait for this sender's turn: one batch per PACE_S for all of them."""
+        with self._lock:
+            turn = max(self._next_turn, time.monotonic())
+            self._next_turn = turn + PACE_S
+        delay = turn - time.monotonic()
+        if delay > 0:
+            self._stop.wait(delay)
 
     def _claim(self) -> list[tuple[int, str, int]]:
         with self._lock:
@@ -471,8 +507,11 @@ class ForwardQueue:
 
     def _send_one(self, request_id: int, forward_json: str, tries: int) -> tuple:
         """Send one forward; returns (request_id, record or None, tries, retry)."""
-        found = self.store.conn.execute(CAPTURED, (request_id,)).fetchone()
-        if found is None or found[5]:  # evicted or cleared meanwhile, or its body was not kept
+        conn = self.store.conn
+        found = conn.execute(CAPTURED, (request_id,)).fetchone()
+        if found is None:  # evicted or cleared meanwhile: the copy made then
+            found = conn.execute(COPIED, (request_id,)).fetchone()
+        if found is None or found[5]:  # its bin was deleted, or its body was not kept
             return request_id, None, tries, False
         method, subpath, query, headers_json, body, _ = found
         headers = json.loads(headers_json)

@@ -126,7 +126,7 @@ def m004_response_rules_and_forwarding(db: Database) -> None:
     db.execute("ALTER TABLE captured_requests ADD COLUMN answered_by TEXT")
     db.execute("ALTER TABLE captured_requests ADD COLUMN forward TEXT")
     # Async forwards waiting to be sent: written with the capture, deleted once sent, so a
-    # restart resends what was not. No foreign key: an evicted request is skipped when due.
+    # restart resends what was not. No foreign key: an evicted request is still sent (m005).
     db.execute(
         """
         CREATE TABLE pending_forwards (
@@ -139,3 +139,19 @@ def m004_response_rules_and_forwarding(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX pending_forwards_due ON pending_forwards (due_at, request_id)")
+
+
+@migrations()
+def m005_forwards_outlive_eviction(db: Database) -> None:
+    # A captured request evicted (or cleared) while its async forward waits is copied here, so
+    # the forward still goes out: the app gets every request, whatever the bin keeps. The
+    # columns stay NULL while the request is in the bin (the usual case: nothing copied).
+    for column in ("method", "subpath", "query_string", "headers", "body", "truncated"):
+        db.execute(f"ALTER TABLE pending_forwards ADD COLUMN {column}")  # noqa: S608
+    db.execute(
+        "CREATE TRIGGER captured_requests_keep_forward AFTER DELETE ON captured_requests "
+        "WHEN EXISTS (SELECT 1 FROM pending_forwards WHERE request_id = old.id) "
+        "BEGIN UPDATE pending_forwards SET method = old.method, subpath = old.subpath, "
+        "query_string = old.query_string, headers = old.headers, body = old.body, "
+        "truncated = old.truncated WHERE request_id = old.id; END"
+    )

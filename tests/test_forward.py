@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 import requests
 
+from hooklab.app.factory import open_store
+from hooklab.bin_server.forward import (
+    ASYNC_WORKERS,
+    FLOOD_RATE,
+    PACE_S,
+    RATE_WINDOW_S,
+    ForwardQueue,
+)
 from tests.app_receiver import AppReceiver, wait_for
+from tests.conftest import make_settings, start_live_server
 from tests.served import free_port
 
 
@@ -217,3 +227,81 @@ def test_acceptance_the_sender_retries_through_fail_the_first_3(live_server):
     ]
     shown = requests.get(f"{base}/api/bins/{b['id']}", timeout=5).json()
     assert shown["rule_counts"] == [3]
+
+
+def test_async_forwards_of_evicted_and_cleared_requests_still_reach_the_app(tmp_path):
+    # The bin keeps 2 requests; the app holds the first forward while 6 more arrive, so 5 of
+    # the 7 are evicted (or cleared) before their forward goes: every one still reaches the app.
+    hold = threading.Event()
+    app = AppReceiver(hold=hold)
+    live = start_live_server(make_settings(tmp_path, max_requests_per_bin=2))
+    try:
+        b = live.create_bin(forward={"url": app.url, "mode": "async"})
+        bodies = [f"event-{i}".encode() for i in range(7)]
+        assert requests.post(b["url"], data=bodies[0], timeout=5).status_code == 200
+        wait_for(lambda: app.seen, what="the first forward to reach the app (and wait)")
+        for body in bodies[1:]:
+            assert requests.post(b["url"], data=body, timeout=5).status_code == 200
+        kept = requests.get(f"{live.url}/api/bins/{b['id']}/requests", timeout=5).json()
+        assert len(kept) == 2
+        requests.post(f"{live.url}/api/bins/{b['id']}/clear", timeout=5)
+        hold.set()
+        wait_for(lambda: len(app.seen) == 7, timeout=20, what="all 7 forwards")
+        assert sorted(s.body for s in app.seen) == sorted(bodies)
+        store = open_store(live.db)
+        wait_for(
+            lambda: store.conn.execute("SELECT count(*) FROM pending_forwards").fetchone()[0]
+            == 0,
+            what="the queue to empty",
+        )
+    finally:
+        hold.set()
+        live.kill()
+        app.stop()
+
+
+def test_deleting_a_bin_drops_its_queued_forwards(tmp_path):
+    hold = threading.Event()
+    app = AppReceiver(hold=hold)
+    live = start_live_server(make_settings(tmp_path))
+    try:
+        b = live.create_bin(forward={"url": app.url, "mode": "async"})
+        for i in range(3):
+            requests.post(b["url"], data=f"x{i}".encode(), timeout=5)
+        # Every sender holds one forward at the app (x0, x1); x2 waits in the queue.
+        assert ASYNC_WORKERS == 2
+        wait_for(lambda: len(app.seen) == 2, what="each sender to hold a forward")
+        assert requests.delete(f"{live.url}/api/bins/{b['id']}", timeout=5).status_code == 204
+        store = open_store(live.db)
+        # The queue holds nothing of the bin any more: the one waiting is never sent.
+        assert store.conn.execute("SELECT count(*) FROM pending_forwards").fetchone()[0] == 0
+        hold.set()
+        # A later forward of another bin comes after anything still queued (oldest first).
+        other = live.create_bin(forward={"url": app.url, "mode": "async"})
+        requests.post(other["url"], data=b"later", timeout=5)
+        wait_for(lambda: b"later" in {s.body for s in app.seen}, what="the later forward")
+        assert sorted(s.body for s in app.seen if s.body != b"later") == [b"x0", b"x1"]
+    finally:
+        hold.set()
+        live.kill()
+        app.stop()
+
+
+def test_forward_senders_give_way_to_a_flood_of_captures(tmp_path):
+    store = open_store(str(tmp_path / "pace.db"))
+    store.migrate()
+    queue = ForwardQueue(store, make_settings(tmp_path))
+    captures = store.notifier("captures")
+    queue._sample = (queue._sample[0] - RATE_WINDOW_S, captures.version)
+    assert not queue.flooded()  # nothing captured over the last window
+    queue._sample = (queue._sample[0] - RATE_WINDOW_S, captures.version)
+    for _ in range(int(FLOOD_RATE * RATE_WINDOW_S * 4)):
+        captures.changed()
+    assert queue.flooded()
+    # Under a flood the senders take turns, one batch per PACE_S between all of them.
+    queue._next_turn = 0.0
+    queue._wait_turn()
+    first = queue._next_turn
+    queue._stop.set()  # the second turn is booked without waiting it out
+    queue._wait_turn()
+    assert queue._next_turn == pytest.approx(first + PACE_S)
