@@ -250,8 +250,7 @@ def test_async_forwards_of_evicted_and_cleared_requests_still_reach_the_app(tmp_
         assert sorted(s.body for s in app.seen) == sorted(bodies)
         store = open_store(live.db)
         wait_for(
-            lambda: store.conn.execute("SELECT count(*) FROM pending_forwards").fetchone()[0]
-            == 0,
+            lambda: store.conn.execute("SELECT count(*) FROM pending_forwards").fetchone()[0] == 0,
             what="the queue to empty",
         )
     finally:
