@@ -1,17 +1,23 @@
-"""Group commit for the capture path: captures that arrive together share one transaction.
+"""Group commit for the capture path: captures that arrive together share one statement.
 
 SQLite has one writer at a time, and every call into sqlite3 gives the GIL up and must win it
-back; under load each of those hand-overs costs a capture up to a GIL switch interval while it
-holds the write lock, so writing each capture alone (insert, evict, commit) serialises the
-server on those waits. Here the first capture that finds no batch being written becomes the
-leader: it takes every row waiting at that moment, inserts them with one multi-row statement,
-evicts once per bin, commits, and only then wakes the others (one wake-up each). Each capture
-is answered after the commit that holds its row, so an acknowledged capture is never lost; a
-capture that arrives alone is written at once by its own thread, with no hand-off.
+back; under load each of those hand-overs costs a capture a thread switch while it holds the
+write lock. So a batch is one statement and nothing else: the first capture that finds no
+batch being written becomes the leader, takes every row waiting at that moment, inserts them
+with one multi-row INSERT in autocommit mode (the statement is its own transaction, committed
+when it returns), and only then wakes the others (one wake-up each). Each capture is answered
+after the commit that holds its row, so an acknowledged capture is never lost; a capture that
+arrives alone is written at once by its own thread, with no hand-off.
 
-The writer has its own connection with automatic checkpoints off, so the fsync of a checkpoint
-never stalls the batch everyone waits on: a leader runs a passive checkpoint on its thread's
-own connection after it has handed the writer on. Profile and figures: docs/benchmarks.md.
+What used to be separate statements runs inside that one, in SQLite (no GIL hand-over):
+- eviction: a TEMP trigger of the writer's connection deletes a bin's oldest rows past the
+  limit, from the per-bin count that permanent triggers keep (bin_server/schema.py, m006);
+- the bin's rule state and the async forward ride on the row (`rules_state`,
+  `forward_queued`), and permanent triggers write them on to `bins` and `pending_forwards`.
+
+The writer's connection has automatic checkpoints off, so the fsync of a checkpoint never
+stalls the batch everyone waits on: a leader runs a passive checkpoint on its thread's own
+connection after it has handed the writer on. Profile and figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,34 +27,32 @@ import threading
 from functools import cache
 
 from hooklab.bin_server.rules import Snapshot
-from hooklab.shared.clock import now_ms
 from hooklab.shared.store import Store
 
 COLUMNS = (
     "bin_id, received_at, method, path, subpath, query_string, headers, http_version, "
-    "remote_addr, content_type, body, body_size, truncated, answered_by"
+    "remote_addr, content_type, body, body_size, truncated, answered_by, rules_state, "
+    "forward_queued"
 )
-ROW_MARKS = "(" + ", ".join(["?"] * 14) + ")"
-# A rule state written by an older capture than the rules now stored is not written at all.
-SAVE_RULE_STATE = "UPDATE bins SET rules_state = ? WHERE id = ? AND rules_version = ?"
-QUEUE_FORWARD = (
-    "INSERT OR REPLACE INTO pending_forwards (request_id, bin_id, forward, due_at) "
-    "VALUES (?, ?, ?, ?)"
-)
-COUNT_AND_VERSION = (
-    "SELECT count(*), (SELECT data_version FROM pragma_data_version()) "
-    "FROM captured_requests WHERE bin_id = ?"
-)
-EVICT_OLDEST = (
-    "DELETE FROM captured_requests WHERE id IN ("
-    "SELECT id FROM captured_requests WHERE bin_id = ? ORDER BY id LIMIT ?)"
-)
-# Deletes nothing when another connection has committed since the count was taken.
-EVICT_OLDEST_IF_UNCHANGED = (
-    EVICT_OLDEST + " AND (SELECT data_version FROM pragma_data_version()) = ?"  # noqa: S608
-)
-MAX_KNOWN_BINS = 100_000  # bins whose row count the writer remembers
-MAX_BATCH = 64  # rows per statement: 14 parameters each, far below SQLite's limit
+ROW_MARKS = "(" + ", ".join(["?"] * 16) + ")"
+# The limit of this writer (max_requests_per_bin), for its eviction trigger.
+LIMIT_TABLE = "CREATE TEMP TABLE IF NOT EXISTS capture_limit (keep INTEGER NOT NULL)"
+# After each captured row: delete the bin's oldest rows past the limit. `kept` may or may not
+# count the new row yet (last_id says), whichever trigger SQLite fires first.
+EVICT_TRIGGER = """
+CREATE TEMP TRIGGER IF NOT EXISTS capture_evict AFTER INSERT ON main.captured_requests
+BEGIN
+    DELETE FROM captured_requests WHERE id IN (
+        SELECT id FROM main.captured_requests
+        WHERE bin_id = new.bin_id AND id < new.id ORDER BY id
+        LIMIT coalesce((
+            SELECT max(0, c.kept + (c.last_id IS NOT new.id) - l.keep)
+            FROM main.bin_request_counts c, temp.capture_limit l WHERE c.bin_id = new.bin_id
+        ), 0)
+    );
+END
+"""
+MAX_BATCH = 64  # rows per statement: 16 parameters each, far below SQLite's limit
 CHECKPOINT_EVERY = 200  # commits between two passive checkpoints (~1,000 WAL pages)
 
 
@@ -90,10 +94,6 @@ class CaptureWriter:
         self._busy = False  # a leader is writing a batch
         self._conn: sqlite3.Connection | None = None  # used by the current leader only
         self._commits = 0  # since the last checkpoint
-        # Rows per bin as of the writer's last commit, valid while no other connection has
-        # committed since (PRAGMA data_version says): eviction then needs no count.
-        self._counts: dict[str, int] = {}
-        self._version: int | None = None
         self._checkpointing = False
 
     def write(
@@ -172,87 +172,38 @@ class CaptureWriter:
         if self._conn is None:
             # Handed from leader to leader, never used by two threads at once.
             conn = self.store.connect(check_same_thread=False)
+            conn.isolation_level = None  # autocommit: each INSERT is its own transaction
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(LIMIT_TABLE)
+            conn.execute("DELETE FROM temp.capture_limit")
+            conn.execute("INSERT INTO temp.capture_limit (keep) VALUES (?)", (self.keep_per_bin,))
+            conn.execute(EVICT_TRIGGER)
             self._conn = conn
         return self._conn
 
-    def _evict(self, conn: sqlite3.Connection, batch: list[_Pending]) -> dict[str, int]:
-        """Keep the newest N rows of each bin of the batch; returns their counts after.
-
-        Runs inside the write transaction, so data_version cannot move until it ends. Every
-        statement costs a GIL hand-over under load, so a full bin whose count is known takes
-        one: the DELETE of its oldest rows, guarded by the version it was counted at.
-        """
-        if len(self._counts) > MAX_KNOWN_BINS:
-            self._counts.clear()
-        added: dict[str, int] = {}
-        for pending in batch:
-            added[pending.row[0]] = added.get(pending.row[0], 0) + 1
-        counts: dict[str, int] = {}
-        trusted: bool | None = None  # known counts still valid (None: not asked yet)
-        for bin_id, new_rows in added.items():
-            known = self._counts.get(bin_id) if trusted is not False else None
-            if known is not None:
-                excess = known + new_rows - self.keep_per_bin
-                if excess > 0 and trusted is None:
-                    cur = conn.execute(EVICT_OLDEST_IF_UNCHANGED, (bin_id, excess, self._version))
-                    trusted = cur.rowcount == excess
-                    if trusted:
-                        counts[bin_id] = self.keep_per_bin
-                        continue
-                elif trusted is None:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                    trusted = version == self._version
-                if trusted:
-                    if excess > 0:
-                        conn.execute(EVICT_OLDEST, (bin_id, excess))
-                    counts[bin_id] = min(known + new_rows, self.keep_per_bin)
-                    continue
-            # Unknown, or another connection committed since: count (the new rows included).
-            count, version = conn.execute(COUNT_AND_VERSION, (bin_id,)).fetchone()
-            if trusted is None:
-                trusted = version == self._version
-            if version != self._version:
-                self._counts.clear()
-                self._version = version
-            if count > self.keep_per_bin:
-                conn.execute(EVICT_OLDEST, (bin_id, count - self.keep_per_bin))
-                count = self.keep_per_bin
-            counts[bin_id] = count
-        return counts
-
     def _transaction(self, batch: list[_Pending]) -> None:
         conn = self._connection()
-        values = [value for pending in batch for value in pending.row]
-        try:
-            # One transaction (commit on success, roll back on error), in this process's turn.
-            with self.store.writing(), conn:
-                last = conn.execute(insert_rows(len(batch)), values).lastrowid
-                _write_extras(conn, batch, last)
-                counts = self._evict(conn, batch)
-        except BaseException:
-            self._counts.clear()
-            self._version = None
-            raise
-        self._counts.update(counts)
+        # Only a bin's newest rule state of the batch is carried (the others would be
+        # overwritten by it within the same statement).
+        newest: dict[str, Snapshot] = {}
+        for pending in batch:
+            state = pending.rule_state
+            if state is not None:
+                known = newest.get(state.bin_id)
+                if known is None or (known.version, known.order) < (state.version, state.order):
+                    newest[state.bin_id] = state
+        values = []
+        for pending in batch:
+            values.extend(pending.row)
+            state = pending.rule_state
+            values.append(
+                state.state_json if state is not None and newest[state.bin_id] is state else None
+            )
+            values.append(pending.forward)
+        # One statement holding the write lock, in this process's turn: AUTOINCREMENT hands
+        # out consecutive ids, and the statement commits (with its triggers' writes) or not.
+        with self.store.writing():
+            last = conn.execute(insert_rows(len(batch)), values).lastrowid
         self._commits += 1
-        # One statement holding the write lock: AUTOINCREMENT hands out consecutive ids.
         for offset, pending in enumerate(batch, start=1 - len(batch)):
             pending.id = last + offset
-
-
-def _write_extras(conn: sqlite3.Connection, batch: list[_Pending], last_id: int) -> None:
-    """The rule states and queued forwards that ride along with a batch of captures."""
-    newest: dict[str, Snapshot] = {}
-    for offset, pending in enumerate(batch, start=1 - len(batch)):
-        state = pending.rule_state
-        if state is not None:
-            known = newest.get(state.bin_id)
-            if known is None or (known.version, known.order) < (state.version, state.order):
-                newest[state.bin_id] = state
-        if pending.forward is not None:
-            conn.execute(
-                QUEUE_FORWARD, (last_id + offset, pending.row[0], pending.forward, now_ms())
-            )
-    for state in newest.values():
-        conn.execute(SAVE_RULE_STATE, (state.state_json, state.bin_id, state.version))

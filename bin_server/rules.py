@@ -286,6 +286,8 @@ class RuleState:
             for i, count in enumerate((saved.get("counts") or [])[:size]):
                 self.counts[i] = int(count)
             self.draws = int(saved.get("draws") or 0)
+            # Snapshots are ordered across restarts: a newer one is never taken for stale.
+            self.changes = int(saved.get("order") or 0)
 
     def next_draw(self) -> float:
         value = draw(self.seed, self.draws)
@@ -371,7 +373,14 @@ class RuleStates:
                 bin_row["id"],
                 state.version,
                 state.changes,
-                json.dumps({"counts": state.counts, "draws": state.draws}),
+                json.dumps(
+                    {
+                        "counts": state.counts,
+                        "draws": state.draws,
+                        "version": state.version,
+                        "order": state.changes,
+                    }
+                ),
             )
         return Choice(chosen, delay_ms, snapshot)
 

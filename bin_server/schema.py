@@ -155,3 +155,56 @@ def m005_forwards_outlive_eviction(db: Database) -> None:
         "query_string = old.query_string, headers = old.headers, body = old.body, "
         "truncated = old.truncated WHERE request_id = old.id; END"
     )
+
+
+@migrations()
+def m006_one_statement_captures(db: Database) -> None:
+    # The capture path writes a batch of captured requests with one INSERT and nothing else
+    # (bin_server/capture_writer.py): what used to be separate statements rides on the rows.
+    # How many requests each bin keeps, kept right by every insert and delete, whoever makes
+    # it: the capture writer's eviction trigger reads it instead of counting the bin's rows.
+    # last_id: the newest row counted, so that trigger knows whether this row is counted yet
+    # (the order in which triggers fire is not something SQLite promises).
+    db.execute(
+        "CREATE TABLE bin_request_counts ("
+        "bin_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, last_id INTEGER NOT NULL"
+        ") WITHOUT ROWID"
+    )
+    db.execute(
+        "INSERT INTO bin_request_counts (bin_id, kept, last_id) "
+        "SELECT bin_id, count(*), max(id) FROM captured_requests GROUP BY bin_id"
+    )
+    db.execute(
+        "CREATE TRIGGER captured_requests_count_in AFTER INSERT ON captured_requests "
+        "BEGIN INSERT INTO bin_request_counts (bin_id, kept, last_id) "
+        "VALUES (new.bin_id, 1, new.id) "
+        "ON CONFLICT (bin_id) DO UPDATE SET kept = kept + 1, last_id = excluded.last_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER captured_requests_count_out AFTER DELETE ON captured_requests "
+        "BEGIN UPDATE bin_request_counts SET kept = kept - 1 WHERE bin_id = old.bin_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER bins_count_gone AFTER DELETE ON bins "
+        "BEGIN DELETE FROM bin_request_counts WHERE bin_id = old.id; END"
+    )
+    # rules_state: the bin's rule state after this capture ({"counts", "draws", "version",
+    # "order"}), written on to the bin unless its rules changed or a newer state is there.
+    db.execute("ALTER TABLE captured_requests ADD COLUMN rules_state TEXT")
+    db.execute(
+        "CREATE TRIGGER captured_requests_rules_state AFTER INSERT ON captured_requests "
+        "WHEN new.rules_state IS NOT NULL BEGIN "
+        "UPDATE bins SET rules_state = new.rules_state WHERE id = new.bin_id "
+        "AND rules_version = json_extract(new.rules_state, '$.version') "
+        "AND coalesce(json_extract(rules_state, '$.order'), -1) "
+        "< json_extract(new.rules_state, '$.order'); END"
+    )
+    # forward_queued: the bin's forward setting when the request is to be forwarded async;
+    # the queue entry is written with the row.
+    db.execute("ALTER TABLE captured_requests ADD COLUMN forward_queued TEXT")
+    db.execute(
+        "CREATE TRIGGER captured_requests_queue_forward AFTER INSERT ON captured_requests "
+        "WHEN new.forward_queued IS NOT NULL BEGIN "
+        "INSERT OR REPLACE INTO pending_forwards (request_id, bin_id, forward, due_at) "
+        "VALUES (new.id, new.bin_id, new.forward_queued, new.received_at); END"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -9,8 +10,9 @@ import pytest
 
 from hooklab.app.factory import open_store
 from hooklab.bin_server import capture_writer
-from hooklab.bin_server.bins import create_bin
+from hooklab.bin_server.bins import create_bin, delete_bin
 from hooklab.bin_server.capture_writer import CaptureWriter, _Pending
+from hooklab.bin_server.rules import Snapshot
 from hooklab.shared.store import Store
 
 
@@ -176,7 +178,8 @@ def test_eviction_stays_exact_when_another_connection_changes_the_bin(store):
     other = sqlite3.connect(store.path)  # another process capturing into the same bin
     with other:
         for i in range(3):
-            other.execute(capture_writer.insert_rows(1), make_row(bin_id, f"/other/{i}"))
+            row = (*make_row(bin_id, f"/other/{i}"), None, None)  # no rule state, no forward
+            other.execute(capture_writer.insert_rows(1), row)
     newest = writer.write(make_row(bin_id, "/mine/last"))
     # The newest five by id: the writer's fifth, the other connection's three, its last.
     assert stored_paths(store.path, bin_id) == {
@@ -195,15 +198,85 @@ def test_eviction_stays_exact_when_another_connection_changes_the_bin(store):
     assert stored_paths(store.path, bin_id) == {first: "/after/0", second: "/after/1"}
 
 
-def test_the_writer_does_not_count_rows_while_it_is_the_only_writer(store):
+def test_a_batch_is_one_statement_with_eviction_inside_it(store):
     bin_id = create_bin(store, {})["id"]
     writer = CaptureWriter(store, keep_per_bin=3)
-    writer.write(make_row(bin_id, "/first"))  # learns the bin's count once
-    statements: list[str] = []
-    writer._connection().set_trace_callback(statements.append)
+    writer.write(make_row(bin_id, "/first"))  # the connection and its trigger are set up
+    calls: list[str] = []
+
+    class Counted:  # the writer's connection, counting what Python asks of it
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def execute(self, sql: str, *args):
+            calls.append(sql)
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name: str):
+            return getattr(self.conn, name)
+
+    writer._conn = Counted(writer._conn)
     for i in range(6):
         writer.write(make_row(bin_id, f"/{i}"))
-    writer._connection().set_trace_callback(None)
 
-    assert not [s for s in statements if "count(*)" in s]
+    # Six INSERTs and nothing else (no BEGIN, COMMIT, count or DELETE): eviction runs inside
+    # each of them, in the trigger.
+    assert len(calls) == 6 and all(c.startswith("INSERT INTO captured_requests") for c in calls)
     assert sorted(stored_paths(store.path, bin_id).values()) == ["/3", "/4", "/5"]
+    kept = store.conn.execute(
+        "SELECT kept FROM bin_request_counts WHERE bin_id = ?", (bin_id,)
+    ).fetchone()[0]
+    assert kept == 3
+
+
+def test_a_stale_rule_state_never_overwrites_a_newer_one(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+
+    def state(version: int, order: int) -> Snapshot:
+        text = json.dumps({"counts": [order], "draws": 0, "version": version, "order": order})
+        return Snapshot(bin_id, version, order, text)
+
+    def stored() -> dict:
+        found = store.conn.execute("SELECT rules_state FROM bins WHERE id = ?", (bin_id,))
+        return json.loads(found.fetchone()[0])
+
+    writer.write(make_row(bin_id, "/a"), state(0, 2))
+    assert stored()["order"] == 2
+    writer.write(make_row(bin_id, "/b"), state(0, 1))  # chosen earlier, written later
+    assert stored()["order"] == 2
+    writer.write(make_row(bin_id, "/c"), state(0, 3))
+    assert stored()["order"] == 3
+    writer.write(make_row(bin_id, "/d"), state(7, 9))  # rules changed since: not this bin's
+    assert stored() == {"counts": [3], "draws": 0, "version": 0, "order": 3}
+
+
+def test_an_async_forward_is_queued_with_its_row(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    forward = json.dumps({"url": "http://127.0.0.1:9/", "mode": "async"})
+    plain = writer.write(make_row(bin_id, "/plain"))
+    queued = writer.write(make_row(bin_id, "/queued"), forward=forward)
+    rows = store.conn.execute("SELECT request_id, bin_id, forward FROM pending_forwards").fetchall()
+    assert [tuple(r) for r in rows] == [(queued, bin_id, forward)]
+    assert plain != queued
+
+
+def test_counts_follow_deletes_made_anywhere(store):
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    for i in range(4):
+        writer.write(make_row(bin_id, f"/{i}"))
+
+    def kept():
+        found = store.conn.execute(
+            "SELECT kept FROM bin_request_counts WHERE bin_id = ?", (bin_id,)
+        )
+        return (found.fetchone() or [None])[0]
+
+    assert kept() == 4
+    with store.write() as conn:
+        conn.execute("DELETE FROM captured_requests WHERE path = '/0'")
+    assert kept() == 3
+    delete_bin(store, bin_id)
+    assert kept() is None  # gone with the bin
