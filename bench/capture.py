@@ -8,12 +8,21 @@ the default thread count), measured one after the other in the same run:
 Rounds alternate the order and each contender keeps its best round (noise only slows).
 Then the count check: every request answered 2xx is in the store.
 
+Then the cost of one request apart from scheduling: on this 2-CPU virtual machine the figures
+above depend on how the kernel spreads the serving process's threads over the CPUs (a thread
+woken on the other CPU costs an interrupt between them), and the same command lands in a
+fast or a slow regime from run to run. So one more run of hooklab and of the bare app with
+the serving process held on one CPU and wrk on the other: the server's CPU time per request
+(from /proc) is what each request costs itself. Reported beside the target, not judged.
+
 Usage: python bench/capture.py [--seconds 10] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sqlite3
 import sys
 import time
@@ -86,6 +95,38 @@ def run_contender(cmd: list[str], port: int, url: str, script: str, seconds: int
     return wrk_figures(result)
 
 
+def pinned_cost(folder: Path, script: str, seconds: int) -> dict | None:
+    """One run each of hooklab and the bare app, server on CPU 1 and wrk on CPU 0."""
+    if (os.cpu_count() or 1) < 2 or not shutil.which("taskset"):
+        return None
+    out = {}
+    for name in ("hooklab", "bare"):
+        port = common.free_port()
+        if name == "hooklab":
+            db = str(folder / "pinned.db")
+            bin_id = common.new_bin(db)
+            cmd, ready = common.hooklab_serve(db, port), "/api/health"
+            url = f"http://{common.HOST}:{port}/b/{bin_id}"
+        else:
+            cmd, ready = common.gunicorn_app("bare_app:app", port), "/"
+            url = f"http://{common.HOST}:{port}/"
+        with common.running(cmd, port, ready) as server:
+            worker = common.worker_pid(server.proc.pid)
+            common.pin_process(worker, 1)
+            common.run_wrk(url, 1, CONNECTIONS, script=script, cpu=0)  # warm-up
+            before = common.cpu_seconds(worker)
+            result = common.run_wrk(url, seconds, CONNECTIONS, script=script, cpu=0)
+            used = common.cpu_seconds(worker) - before
+        out[name] = {
+            "rps": result.rps,
+            "requests": result.requests,
+            "non_2xx": result.non_2xx,
+            "server_cpu_us_per_request": round(used / max(result.requests, 1) * 1e6),
+        }
+    out["ratio"] = out["hooklab"]["rps"] / out["bare"]["rps"]
+    return out
+
+
 def exact_count_check(folder: Path, script: str, seconds: int) -> dict:
     """A short run with eviction out of reach, so every 2xx must be a row of the bin."""
     db = str(folder / "count-check.db")
@@ -125,6 +166,7 @@ def main(seconds: int = 10, rounds: int = 2) -> dict:
                 runs[name].append(run)
                 print(f"capture: round {number + 1} {name:8} {run['rps']:8.0f} req/s", flush=True)
         count = exact_count_check(folder, script, min(seconds, 3))
+        pinned = pinned_cost(folder, script, min(seconds, 5))
     best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in runs.items()}
     hooklab_runs_ok = all(
         r["non_2xx"] == 0
@@ -141,6 +183,7 @@ def main(seconds: int = 10, rounds: int = 2) -> dict:
         "ratio_httpbin": best["hooklab"]["rps"] / best["httpbin"]["rps"],
         "ratio_bare": best["hooklab"]["rps"] / best["bare"]["rps"],
         "count_check": {**count, "timed_runs_consistent": hooklab_runs_ok},
+        "pinned": pinned,
     }
     result["passed"] = {
         "vs_httpbin": result["ratio_httpbin"] >= 1.5,

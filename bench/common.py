@@ -189,10 +189,19 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(
-    url: str, seconds: int = 10, connections: int = 16, threads: int = 1, script: str | None = None
+    url: str,
+    seconds: int = 10,
+    connections: int = 16,
+    threads: int = 1,
+    script: str | None = None,
+    cpu: int | None = None,
 ) -> WrkResult:
-    """Run wrk against `url` (with the Lua `script`, if any) and parse its report."""
-    cmd = [
+    """Run wrk against `url` (with the Lua `script`, if any) and parse its report.
+
+    `cpu`: run wrk on that CPU only (taskset).
+    """
+    cmd = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    cmd += [
         ensure_wrk(),
         f"-t{threads}",
         f"-c{connections}",
@@ -288,6 +297,16 @@ def worker_pid(master_pid: int, timeout: float = 10.0) -> int:
             return int(children[0])
         time.sleep(0.05)
     raise RuntimeError("gunicorn worker did not start")
+
+
+def pin_process(pid: int, cpu: int) -> None:
+    """Keep every thread of process `pid` on one CPU (taskset)."""
+    subprocess.run(
+        ["taskset", "-a", "-p", "-c", str(cpu), str(pid)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=10,
+    )
 
 
 def busy_processes(seconds: float = 1.0, threshold: float = 0.05) -> list[str]:

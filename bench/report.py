@@ -92,6 +92,18 @@ def _capture(t: Table, c: dict) -> None:
         f"x{c['ratio_bare']:.2f}",
         met=passed["vs_bare"],
     )
+    pinned = c.get("pinned")
+    if pinned:
+        h, b = pinned["hooklab"], pinned["bare"]
+        t.add(
+            1,
+            "(not a target) what a request costs itself: server on one CPU, wrk on the other",
+            "CPU time",
+            f"hooklab {h['server_cpu_us_per_request']} µs of server CPU a capture "
+            f"({h['rps']:.0f} req/s), bare app {b['server_cpu_us_per_request']} µs "
+            f"({b['rps']:.0f} req/s)",
+            f"x{pinned['ratio']:.2f}",
+        )
     check = c["count_check"]
     t.add(
         1,

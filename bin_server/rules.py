@@ -295,23 +295,47 @@ class RuleState:
         return value
 
 
-@dataclass(frozen=True)
 class Snapshot:
-    """A bin's rule state after one capture, to be written with that capture."""
+    """A bin's rule state after one capture, to be written with that capture.
 
-    bin_id: str
-    version: int
-    order: int
-    state_json: str
+    Serialised only when written: of the captures written together, only each bin's newest
+    state is (bin_server/capture_writer.py).
+    """
+
+    __slots__ = ("bin_id", "version", "order", "counts", "draws")
+
+    def __init__(self, bin_id: str, version: int, order: int, counts: tuple, draws: int) -> None:
+        self.bin_id = bin_id
+        self.version = version
+        self.order = order
+        self.counts = counts
+        self.draws = draws
+
+    @property
+    def state_json(self) -> str:
+        """The state as stored on the bin (`rules_state`)."""
+        return json.dumps(
+            {
+                "counts": list(self.counts),
+                "draws": self.draws,
+                "version": self.version,
+                "order": self.order,
+            }
+        )
 
 
-@dataclass(frozen=True)
 class Choice:
     """The rule that answers a request (None: the default response), and its drawn delay."""
 
-    rule: Rule | None
-    delay_ms: int
-    snapshot: Snapshot | None
+    __slots__ = ("rule", "delay_ms", "snapshot")
+
+    def __init__(self, rule: Rule | None, delay_ms: int, snapshot: Snapshot | None) -> None:
+        self.rule = rule
+        self.delay_ms = delay_ms
+        self.snapshot = snapshot
+
+
+NOTHING = Choice(None, 0, None)  # no rule answers and nothing moved: nothing to write
 
 
 class RuleStates:
@@ -367,20 +391,10 @@ class RuleStates:
                     span = chosen.delay_ms_max - chosen.delay_ms + 1
                     delay_ms += int(state.next_draw() * span)
             if chosen is None and state.draws == draws_before:
-                return Choice(None, 0, None)  # nothing moved: nothing to write
+                return NOTHING
             state.changes += 1
             snapshot = Snapshot(
-                bin_row["id"],
-                state.version,
-                state.changes,
-                json.dumps(
-                    {
-                        "counts": state.counts,
-                        "draws": state.draws,
-                        "version": state.version,
-                        "order": state.changes,
-                    }
-                ),
+                bin_row["id"], state.version, state.changes, tuple(state.counts), state.draws
             )
         return Choice(chosen, delay_ms, snapshot)
 

@@ -234,8 +234,7 @@ def test_a_stale_rule_state_never_overwrites_a_newer_one(store):
     writer = CaptureWriter(store, keep_per_bin=100)
 
     def state(version: int, order: int) -> Snapshot:
-        text = json.dumps({"counts": [order], "draws": 0, "version": version, "order": order})
-        return Snapshot(bin_id, version, order, text)
+        return Snapshot(bin_id, version, order, (order,), 0)
 
     def stored() -> dict:
         found = store.conn.execute("SELECT rules_state FROM bins WHERE id = ?", (bin_id,))
