@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -32,26 +33,39 @@ class HooklabGroup(click.Group):
             raise UsageProblem(f"{exc.format_message()} (see `{where} --help`)") from None
 
 
+def server_and_token(server: str | None, token: str | None) -> tuple[str, str | None]:
+    """The server and token a client command uses: its own options, else the ones given
+    before the command (`hooklab --server URL bin list`), else the environment, else the
+    default."""
+    ctx = click.get_current_context(silent=True)
+    given = (ctx.find_root().obj if ctx is not None else None) or {}
+    server = server or given.get("server") or os.environ.get("HOOKLAB_SERVER") or DEFAULT_SERVER
+    token = token or given.get("token") or os.environ.get("HOOKLAB_TOKEN") or None
+    return server, token
+
+
+def server_options(func: Callable) -> Callable:
+    """--server and --token, resolved by `server_and_token` (None when not given here)."""
+    func = click.option(
+        "--token",
+        default=None,
+        help="Access token of the server, sent as `Authorization: Bearer`. [env HOOKLAB_TOKEN]",
+    )(func)
+    return click.option(
+        "--server",
+        default=None,
+        metavar="URL",
+        help=f"The Hooklab server to talk to. [env HOOKLAB_SERVER; default {DEFAULT_SERVER}]",
+    )(func)
+
+
 def with_client(func: Callable) -> Callable:
     """Add --server and --token, and pass a ready `client` to the command instead."""
 
-    @click.option(
-        "--token",
-        envvar="HOOKLAB_TOKEN",
-        default=None,
-        help="Access token of the server, sent as `Authorization: Bearer`. [env HOOKLAB_TOKEN]",
-    )
-    @click.option(
-        "--server",
-        envvar="HOOKLAB_SERVER",
-        default=DEFAULT_SERVER,
-        show_default=True,
-        metavar="URL",
-        help="The Hooklab server to talk to. [env HOOKLAB_SERVER]",
-    )
+    @server_options
     @functools.wraps(func)
-    def wrapper(server: str, token: str | None, **kwargs: Any) -> Any:
-        client = Client(server, token)
+    def wrapper(server: str | None, token: str | None, **kwargs: Any) -> Any:
+        client = Client(*server_and_token(server, token))
         try:
             return func(client=client, **kwargs)
         finally:

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from hooklab.cli.common import json_option, print_json
-from hooklab.client.http import DEFAULT_SERVER, Client, HooklabError, body_bytes
+from hooklab.cli.common import json_option, print_json, server_and_token, server_options
+from hooklab.client.http import Client, HooklabError, body_bytes
 from hooklab.shared.signing import verify
 
 EVENT_NAME = "Payment Received"
@@ -132,15 +132,7 @@ def reachable(client: Client) -> bool:
 
 
 @click.command("demo")
-@click.option(
-    "--server",
-    envvar="HOOKLAB_SERVER",
-    default=DEFAULT_SERVER,
-    show_default=True,
-    metavar="URL",
-    help="The Hooklab server to use. [env HOOKLAB_SERVER]",
-)
-@click.option("--token", envvar="HOOKLAB_TOKEN", default=None, help="[env HOOKLAB_TOKEN]")
+@server_options
 @click.option(
     "--start", is_flag=True, help="Start a server of its own (temporary database, free port)."
 )
@@ -169,7 +161,7 @@ def demo_command(
     from hooklab.app.launcher import start_server
 
     local = None
-    client = Client(server, token)
+    client = Client(*server_and_token(server, token))
     if not start and not reachable(client):
         if not as_json:
             click.echo(f"No Hooklab at {client.server}: starting one for the demo.", err=True)

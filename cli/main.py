@@ -11,7 +11,7 @@ import click
 
 import hooklab.shared
 from hooklab.cli.bins import bin_group, replay_command
-from hooklab.cli.common import HooklabGroup
+from hooklab.cli.common import HooklabGroup, server_options
 from hooklab.cli.demo import demo_command
 from hooklab.cli.events import events_group
 from hooklab.cli.listen import listen_command
@@ -46,7 +46,9 @@ def load_settings(options: dict) -> Settings:
 
 @click.group(cls=HooklabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(hooklab.shared.__version__, prog_name="hooklab")
-def cli() -> None:
+@server_options
+@click.pass_context
+def cli(ctx: click.Context, server: str | None, token: str | None) -> None:
     """Hooklab: a local webhook lab (a request bin and a webhook sender).
 
     \b
@@ -55,8 +57,10 @@ def cli() -> None:
     See it all work:    hooklab demo
 
     The client commands talk to the server at --server (default http://127.0.0.1:8000,
-    env HOOKLAB_SERVER), with --token (env HOOKLAB_TOKEN) when it needs one.
+    env HOOKLAB_SERVER), with --token (env HOOKLAB_TOKEN) when it needs one; both may come
+    before the command (`hooklab --server URL bin list`) or after it.
     """
+    ctx.obj = {"server": server, "token": token}
 
 
 @cli.command()

@@ -58,6 +58,23 @@ def test_every_command_has_help_with_an_example(path):
     assert "Example" in result.output
 
 
+def test_server_and_token_may_come_before_the_command(live_server):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = {"HOOKLAB_SERVER": nowhere, "HOOKLAB_TOKEN": None}
+    created = CliRunner().invoke(
+        cli, ["--server", live_server.url, "bin", "create", "--json"], env=env
+    )
+    assert created.exit_code == 0, created.output  # before the command: beats the environment
+    bin_id = json.loads(created.stdout)["id"]
+    listed = CliRunner().invoke(cli, ["--server", live_server.url, "bin", "list"], env=env)
+    assert bin_id in listed.stdout
+    # After the command it wins over the one before it.
+    result = CliRunner().invoke(
+        cli, ["--server", live_server.url, "bin", "list", "--server", nowhere], env=env
+    )
+    assert result.exit_code == 1 and nowhere in result.stderr
+
+
 def test_a_server_that_is_not_running_is_one_line_and_exit_1():
     url = f"http://127.0.0.1:{free_port()}"
     result = CliRunner().invoke(cli, ["bin", "list", "--server", url], env={"HOOKLAB_TOKEN": None})
