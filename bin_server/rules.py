@@ -208,7 +208,9 @@ class Rule:
             return False
         if self.path is not None:
             path = subpath or "/"
-            if not self.path.match(path) and not self.path.match(unquote(path, errors="replace")):
+            if not self.path.match(path) and not (
+                "%" in path and self.path.match(unquote(path, errors="replace"))
+            ):
                 return False
         return True
 
@@ -370,12 +372,13 @@ class RuleStates:
     def choose(self, bin_row: dict, rules: tuple[Rule, ...], method: str, subpath: str) -> Choice:
         """Pick the rule that answers this request, moving the bin's counts and draws."""
         state = self.state(bin_row, len(rules))
+        # Matching needs no state: done before taking the bin's lock, which concurrent
+        # captures of the bin wait for.
+        matching = [rule for rule in rules if rule.matches(method, subpath)]
         with state.lock:
             draws_before = state.draws
             chosen = None
-            for rule in rules:
-                if not rule.matches(method, subpath):
-                    continue
+            for rule in matching:
                 if rule.times is not None and state.counts[rule.index] >= rule.times:
                     continue  # spent
                 if rule.percent is not None and rule.percent < 100:
