@@ -73,7 +73,9 @@ class Store:
         self._local = threading.local()
         self.write_lock = threading.Lock()
         self._attached: dict[str, Any] = {}
-        self._attached_guard = threading.Lock()
+        # Re-entrant: what `make()` builds may itself be attached things (a queue that keeps
+        # a notifier), made under the same guard by the same thread.
+        self._attached_guard = threading.RLock()
 
     def attached(self, key: str, make: Callable[[], T]) -> T:
         """The object kept under `key` for as long as this store, made by `make()` on first use."""
