@@ -121,8 +121,7 @@ def create_bin():
     """Create a bin: `{"name"?, "response"?, "secret"?, "rules"?, "rules_seed"?, "forward"?}`."""
     columns = _bin_fields()
     row = bins.create_bin(get_store(), columns)
-    # No _changed(): nothing waits on a bin that did not exist (streams and long polls of a
-    # bin start once it does), and each wake-up costs every waiter of the process a re-read.
+    _changed()
     body = bins.bin_to_json(row, base_url(), (0, None))
     return jsonify(body), 201, {"Location": f"/api/bins/{row['id']}"}
 
