@@ -272,7 +272,11 @@ class Hooklab:
         delay_ms: int | None = None,
         secret: str | None = None,
     ) -> Bin:
-        """Create a bin answering with `status`, `headers` and `body` after `delay_ms`."""
+        """Create a bin answering with `status`, `headers` and `body` after `delay_ms`.
+
+        With no options, the bin is one the session's housekeeper made ready beforehand (never
+        handed out before, empty); its `created_at` is when it was made.
+        """
         fields: dict[str, Any] = {}
         if name is not None:
             fields["name"] = name
