@@ -474,6 +474,11 @@ class Housekeeper:
         self._thread = threading.Thread(target=self._run, name="hooklab-housekeeper", daemon=True)
         self._thread.start()
 
+    def ready(self) -> int:
+        """How many bins are ready to be handed out."""
+        with self._cond:
+            return len(self._ready)
+
     def take_bin(self) -> dict | None:
         """A ready bin (the API's JSON of a bin made with no options), or None when none is."""
         with self._cond:
