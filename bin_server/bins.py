@@ -208,8 +208,12 @@ def create_bin(store: Store, columns: dict) -> dict:
         "rules_seed": columns.get("rules_seed", secrets.randbelow(2**31)),
         "forward": columns.get("forward"),
     }
-    with store.atomic() as db:
-        db["bins"].insert(row)
+    # Plain SQL: sqlite-utils' insert reads the table's schema first, on every call.
+    with store.write() as conn:
+        conn.execute(
+            f"INSERT INTO bins ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608 (fixed column names)
+            list(row.values()),
+        )
     return get_bin_row(store, row["id"])
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json as jsonlib
+import select
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import simple_websocket
@@ -71,10 +73,100 @@ def normalize_server(server: str | None) -> str:
     return server
 
 
-class Client:
-    """Calls one Hooklab server's API; one Client per thread (it holds a requests.Session)."""
+class Answer:
+    """The server's answer to one API call: `status_code`, `content` (bytes) and `json()`."""
 
-    def __init__(self, server: str | None = None, token: str | None = None, timeout=10.0) -> None:
+    __slots__ = ("status_code", "content")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
+
+    def json(self) -> Any:
+        """The body as JSON."""
+        return jsonlib.loads(self.content)
+
+
+# Methods a request may be sent again for, when a kept-alive connection turns out closed.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class Connection:
+    """One kept-alive HTTP/1.1 connection to a server, without requests (a `lean` Client's).
+
+    requests costs about half a millisecond of Python per call on top of the round trip
+    (bench/fixture.py); the pytest fixture makes several calls per test. No proxies, no .netrc:
+    only for a server reached directly, like the one the fixture starts on 127.0.0.1.
+    """
+
+    def __init__(self, server: str, headers: dict[str, str]) -> None:
+        parts = urlsplit(server)
+        https = parts.scheme == "https"
+        self._factory = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._prefix = parts.path  # a server under a path: https://example.test/hooklab
+        self._headers = headers
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict, timeout: float
+    ) -> Answer:
+        """Send one request and read its answer; OSError or HTTPException when that fails."""
+        headers = {**self._headers, **headers}
+        while True:
+            conn, reused = self._connection(timeout)
+            try:
+                conn.request(method, self._prefix + path, body=body, headers=headers)
+                response = conn.getresponse()
+                answer = Answer(response.status, response.read())
+            except (ConnectionError, http.client.HTTPException):
+                self.close()
+                # A kept-alive connection the server closed meanwhile (its keep-alive timeout):
+                # the request never got to it, so once more on a new one when that is safe.
+                if reused and method in IDEMPOTENT:
+                    continue
+                raise
+            except BaseException:
+                self.close()  # a timeout or an interrupt leaves the connection mid-answer
+                raise
+            if response.will_close:
+                self.close()
+            return answer
+
+    def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        conn = self._conn
+        if conn is not None and conn.sock is not None:
+            # Readable while idle means the server closed it (or sent junk): start afresh.
+            if select.select([conn.sock], [], [], 0)[0]:
+                self.close()
+            else:
+                conn.sock.settimeout(timeout)
+                return conn, True
+        self._conn = self._factory(self._host, self._port, timeout=timeout)
+        return self._conn, False
+
+    def close(self) -> None:
+        """Close the connection (the next request opens a new one)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Client:
+    """Calls one Hooklab server's API; one Client per thread (it holds a requests.Session).
+
+    `lean=True`: the calls go over one kept-alive `Connection` instead of requests (no proxy,
+    no .netrc); for a server reached directly, like the pytest fixture's own.
+    """
+
+    def __init__(
+        self,
+        server: str | None = None,
+        token: str | None = None,
+        timeout=10.0,
+        lean: bool = False,
+    ) -> None:
         self.server = normalize_server(server)
         self.token = token or None
         self.timeout = timeout
@@ -82,6 +174,16 @@ class Client:
         self.session.headers["User-Agent"] = f"hooklab-client/{hooklab.shared.__version__}"
         if self.token:
             self.session.headers["Authorization"] = f"Bearer {self.token}"
+        self.connection: Connection | None = None
+        if lean:
+            agent = {"User-Agent": self.session.headers["User-Agent"]}
+            self.connection = Connection(self.server, agent | self.auth_headers())
+
+    def close(self) -> None:
+        """Close the Client's connections."""
+        self.session.close()
+        if self.connection is not None:
+            self.connection.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -108,10 +210,12 @@ class Client:
         params: dict | None = None,
         headers: dict | None = None,
         timeout: float | None = None,
-    ) -> requests.Response:
+    ) -> Answer:
         """One API call; raises HooklabError with a clear message for any failure."""
         timeout = self.timeout if timeout is None else timeout
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        if self.connection is not None:
+            return self._lean_call(method, path, json, data, params, headers, timeout)
         try:
             response = self.session.request(
                 method,
@@ -133,11 +237,46 @@ class Client:
             ) from None
         except requests.RequestException as exc:
             raise HooklabError(f"calling Hooklab at {self.server} failed: {exc}") from None
-        if response.status_code >= 400 or (300 <= response.status_code < 400):
-            raise self._error(method, path, response)
-        return response
+        return self._checked(method, path, Answer(response.status_code, response.content))
 
-    def _error(self, method: str, path: str, response: requests.Response) -> HooklabError:
+    def _lean_call(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        data: bytes | None,
+        params: dict,
+        headers: dict | None,
+        timeout: float,
+    ) -> Answer:
+        """`call` over the kept-alive Connection, with the same errors as through requests."""
+        assert self.connection is not None
+        headers = dict(headers or {})
+        if json is not None:
+            data = jsonlib.dumps(json, allow_nan=False).encode()
+            headers.setdefault("Content-Type", "application/json")
+        target = f"{path}?{urlencode(params)}" if params else path
+        try:
+            answer = self.connection.request(method, target, data, headers, timeout)
+        except TimeoutError:
+            raise HooklabError(
+                f"Hooklab at {self.server} did not answer {method} {path} within {timeout:g} s"
+            ) from None
+        except OSError:
+            # As through requests: refused, reset, or a name that does not resolve.
+            raise HooklabError(
+                f"cannot reach Hooklab at {self.server} — is `hooklab serve` running?"
+            ) from None
+        except http.client.HTTPException as exc:
+            raise HooklabError(f"calling Hooklab at {self.server} failed: {exc!r}") from None
+        return self._checked(method, path, answer)
+
+    def _checked(self, method: str, path: str, answer: Answer) -> Answer:
+        if answer.status_code >= 300:
+            raise self._error(method, path, answer)
+        return answer
+
+    def _error(self, method: str, path: str, response: Answer) -> HooklabError:
         status = response.status_code
         try:
             error = response.json()["error"]

@@ -9,15 +9,19 @@ Installed with Hooklab (entry point `pytest11`), so a test only has to ask for `
         assert request.header("content-type") == "application/json"
 
 One server runs per test session (a free port of 127.0.0.1, a temporary database), or the
-one given with `--hooklab-url`. What a test creates through the fixture is deleted after it.
+one given with `--hooklab-url`. What a test creates through the fixture is deleted after it:
+its webhooks at once, its bins by the session's housekeeper thread (see `Housekeeper`), which
+also keeps a few default bins ready, so that neither costs a test a round trip of its own.
 """
 
 from __future__ import annotations
 
 import base64
 import json as jsonlib
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +32,10 @@ from hooklab.client.probe import ProbeReport
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
 PREVIEW_CHARS = 160
 LISTED_AT_MOST = 20
+# Default bins the housekeeper keeps ready: a test rarely creates more than a few.
+POOL_SIZE = 4
+# How long the session's end waits for the housekeeper to delete what the tests left.
+CLEANUP_WAIT_S = 30.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -237,10 +245,18 @@ def _describe(captured: dict) -> str:
 class Hooklab:
     """What the `hooklab` fixture gives a test: bins, webhooks, firing events, deliveries."""
 
-    def __init__(self, url: str, token: str | None = None, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        client: Client | None = None,
+        housekeeper: Housekeeper | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self._own_client = client is None
         self.client = Client(self.url, token) if client is None else client
+        self._housekeeper = housekeeper
+        self._paused = False
         self._bins: list[str] = []
         self._webhooks: list[Any] = []
 
@@ -256,7 +272,11 @@ class Hooklab:
         delay_ms: int | None = None,
         secret: str | None = None,
     ) -> Bin:
-        """Create a bin answering with `status`, `headers` and `body` after `delay_ms`."""
+        """Create a bin answering with `status`, `headers` and `body` after `delay_ms`.
+
+        With no options, the bin is one the session's housekeeper made ready beforehand (never
+        handed out before, empty); its `created_at` is when it was made.
+        """
         fields: dict[str, Any] = {}
         if name is not None:
             fields["name"] = name
@@ -274,7 +294,9 @@ class Hooklab:
         }
         if response:
             fields["response"] = response
-        created = Bin(self, self._call(self.client.create_bin, **fields))
+        # A bin made with no options is what the housekeeper keeps ready: never used before.
+        ready = self._housekeeper.take_bin() if self._housekeeper and not fields else None
+        created = Bin(self, ready or self._call(self.client.create_bin, **fields))
         self._bins.append(created.id)
         return created
 
@@ -389,15 +411,177 @@ class Hooklab:
         except HooklabError as exc:
             raise HooklabError(f"hooklab: {exc.message}", exc.status, exc.code, exc.field) from None
 
+    def wait_for_cleanup(self, timeout: float = CLEANUP_WAIT_S) -> None:
+        """Wait until the server holds no bin but this test's: for a test that lists them all.
+
+        The fixture deletes earlier tests' bins in the background and keeps a few bins ready
+        for `create_bin()`; this waits for those deletions and, for the rest of this test,
+        keeps no bins ready (those there were are deleted too).
+        """
+        __tracebackhide__ = True
+        if self._housekeeper is None:
+            return
+        self._housekeeper.pause()
+        self._paused = True
+        if not self._housekeeper.wait_until_deleted(timeout):
+            raise HooklabError(
+                f"hooklab: earlier tests' bins were not deleted within {timeout:g} s"
+            )
+
+    def _test_ended(self) -> None:
+        # Bins are kept ready again after a test that wanted none (with --hooklab-keep too).
+        if self._paused and self._housekeeper is not None:
+            self._housekeeper.resume()
+            self._paused = False
+
     def cleanup(self) -> None:
-        """Delete what this test created (errors are ignored: the server may be gone)."""
+        """Delete what this test created (errors are ignored: the server may be gone).
+
+        Webhooks go at once: one left active would receive the next tests' events. Bins go
+        through the housekeeper when there is one: nobody else sends to a bin's own URL.
+        """
         for webhook_id in self._webhooks:
             _ignore_errors(self.client.delete_webhook, webhook_id)
-        for bin_id in self._bins:
-            _ignore_errors(self.client.delete_bin, bin_id)
+        if self._housekeeper is not None:
+            self._housekeeper.delete_later(self._bins)
+        else:
+            for bin_id in self._bins:
+                _ignore_errors(self.client.delete_bin, bin_id)
         self._webhooks, self._bins = [], []
         if self._own_client:
-            self.client.session.close()
+            self.client.close()
+
+
+class Housekeeper:
+    """The session's helper thread, with a Client of its own, doing what tests need not wait for.
+
+    It keeps `pool_size` bins made with no options ready for `create_bin()` (each handed out
+    once, to one test; a new one is made as soon as one is taken), and deletes the bins of
+    finished tests. Failures never reach a test: a bin it cannot make is made by the test as
+    before (whose error then says why), a bin it cannot delete is left (the server may be gone).
+    """
+
+    def __init__(self, client: Client, pool_size: int = POOL_SIZE) -> None:
+        self._client = client
+        self._size = pool_size
+        self._cond = threading.Condition()
+        self._ready: deque[dict] = deque()
+        self._doomed: deque[str] = deque()  # ids of bins to delete
+        self._busy = 0  # calls under way (a bin being made or deleted)
+        self._refill = False  # until the server's settings are read
+        self._paused = False  # no ready bins for now (a test lists every bin, or the end)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="hooklab-housekeeper", daemon=True)
+        self._thread.start()
+
+    def ready(self) -> int:
+        """How many bins are ready to be handed out."""
+        with self._cond:
+            return len(self._ready)
+
+    def take_bin(self) -> dict | None:
+        """A ready bin (the API's JSON of a bin made with no options), or None when none is."""
+        with self._cond:
+            if not self._ready:
+                return None
+            self._cond.notify_all()  # make the next one
+            return self._ready.popleft()
+
+    def delete_later(self, bin_ids: Iterable[str]) -> None:
+        """Delete these bins soon, in the housekeeper's thread."""
+        with self._cond:
+            self._doomed.extend(bin_ids)
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Keep no ready bins until `resume()`: those there are get deleted."""
+        with self._cond:
+            self._paused = True
+            self._doomed.extend(ready["id"] for ready in self._ready)
+            self._ready.clear()
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        """Keep bins ready again."""
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def wait_until_deleted(self, timeout: float) -> bool:
+        """Wait until every bin given to `delete_later` so far is deleted; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._doomed or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = CLEANUP_WAIT_S) -> int:
+        """Delete the unused ready bins and wait for the deletions; returns how many are left."""
+        self.pause()  # for good: nothing resumes it
+        self.wait_until_deleted(timeout)
+        with self._cond:
+            self._stopping = True
+            left = len(self._doomed) + self._busy
+            self._cond.notify_all()
+        if not left:
+            self._thread.join()
+            self._client.close()
+        # Else the thread is stuck in a call to a server that does not answer: it is a daemon.
+        return left
+
+    def _run(self) -> None:
+        self._start_pool()
+        while True:
+            with self._cond:
+                while not (self._stopping or self._doomed or self._wants_bin()):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                # Ready bins first: a test may be about to ask for one.
+                doomed = None if self._wants_bin() else self._doomed.popleft()
+                self._busy += 1
+            try:
+                if doomed is None:
+                    self._make_bin()
+                else:
+                    self._client.delete_bin(doomed)
+            except Exception:  # noqa: BLE001, S110 - deleted already, or the server is gone
+                pass
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _start_pool(self) -> None:
+        # A server that deletes idle bins counts a bin's idle time from its creation: a ready
+        # bin would expire sooner than one made when asked for, so such a server gets no pool.
+        try:
+            settings = self._client.get_json("/api/settings")["settings"]
+            expiring = settings["bin_ttl_s"]["value"] > 0
+        except Exception:  # noqa: BLE001 - an older or odd server: bins are made when asked for
+            expiring = True
+        with self._cond:
+            self._refill = self._size > 0 and not expiring
+            self._cond.notify_all()
+
+    def _wants_bin(self) -> bool:
+        return self._refill and not self._paused and len(self._ready) < self._size
+
+    def _make_bin(self) -> None:
+        try:
+            made = self._client.create_bin()
+        except Exception:  # noqa: BLE001 - tests then make their bins themselves, and see why
+            with self._cond:
+                self._refill = False
+            return
+        with self._cond:
+            if self._paused:  # meanwhile (the session may be ending)
+                self._doomed.append(made["id"])
+            else:
+                self._ready.append(made)
 
 
 def _webhook_id(webhook: dict | int | str) -> int | str:
@@ -433,7 +617,7 @@ def hooklab_server(
         except HooklabError as exc:
             problem = exc.message
         finally:
-            client.session.close()
+            client.close()
         if problem:
             # Outside the except: failing inside it would print the error twice, chained by
             # "During handling of the above exception, another exception occurred".
@@ -450,25 +634,58 @@ def hooklab_server(
         server.stop()
 
 
+def _session_client(config: pytest.Config, server: str) -> Client:
+    """A Client of the session's server; the plugin's own is called without requests."""
+    own = not config.getoption("hooklab_url")
+    # The plugin's own server is on 127.0.0.1: no proxy applies, so none is looked up.
+    client = Client(server, config.getoption("hooklab_token"), lean=own)
+    client.session.trust_env = not own
+    return client
+
+
 @pytest.fixture(scope="session")
 def hooklab_client(request: pytest.FixtureRequest, hooklab_server: str) -> Iterator[Client]:
     """The Client the session's tests share: one kept-alive connection, not one per test."""
-    client = Client(hooklab_server, request.config.getoption("hooklab_token"))
-    if not request.config.getoption("hooklab_url"):
-        # The plugin's own server is on 127.0.0.1: no proxy applies, so none is looked up.
-        client.session.trust_env = False
+    client = _session_client(request.config, hooklab_server)
     try:
         yield client
     finally:
-        client.session.close()
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def hooklab_housekeeper(
+    request: pytest.FixtureRequest, hooklab_server: str
+) -> Iterator[Housekeeper]:
+    """The session's Housekeeper: ready bins, deletion after each test; drained at the end."""
+    housekeeper = Housekeeper(_session_client(request.config, hooklab_server))
+    yield housekeeper
+    left = housekeeper.close()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if left and reporter is not None:
+        reporter.write_line(
+            f"hooklab: {left} bins of the tests could not be deleted within "
+            f"{CLEANUP_WAIT_S:g} s (the server does not answer)"
+        )
 
 
 @pytest.fixture
 def hooklab(
-    request: pytest.FixtureRequest, hooklab_server: str, hooklab_client: Client
+    request: pytest.FixtureRequest,
+    hooklab_server: str,
+    hooklab_client: Client,
+    hooklab_housekeeper: Housekeeper,
 ) -> Iterator[Hooklab]:
     """A Hooklab server for this test: bins, webhooks, `fire`, `deliveries`, `probe`."""
-    lab = Hooklab(hooklab_server, request.config.getoption("hooklab_token"), hooklab_client)
+    lab = Hooklab(
+        hooklab_server,
+        request.config.getoption("hooklab_token"),
+        hooklab_client,
+        hooklab_housekeeper,
+    )
     yield lab
-    if not request.config.getoption("hooklab_keep"):
-        lab.cleanup()
+    try:
+        if not request.config.getoption("hooklab_keep"):
+            lab.cleanup()
+    finally:
+        lab._test_ended()

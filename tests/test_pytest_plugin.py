@@ -9,15 +9,17 @@ import socket
 import subprocess
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 
-from hooklab.client.http import HooklabError
-from hooklab.client.pytest_plugin import CapturedRequest, Hooklab, json_matches
+from hooklab.client.http import Client, HooklabError
+from hooklab.client.pytest_plugin import CapturedRequest, Hooklab, Housekeeper, json_matches
 from hooklab.shared.signing import generate_secret, sign
-from tests.waiting import wait_until_reading
+from tests.conftest import make_settings, start_live_server
+from tests.waiting import wait_for, wait_until_reading
 
 PROJECT = Path(__file__).parent / "ci_user_project"
 
@@ -176,13 +178,15 @@ def test_what_a_test_creates_is_deleted_after_it(hooklab):
 # -- the CI user's project, run as a CI job would run it --------------------------------------
 
 
-def run_project(*args: str, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
+def run_project(
+    *args: str, cwd: Path = PROJECT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`python -m pytest` in the throwaway project, with this interpreter and a clean env."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("PYTEST_", "HOOKLAB_")) and k != "PYTHONPATH"
-    }
+    } | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
         cwd=cwd,
@@ -211,6 +215,169 @@ def test_the_fixture_can_use_a_running_server(live_server):
     assert done.returncode == 0, done.stdout + done.stderr
     bins = requests.get(f"{live_server.url}/api/bins", timeout=5).json()
     assert "orders" in [b["name"] for b in bins]
+
+
+def bin_ids(server_url: str) -> set[str]:
+    """The ids of every bin of a server."""
+    return {b["id"] for b in requests.get(f"{server_url}/api/bins", timeout=5).json()}
+
+
+def run_housekeeping(server_url: str, tmp_path: Path, *args: str) -> list[str]:
+    """Run the project's housekeeping/ tests on a server; the ids of the bins they made."""
+    record = tmp_path / "bins-made.txt"
+    done = run_project(
+        "housekeeping", "--hooklab-url", server_url, *args, env={"BINS_MADE": str(record)}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout, done.stdout
+    made = record.read_text().split()
+    assert len(made) == 13
+    return made
+
+
+def test_the_bins_of_a_session_are_deleted_by_its_end(live_server, tmp_path):
+    # housekeeping/ checks that each test's bins are fresh, empty and its own.
+    before = bin_ids(live_server.url)
+    made = run_housekeeping(live_server.url, tmp_path)
+    # Deleted, the bins kept ready but never handed out as well: the server is as it was.
+    assert bin_ids(live_server.url) == before
+    for bin_id in made:
+        gone = requests.get(f"{live_server.url}/api/bins/{bin_id}", timeout=5)
+        assert gone.status_code == 404
+
+
+def test_hooklab_keep_keeps_what_the_tests_made_and_nothing_else(live_server, tmp_path):
+    before = bin_ids(live_server.url)
+    made = run_housekeeping(live_server.url, tmp_path, "--hooklab-keep")
+    deleted_by_its_test = made[-1]
+    assert bin_ids(live_server.url) - before == set(made) - {deleted_by_its_test}
+
+
+def test_create_bin_hands_out_a_bin_made_before_and_the_end_deletes_the_rest(live_server):
+    housekeeper = Housekeeper(Client(live_server.url, lean=True), pool_size=1)
+    lab = Hooklab(live_server.url, housekeeper=housekeeper)
+    wait_for(housekeeper.ready, what="a bin kept ready")  # not the server's list: made
+    ready = bin_ids(live_server.url)  # there before the housekeeper has the answer
+    bin = lab.create_bin()
+    assert {bin.id} == ready and bin.requests() == []
+    named = lab.create_bin(name="with options")  # made when asked, as it asks
+    assert named.id not in ready and named.name == "with options"
+
+    lab.cleanup()  # through the housekeeper
+    assert housekeeper.close() == 0
+    assert bin_ids(live_server.url) == set()  # the bin it had made ready since went too
+
+
+def test_a_server_whose_bins_expire_gets_no_bins_made_ahead(tmp_path):
+    # A bin made ahead would be idle, and expire, sooner than one made when asked for.
+    live = start_live_server(make_settings(tmp_path, bin_ttl_s=3600))
+    try:
+        housekeeper = Housekeeper(Client(live.url, lean=True))
+        made = live.create_bin()
+        housekeeper.delete_later([made["id"]])  # done after it has read the server's settings
+        assert housekeeper.wait_until_deleted(timeout=10)
+        assert housekeeper.take_bin() is None and bin_ids(live.url) == set()
+        assert housekeeper.close() == 0
+    finally:
+        live.kill()
+
+
+def test_the_housekeeper_never_hangs_the_session_on_a_server_that_does_not_answer():
+    with socket.socket() as listener:  # accepts connections (the backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        housekeeper = Housekeeper(Client(url, timeout=0.2, lean=True))
+        assert housekeeper.take_bin() is None
+        housekeeper.delete_later(["a" * 26, "b" * 26])
+        assert housekeeper.wait_until_deleted(timeout=0.1) is False
+        # The end of the session gives up after its timeout, without an error.
+        assert housekeeper.close(timeout=0.1) > 0
+
+
+def test_the_housekeeper_ignores_a_server_that_is_gone():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    housekeeper = Housekeeper(Client(f"http://127.0.0.1:{port}", lean=True))
+    housekeeper.delete_later(["a" * 26])
+    assert housekeeper.wait_until_deleted(timeout=10) is True
+    assert housekeeper.take_bin() is None  # tests make their own bins, and see the error
+    assert housekeeper.close() == 0
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["requests", "lean"])
+def test_both_ways_of_calling_give_the_same_clear_errors(live_server, lean):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(HooklabError) as failure:
+        Client(f"http://127.0.0.1:{port}", lean=lean).health()
+    assert failure.value.message == (
+        f"cannot reach Hooklab at http://127.0.0.1:{port} — is `hooklab serve` running?"
+    )
+
+    client = Client(live_server.url, lean=lean)
+    with pytest.raises(HooklabError) as failure:
+        client.bin("nope")
+    assert (failure.value.message, failure.value.status) == ("No bin with id 'nope'.", 404)
+    with pytest.raises(HooklabError) as failure:
+        client.create_bin(response={"status": 99})
+    assert failure.value.field == "response.status" and failure.value.status == 422
+    made = client.create_bin(name="both")
+    assert client.bin(made["id"])["name"] == "both"
+    client.close()
+
+    with socket.socket() as listener:  # accepts, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(HooklabError) as failure:
+            Client(url, timeout=0.2, lean=lean).health()
+    assert failure.value.message == f"Hooklab at {url} did not answer GET /api/health within 0.2 s"
+
+
+def test_the_lean_client_opens_a_new_connection_when_the_server_closed_its_last():
+    # As gunicorn does with a connection idle for longer than its keep-alive.
+    closed = threading.Event()
+    peers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # so the client keeps the connection for the next call
+
+        def answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            peers.append(self.client_address)
+            self.send_response(201 if self.command == "POST" else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b'{"id": "x"}')
+            self.close_connection = True  # without saying so
+
+        do_GET = do_POST = answer  # noqa: N815 - http.server's names
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def shutdown_request(self, request) -> None:
+            super().shutdown_request(request)
+            closed.set()
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = Client(f"http://127.0.0.1:{server.server_port}", lean=True)
+        for call in (client.health, client.health, client.create_bin):
+            closed.clear()
+            assert call() == {"id": "x"}
+            closed.wait(5)
+        client.close()
+        assert len(set(peers)) == 3  # one connection each
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_unreachable_hooklab_url_fails_clearly():
