@@ -631,7 +631,9 @@ def hooklab_server(
     try:
         yield server.url
     finally:
-        server.stop()
+        # A throwaway server: no need to wait half a second for gunicorn's orderly exit (the
+        # database is safe either way). With --hooklab-keep it is left to close cleanly.
+        server.stop(timeout=10.0 if request.config.getoption("hooklab_keep") else 0.05)
 
 
 def _session_client(config: pytest.Config, server: str) -> Client:
