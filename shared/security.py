@@ -21,6 +21,7 @@ import math
 import threading
 import time
 from collections import deque
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import (
@@ -131,21 +132,33 @@ def _authority(text: str, default_port: int) -> tuple[str, int] | None:
     return host, port if port is not None else default_port
 
 
-def own_origins(settings: Settings, scheme: str, server_port: int) -> set[tuple[str, str, int]]:
+def own_origins(
+    settings: Settings, scheme: str, server_port: int
+) -> frozenset[tuple[str, str, int]]:
     """The (scheme, host, port) origins of this server: its address, --public-url, --allow-host.
 
     `scheme` and `server_port` are the connection's (the port the server is bound to).
+    Worked out once per distinct setting values (every API request asks).
     """
-    names = {settings.host.strip("[]").lower()}
-    if _listens_on_loopback(settings.host):
+    return _origins(
+        settings.host, settings.public_url, tuple(settings.allow_host), scheme, server_port
+    )
+
+
+@lru_cache(maxsize=256)
+def _origins(
+    host: str, public_url: str | None, allow_host: tuple[str, ...], scheme: str, server_port: int
+) -> frozenset[tuple[str, str, int]]:
+    names = {host.strip("[]").lower()}
+    if _listens_on_loopback(host):
         names.update(LOOPBACK_NAMES)
     origins = {(scheme, name, server_port) for name in names}
-    if settings.public_url:
-        public = urlsplit(settings.public_url)
+    if public_url:
+        public = urlsplit(public_url)
         found = _authority(public.netloc, DEFAULT_PORTS.get(public.scheme, 80))
         if found and public.scheme in ("http", "https"):
             origins.add((public.scheme, *found))
-    for allowed in settings.allow_host:
+    for allowed in allow_host:
         found = _authority(allowed, server_port)
         if found is None:
             continue
@@ -155,10 +168,10 @@ def own_origins(settings: Settings, scheme: str, server_port: int) -> set[tuple[
             ports.update((80, 443))
         for port in ports:
             origins.update({("http", found[0], port), ("https", found[0], port)})
-    return origins
+    return frozenset(origins)
 
 
-def _own_origins(settings: Settings) -> set[tuple[str, str, int]]:
+def _own_origins(settings: Settings) -> frozenset[tuple[str, str, int]]:
     # The port the connection came in on: the WSGI server fills SERVER_PORT from its socket.
     try:
         port = int(request.environ.get("SERVER_PORT") or 0)
