@@ -95,7 +95,7 @@ def fill_bin(db: str) -> tuple[str, dict[str, str]]:
             body = json_body(rnd, words, BODY_BYTES, f"order {i} was {rare} by Ada Lovelace")
             row = (bin_id, i, "POST", f"/b/{bin_id}/stripe", "/stripe", f"attempt={i % 3}")
             row += (headers, "HTTP/1.1", "127.0.0.1", "application/json", body, len(body), 0)
-            row += (None,)  # answered_by: filled in by the capture path only
+            row += (None, None, None)  # answered_by, rules_state, forward_queued: capture path only
             conn.execute(insert_rows(1), row)
     conn.close()
     searches = {
