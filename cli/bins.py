@@ -420,7 +420,32 @@ def format_request(captured: dict) -> str:
         lines.append(
             visible(f"Signature ({signature.get('scheme')}): {mark}: {signature.get('reason')}")
         )
+    forward = captured.get("forward")
+    if forward:
+        lines.append("")
+        lines.append(format_forward(forward))
     return "\n".join(lines)
+
+
+FORWARD_PREVIEW = 500  # characters of the app's answer shown under a forwarded request
+
+
+def format_forward(forward: dict) -> str:
+    """What the app a request was forwarded to answered (the inspector's Response tab)."""
+    where = f"Forwarded to {forward.get('url')}"
+    if forward.get("error"):
+        return visible(f"{where}: failed: {forward['error']}")
+    line = f"{where}: your app answered {forward.get('status_code')}"
+    if forward.get("duration_ms") is not None:
+        line += f" in {forward['duration_ms']} ms"
+    body = forward.get("body_text")
+    if body is None and forward.get("body_base64"):
+        body = "(binary answer)"
+    if not body:
+        return visible(line)
+    if len(body) > FORWARD_PREVIEW:
+        body = body[:FORWARD_PREVIEW] + "…"
+    return visible(line) + "\n" + visible(body, multiline=True)
 
 
 def format_body(captured: dict) -> str:

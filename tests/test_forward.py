@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import requests
+from click.testing import CliRunner
 
 from hooklab.app.factory import open_store
 from hooklab.bin_server.forward import (
@@ -16,6 +17,7 @@ from hooklab.bin_server.forward import (
     RATE_WINDOW_S,
     ForwardQueue,
 )
+from hooklab.cli.main import cli
 from tests.app_receiver import AppReceiver, wait_for
 from tests.conftest import make_settings, start_live_server
 from tests.served import free_port
@@ -304,3 +306,22 @@ def test_forward_senders_give_way_to_a_flood_of_captures(tmp_path):
     queue._stop.set()  # the second turn is booked without waiting it out
     queue._wait_turn()
     assert queue._next_turn == pytest.approx(first + PACE_S)
+
+
+def test_the_cli_shows_what_the_app_answered(live_server, app_receiver):
+    app_receiver.status = 202
+    app_receiver.body = b"queued \x1b[31m"  # the app's answer is shown escaped, like the request
+    b = live_server.create_bin(forward={"url": app_receiver.url, "mode": "sync"})
+    requests.post(b["url"], data=b'{"a": 1}', timeout=10)
+    down = live_server.create_bin(
+        forward={"url": f"http://127.0.0.1:{free_port()}/", "mode": "sync"}
+    )
+    requests.post(down["url"], data=b"x", timeout=10)
+    env = {"HOOKLAB_SERVER": live_server.url, "HOOKLAB_TOKEN": None}
+
+    shown = CliRunner().invoke(cli, ["bin", "request", b["id"], "latest"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert f"Forwarded to {app_receiver.url}: your app answered 202 in " in shown.stdout
+    assert "queued \\x1b[31m" in shown.stdout and "\x1b" not in shown.stdout
+    failed = CliRunner().invoke(cli, ["bin", "request", down["id"], "latest"], env=env)
+    assert "Forwarded to http://127.0.0.1:" in failed.stdout and ": failed: " in failed.stdout
