@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
@@ -291,6 +291,7 @@ def wait_for_request(bin_id: str):
 def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | None, int]:
     """The id of the oldest matching request after `after`, and the cursor to resume from."""
     conn = get_store().conn
+    path_ok = search.path_filter(path) if path else None
     while True:
         batch = conn.execute(
             "SELECT id, method, subpath FROM captured_requests "
@@ -300,26 +301,18 @@ def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | 
         if not batch:
             return None, after
         for request_id, req_method, subpath in batch:
-            if (not method or req_method.upper() == method) and path_matches(path, subpath):
+            if (not method or req_method.upper() == method) and (
+                path_ok is None or path_ok(subpath)
+            ):
                 return request_id, after
             # Ids only grow, so a request that did not match never needs looking at again.
             after = request_id
 
 
 def path_matches(pattern: str, subpath: str) -> bool:
-    """Whether a subpath matches a `path` filter: exact, or a prefix with a trailing `*`.
-
-    Both sides are taken with a leading slash (the bin's own URL has subpath "" and matches "/"),
-    and the subpath matches as sent or with its percent-encoding undone.
-    """
-    if not pattern:
-        return True
-    if not pattern.startswith("/"):
-        pattern = "/" + pattern
-    candidates = {subpath or "/", unquote(subpath or "/", errors="replace")}
-    if pattern.endswith("*"):
-        return any(c.startswith(pattern[:-1]) for c in candidates)
-    return pattern in candidates
+    """Whether a subpath matches a `path` filter: the glob of search and of a rule's
+    `match.path` (`/orders/*`, `/v?/hooks`); no pattern matches everything."""
+    return not pattern or search.path_filter(pattern)(subpath)
 
 
 # -- replay -------------------------------------------------------------------------------------

@@ -161,9 +161,10 @@ class Bin:
         """The first matching request not matched by an earlier `wait_for`; waits up to `timeout`.
 
         `method` compares case-insensitively; `path` is the part after the bin's URL ("/" for
-        the URL itself; a trailing `*` matches a prefix); `json` matches the body's JSON,
-        objects on the keys given; `predicate` gets the request. Requests that arrived before
-        the call count too. Raises AssertionError listing what did arrive when nothing matches.
+        the URL itself), a glob as in search (`/orders/*` for a prefix); `json` matches the
+        body's JSON, objects on the keys given; `predicate` gets the request. Requests that
+        arrived before the call count too. Raises AssertionError listing what did arrive when
+        nothing matches.
         """
         __tracebackhide__ = True  # the failure points at the test's line, not at this loop
         deadline = time.monotonic() + timeout

@@ -505,6 +505,10 @@ def test_wait_timeout_above_the_max_is_clamped_to_it(tmp_path, timeout):
         ("/caf%C3%A9", "/caf%C3%A9", True),
         ("/a b", "/a%20b", True),
         ("/A", "/a", False),
+        # The same glob as search and rules: `*` anywhere, `?` one character.
+        ("/orders/*/paid", "/orders/42/paid", True),
+        ("/orders/*/paid", "/orders/42/refunded", False),
+        ("/v?/hooks", "/v2/hooks", True),
     ],
 )
 def test_path_matches(pattern, subpath, matches):
