@@ -1,15 +1,16 @@
 """Group commit for the capture path: captures that arrive together share one statement.
 
-SQLite has one writer at a time, and every call into sqlite3 gives the GIL up and must win it
-back; under load each of those hand-overs costs a capture a thread switch while it holds the
-write lock. So a batch is one statement and nothing else: the first capture that finds no
-batch being written becomes the leader, takes every row waiting at that moment, inserts them
-with one multi-row INSERT in autocommit mode (the statement is its own transaction, committed
-when it returns), and only then wakes the others (one wake-up each). Each capture is answered
-after the commit that holds its row, so an acknowledged capture is never lost; a capture that
-arrives alone is written at once by its own thread, with no hand-off.
+SQLite has one writer at a time, and a commit is the expensive part of a capture. The first
+capture that finds no batch being written becomes the leader: it takes every row waiting at
+that moment, inserts them with one multi-row INSERT in autocommit mode (the statement is its
+own transaction, committed when it returns), and only then wakes the others (one wake-up
+each). Each capture is answered after the commit that holds its row, so an acknowledged
+capture is never lost; a capture that arrives alone is written at once by its own thread,
+with no hand-off.
 
-What used to be separate statements runs inside that one, in SQLite (no GIL hand-over):
+The rest of a capture's write runs inside that statement, in SQLite triggers, so it commits
+with the row or not at all and the writer keeps no counts of its own (measured no faster than
+separate statements in one transaction: docs/benchmarks.md):
 - eviction: a TEMP trigger of the writer's connection deletes a bin's oldest rows past the
   limit, from the per-bin count that permanent triggers keep (bin_server/schema.py, m006);
 - the bin's rule state and the async forward ride on the row (`rules_state`,
