@@ -309,12 +309,6 @@ def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | 
             after = request_id
 
 
-def path_matches(pattern: str, subpath: str) -> bool:
-    """Whether a subpath matches a `path` filter: the glob of search and of a rule's
-    `match.path` (`/orders/*`, `/v?/hooks`); no pattern matches everything."""
-    return not pattern or search.path_filter(pattern)(subpath)
-
-
 # -- replay -------------------------------------------------------------------------------------
 
 

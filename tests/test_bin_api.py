@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from hooklab.app.factory import create_app
-from hooklab.bin_server.api import path_matches
+from hooklab.bin_server.search import path_filter
 from hooklab.shared.context import get_notifier
 from tests.conftest import make_settings
 from tests.waiting import wait_until_reading
@@ -512,4 +512,5 @@ def test_wait_timeout_above_the_max_is_clamped_to_it(tmp_path, timeout):
     ],
 )
 def test_path_matches(pattern, subpath, matches):
-    assert path_matches(pattern, subpath) is matches
+    # What requests/wait does with its `path` (no pattern: every request).
+    assert (not pattern or path_filter(pattern)(subpath)) is matches
