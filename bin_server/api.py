@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ bp = Blueprint("bin_api", __name__)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 DEFAULT_WAIT_S = 30.0
+MAX_BATCH_BINS = 100  # bins created or deleted by one call
 # A long poll re-reads the store at least this often, so captures by another process are seen.
 WAIT_POLL_S = 0.5
 
@@ -108,9 +110,9 @@ def _full(row: dict, bin_row: dict) -> dict:
     return body
 
 
-def _changed() -> None:
-    # Wake live streams and long polls of this process.
-    get_notifier().changed()
+def _changed(bin_id: str) -> None:
+    # Wake live streams and this bin's long polls, in this process.
+    get_notifier().changed(bin_id)
 
 
 # -- bins ---------------------------------------------------------------------------------------
@@ -121,9 +123,51 @@ def create_bin():
     """Create a bin: `{"name"?, "response"?, "secret"?, "rules"?, "rules_seed"?, "forward"?}`."""
     columns = _bin_fields()
     row = bins.create_bin(get_store(), columns)
-    _changed()
+    _changed(row["id"])
     body = bins.bin_to_json(row, base_url(), (0, None))
     return jsonify(body), 201, {"Location": f"/api/bins/{row['id']}"}
+
+
+@bp.post("/api/bins/batch")
+def create_bins():
+    """Create `?count=` bins alike (1 to 100), each from the body of `POST /api/bins`.
+
+    One transaction for all of them: for a test suite that keeps bins ready (the pytest fixture).
+    """
+    count = query_int("count", None, 1, MAX_BATCH_BINS)
+    if count is None:
+        raise ApiError(400, "bad_request", f"count is required (1 to {MAX_BATCH_BINS}).", "count")
+    made = bins.create_bins(get_store(), _bin_fields(), count)
+    for bin_row in made:
+        _changed(bin_row["id"])
+    url = base_url()
+    return jsonify({"bins": [bins.bin_to_json(bin_row, url, (0, None)) for bin_row in made]}), 201
+
+
+@bp.delete("/api/bins")
+def delete_bins():
+    """Delete the bins of `?ids=a,b,…` (1 to 100) and what they captured, in one transaction.
+
+    Ids of no bin are no error (the bin may be gone already): the answer lists what was deleted.
+    """
+    text = request.args.get("ids", "")
+    ids = [part.strip() for part in text.split(",") if part.strip()] if len(text) < 4000 else []
+    if not 1 <= len(ids) <= MAX_BATCH_BINS:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"ids must list 1 to {MAX_BATCH_BINS} bin ids, comma-separated.",
+            "ids",
+        )
+    bad = next((bin_id for bin_id in ids if not bins.looks_like_bin_id(bin_id)), None)
+    if bad is not None:
+        raise ApiError(400, "bad_request", f"{bad[:40]!r} is not a bin id.", "ids")
+    deleted = bins.delete_bins(get_store(), list(dict.fromkeys(ids)))
+    for bin_id in deleted:
+        _changed(bin_id)
+    return jsonify(
+        {"deleted": deleted, "not_found": [i for i in dict.fromkeys(ids) if i not in deleted]}
+    )
 
 
 @bp.get("/api/bins")
@@ -145,7 +189,7 @@ def change_bin(bin_id: str):
     bins.require_bin(store, bin_id)
     columns = _bin_fields()
     row = bins.update_bin(store, bin_id, columns)
-    _changed()
+    _changed(bin_id)
     return jsonify(_bin_json(row))
 
 
@@ -155,7 +199,7 @@ def reset_rules(bin_id: str):
     store = get_store()
     bins.require_bin(store, bin_id)
     row = bins.reset_rules(store, bin_id)
-    _changed()
+    _changed(bin_id)
     return jsonify(_bin_json(row))
 
 
@@ -165,7 +209,7 @@ def delete_bin(bin_id: str):
     store = get_store()
     bins.require_bin(store, bin_id)
     bins.delete_bin(store, bin_id)
-    _changed()
+    _changed(bin_id)
     return "", 204
 
 
@@ -218,7 +262,7 @@ def clear_requests(bin_id: str):
     store = get_store()
     bins.require_bin(store, bin_id)
     bins.clear_bin(store, bin_id)
-    _changed()
+    _changed(bin_id)
     return "", 204
 
 
@@ -264,7 +308,10 @@ def download_file(bin_id: str, request_id: int, index: int):
 
 @bp.get("/api/bins/<bin_id>/requests/wait")
 def wait_for_request(bin_id: str):
-    """Long poll: the oldest request newer than `after` matching `method` and `path`, or 204."""
+    """Long poll: the oldest request newer than `after` matching `method` and `path`, or 204.
+
+    A client that closes its connection meanwhile stops the wait (within WAIT_POLL_S).
+    """
     store, settings = get_store(), get_settings()
     bin_row = bins.require_bin(store, bin_id)
     after = query_int("after", 0, 0, MAX_ROW_ID)
@@ -272,20 +319,40 @@ def wait_for_request(bin_id: str):
     method = request.args.get("method", "").strip().upper()
     path = request.args.get("path", "").strip()
 
-    notifier = get_notifier()
     deadline = time.monotonic() + timeout
-    while True:
-        # Read the version before the store, so a capture landing in between still wakes us.
-        seen = notifier.version
-        found, after = _find_match(bin_id, after, method, path)
-        if found is not None:
-            return jsonify(_full(_get_request_row(bin_id, found), bin_row))
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return "", 204
-        notifier.wait(seen, min(WAIT_POLL_S, remaining))
-        if bins.get_bin_row(store, bin_id) is None:
-            raise ApiError(404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting.")
+    # Woken by this bin's captures (and by changes naming no bin, like a deletion) only.
+    with get_notifier().bell(bin_id) as bell:
+        while True:
+            # Cleared before the store is read, so a capture landing in between still wakes us.
+            bell.clear()
+            found, after = _find_match(bin_id, after, method, path)
+            if found is not None:
+                return jsonify(_full(_get_request_row(bin_id, found), bin_row))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "", 204
+            bell.wait(min(WAIT_POLL_S, remaining))
+            if client_gone(request.environ):
+                return "", 204  # nobody reads it: the thread is free again at once
+            if bins.get_bin_row(store, bin_id) is None:
+                raise ApiError(404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting.")
+
+
+def client_gone(environ: dict) -> bool:
+    """Whether the client closed its connection (a long poll given up holds no thread).
+
+    Readable with nothing to read is the client's end of the connection; bytes waiting (a
+    pipelined request) are not. Only under a server that shows the socket (gunicorn, Werkzeug).
+    """
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is None:
+        return False
+    try:
+        return not sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False  # nothing to read: the client is waiting
+    except (OSError, ValueError):
+        return True  # reset, or closed already
 
 
 def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | None, int]:
@@ -327,7 +394,7 @@ def replay_request(bin_id: str, request_id: int):
         plan, settings.default_timeout_s, settings.response_body_cap, settings.block_private_targets
     )
     replay.record(store, request_id, plan, answer)
-    _changed()
+    _changed(bin_id)
     return jsonify(answer)
 
 

@@ -194,7 +194,24 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
 
 def create_bin(store: Store, columns: dict) -> dict:
     """Write a new bin; returns its row."""
-    row = {
+    return create_bins(store, columns, 1)[0]
+
+
+def create_bins(store: Store, columns: dict, count: int) -> list[dict]:
+    """Write `count` new bins alike (each with its own id and rules seed), in one transaction."""
+    made = [_new_bin_row(columns) for _ in range(count)]
+    names = list(made[0])
+    # Plain SQL: sqlite-utils' insert reads the table's schema first, on every call.
+    with store.write() as conn:
+        conn.executemany(
+            f"INSERT INTO bins ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",  # noqa: S608 (fixed column names)
+            [list(bin_row.values()) for bin_row in made],
+        )
+    return [get_bin_row(store, bin_row["id"]) for bin_row in made]
+
+
+def _new_bin_row(columns: dict) -> dict:
+    return {
         "id": new_bin_id(),
         "name": columns.get("name", ""),
         "created_at": now_ms(),
@@ -208,13 +225,6 @@ def create_bin(store: Store, columns: dict) -> dict:
         "rules_seed": columns.get("rules_seed", secrets.randbelow(2**31)),
         "forward": columns.get("forward"),
     }
-    # Plain SQL: sqlite-utils' insert reads the table's schema first, on every call.
-    with store.write() as conn:
-        conn.execute(
-            f"INSERT INTO bins ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608 (fixed column names)
-            list(row.values()),
-        )
-    return get_bin_row(store, row["id"])
 
 
 def update_bin(store: Store, bin_id: str, columns: dict) -> dict:
@@ -254,12 +264,22 @@ def _forget(store: Store, bin_id: str, rules: bool = True) -> None:
 
 def delete_bin(store: Store, bin_id: str) -> None:
     """Delete a bin and everything it captured."""
+    delete_bins(store, [bin_id])
+
+
+def delete_bins(store: Store, bin_ids: list[str]) -> list[str]:
+    """Delete bins and everything they captured, in one transaction; returns those there were."""
+    deleted = []
     with store.atomic() as db:
-        # The queue first: its forwards go with the bin (and nothing is copied for them).
-        db.execute("DELETE FROM pending_forwards WHERE bin_id = ?", [bin_id])
-        db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
-        db.execute("DELETE FROM bins WHERE id = ?", [bin_id])
-    _forget(store, bin_id)
+        for bin_id in bin_ids:
+            # The queue first: its forwards go with the bin (and nothing is copied for them).
+            db.execute("DELETE FROM pending_forwards WHERE bin_id = ?", [bin_id])
+            db.execute("DELETE FROM captured_requests WHERE bin_id = ?", [bin_id])
+            if db.execute("DELETE FROM bins WHERE id = ?", [bin_id]).rowcount:
+                deleted.append(bin_id)
+    for bin_id in bin_ids:
+        _forget(store, bin_id)
+    return deleted
 
 
 def clear_bin(store: Store, bin_id: str) -> int:

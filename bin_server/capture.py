@@ -234,7 +234,12 @@ class CaptureMiddleware:
                         start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}."
                     )
                 raise
-            self.notifier.changed()
+            # A plain answer goes out first: its client is waiting on it, a live page or long
+            # poll of the bin is told once it is sent (WSGI's close(), NotifyAfter below).
+            plain = not (truncated or plan.capped or plan.loop or plan.delay_ms or plan.drop)
+            plain = plain and plan.sync_forward is None
+            if not plain:
+                self.notifier.changed(bin_id)
             if plan.queued_forward is not None:
                 self.forwards.wake.set()
 
@@ -272,7 +277,8 @@ class CaptureMiddleware:
                 hang_up(environ)
             if plan.sync_forward is not None:
                 return self._forward(plan.sync_forward, request_id, row, headers, start_response)
-            return self._respond(plan, bin_row, request_id, start_response, environ)
+            body = self._respond(plan, bin_row, request_id, start_response, environ)
+            return NotifyAfter(body, self.notifier, bin_id)
         finally:
             if plan.waits:
                 self.waiting.leave()
@@ -444,6 +450,23 @@ class Waiting:
         """Give a place back."""
         with self._lock:
             self.count -= 1
+
+
+class NotifyAfter(list):
+    """An answer's body (a list of bytes) that tells the bin's waiters once it has been sent.
+
+    The server calls `close()` after writing it (PEP 3333), whether or not that succeeded.
+    """
+
+    __slots__ = ("notifier", "bin_id")
+
+    def __init__(self, body: Iterable[bytes], notifier: Notifier, bin_id: str) -> None:
+        super().__init__(body)
+        self.notifier = notifier
+        self.bin_id = bin_id
+
+    def close(self) -> None:
+        self.notifier.changed(self.bin_id)
 
 
 @lru_cache(maxsize=4096)

@@ -18,6 +18,8 @@ from hooklab.shared.resend import resend_headers
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 # The server caps a long poll at `wait_max_s` (60 s by default); ask for at most this much.
 WAIT_SLICE_S = 30.0
+# Idle kept-alive connections a lean Client keeps for its Watches.
+MAX_SPARE = 16
 
 
 class Record(dict):
@@ -106,14 +108,14 @@ class Connection:
         self._host = parts.hostname or ""
         self._port = parts.port
         self._prefix = parts.path  # a server under a path: https://example.test/hooklab
-        self._headers = headers
+        self.headers = headers
         self._conn: http.client.HTTPConnection | None = None
 
     def request(
         self, method: str, path: str, body: bytes | None, headers: dict, timeout: float
     ) -> Answer:
         """Send one request and read its answer; OSError or HTTPException when that fails."""
-        headers = {**self._headers, **headers}
+        headers = {**self.headers, **headers}
         while True:
             conn, reused = self._connection(timeout)
             try:
@@ -134,6 +136,31 @@ class Connection:
                 self.close()
             return answer
 
+    def send(self, method: str, path: str, timeout: float) -> bool:
+        """Send a request without a body; `receive()` reads its answer. Whether the connection
+        was kept alive from before (it may turn out closed by the server meanwhile)."""
+        conn, reused = self._connection(timeout)
+        try:
+            conn.request(method, self._prefix + path, headers=self.headers)
+        except BaseException:
+            self.close()
+            raise
+        return reused
+
+    def receive(self, timeout: float) -> Answer:
+        """The answer to what `send()` sent, waiting up to `timeout`."""
+        assert self._conn is not None and self._conn.sock is not None
+        try:
+            self._conn.sock.settimeout(timeout)
+            response = self._conn.getresponse()
+            answer = Answer(response.status, response.read())
+        except BaseException:
+            self.close()
+            raise
+        if response.will_close:
+            self.close()
+        return answer
+
     def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         conn = self._conn
         if conn is not None and conn.sock is not None:
@@ -148,6 +175,56 @@ class Connection:
 
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Watch:
+    """A long poll for a bin's first request, sent ahead on a connection of its own.
+
+    The pytest fixture sends one for each bin it keeps ready, so that when the code under test
+    sends its request, the server answers the poll at once, while the code is still reading its
+    own answer: `result()` then finds the request waiting in the socket (no round trip). Made
+    by `Client.watch`; only for a `lean` Client's server (reached directly, no proxy). Its
+    connection, once the answer is read, serves the Client's next Watch.
+    """
+
+    def __init__(self, client: Client, bin_id: str, timeout: float) -> None:
+        self._client = client
+        self._path = f"/api/bins/{_seg(bin_id)}/requests/wait"
+        target = f"{self._path}?{urlencode({'after': 0, 'timeout': f'{timeout:g}'})}"
+        self._conn: Connection | None = client.spare_connection()
+        # Sent now; its answer is read by `result()`, in whichever thread calls it.
+        try:
+            self._reused = self._conn.send("GET", target, timeout + 10)
+        except BaseException:
+            self.close()
+            raise
+
+    def result(self, timeout: float) -> dict | None:
+        """The bin's first request (in full), or None: none within `timeout`, the server's wait
+        ended first (its answer was 204), or a kept-alive connection turned out closed (ask the
+        server again). HooklabError for any other failure. Once only."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            raise RuntimeError("a Watch's result is read once")
+        try:
+            answer = conn.receive(timeout)
+        except TimeoutError:
+            conn.close()
+            return None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            if self._reused:
+                return None  # the server closed it while idle: the poll never got there
+            raise self._client.failed("GET", self._path, exc) from None
+        self._client.give_back(conn)
+        answer = self._client._checked("GET", self._path, answer)
+        return None if answer.status_code == 204 or not answer.content else answer.json()
+
+    def close(self) -> None:
+        """Give up the poll (the server notices the closed connection and stops waiting)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -175,6 +252,7 @@ class Client:
         if self.token:
             self.session.headers["Authorization"] = f"Bearer {self.token}"
         self.connection: Connection | None = None
+        self._spare: list[Connection] = []  # idle connections of Watches (list ops are atomic)
         if lean:
             agent = {"User-Agent": self.session.headers["User-Agent"]}
             self.connection = Connection(self.server, agent | self.auth_headers())
@@ -184,6 +262,23 @@ class Client:
         self.session.close()
         if self.connection is not None:
             self.connection.close()
+        while self._spare:
+            self._spare.pop().close()
+
+    def spare_connection(self) -> Connection:
+        """A kept-alive connection of no call under way (for a Watch), or a new one."""
+        assert self.connection is not None
+        try:
+            return self._spare.pop()
+        except IndexError:
+            return Connection(self.server, self.connection.headers)
+
+    def give_back(self, connection: Connection) -> None:
+        """Keep a Watch's connection for the next one (a few at most)."""
+        if len(self._spare) < MAX_SPARE:
+            self._spare.append(connection)
+        else:
+            connection.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -258,18 +353,23 @@ class Client:
         target = f"{path}?{urlencode(params)}" if params else path
         try:
             answer = self.connection.request(method, target, data, headers, timeout)
-        except TimeoutError:
-            raise HooklabError(
-                f"Hooklab at {self.server} did not answer {method} {path} within {timeout:g} s"
-            ) from None
-        except OSError:
-            # As through requests: refused, reset, or a name that does not resolve.
-            raise HooklabError(
-                f"cannot reach Hooklab at {self.server} — is `hooklab serve` running?"
-            ) from None
-        except http.client.HTTPException as exc:
-            raise HooklabError(f"calling Hooklab at {self.server} failed: {exc!r}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise self.failed(method, path, exc, timeout) from None
         return self._checked(method, path, answer)
+
+    def failed(
+        self, method: str, path: str, exc: BaseException, timeout: float | None = None
+    ) -> HooklabError:
+        """The HooklabError of a call over a lean connection that raised `exc` (as requests')."""
+        if isinstance(exc, TimeoutError):
+            within = f" within {timeout:g} s" if timeout is not None else ""
+            return HooklabError(f"Hooklab at {self.server} did not answer {method} {path}{within}")
+        if isinstance(exc, OSError):
+            # As through requests: refused, reset, or a name that does not resolve.
+            return HooklabError(
+                f"cannot reach Hooklab at {self.server} — is `hooklab serve` running?"
+            )
+        return HooklabError(f"calling Hooklab at {self.server} failed: {exc!r}")
 
     def _checked(self, method: str, path: str, answer: Answer) -> Answer:
         if answer.status_code >= 300:
@@ -313,6 +413,11 @@ class Client:
         rules_seed, forward."""
         return self.call("POST", "/api/bins", json=fields).json()
 
+    def create_bins(self, count: int, **fields: Any) -> list[dict]:
+        """Create `count` bins alike (1 to 100) in one call; the fields of `create_bin`."""
+        response = self.call("POST", "/api/bins/batch", json=fields, params={"count": count})
+        return _items(response.json(), "bins")
+
     def bins(self) -> list[dict]:
         """Every bin."""
         return _items(self.get_json("/api/bins"), "bins")
@@ -332,6 +437,12 @@ class Client:
     def delete_bin(self, bin_id: str) -> None:
         """Delete a bin and its captured requests."""
         self.call("DELETE", f"/api/bins/{_seg(bin_id)}")
+
+    def delete_bins(self, bin_ids: list[str]) -> list[str]:
+        """Delete bins (1 to 100) and their captured requests in one call; returns the ids
+        deleted (an id of no bin is skipped)."""
+        response = self.call("DELETE", "/api/bins", params={"ids": ",".join(bin_ids)})
+        return response.json()["deleted"]
 
     def clear_bin(self, bin_id: str) -> None:
         """Delete a bin's captured requests."""
@@ -383,6 +494,15 @@ class Client:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def watch(self, bin_id: str, timeout: float = WAIT_SLICE_S) -> Watch | None:
+        """Start waiting for a bin's first request now (a `Watch`); None unless `lean`."""
+        if self.connection is None:
+            return None
+        try:
+            return Watch(self, bin_id, timeout)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self.failed("GET", f"/api/bins/{_seg(bin_id)}/requests/wait", exc) from None
 
     def export(self, bin_id: str, fmt: str = "json") -> bytes:
         """All of a bin's requests as HAR 1.2 or JSON (the bytes the server sent)."""

@@ -26,14 +26,20 @@ from typing import Any
 
 import pytest
 
-from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, Record, header_value
+from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, Record, Watch, header_value
 from hooklab.client.probe import ProbeReport
 
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
 PREVIEW_CHARS = 160
 LISTED_AT_MOST = 20
-# Default bins the housekeeper keeps ready: a test rarely creates more than a few.
-POOL_SIZE = 4
+# Default bins the housekeeper keeps ready: a test rarely creates more than a few. The first
+# WATCHED of them each hold a long poll (a thread of the server) until a test takes them.
+POOL_SIZE = 8
+WATCHED = 2
+# Finished tests' bins are deleted this many at a time (all at once at the session's end, or
+# for `wait_for_cleanup()`); MAX_PER_CALL is what the server takes in one call.
+DELETE_BATCH = 16
+MAX_PER_CALL = 100
 # How long the session's end waits for the housekeeper to delete what the tests left.
 CLEANUP_WAIT_S = 30.0
 
@@ -125,8 +131,9 @@ def json_matches(expected: Any, actual: Any) -> bool:
 class Bin:
     """A bin created for a test: its `url`, what it captured, and waiting for a request."""
 
-    def __init__(self, hooklab: Hooklab, data: dict) -> None:
+    def __init__(self, hooklab: Hooklab, data: dict, watch: Watch | None = None) -> None:
         self._hooklab = hooklab
+        self._watch = watch  # a long poll for its first request, sent when it was made ready
         self.data = data
         self.id: str = data["id"]
         self.url: str = data["url"]
@@ -173,14 +180,27 @@ class Bin:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            # The server filters on method and path; JSON and the predicate are checked here.
-            found = self._client.wait(
-                self.id,
-                after=after,
-                timeout=min(remaining, WAIT_SLICE_S),
-                method=method,
-                path=path,
-            )
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                # The long poll sent ahead: the bin's first request, usually here already. It
+                # had no filters: a request of another method is passed over (ids only grow);
+                # with a `path` the server, which knows its globs, is asked from the start.
+                found = self._hooklab._call(watch.result, remaining)
+                if found is None or path is not None:
+                    continue
+                wanted = (method or "").strip().upper()
+                if wanted and found.get("method", "").upper() != wanted:
+                    after = found["id"]
+                    continue
+            else:
+                # The server filters on method and path; JSON and the predicate are checked here.
+                found = self._client.wait(
+                    self.id,
+                    after=after,
+                    timeout=min(remaining, WAIT_SLICE_S),
+                    method=method,
+                    path=path,
+                )
             if found is None:
                 continue
             captured = CapturedRequest(found, self._client)
@@ -223,8 +243,15 @@ class Bin:
 
     def clear(self) -> None:
         """Delete the bin's captured requests."""
+        self.stop_watching()  # what it may have read already is cleared
         self._client.clear_bin(self.id)
         self._matched.clear()
+
+    def stop_watching(self) -> None:
+        """Close the long poll sent ahead for the first request, if still open."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
 
 def _describe(captured: dict) -> str:
@@ -258,7 +285,7 @@ class Hooklab:
         self.client = Client(self.url, token) if client is None else client
         self._housekeeper = housekeeper
         self._paused = False
-        self._bins: list[str] = []
+        self._bins: list[Bin] = []
         self._webhooks: list[Any] = []
 
     def __repr__(self) -> str:
@@ -297,8 +324,11 @@ class Hooklab:
             fields["response"] = response
         # A bin made with no options is what the housekeeper keeps ready: never used before.
         ready = self._housekeeper.take_bin() if self._housekeeper and not fields else None
-        created = Bin(self, ready or self._call(self.client.create_bin, **fields))
-        self._bins.append(created.id)
+        if ready is not None:
+            created = Bin(self, *ready)
+        else:
+            created = Bin(self, self._call(self.client.create_bin, **fields))
+        self._bins.append(created)
         return created
 
     def add_webhook(
@@ -430,10 +460,15 @@ class Hooklab:
             )
 
     def _test_ended(self) -> None:
+        # A long poll left open would hold one of the server's threads (with --hooklab-keep too).
+        for made in self._bins:
+            made.stop_watching()
         # Bins are kept ready again after a test that wanted none (with --hooklab-keep too).
-        if self._paused and self._housekeeper is not None:
-            self._housekeeper.resume()
-            self._paused = False
+        if self._housekeeper is not None:
+            if self._paused:
+                self._housekeeper.resume()
+                self._paused = False
+            self._housekeeper.between_tests()
 
     def cleanup(self) -> None:
         """Delete what this test created (errors are ignored: the server may be gone).
@@ -443,11 +478,13 @@ class Hooklab:
         """
         for webhook_id in self._webhooks:
             _ignore_errors(self.client.delete_webhook, webhook_id)
+        for made in self._bins:
+            made.stop_watching()
         if self._housekeeper is not None:
-            self._housekeeper.delete_later(self._bins)
+            self._housekeeper.delete_later(made.id for made in self._bins)
         else:
-            for bin_id in self._bins:
-                _ignore_errors(self.client.delete_bin, bin_id)
+            for made in self._bins:
+                _ignore_errors(self.client.delete_bin, made.id)
         self._webhooks, self._bins = [], []
         if self._own_client:
             self.client.close()
@@ -456,22 +493,40 @@ class Hooklab:
 class Housekeeper:
     """The session's helper thread, with a Client of its own, doing what tests need not wait for.
 
-    It keeps `pool_size` bins made with no options ready for `create_bin()` (each handed out
-    once, to one test; a new one is made as soon as one is taken), and deletes the bins of
-    finished tests. Failures never reach a test: a bin it cannot make is made by the test as
-    before (whose error then says why), a bin it cannot delete is left (the server may be gone).
+    It keeps up to `pool_size` bins made with no options ready for `create_bin()` (each handed
+    out once, to one test), sends the long poll for the first request of the next `watched`
+    of them (`Client.watch`: `wait_for` then finds the request there already), and deletes the
+    bins of finished tests.
+
+    The session's server is shared by the tests' own requests and this work, so the work is
+    done between tests (a round after each, `between_tests()`) and in batches: one call makes
+    several bins (`POST /api/bins/batch`), one deletes up to 100 (`DELETE /api/bins?ids=`).
+    Failures never reach a test: a bin it cannot make is made by the test as before (whose
+    error then says why), a bin it cannot delete is left (the server may be gone).
     """
 
-    def __init__(self, client: Client, pool_size: int = POOL_SIZE) -> None:
+    def __init__(
+        self,
+        client: Client,
+        pool_size: int = POOL_SIZE,
+        delete_batch: int = DELETE_BATCH,
+        watched: int = WATCHED,
+    ) -> None:
         self._client = client
         self._size = pool_size
+        self._delete_batch = delete_batch
+        self._watched = watched
         self._cond = threading.Condition()
-        self._ready: deque[dict] = deque()
+        # Ready bins, oldest first, each with the long poll for its first request (or None).
+        self._ready: deque[list] = deque()
         self._doomed: deque[str] = deque()  # ids of bins to delete
-        self._busy = 0  # calls under way (a bin being made or deleted)
+        self._busy = 0  # calls under way (bins being made or deleted)
+        self._flushing = 0  # callers waiting for every deletion (wait_until_deleted)
+        self._round = True  # time for a round of work (the first: filling the pool)
         self._refill = False  # until the server's settings are read
         self._paused = False  # no ready bins for now (a test lists every bin, or the end)
         self._stopping = False
+        self._batches = True  # the server has the batch calls (an older one may not)
         self._thread = threading.Thread(target=self._run, name="hooklab-housekeeper", daemon=True)
         self._thread.start()
 
@@ -480,25 +535,34 @@ class Housekeeper:
         with self._cond:
             return len(self._ready)
 
-    def take_bin(self) -> dict | None:
-        """A ready bin (the API's JSON of a bin made with no options), or None when none is."""
+    def take_bin(self) -> tuple[dict, Watch | None] | None:
+        """A ready bin (the API's JSON of a bin made with no options) and the long poll for its
+        first request, if one was sent; None when no bin is ready."""
         with self._cond:
             if not self._ready:
+                self._start_round()  # a test that makes many: refill now
                 return None
-            self._cond.notify_all()  # make the next one
-            return self._ready.popleft()
+            made, watch = self._ready.popleft()
+            return made, watch
+
+    def between_tests(self) -> None:
+        """A test ended: do a round of work (refill, watch, delete) before the next one."""
+        with self._cond:
+            self._start_round()
 
     def delete_later(self, bin_ids: Iterable[str]) -> None:
-        """Delete these bins soon, in the housekeeper's thread."""
+        """Delete these bins after the test, with others, in one call."""
         with self._cond:
             self._doomed.extend(bin_ids)
-            self._cond.notify_all()
 
     def pause(self) -> None:
         """Keep no ready bins until `resume()`: those there are get deleted."""
         with self._cond:
             self._paused = True
-            self._doomed.extend(ready["id"] for ready in self._ready)
+            for made, watch in self._ready:
+                self._doomed.append(made["id"])
+                if watch is not None:
+                    watch.close()
             self._ready.clear()
             self._cond.notify_all()
 
@@ -506,17 +570,22 @@ class Housekeeper:
         """Keep bins ready again."""
         with self._cond:
             self._paused = False
-            self._cond.notify_all()
+            self._start_round()
 
     def wait_until_deleted(self, timeout: float) -> bool:
-        """Wait until every bin given to `delete_later` so far is deleted; False on timeout."""
+        """Delete every bin given to `delete_later` so far, now; False if not done in `timeout`."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._doomed or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
-                    return False
-                self._cond.wait(remaining)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._doomed or self._busy:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self._thread.is_alive():
+                        return False
+                    self._cond.wait(remaining)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = CLEANUP_WAIT_S) -> int:
@@ -533,22 +602,30 @@ class Housekeeper:
         # Else the thread is stuck in a call to a server that does not answer: it is a daemon.
         return left
 
+    def _start_round(self) -> None:
+        self._round = True
+        self._cond.notify_all()
+
     def _run(self) -> None:
         self._start_pool()
         while True:
             with self._cond:
-                while not (self._stopping or self._doomed or self._wants_bin()):
+                while not (self._stopping or self._urgent_deletion() or self._round):
                     self._cond.wait()
                 if self._stopping:
                     return
-                # Ready bins first: a test may be about to ask for one.
-                doomed = None if self._wants_bin() else self._doomed.popleft()
+                urgent, self._round = self._urgent_deletion(), False
+                make = self._size - len(self._ready) if self._wants_bins() and not urgent else 0
                 self._busy += 1
             try:
-                if doomed is None:
-                    self._make_bin()
-                else:
-                    self._client.delete_bin(doomed)
+                # A round: bins when half are taken, the next bins' polls, then (unless bins
+                # were made: the next test is about to start) a batch of deletions.
+                if make:
+                    self._make_bins(make)
+                if not urgent:
+                    self._watch_next()
+                if urgent or (not make and len(self._doomed) >= self._delete_batch):
+                    self._delete_some()
             except Exception:  # noqa: BLE001, S110 - deleted already, or the server is gone
                 pass
             finally:
@@ -568,21 +645,62 @@ class Housekeeper:
             self._refill = self._size > 0 and not expiring
             self._cond.notify_all()
 
-    def _wants_bin(self) -> bool:
-        return self._refill and not self._paused and len(self._ready) < self._size
+    def _wants_bins(self) -> bool:
+        # Refilled once half are taken: several bins per call.
+        return self._refill and not self._paused and len(self._ready) <= self._size // 2
 
-    def _make_bin(self) -> None:
+    def _urgent_deletion(self) -> bool:
+        # All of them now: a test waits for it (wait_for_cleanup), or the session ends.
+        return bool(self._doomed) and bool(self._paused or self._flushing)
+
+    def _make_bins(self, count: int) -> None:
         try:
-            made = self._client.create_bin()
+            made = self._call_in_batch(
+                self._client.create_bins,
+                lambda count: [self._client.create_bin() for _ in range(count)],
+                count,
+            )
         except Exception:  # noqa: BLE001 - tests then make their bins themselves, and see why
             with self._cond:
                 self._refill = False
             return
         with self._cond:
             if self._paused:  # meanwhile (the session may be ending)
-                self._doomed.append(made["id"])
+                self._doomed.extend(bin_json["id"] for bin_json in made)
             else:
-                self._ready.append(made)
+                self._ready.extend([bin_json, None] for bin_json in made)
+
+    def _watch_next(self) -> None:
+        # Under the lock, so a test never takes a bin while its poll is being sent (a local
+        # write of a few hundred bytes).
+        with self._cond:
+            for entry in list(self._ready)[: self._watched]:
+                if entry[1] is None:
+                    try:
+                        entry[1] = self._client.watch(entry[0]["id"])
+                    except HooklabError:
+                        return  # the tests' wait_for ask the server themselves
+
+    def _delete_some(self) -> None:
+        with self._cond:
+            doomed = [self._doomed.popleft() for _ in range(min(len(self._doomed), MAX_PER_CALL))]
+
+        def one_by_one(bin_ids: list[str]) -> None:
+            for bin_id in bin_ids:
+                _ignore_errors(self._client.delete_bin, bin_id)
+
+        self._call_in_batch(self._client.delete_bins, one_by_one, doomed)
+
+    def _call_in_batch(self, batch: Callable, one_by_one: Callable, arg: Any) -> Any:
+        """`batch(arg)`; against a server without the batch calls, `one_by_one(arg)`."""
+        if self._batches:
+            try:
+                return batch(arg)
+            except HooklabError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                self._batches = False
+        return one_by_one(arg)
 
 
 def _webhook_id(webhook: dict | int | str) -> int | str:
