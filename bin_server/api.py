@@ -322,20 +322,25 @@ def wait_for_request(bin_id: str):
     deadline = time.monotonic() + timeout
     # Woken by this bin's captures (and by changes naming no bin, like a deletion) only.
     with get_notifier().bell(bin_id) as bell:
+        waited = False
         while True:
             # Cleared before the store is read, so a capture landing in between still wakes us.
             bell.clear()
             found, after = _find_match(bin_id, after, method, path)
             if found is not None:
                 return jsonify(_full(_get_request_row(bin_id, found), bin_row))
+            if waited:  # and nothing came: why not, before waiting again
+                if client_gone(request.environ):
+                    return "", 204  # nobody reads it: the thread is free again at once
+                if bins.get_bin_row(store, bin_id) is None:
+                    raise ApiError(
+                        404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting."
+                    )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "", 204
             bell.wait(min(WAIT_POLL_S, remaining))
-            if client_gone(request.environ):
-                return "", 204  # nobody reads it: the thread is free again at once
-            if bins.get_bin_row(store, bin_id) is None:
-                raise ApiError(404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting.")
+            waited = True
 
 
 def client_gone(environ: dict) -> bool:

@@ -34,12 +34,14 @@ PREVIEW_CHARS = 160
 LISTED_AT_MOST = 20
 # Default bins the housekeeper keeps ready: a test rarely creates more than a few. The first
 # WATCHED of them each hold a long poll (a thread of the server) until a test takes them.
-POOL_SIZE = 8
+POOL_SIZE = 16
 WATCHED = 2
 # Finished tests' bins are deleted this many at a time (all at once at the session's end, or
 # for `wait_for_cleanup()`); MAX_PER_CALL is what the server takes in one call.
-DELETE_BATCH = 16
+DELETE_BATCH = 100
 MAX_PER_CALL = 100
+# How long the session's start waits for the first bins to be made ready.
+START_WAIT_S = 2.0
 # How long the session's end waits for the housekeeper to delete what the tests left.
 CLEANUP_WAIT_S = 30.0
 
@@ -186,6 +188,8 @@ class Bin:
                 # had no filters: a request of another method is passed over (ids only grow);
                 # with a `path` the server, which knows its globs, is asked from the start.
                 found = self._hooklab._call(watch.result, remaining)
+                # The server has done its part of this test: time for the housekeeper's round.
+                self._hooklab._between_requests()
                 if found is None or path is not None:
                     continue
                 wanted = (method or "").strip().upper()
@@ -459,6 +463,10 @@ class Hooklab:
                 f"hooklab: earlier tests' bins were not deleted within {timeout:g} s"
             )
 
+    def _between_requests(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.between_tests()
+
     def _test_ended(self) -> None:
         # A long poll left open would hold one of the server's threads (with --hooklab-keep too).
         for made in self._bins:
@@ -527,8 +535,13 @@ class Housekeeper:
         self._paused = False  # no ready bins for now (a test lists every bin, or the end)
         self._stopping = False
         self._batches = True  # the server has the batch calls (an older one may not)
+        self._started = threading.Event()  # the first round is done (the pool filled)
         self._thread = threading.Thread(target=self._run, name="hooklab-housekeeper", daemon=True)
         self._thread.start()
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the pool is first filled (before the first test: no test waits for it)."""
+        return self._started.wait(timeout)
 
     def ready(self) -> int:
         """How many bins are ready to be handed out."""
@@ -543,12 +556,13 @@ class Housekeeper:
                 self._start_round()  # a test that makes many: refill now
                 return None
             made, watch = self._ready.popleft()
-            return made, watch
+            return made, (None if watch is _SENDING else watch)
 
     def between_tests(self) -> None:
-        """A test ended: do a round of work (refill, watch, delete) before the next one."""
+        """A test ended: do a round of work (refill, watch, delete) if there is any."""
         with self._cond:
-            self._start_round()
+            if self._has_work():
+                self._start_round()
 
     def delete_later(self, bin_ids: Iterable[str]) -> None:
         """Delete these bins after the test, with others, in one call."""
@@ -561,7 +575,7 @@ class Housekeeper:
             self._paused = True
             for made, watch in self._ready:
                 self._doomed.append(made["id"])
-                if watch is not None:
+                if watch is not None and watch is not _SENDING:
                     watch.close()
             self._ready.clear()
             self._cond.notify_all()
@@ -607,7 +621,11 @@ class Housekeeper:
         self._cond.notify_all()
 
     def _run(self) -> None:
-        self._start_pool()
+        try:
+            self._start_pool()
+        except BaseException:
+            self._started.set()
+            raise
         while True:
             with self._cond:
                 while not (self._stopping or self._urgent_deletion() or self._round):
@@ -623,7 +641,7 @@ class Housekeeper:
                 if make:
                     self._make_bins(make)
                 if not urgent:
-                    self._watch_next()
+                    self.watch_next()
                 if urgent or (not make and len(self._doomed) >= self._delete_batch):
                     self._delete_some()
             except Exception:  # noqa: BLE001, S110 - deleted already, or the server is gone
@@ -632,6 +650,7 @@ class Housekeeper:
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
+                self._started.set()
 
     def _start_pool(self) -> None:
         # A server that deletes idle bins counts a bin's idle time from its creation: a ready
@@ -648,6 +667,11 @@ class Housekeeper:
     def _wants_bins(self) -> bool:
         # Refilled once half are taken: several bins per call.
         return self._refill and not self._paused and len(self._ready) <= self._size // 2
+
+    def _has_work(self) -> bool:
+        # (Waking the thread for nothing would take the interpreter from the tests a moment.)
+        unwatched = any(entry[1] is None for entry in list(self._ready)[: self._watched])
+        return self._wants_bins() or unwatched or len(self._doomed) >= self._delete_batch
 
     def _urgent_deletion(self) -> bool:
         # All of them now: a test waits for it (wait_for_cleanup), or the session ends.
@@ -670,16 +694,27 @@ class Housekeeper:
             else:
                 self._ready.extend([bin_json, None] for bin_json in made)
 
-    def _watch_next(self) -> None:
-        # Under the lock, so a test never takes a bin while its poll is being sent (a local
-        # write of a few hundred bytes).
-        with self._cond:
-            for entry in list(self._ready)[: self._watched]:
-                if entry[1] is None:
-                    try:
-                        entry[1] = self._client.watch(entry[0]["id"])
-                    except HooklabError:
-                        return  # the tests' wait_for ask the server themselves
+    def watch_next(self) -> None:
+        """Send the long poll of the next ready bins that have none (not holding the lock: a
+        test may take a bin meanwhile, and then waits for its request the plain way)."""
+        while True:
+            with self._cond:
+                entry = next((e for e in list(self._ready)[: self._watched] if e[1] is None), None)
+                if entry is None:
+                    return
+                entry[1] = _SENDING
+            try:
+                watch = self._client.watch(entry[0]["id"])
+            except HooklabError:
+                watch = None  # the tests' wait_for ask the server themselves
+            with self._cond:
+                if any(ready is entry for ready in self._ready):
+                    entry[1] = watch
+                    if watch is not None:
+                        continue  # the next bin's
+                elif watch is not None:
+                    watch.close()  # taken (or dropped) while its poll was being sent
+            return
 
     def _delete_some(self) -> None:
         with self._cond:
@@ -701,6 +736,10 @@ class Housekeeper:
                     raise
                 self._batches = False
         return one_by_one(arg)
+
+
+# A ready bin's poll being sent by the housekeeper (outside the lock).
+_SENDING: Any = object()
 
 
 def _webhook_id(webhook: dict | int | str) -> int | str:
@@ -780,6 +819,7 @@ def hooklab_housekeeper(
 ) -> Iterator[Housekeeper]:
     """The session's Housekeeper: ready bins, deletion after each test; drained at the end."""
     housekeeper = Housekeeper(_session_client(request.config, hooklab_server))
+    housekeeper.wait_started(START_WAIT_S)  # part of the session's start, not of a test
     yield housekeeper
     left = housekeeper.close()
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
