@@ -38,7 +38,7 @@ POOL_SIZE = 16
 WATCHED = 2
 # Finished tests' bins are deleted this many at a time (all at once at the session's end, or
 # for `wait_for_cleanup()`); MAX_PER_CALL is what the server takes in one call.
-DELETE_BATCH = 100
+DELETE_BATCH = 16
 MAX_PER_CALL = 100
 # How long the session's start waits for the first bins to be made ready.
 START_WAIT_S = 2.0
