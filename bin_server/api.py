@@ -326,9 +326,18 @@ def wait_for_request(bin_id: str):
         while True:
             # Cleared before the store is read, so a capture landing in between still wakes us.
             bell.clear()
-            found, after = _find_match(bin_id, after, method, path)
-            if found is not None:
-                return jsonify(_full(_get_request_row(bin_id, found), bin_row))
+            if method or path:
+                found, after = _find_match(bin_id, after, method, path)
+                found_row = _get_request_row(bin_id, found) if found is not None else None
+            else:  # the first one newer than `after`, read in one query
+                found_row = row(
+                    get_store().conn,
+                    f"SELECT {captured.FULL_COLUMNS} FROM captured_requests "  # noqa: S608 (fixed column list)
+                    "WHERE bin_id = ? AND id > ? ORDER BY id LIMIT 1",
+                    (bin_id, after),
+                )
+            if found_row is not None:
+                return jsonify(_full(found_row, bin_row))
             if waited:  # and nothing came: why not, before waiting again
                 if client_gone(request.environ):
                     return "", 204  # nobody reads it: the thread is free again at once

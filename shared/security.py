@@ -413,6 +413,12 @@ def init_app(app: Flask) -> None:
         # at most 64 KiB of it, then resets the connection while the client is still sending,
         # and the client never sees the answer. Read the rest here and drop it: bounded by
         # MAX_CONTENT_LENGTH (a larger one is not read at all) and by the read deadline.
+        environ = request.environ
+        if (
+            not environ.get("CONTENT_LENGTH")
+            and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            return response  # no body was sent (most GETs): nothing to drain
         try:
             stream = request.stream
             while stream.read(256 * 1024):
