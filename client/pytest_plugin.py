@@ -188,7 +188,7 @@ class Bin:
                 # had no filters: a request of another method is passed over (ids only grow);
                 # with a `path` the server, which knows its globs, is asked from the start.
                 found = self._hooklab._call(watch.result, remaining)
-                # The server has done its part of this test: time for the housekeeper's round.
+                # The server has done its part of this test: time for the housekeeper's work.
                 self._hooklab._between_requests()
                 if found is None or path is not None:
                     continue
@@ -465,7 +465,11 @@ class Hooklab:
 
     def _between_requests(self) -> None:
         if self._housekeeper is not None:
-            self._housekeeper.between_tests()
+            # The next bin's poll from this thread, at once: left to the housekeeper's thread,
+            # it would wait for the interpreter until this test blocks again, often on its
+            # next request, and reach the server at the same moment.
+            self._housekeeper.watch_next()
+            self._housekeeper.between_tests()  # more bins, deletions: when due
 
     def _test_ended(self) -> None:
         # A long poll left open would hold one of the server's threads (with --hooklab-keep too).
@@ -695,8 +699,9 @@ class Housekeeper:
                 self._ready.extend([bin_json, None] for bin_json in made)
 
     def watch_next(self) -> None:
-        """Send the long poll of the next ready bins that have none (not holding the lock: a
-        test may take a bin meanwhile, and then waits for its request the plain way)."""
+        """Send the long poll of the next ready bins that have none, from the calling thread
+        (not holding the lock: a test may take a bin meanwhile, and then waits for its request
+        the plain way)."""
         while True:
             with self._cond:
                 entry = next((e for e in list(self._ready)[: self._watched] if e[1] is None), None)
