@@ -235,11 +235,14 @@ class OldHandler(BaseHTTPRequestHandler):
 
     def answer(self, status: int, body: Any = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # a watch closed before its answer: as a real server
 
     def error(self, status: int, code: str) -> None:
         self.answer(status, {"error": {"code": code, "message": f"{code}."}})
