@@ -138,8 +138,7 @@ def create_bins():
     if count is None:
         raise ApiError(400, "bad_request", f"count is required (1 to {MAX_BATCH_BINS}).", "count")
     made = bins.create_bins(get_store(), _bin_fields(), count)
-    for bin_row in made:
-        _changed(bin_row["id"])
+    _changed(made[0]["id"])  # nothing waits on a new bin: one wake-up for the live pages, as one
     url = base_url()
     return jsonify({"bins": [bins.bin_to_json(bin_row, url, (0, None)) for bin_row in made]}), 201
 
@@ -162,12 +161,11 @@ def delete_bins():
     bad = next((bin_id for bin_id in ids if not bins.looks_like_bin_id(bin_id)), None)
     if bad is not None:
         raise ApiError(400, "bad_request", f"{bad[:40]!r} is not a bin id.", "ids")
-    deleted = bins.delete_bins(get_store(), list(dict.fromkeys(ids)))
+    unique = list(dict.fromkeys(ids))
+    deleted = bins.delete_bins(get_store(), unique)
     for bin_id in deleted:
-        _changed(bin_id)
-    return jsonify(
-        {"deleted": deleted, "not_found": [i for i in dict.fromkeys(ids) if i not in deleted]}
-    )
+        _changed(bin_id)  # its long polls answer 404, its live pages say bin_deleted
+    return jsonify({"deleted": deleted, "not_found": [i for i in unique if i not in deleted]})
 
 
 @bp.get("/api/bins")
@@ -331,7 +329,7 @@ def wait_for_request(bin_id: str):
                 found_row = _get_request_row(bin_id, found) if found is not None else None
             else:  # the first one newer than `after`, read in one query
                 found_row = row(
-                    get_store().conn,
+                    store.conn,
                     f"SELECT {captured.FULL_COLUMNS} FROM captured_requests "  # noqa: S608 (fixed column list)
                     "WHERE bin_id = ? AND id > ? ORDER BY id LIMIT 1",
                     (bin_id, after),

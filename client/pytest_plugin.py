@@ -511,7 +511,8 @@ class Housekeeper:
     bins of finished tests.
 
     The session's server is shared by the tests' own requests and this work, so the work is
-    done between tests (a round after each, `between_tests()`) and in batches: one call makes
+    done between tests (a round once a test's requests are over, `between_tests()`; the next
+    bin's poll from the test's own thread, `watch_next()`) and in batches: one call makes
     several bins (`POST /api/bins/batch`), one deletes up to 100 (`DELETE /api/bins?ids=`).
     Failures never reach a test: a bin it cannot make is made by the test as before (whose
     error then says why), a bin it cannot delete is left (the server may be gone).
@@ -563,7 +564,8 @@ class Housekeeper:
             return made, (None if watch is _SENDING else watch)
 
     def between_tests(self) -> None:
-        """A test ended: do a round of work (refill, watch, delete) if there is any."""
+        """A test's requests are over (its poll's answer read, or the test ended): do a round
+        of work (more bins, polls, deletions) in the housekeeper's thread, if there is any."""
         with self._cond:
             if self._has_work():
                 self._start_round()
