@@ -428,6 +428,7 @@ def format_request(captured: dict) -> str:
 
 
 FORWARD_PREVIEW = 500  # characters of the app's answer shown under a forwarded request
+BINS_PER_CALL = 100  # what DELETE /api/bins takes in one call
 
 
 def format_forward(forward: dict) -> str:
@@ -683,15 +684,24 @@ def bin_clear(client: Client, bin_id: str) -> None:
 @with_client
 @click.argument("bin_ids", nargs=-1, required=True, metavar="BIN_ID...")
 def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
-    """Delete bins and everything they captured.
+    """Delete bins and everything they captured (the ids found; then says which were not).
 
     \b
     Example:
-      hooklab bin rm BIN_ID
+      hooklab bin rm BIN_ID [BIN_ID...]
     """
-    for bin_id in bin_ids:
-        client.delete_bin(bin_id)
-        click.echo(f"Deleted bin {bin_id}")
+    missing: list[str] = []
+    ids = list(dict.fromkeys(bin_ids))
+    for start in range(0, len(ids), BINS_PER_CALL):
+        chunk = ids[start : start + BINS_PER_CALL]
+        deleted = client.delete_bins(chunk)  # one call (one transaction) for up to 100
+        for bin_id in chunk:
+            if bin_id in deleted:
+                click.echo(f"Deleted bin {bin_id}")
+            else:
+                missing.append(bin_id)
+    if missing:
+        raise HooklabError(f"No bin with id {', '.join(repr(bin_id) for bin_id in missing)}.")
 
 
 @click.command("replay")

@@ -848,3 +848,21 @@ def test_visible_escapes_what_a_terminal_acts_on(text, one_line, multiline):
     assert visible(text, multiline=True) == multiline
     assert json.loads(json_text({"v": text})) == {"v": text}
     assert_no_terminal_controls(json_text({"v": text}))
+
+
+def test_bin_rm_deletes_several_in_one_call_and_names_those_not_found(run, live_server):
+    kept = live_server.create_bin()
+    first, second = live_server.create_bin(), live_server.create_bin()
+    requests.post(first["url"], json={"n": 1}, timeout=5)
+    missing = "a" * 26
+    result = run("bin", "rm", first["id"], missing, second["id"], first["id"])
+    assert result.exit_code == 1
+    assert result.stdout == f"Deleted bin {first['id']}\nDeleted bin {second['id']}\n"
+    assert f"No bin with id '{missing}'." in result.output
+    for gone in (first, second):
+        assert run("bin", "show", gone["id"]).exit_code == 1
+    assert run("bin", "show", kept["id"]).exit_code == 0
+    # An id of the wrong shape: refused as a whole, nothing deleted.
+    result = run("bin", "rm", kept["id"], "not-a-bin")
+    assert result.exit_code == 1 and "'not-a-bin' is not a bin id." in result.output
+    assert run("bin", "show", kept["id"]).exit_code == 0
