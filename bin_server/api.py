@@ -357,7 +357,7 @@ def client_gone(environ: dict) -> bool:
     pipelined request) are not. Only under a server that shows the socket (gunicorn, Werkzeug).
     """
     sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
-    if sock is None:
+    if sock is None or not hasattr(socket, "MSG_DONTWAIT"):  # (Windows has no MSG_DONTWAIT)
         return False
     try:
         return not sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
