@@ -428,7 +428,6 @@ def format_request(captured: dict) -> str:
 
 
 FORWARD_PREVIEW = 500  # characters of the app's answer shown under a forwarded request
-BINS_PER_CALL = 100  # what DELETE /api/bins takes in one call
 
 
 def format_forward(forward: dict) -> str:
@@ -690,16 +689,12 @@ def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
     Example:
       hooklab bin rm BIN_ID [BIN_ID...]
     """
-    missing: list[str] = []
     ids = list(dict.fromkeys(bin_ids))
-    for start in range(0, len(ids), BINS_PER_CALL):
-        chunk = ids[start : start + BINS_PER_CALL]
-        deleted = client.delete_bins(chunk)  # one call (one transaction) for up to 100
-        for bin_id in chunk:
-            if bin_id in deleted:
-                click.echo(f"Deleted bin {bin_id}")
-            else:
-                missing.append(bin_id)
+    deleted = set(client.delete_bins(ids))  # one call (one transaction) per 100
+    for bin_id in ids:
+        if bin_id in deleted:
+            click.echo(f"Deleted bin {bin_id}")
+    missing = [bin_id for bin_id in ids if bin_id not in deleted]
     if missing:
         raise HooklabError(f"No bin with id {', '.join(repr(bin_id) for bin_id in missing)}.")
 

@@ -20,6 +20,8 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 WAIT_SLICE_S = 30.0
 # Idle kept-alive connections a lean Client keeps for its Watches.
 MAX_SPARE = 16
+# Bins the server's batch routes take in one call (POST /api/bins/batch, DELETE /api/bins).
+BINS_PER_CALL = 100
 
 
 class Record(dict):
@@ -439,10 +441,13 @@ class Client:
         self.call("DELETE", f"/api/bins/{_seg(bin_id)}")
 
     def delete_bins(self, bin_ids: list[str]) -> list[str]:
-        """Delete bins (1 to 100) and their captured requests in one call; returns the ids
-        deleted (an id of no bin is skipped)."""
-        response = self.call("DELETE", "/api/bins", params={"ids": ",".join(bin_ids)})
-        return response.json()["deleted"]
+        """Delete bins and their captured requests, one call (one transaction) per 100;
+        returns the ids deleted (an id of no bin is skipped)."""
+        deleted: list[str] = []
+        for start in range(0, len(bin_ids), BINS_PER_CALL):
+            chunk = ",".join(bin_ids[start : start + BINS_PER_CALL])
+            deleted += self.call("DELETE", "/api/bins", params={"ids": chunk}).json()["deleted"]
+        return deleted
 
     def clear_bin(self, bin_id: str) -> None:
         """Delete a bin's captured requests."""

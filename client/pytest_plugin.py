@@ -26,7 +26,15 @@ from typing import Any
 
 import pytest
 
-from hooklab.client.http import WAIT_SLICE_S, Client, HooklabError, Record, Watch, header_value
+from hooklab.client.http import (
+    BINS_PER_CALL,
+    WAIT_SLICE_S,
+    Client,
+    HooklabError,
+    Record,
+    Watch,
+    header_value,
+)
 from hooklab.client.probe import ProbeReport
 
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
@@ -37,9 +45,8 @@ LISTED_AT_MOST = 20
 POOL_SIZE = 16
 WATCHED = 2
 # Finished tests' bins are deleted this many at a time (all at once at the session's end, or
-# for `wait_for_cleanup()`); MAX_PER_CALL is what the server takes in one call.
+# for `wait_for_cleanup()`, BINS_PER_CALL a call).
 DELETE_BATCH = 16
-MAX_PER_CALL = 100
 # How long the session's start waits for the first bins to be made ready.
 START_WAIT_S = 2.0
 # How long the session's end waits for the housekeeper to delete what the tests left.
@@ -528,7 +535,8 @@ class Housekeeper:
         self._client = client
         self._size = pool_size
         self._delete_batch = delete_batch
-        self._watched = watched
+        # Only a lean Client sends polls ahead (Client.watch): none to keep sending otherwise.
+        self._watched = watched if client.connection is not None else 0
         self._cond = threading.Condition()
         # Ready bins, oldest first, each with the long poll for its first request (or None).
         self._ready: deque[list] = deque()
@@ -725,7 +733,7 @@ class Housekeeper:
 
     def _delete_some(self) -> None:
         with self._cond:
-            doomed = [self._doomed.popleft() for _ in range(min(len(self._doomed), MAX_PER_CALL))]
+            doomed = [self._doomed.popleft() for _ in range(min(len(self._doomed), BINS_PER_CALL))]
 
         def one_by_one(bin_ids: list[str]) -> None:
             for bin_id in bin_ids:

@@ -22,8 +22,8 @@ from tests.waiting import wait_for
 class RecordingClient(Client):
     """A lean Client noting the Housekeeper's calls as (name, argument), once they are made."""
 
-    def __init__(self, server: str, **kwargs: Any) -> None:
-        super().__init__(server, lean=True, **kwargs)
+    def __init__(self, server: str, lean: bool = True, **kwargs: Any) -> None:
+        super().__init__(server, lean=lean, **kwargs)
         self.calls: list[tuple[str, Any]] = []
         self.watches: list[Watch] = []
         self.hold_deletions = False  # noted, not sent: no deletion then ends a bin's long poll
@@ -106,6 +106,25 @@ def test_the_pool_is_made_in_one_call_and_its_first_bins_watched(live_server):
     # The ready bins were deleted, in one call; the bins handed out are the tests' business.
     assert bin_ids(live_server.url) == taken_ids
     assert len(recorder.named("delete_bins")) == 1
+
+
+def test_a_client_that_cannot_watch_sends_no_polls_and_wakes_no_rounds_for_them(live_server):
+    # Through requests (a --hooklab-url server): no polls sent ahead, so none is due either.
+    recorder = RecordingClient(live_server.url, lean=False)
+    housekeeper = Housekeeper(recorder, pool_size=16)  # 3 taken: no refill due
+    try:
+        assert housekeeper.wait_started(10)
+        settle(housekeeper)
+        before = list(recorder.calls)
+        for _ in range(3):
+            made, watch = housekeeper.take_bin()
+            assert watch is None
+            housekeeper.between_tests()  # a test ended; its bin is not deleted
+            settle(housekeeper)
+        assert [name for name, _ in recorder.calls] == ["create_bins"]
+        assert recorder.calls == before
+    finally:
+        assert housekeeper.close() == 0
 
 
 def test_a_test_taking_every_ready_bin_gets_them_made_again(live_server):
