@@ -16,9 +16,15 @@ separate statements in one transaction: docs/benchmarks.md):
 - the bin's rule state and the async forward ride on the row (`rules_state`,
   `forward_queued`), and permanent triggers write them on to `bins` and `pending_forwards`.
 
-The writer's connection has automatic checkpoints off, so the fsync of a checkpoint never
-stalls the batch everyone waits on: a leader runs a passive checkpoint on its thread's own
-connection after it has handed the writer on. Profile and figures: docs/benchmarks.md.
+Checkpoints: the writer's connection has automatic checkpoints off (they would run inside the
+statement everyone of a batch waits on). Every CHECKPOINT_EVERY commits, a leader runs a passive
+checkpoint on the writer's connection after answering its batch and before handing the writer
+on, so no capture of this process appends to the WAL while it copies: it catches up, and the
+next commit starts the WAL file over from its beginning. A checkpoint run beside the writer
+(as this module did before) never caught up under a steady flood: the WAL grew by ~19 MB a
+second, and the kernel zeroed every fresh page of it (14 % of the server's CPU). Captures that
+arrive meanwhile wait for it (5-10 ms, measured) and go out in the next batch. Profile and
+figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ BEGIN
 END
 """
 MAX_BATCH = 64  # rows per statement: 16 parameters each, far below SQLite's limit
-CHECKPOINT_EVERY = 200  # commits between two passive checkpoints (~1,000 WAL pages)
+CHECKPOINT_EVERY = 200  # commits between two checkpoints (~2,000 WAL frames, ~8 MB, at most)
 
 
 @cache
@@ -95,7 +101,6 @@ class CaptureWriter:
         self._busy = False  # a leader is writing a batch
         self._conn: sqlite3.Connection | None = None  # used by the current leader only
         self._commits = 0  # since the last checkpoint
-        self._checkpointing = False
 
     def write(
         self, row: tuple, rule_state: Snapshot | None = None, forward: str | None = None
@@ -130,27 +135,24 @@ class CaptureWriter:
                 if pending.id is None and pending.error is None:
                     pending.error = RuntimeError("the captured request was not stored")
                 pending.done = True
-            with self._mutex:
-                successor = self._waiting.pop(0) if self._waiting else None
-                self._busy = successor is not None
-                checkpoint = self._commits >= CHECKPOINT_EVERY and not self._checkpointing
-                if checkpoint:
-                    self._commits, self._checkpointing = 0, True
             for pending in batch[1:]:
-                pending.wake.release()
-            if successor is not None:
-                successor.wake.release()
-        if checkpoint:
-            self._checkpoint()
+                pending.wake.release()  # answered: their rows are committed
+            try:
+                if self._commits >= CHECKPOINT_EVERY:
+                    self._checkpoint()  # still the writer: nothing appends while it copies
+            finally:
+                with self._mutex:
+                    successor = self._waiting.pop(0) if self._waiting else None
+                    self._busy = successor is not None
+                if successor is not None:
+                    successor.wake.release()
 
     def _checkpoint(self) -> None:
-        # On this thread's own connection, outside the batch: captures go on meanwhile.
+        self._commits = 0
         try:
-            self.store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
             pass  # a later checkpoint (or any other connection's) will do it
-        finally:
-            self._checkpointing = False
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -134,19 +135,68 @@ def test_write_raises_the_error_of_its_own_row(store):
     assert stored_paths(store.path, bin_id) == {request_id: "/after"}
 
 
-def test_checkpoints_run_outside_the_batch_every_so_many_commits(store, monkeypatch):
+def test_checkpoints_run_on_the_writer_connection_every_so_many_commits(store, monkeypatch):
     monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 3)
     bin_id = create_bin(store, {})["id"]
     writer = CaptureWriter(store, keep_per_bin=100)
+    events: list[str] = []
+    transaction, checkpoint = writer._transaction, writer._checkpoint
+    writer._transaction = lambda batch: (events.append("commit"), transaction(batch))
+    writer._checkpoint = lambda: (events.append("checkpoint"), checkpoint())
     statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)  # the leader thread's own connection
+    writer._connection().set_trace_callback(statements.append)
     for i in range(7):
         writer.write(make_row(bin_id, f"/{i}"))
-    store.conn.set_trace_callback(None)
 
-    assert statements.count("PRAGMA wal_checkpoint(PASSIVE)") == 2
-    # The writer's own connection never checkpoints by itself.
+    assert events == ["commit"] * 3 + ["checkpoint"] + ["commit"] * 3 + ["checkpoint", "commit"]
+    assert statements.count("PRAGMA wal_checkpoint(PASSIVE)") == 2  # on the writer's connection
+    # The writer's own connection never checkpoints by itself (inside a batch's statement).
     assert writer._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+
+
+def test_the_wal_stays_small_under_a_steady_stream_of_captures(store, monkeypatch):
+    # A checkpoint beside the writer never caught up while captures kept coming: the WAL
+    # grew without end (13 MB here), and the kernel zeroed every fresh page of it.
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 20)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+
+    def capture_many(thread: int) -> None:
+        for i in range(250):
+            writer.write(make_row(bin_id, f"/{thread}/{i}"))
+
+    threads = [threading.Thread(target=capture_many, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(stored_paths(store.path, bin_id)) == 100
+    wal = Path(f"{store.path}-wal")
+    assert wal.stat().st_size < 2_000_000  # ~0.8 MB: started over after each checkpoint
+
+
+def test_a_failed_checkpoint_still_hands_the_writer_on(store, monkeypatch):
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 1)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    holder = sqlite3.connect(store.path)
+    holder.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    failing = writer._connection()
+
+    class Refusing:
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA wal_checkpoint"):
+                raise sqlite3.OperationalError("database table is locked")
+            return failing.execute(sql, *args)
+
+    monkeypatch.setattr(writer, "_connection", lambda: Refusing())
+    first = writer.write(make_row(bin_id, "/1"))
+    second = writer.write(make_row(bin_id, "/2"))
+    holder.close()
+
+    assert stored_paths(store.path, bin_id) == {first: "/1", second: "/2"}
+    assert writer._busy is False
 
 
 def test_a_locked_store_fails_the_whole_batch_at_once(store):
