@@ -23,8 +23,9 @@ on, so no capture of this process appends to the WAL while it copies: it catches
 next commit starts the WAL file over from its beginning. A checkpoint run beside the writer
 (as this module did before) never caught up under a steady flood: the WAL grew by ~19 MB a
 second, and the kernel zeroed every fresh page of it (14 % of the server's CPU). Captures that
-arrive meanwhile wait for it (5-10 ms, measured) and go out in the next batch. Profile and
-figures: docs/benchmarks.md.
+arrive meanwhile wait for it (5-10 ms, measured) and go out in the next batch; it comes
+sooner when big bodies were written (CHECKPOINT_BYTES), so it never has much to copy. Profile
+and figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ BEGIN
 END
 """
 MAX_BATCH = 64  # rows per statement: 16 parameters each, far below SQLite's limit
-CHECKPOINT_EVERY = 200  # commits between two checkpoints (~2,000 WAL frames, ~8 MB, at most)
+CHECKPOINT_EVERY = 200  # commits between two checkpoints (~2,000 WAL frames, ~8 MB) ...
+CHECKPOINT_BYTES = 4 * 1024 * 1024  # ... or sooner, once this much body was written (big bodies)
+BODY = COLUMNS.split(", ").index("body")
 
 
 @cache
@@ -101,6 +104,7 @@ class CaptureWriter:
         self._busy = False  # a leader is writing a batch
         self._conn: sqlite3.Connection | None = None  # used by the current leader only
         self._commits = 0  # since the last checkpoint
+        self._body_bytes = 0  # since the last checkpoint
 
     def write(
         self, row: tuple, rule_state: Snapshot | None = None, forward: str | None = None
@@ -138,7 +142,7 @@ class CaptureWriter:
             for pending in batch[1:]:
                 pending.wake.release()  # answered: their rows are committed
             try:
-                if self._commits >= CHECKPOINT_EVERY:
+                if self._commits >= CHECKPOINT_EVERY or self._body_bytes >= CHECKPOINT_BYTES:
                     self._checkpoint()  # still the writer: nothing appends while it copies
             finally:
                 with self._mutex:
@@ -148,7 +152,7 @@ class CaptureWriter:
                     successor.wake.release()
 
     def _checkpoint(self) -> None:
-        self._commits = 0
+        self._commits = self._body_bytes = 0
         try:
             self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
@@ -208,5 +212,6 @@ class CaptureWriter:
         with self.store.writing():
             last = conn.execute(insert_rows(len(batch)), values).lastrowid
         self._commits += 1
+        self._body_bytes += sum(len(pending.row[BODY]) for pending in batch)
         for offset, pending in enumerate(batch, start=1 - len(batch)):
             pending.id = last + offset

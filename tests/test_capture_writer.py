@@ -176,6 +176,23 @@ def test_the_wal_stays_small_under_a_steady_stream_of_captures(store, monkeypatc
     assert wal.stat().st_size < 2_000_000  # ~0.8 MB: started over after each checkpoint
 
 
+def test_big_bodies_bring_the_checkpoint_sooner(store, monkeypatch):
+    # 200 commits of 1 MB bodies would leave 200 MB for one checkpoint to copy.
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_BYTES", 3000)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    events: list[str] = []
+    transaction, checkpoint = writer._transaction, writer._checkpoint
+    writer._transaction = lambda batch: (events.append("commit"), transaction(batch))
+    writer._checkpoint = lambda: (events.append("checkpoint"), checkpoint())
+    for i in range(7):
+        row = list(make_row(bin_id, f"/{i}"))
+        row[capture_writer.BODY] = b"x" * 1000
+        writer.write(tuple(row))
+
+    assert events == ["commit"] * 3 + ["checkpoint"] + ["commit"] * 3 + ["checkpoint", "commit"]
+
+
 def test_a_failed_checkpoint_still_hands_the_writer_on(store, monkeypatch):
     monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 1)
     bin_id = create_bin(store, {})["id"]
