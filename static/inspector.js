@@ -108,7 +108,9 @@
 
   function updateCount() {
     const n = rows.size;
-    $("request-count").textContent = `${n} request${n === 1 ? "" : "s"}`;
+    // With older requests not loaded yet, say so: "100 requests" would read as the bin's total.
+    const more = !$("load-older").hidden;
+    $("request-count").textContent = `${n}${more ? " newest" : ""} request${n === 1 ? "" : "s"}`;
     const empty = n === 0;
     $("empty-bin").hidden = !empty;
     $("list-waiting").hidden = !empty;

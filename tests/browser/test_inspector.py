@@ -265,10 +265,13 @@ def test_load_older_requests(page, live_server):
     rows = page.locator(".request-row")
     expect(rows).to_have_count(100)
     expect(rows.nth(0)).to_contain_text("/n104")
+    # Not "100 requests": the bin holds 105.
+    expect(page.locator("#request-count")).to_have_text("100 newest requests")
     page.get_by_role("button", name="Load older requests").click()
     expect(rows).to_have_count(105)
     expect(rows.nth(104)).to_contain_text("/n0")
     expect(page.locator("#load-older")).to_be_hidden()
+    expect(page.locator("#request-count")).to_have_text("105 requests")
 
 
 def test_signature_check_is_shown(page, live_server):
