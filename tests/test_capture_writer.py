@@ -135,14 +135,20 @@ def test_write_raises_the_error_of_its_own_row(store):
     assert stored_paths(store.path, bin_id) == {request_id: "/after"}
 
 
-def test_checkpoints_run_on_the_writer_connection_every_so_many_commits(store, monkeypatch):
-    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 3)
-    bin_id = create_bin(store, {})["id"]
-    writer = CaptureWriter(store, keep_per_bin=100)
+def commits_and_checkpoints(writer: CaptureWriter) -> list[str]:
+    """A list that the writer's commits and checkpoints are appended to, in their order."""
     events: list[str] = []
     transaction, checkpoint = writer._transaction, writer._checkpoint
     writer._transaction = lambda batch: (events.append("commit"), transaction(batch))
     writer._checkpoint = lambda: (events.append("checkpoint"), checkpoint())
+    return events
+
+
+def test_checkpoints_run_on_the_writer_connection_every_so_many_commits(store, monkeypatch):
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 3)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    events = commits_and_checkpoints(writer)
     statements: list[str] = []
     writer._connection().set_trace_callback(statements.append)
     for i in range(7):
@@ -181,10 +187,7 @@ def test_big_bodies_bring_the_checkpoint_sooner(store, monkeypatch):
     monkeypatch.setattr(capture_writer, "CHECKPOINT_BYTES", 3000)
     bin_id = create_bin(store, {})["id"]
     writer = CaptureWriter(store, keep_per_bin=100)
-    events: list[str] = []
-    transaction, checkpoint = writer._transaction, writer._checkpoint
-    writer._transaction = lambda batch: (events.append("commit"), transaction(batch))
-    writer._checkpoint = lambda: (events.append("checkpoint"), checkpoint())
+    events = commits_and_checkpoints(writer)
     for i in range(7):
         row = list(make_row(bin_id, f"/{i}"))
         row[capture_writer.BODY] = b"x" * 1000
