@@ -200,8 +200,6 @@ def test_a_failed_checkpoint_still_hands_the_writer_on(store, monkeypatch):
     monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 1)
     bin_id = create_bin(store, {})["id"]
     writer = CaptureWriter(store, keep_per_bin=100)
-    holder = sqlite3.connect(store.path)
-    holder.execute("PRAGMA wal_checkpoint(PASSIVE)")
     failing = writer._connection()
 
     class Refusing:
@@ -213,7 +211,6 @@ def test_a_failed_checkpoint_still_hands_the_writer_on(store, monkeypatch):
     monkeypatch.setattr(writer, "_connection", lambda: Refusing())
     first = writer.write(make_row(bin_id, "/1"))
     second = writer.write(make_row(bin_id, "/2"))
-    holder.close()
 
     assert stored_paths(store.path, bin_id) == {first: "/1", second: "/2"}
     assert writer._busy is False
