@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from http import HTTPStatus
 from json.encoder import encode_basestring as _quote
+from json.encoder import encode_basestring_ascii as _quote_ascii
 from urllib.parse import quote
 
 from hooklab.bin_server.bins import bin_cache, looks_like_bin_id
@@ -75,30 +76,31 @@ def _header_name(key: str) -> str:
     return ""
 
 
-# environ key -> header name: the hot path skips the string work for keys it has seen.
+# environ key -> the start of its header's JSON pair ('["Name", '), "" for keys that are not
+# headers: the hot path skips the string work for keys it has seen.
 _HEADER_NAMES: dict[str, str] = {}
 _HEADER_NAMES_MAX = 4096  # header names come from clients: bound the memory they can take
+_EMPTY_MEANS_ABSENT = ("CONTENT_TYPE", "CONTENT_LENGTH")  # servers set them "" when not sent
 
 
-def header_list(environ: dict) -> list[list[str]]:
-    """The request headers in the order the server handed them over (see docs/architecture.md)."""
-    names = _HEADER_NAMES
-    headers = []
+def headers_json(environ: dict) -> str:
+    """The request headers as JSON pairs, in the order the server handed them over.
+
+    Exactly what json.dumps([[name, value], ...], ensure_ascii=False) gives, built in one pass
+    (the hot path: see docs/benchmarks.md). Order: see docs/architecture.md.
+    """
+    starts = _HEADER_NAMES
+    pairs = []
     for key, value in environ.items():
-        name = names.get(key)
-        if name is None:
+        start = starts.get(key)
+        if start is None:
             name = _header_name(key)
-            if len(names) < _HEADER_NAMES_MAX:
-                names[key] = name
-        if not name or (not value and key in ("CONTENT_TYPE", "CONTENT_LENGTH")):
-            continue
-        headers.append([name, value])
-    return headers
-
-
-def headers_json(headers: list[list[str]]) -> str:
-    """The header list as JSON, exactly as json.dumps(headers, ensure_ascii=False), faster."""
-    return "[" + ", ".join(["[" + _quote(n) + ", " + _quote(v) + "]" for n, v in headers]) + "]"
+            start = "[" + _quote(name) + ", " if name else ""
+            if len(starts) < _HEADER_NAMES_MAX:
+                starts[key] = start
+        if start and (value or key not in _EMPTY_MEANS_ABSENT):
+            pairs.append(start + _quote(value) + "]")
+    return "[" + ", ".join(pairs) + "]"
 
 
 def read_body(environ: dict, limit: int) -> bytes:
@@ -199,7 +201,6 @@ class CaptureMiddleware:
 
         method = environ.get("REQUEST_METHOD", "GET")
         plan = self._plan(bin_row, method, subpath, truncated, environ)
-        headers = header_list(environ)
         row = (
             bin_id,
             received_at,
@@ -207,7 +208,7 @@ class CaptureMiddleware:
             path,
             subpath,
             query,
-            headers_json(headers),
+            headers_json(environ),
             environ.get("SERVER_PROTOCOL", ""),
             environ.get("REMOTE_ADDR"),
             environ.get("CONTENT_TYPE") or None,
@@ -276,7 +277,7 @@ class CaptureMiddleware:
             if plan.drop:
                 hang_up(environ)
             if plan.sync_forward is not None:
-                return self._forward(plan.sync_forward, request_id, row, headers, start_response)
+                return self._forward(plan.sync_forward, request_id, row, start_response)
             body = self._respond(plan, bin_row, request_id, start_response, environ)
             return NotifyAfter(body, self.notifier, bin_id)
         finally:
@@ -290,6 +291,10 @@ class CaptureMiddleware:
         plan = Plan()
         if truncated:
             plan.answered_by = answered_by_json(None, "default", 413)
+            return plan
+        if bin_row["rules"] == "[]" and not bin_row["forward"] and not bin_row["response_delay_ms"]:
+            # The plain bin (the hot path): its default answer, at once.
+            plan.answered_by = answered_by_json(None, "default", bin_row["response_status"])
             return plan
         rule = None
         if bin_row["rules"] != "[]":
@@ -350,7 +355,7 @@ class CaptureMiddleware:
             )
         if "HTTP_ORIGIN" in environ:  # only browsers send Origin: others skip this entirely
             headers.extend(cors_headers(environ, headers))
-        start_response(f"{status} {reason(status)}", headers)
+        start_response(status_line(status), headers)
         return [body]
 
     def _forward(
@@ -358,11 +363,11 @@ class CaptureMiddleware:
         config: dict,
         request_id: int,
         row: tuple,
-        headers: list[list[str]],
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         """Send the request on to the app and relay its answer (502/504 when it fails)."""
         settings = self.settings
+        headers = json.loads(row[6])  # [name, value] pairs, as stored
         result = send_forward(
             forward_sessions(self.store, settings.block_private_targets).get(),
             config,
@@ -402,32 +407,21 @@ SAFETY_NAMES = {name.lower() for name, _ in SAFETY_HEADERS}
 
 
 class Plan:
-    """How one captured request will be answered, decided before it is stored."""
+    """How one captured request will be answered, decided before it is stored.
 
-    __slots__ = (
-        "rule",
-        "rule_state",
-        "delay_ms",
-        "drop",
-        "sync_forward",
-        "queued_forward",
-        "loop",
-        "capped",
-        "waits",
-        "answered_by",
-    )
+    The defaults are class attributes: a plain capture's plan sets only `answered_by`.
+    """
 
-    def __init__(self) -> None:
-        self.rule: Rule | None = None
-        self.rule_state: Snapshot | None = None
-        self.delay_ms = 0
-        self.drop = False
-        self.sync_forward: dict | None = None
-        self.queued_forward: str | None = None  # the bin's forward JSON, for the queue
-        self.loop = False
-        self.capped = False
-        self.waits = False  # holds a waiting slot, to give back once answered
-        self.answered_by = ""
+    rule: Rule | None = None
+    rule_state: Snapshot | None = None
+    delay_ms = 0
+    drop = False
+    sync_forward: dict | None = None
+    queued_forward: str | None = None  # the bin's forward JSON, for the queue
+    loop = False
+    capped = False
+    waits = False  # holds a waiting slot, to give back once answered
+    answered_by = ""
 
 
 class Waiting:
@@ -508,7 +502,7 @@ def configured_response(
         body_text = bin_row["response_body"]
     if body_text is None:
         # Byte for byte what json.dumps({"ok": True, "id": ..., "bin_id": ...}) gives.
-        body = f'{{"ok": true, "id": {request_id}, "bin_id": {json.dumps(bin_row["id"])}}}'
+        body = f'{{"ok": true, "id": {request_id}, "bin_id": {_quote_ascii(bin_row["id"])}}}'
         body = body.encode()
     else:
         body = body_text.encode()
@@ -562,6 +556,12 @@ def too_large_message(limit: int, request_id: int) -> str:
         f"The body is over the limit of {limit} bytes; the request was "
         f"recorded without its body (id {request_id})."
     )
+
+
+@lru_cache(maxsize=1024)
+def status_line(status: int) -> str:
+    """The status line of a WSGI answer ("200 OK")."""
+    return f"{status} {reason(status)}"
 
 
 @lru_cache(maxsize=1024)

@@ -200,8 +200,11 @@ class CaptureWriter:
                 if known is None or (known.version, known.order) < (state.version, state.order):
                     newest[state.bin_id] = state
         values = []
+        body_bytes = 0
         for pending in batch:
-            values.extend(pending.row)
+            row = pending.row
+            values.extend(row)
+            body_bytes += len(row[BODY])
             state = pending.rule_state
             values.append(
                 state.state_json if state is not None and newest[state.bin_id] is state else None
@@ -212,6 +215,6 @@ class CaptureWriter:
         with self.store.writing():
             last = conn.execute(insert_rows(len(batch)), values).lastrowid
         self._commits += 1
-        self._body_bytes += sum(len(pending.row[BODY]) for pending in batch)
+        self._body_bytes += body_bytes
         for offset, pending in enumerate(batch, start=1 - len(batch)):
             pending.id = last + offset

@@ -22,6 +22,7 @@ class Notifier:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._version = 0
+        self._sleepers = 0  # threads in wait(), guarded by _cond
         self._bells: dict[Hashable, set[threading.Event]] = {}  # guarded by _cond
 
     @property
@@ -33,7 +34,10 @@ class Notifier:
         and those that wait for any change."""
         with self._cond:
             self._version += 1
-            self._cond.notify_all()
+            if self._sleepers:  # one capture at a time is the hot path: skip what is empty
+                self._cond.notify_all()
+            if not self._bells:
+                return
             if key is None:
                 bells = [bell for group in self._bells.values() for bell in group]
             else:
@@ -45,7 +49,11 @@ class Notifier:
         """Wait until the version differs from `seen` or `timeout` passes; return the version."""
         with self._cond:
             if self._version == seen and timeout > 0:
-                self._cond.wait(timeout)
+                self._sleepers += 1
+                try:
+                    self._cond.wait(timeout)
+                finally:
+                    self._sleepers -= 1
             return self._version
 
     @contextmanager

@@ -59,6 +59,22 @@ def explain(path: str, exc: BaseException) -> str:
 T = TypeVar("T")
 
 
+class _WriteTurn:
+    """`Store.writing()`: a plain context manager, as the capture path takes it every commit."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked (waited for this process's turn)")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
 class Store:
     """The database file, opened once per thread (a connection belongs to its thread).
 
@@ -72,6 +88,7 @@ class Store:
         self.migrations = list(migrations)
         self._local = threading.local()
         self.write_lock = threading.Lock()
+        self._turn = _WriteTurn(self.write_lock)
         self._attached: dict[str, Any] = {}
         # Re-entrant: what `make()` builds may itself be attached things (a queue that keeps
         # a notifier), made under the same guard by the same thread.
@@ -167,9 +184,8 @@ class Store:
             else:
                 db.conn.commit()
 
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold this process's turn to write the file (around a write transaction).
+    def writing(self) -> _WriteTurn:
+        """Hold this process's turn to write the file (around a write transaction): `with`.
 
         A thread that finds SQLite's write lock taken sleeps in the busy handler, in steps of
         up to 100 ms, even when the lock is freed a moment later; 16 delivery workers lost a
@@ -177,12 +193,7 @@ class Store:
         instead and wake the moment the one before them is done. Waiting longer than the busy
         timeout is "database is locked", as SQLite would say.
         """
-        if not self.write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
-            raise sqlite3.OperationalError("database is locked (waited for this process's turn)")
-        try:
-            yield
-        finally:
-            self.write_lock.release()
+        return self._turn
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

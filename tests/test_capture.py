@@ -23,6 +23,7 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from hooklab.app.factory import create_app
+from hooklab.bin_server.capture import headers_json
 from tests.conftest import make_settings, start_live_server
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -350,6 +351,33 @@ def test_repeated_headers_are_joined_with_a_comma(live_server, bin_):
     ]
     assert "X-Under" not in names and "X_Under" not in names
     assert names.index("Host") < names.index("X-First")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", "", 'say "hi"', "back\\slash", "caf\xe9 \xff", "tab\there", "\x00\x1f\x7f", "\u2028"],
+)
+def test_stored_headers_are_exactly_the_json_of_the_header_list(value):
+    # headers_json builds the JSON in one pass on the hot path: it must equal json.dumps of the
+    # [name, value] list, whatever bytes a client put in a value (gunicorn hands over latin-1).
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "wsgi.input": None,
+        "HTTP_HOST": "127.0.0.1:8000",
+        "CONTENT_TYPE": "",  # not sent: servers set it empty, the bin leaves it out
+        "CONTENT_LENGTH": "12",
+        "HTTP_X_VALUE": value,
+        "HTTP_X_EMPTY": "",  # sent empty: kept
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    expected = [
+        ["Host", "127.0.0.1:8000"],
+        ["Content-Length", "12"],
+        ["X-Value", value],
+        ["X-Empty", ""],
+    ]
+    assert headers_json(environ) == json.dumps(expected, ensure_ascii=False)
+    assert json.loads(headers_json(environ)) == expected
 
 
 def test_headers_from_requests(live_server, bin_):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -98,3 +99,28 @@ def test_leaving_one_bell_keeps_the_others_of_its_key():
     with notifier.bell("bin-a") as again:
         notifier.changed("bin-a")
         assert again.is_set()
+
+
+@pytest.mark.parametrize("key", [None, "bin-a"])
+def test_a_thread_sleeping_in_wait_is_woken_by_a_change(key):
+    # changed() skips the wake-up when nobody waits (the capture path's case): a sleeper must
+    # still be counted and woken, keyed change or not, and leave the count when it wakes.
+    notifier = Notifier()
+    seen = notifier.version
+    woke = []
+    thread = threading.Thread(target=lambda: woke.append(notifier.wait(seen, timeout=30)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while notifier._sleepers == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the thread is inside wait(): the state this test is about
+    assert notifier._sleepers == 1
+    notifier.changed(key)
+    thread.join(10)
+    assert woke == [seen + 1]
+    assert notifier._sleepers == 0
+
+
+def test_a_wait_that_times_out_leaves_the_sleeper_count():
+    notifier = Notifier()
+    assert notifier.wait(notifier.version, timeout=0.01) == 0
+    assert notifier._sleepers == 0
