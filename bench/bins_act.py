@@ -32,7 +32,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-from capture import wrk_figures  # noqa: E402
+from capture import timed_run, wrk_figures  # noqa: E402
 
 CONNECTIONS = 16
 RATE = 100  # requests per second for the forward latency
@@ -56,7 +56,7 @@ def _capture_run(folder: Path, script: str, seconds: int, columns: dict, label: 
         common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
         time.sleep(0.5)
         queued_before = _queued(db) if forwards else 0
-        result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
+        result, switches = timed_run(server, f"{server.url}/b/{bin_id}", script, seconds)
         queued_after = _queued(db) if forwards else 0
         if forwards:
             time.sleep(DRAIN_S)
@@ -65,7 +65,7 @@ def _capture_run(folder: Path, script: str, seconds: int, columns: dict, label: 
         answered = conn.execute(
             "SELECT count(*) FROM captured_requests WHERE answered_by LIKE '%\"rule\": 4%'"
         ).fetchone()[0]
-    figures = {**wrk_figures(result), "answered_by_rule_5": answered}
+    figures = {**wrk_figures(result, switches), "answered_by_rule_5": answered}
     if forwards:
         # Every capture queued one forward: sent = queued by then - still queued.
         figures["forwards"] = {

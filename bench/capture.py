@@ -52,8 +52,8 @@ def _bin_rows(db: str, bin_id: str) -> tuple[int, int | None]:
         ).fetchone()
 
 
-def wrk_figures(result) -> dict:
-    """What is kept of one wrk run."""
+def wrk_figures(result, switches: int) -> dict:
+    """What is kept of one wrk run (`switches`: the server's context switches during it)."""
     return {
         "rps": result.rps,
         "requests": result.requests,
@@ -62,7 +62,16 @@ def wrk_figures(result) -> dict:
         "socket_errors": result.socket_errors,
         "p50_ms": result.latency_p50_ms,
         "p99_ms": result.latency_p99_ms,
+        "switches_per_request": round(switches / max(result.requests, 1), 1),
     }
+
+
+def timed_run(server, url: str, script: str, seconds: int) -> tuple:
+    """The timed wrk run, and the serving process's context switches during it."""
+    worker = common.worker_pid(server.proc.pid)
+    before = common.context_switches(worker)
+    result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
+    return result, common.context_switches(worker) - before
 
 
 def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
@@ -74,12 +83,12 @@ def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
         common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
         time.sleep(0.5)  # the warm-up's last requests (in flight when wrk stopped) finish
         before = _sequence(db)
-        result = common.run_wrk(f"{server.url}/b/{bin_id}", seconds, CONNECTIONS, script=script)
+        result, switches = timed_run(server, f"{server.url}/b/{bin_id}", script, seconds)
     after = _sequence(db)
     kept, newest = _bin_rows(db, bin_id)
     stored = after - before
     return {
-        **wrk_figures(result),
+        **wrk_figures(result, switches),
         "stored": stored,
         "kept": kept,
         # A fresh database: the bin holds every id handed out, up to the per-bin limit.
@@ -89,10 +98,10 @@ def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
 
 def run_contender(cmd: list[str], port: int, url: str, script: str, seconds: int) -> dict:
     """One wrk run against another server."""
-    with common.running(cmd, port, "/"):
+    with common.running(cmd, port, "/") as server:
         common.run_wrk(url, 1, CONNECTIONS, script=script)  # warm-up
-        result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
-    return wrk_figures(result)
+        result, switches = timed_run(server, url, script, seconds)
+    return wrk_figures(result, switches)
 
 
 def pinned_cost(folder: Path, script: str, seconds: int) -> dict | None:

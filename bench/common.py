@@ -288,6 +288,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Context switches of every thread of a process so far (voluntary and not), from /proc.
+
+    A thread that blocks (a lock, the GIL, a socket) and is woken again counts one: the
+    hand-offs between a server's threads, which cost most on a shared virtual CPU.
+    """
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
 def worker_pid(master_pid: int, timeout: float = 10.0) -> int:
     """The pid of gunicorn's worker process (the master's only child)."""
     deadline = time.monotonic() + timeout

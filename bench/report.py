@@ -104,6 +104,17 @@ def _capture(t: Table, c: dict) -> None:
             f"({b['rps']:.0f} req/s)",
             f"x{pinned['ratio']:.2f}",
         )
+    best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in c["runs"].items()}
+    if all("switches_per_request" in b for b in best.values()):
+        switches = {name: b["switches_per_request"] for name, b in best.items()}
+        t.add(
+            1,
+            "(not a target) thread hand-offs: the server's context switches a request",
+            "count",
+            f"hooklab {switches['hooklab']}, bare app {switches['bare']}, httpbin "
+            f"{switches['httpbin']} (the best rounds above; /proc, every thread of the worker)",
+            f"x{switches['hooklab'] / switches['bare']:.2f}",
+        )
     check = c["count_check"]
     t.add(
         1,
