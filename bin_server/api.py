@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import socket
 import time
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
 from hooklab.bin_server import bins, captured, export, replay, search
+from hooklab.shared import json_input
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
 from hooklab.shared.params import query_int, query_seconds
@@ -45,9 +45,10 @@ def _json_body() -> dict:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+        data = json_input.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        why = f": {exc}" if isinstance(exc, ValueError) else " (nested too deeply)"
+        raise ApiError(400, "invalid_json", f"The request body is not valid JSON{why}.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "not_an_object", "The request body must be a JSON object.")
     return data

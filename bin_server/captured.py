@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder
 
+from hooklab.shared import json_input
 from hooklab.shared.clock import iso
 from hooklab.shared.signing import SCHEME, verify
 
@@ -114,11 +115,6 @@ def body_text(body: bytes) -> str | None:
         return None
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON, and would not survive being sent back out as JSON.
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(body: bytes) -> Any:
     """The body parsed as JSON when it is UTF-8 JSON (whatever its Content-Type), else None."""
     text = body_text(body)
@@ -126,7 +122,7 @@ def parse_json(body: bytes) -> Any:
     if text is None or not text.strip():
         return None
     try:
-        return json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant)
+        return json_input.loads(text.removeprefix("\ufeff"))  # no NaN, no 1e400 (not JSON)
     except (ValueError, RecursionError):
         return None
 

@@ -17,7 +17,7 @@ from hooklab.cli.events import events_group
 from hooklab.cli.listen import listen_command
 from hooklab.cli.probe import probe_command
 from hooklab.cli.webhooks import fire_command, webhook_group
-from hooklab.shared.settings import SETTINGS, SettingError, Settings
+from hooklab.shared.settings import SETTINGS, SettingError, Settings, range_text
 from hooklab.shared.store import StoreError
 
 
@@ -28,7 +28,8 @@ def settings_options(func):
             setting.option,
             setting.name,
             default=None,
-            help=f"{setting.help} [env {setting.env}; default {setting.default}]",
+            help=f"{setting.help} [env {setting.env}; default {setting.default}"
+            + (f"; {range_text(setting)}]" if setting.low is not None else "]"),
             show_default=False,
             multiple=setting.multiple,
         )(func)
@@ -93,6 +94,8 @@ def worker(**options) -> None:
     from hooklab.app.server import run_workers
 
     settings = load_settings(options)
+    if settings.delivery_workers < 1:
+        raise click.UsageError("--delivery-workers: `hooklab worker` needs at least 1")
     _check_store(settings)
     run_workers(settings)
 
@@ -109,9 +112,7 @@ cli.add_command(probe_command)
 
 def _check_port(settings: Settings) -> None:
     # gunicorn retries a busy port for 5 s, logging each try, after our banner claimed the
-    # address: say it once, before anything else is printed.
-    if not 0 <= settings.port <= 65535:
-        raise click.UsageError(f"--port must be from 0 to 65535, not {settings.port}")
+    # address: say it once, before anything else is printed. (Settings checked its range.)
     try:
         infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
         family, _, _, _, address = infos[0]

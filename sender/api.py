@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -11,6 +10,7 @@ from hooklab.sender import deliveries, delivery, probe, webhooks
 from hooklab.sender.catalog import get_catalog
 from hooklab.sender.firing import fire
 from hooklab.sender.schemas import problems_summary
+from hooklab.shared import json_input
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
 from hooklab.shared.params import query_int
@@ -27,7 +27,7 @@ def json_body(empty: Any = ...) -> Any:
             raise ApiError(400, "bad_request", "The request body must be a JSON object.")
         return empty
     try:
-        return json.loads(raw)
+        return json_input.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:

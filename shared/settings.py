@@ -17,6 +17,9 @@ class Setting:
     help: str
     type: Callable[[str], Any] = str
     multiple: bool = False  # a CLI option that may be given more than once
+    # The range a number must lie in (inclusive; each item of a list): from outside, checked.
+    low: float | None = None
+    high: float | None = None
 
     @property
     def env(self) -> str:
@@ -59,9 +62,11 @@ def _names(value: Any) -> tuple[str, ...]:
 
 SETTINGS: list[Setting] = [
     Setting("host", "127.0.0.1", "Address to listen on (127.0.0.1 keeps Hooklab local)."),
-    Setting("port", 8000, "Port to listen on.", int),
+    Setting("port", 8000, "Port to listen on.", int, low=0, high=65535),
     Setting("db", "hooklab.db", "Path of the SQLite database file.", str),
-    Setting("threads", 64, "Server threads; every open websocket holds one.", int),
+    Setting(
+        "threads", 64, "Server threads; every open websocket holds one.", int, low=1, high=1000
+    ),
     Setting(
         "token", None, "Access token for the UI, /api and /ws (capture stays open).", _optional_str
     ),
@@ -80,63 +85,137 @@ SETTINGS: list[Setting] = [
         _names,
         multiple=True,
     ),
-    Setting("max_body_bytes", 10 * 1024 * 1024, "Largest captured body; larger gets 413.", int),
+    Setting(
+        "max_body_bytes",
+        10 * 1024 * 1024,
+        "Largest captured body; larger gets 413.",
+        int,
+        low=0,
+        high=512 * 1024 * 1024,
+    ),
     Setting(
         "max_import_bytes",
         64 * 1024 * 1024,
         "Largest OpenAPI document `hooklab events import` may send.",
         int,
+        low=1,
+        high=1024 * 1024 * 1024,
     ),
-    Setting("max_requests_per_bin", 1000, "Requests kept per bin; the oldest are evicted.", int),
-    Setting("bin_ttl_s", 0, "Delete bins idle for this many seconds (0: never).", int),
-    Setting("max_delay_ms", 30000, "Largest response delay a bin may configure.", int),
+    Setting(
+        "max_requests_per_bin",
+        1000,
+        "Requests kept per bin; the oldest are evicted.",
+        int,
+        low=1,
+        high=1_000_000_000,
+    ),
+    Setting(
+        "bin_ttl_s",
+        0,
+        "Delete bins idle for this many seconds (0: never).",
+        int,
+        low=0,
+        high=10 * 365 * 24 * 3600,
+    ),
+    Setting(
+        "max_delay_ms",
+        30000,
+        "Largest response delay a bin may configure.",
+        int,
+        low=0,
+        high=600_000,
+    ),
     Setting(
         "max_waiting_answers",
         32,
         "Delayed or forwarded answers waiting at once (at most half the threads); "
         "past it a capture is stored and answered 503.",
         int,
+        low=0,
+        high=100_000,
     ),
-    Setting("wait_max_s", 60, "Longest a `requests/wait` long poll may wait.", int),
+    Setting(
+        "wait_max_s", 60, "Longest a `requests/wait` long poll may wait.", int, low=0, high=3600
+    ),
     Setting(
         "client_timeout_s",
         30.0,
         "Longest a client may take to send one request; slower clients are cut off.",
         float,
+        low=0.1,
+        high=3600,
     ),
-    Setting("delivery_workers", 16, "Delivery worker threads in `serve` and `worker`.", int),
+    Setting(
+        "delivery_workers",
+        16,
+        "Delivery worker threads in `serve` and `worker` (0 in `serve`: only `worker` sends).",
+        int,
+        low=0,
+        high=256,
+    ),
     Setting(
         "retry_schedule",
         "5,30,120,600,1800",
         "Seconds between delivery attempts (comma separated).",
         _schedule,
+        low=0,
+        high=30 * 24 * 3600,
     ),
-    Setting("retry_jitter", 0.2, "Random spread applied to each retry delay (0.2 = ±20 %).", float),
-    Setting("default_timeout_s", 10.0, "Default timeout of one delivery attempt.", float),
+    Setting(
+        "retry_jitter",
+        0.2,
+        "Random spread applied to each retry delay (0.2 = ±20 %).",
+        float,
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "default_timeout_s",
+        10.0,
+        "Default timeout of one delivery attempt.",
+        float,
+        low=0.1,
+        high=60,
+    ),
     Setting(
         "disable_after_failures",
         10,
         "Consecutive failed deliveries before a webhook is disabled (0: never).",
         int,
+        low=0,
+        high=1_000_000,
     ),
     Setting(
         "rotation_grace_s",
         24 * 3600.0,
         "After a webhook's secret is rotated, how long the previous one still signs deliveries.",
         float,
+        low=0,
+        high=365 * 24 * 3600,
     ),
-    Setting("response_body_cap", 64 * 1024, "Bytes of a receiver's response body kept.", int),
+    Setting(
+        "response_body_cap",
+        64 * 1024,
+        "Bytes of a receiver's response body kept.",
+        int,
+        low=0,
+        high=16 * 1024 * 1024,
+    ),
     Setting(
         "claim_timeout_s",
         120.0,
         "A claimed delivery not finished within this is picked up again.",
         float,
+        low=1,
+        high=24 * 3600,
     ),
     Setting(
         "retention_days",
         30,
         "Deliveries, their attempts and events older than this many days are deleted (0: keep).",
         int,
+        low=0,
+        high=36_500,
     ),
     Setting(
         "block_private_targets",
@@ -164,6 +243,7 @@ class Settings:
     ) -> None:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        given: dict[str, str] = {}  # where a value came from, for the error: option or variable
         for s in SETTINGS:
             value = s.default
             if s.env in environ:
@@ -178,6 +258,7 @@ class Settings:
             if value is None:
                 continue
             s = BY_NAME[name]
+            given[name] = s.option
             if s.type in _LISTS or (isinstance(value, str) and s.type is not str):
                 try:
                     value = s.type(value)
@@ -187,6 +268,7 @@ class Settings:
         for s in SETTINGS:
             if s.type in _LISTS and isinstance(values[s.name], str):
                 values[s.name] = s.type(values[s.name])
+            _check_range(s, values[s.name], given.get(s.name, s.env))
         self._values = values
 
     def __getattr__(self, name: str) -> Any:
@@ -238,10 +320,43 @@ class SettingError(ValueError):
     """A setting's value could not be understood."""
 
 
+def _check_range(setting: Setting, value: Any, where: str) -> None:
+    """SettingError unless the number (each number of a list) lies in the setting's range.
+
+    NaN and infinity are outside every range (`float("nan")` parses; no comparison holds).
+    """
+    if setting.low is None or value is None:
+        return
+    for number in value if isinstance(value, tuple) else (value,):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise SettingError(f"{where}: expected a number, got {number!r}")
+        if not setting.low <= number <= setting.high:
+            low, high = _number(setting.low), _number(setting.high)
+            raise SettingError(f"{where}: must be from {low} to {high}, not {_number(number)}")
+
+
+def _number(value: float) -> str:
+    """A number as a user typed it: 65535, 0.1, 1e+300, nan."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
 def settings_markdown() -> str:
     """The README's settings table, generated from SETTINGS (a test keeps the README in step)."""
-    lines = ["| option | environment | default | what it does |", "|---|---|---|---|"]
+    lines = [
+        "| option | environment | default | range | what it does |",
+        "|---|---|---|---|---|",
+    ]
     for s in SETTINGS:
         default = "(none)" if s.default in (None, "") else f"`{s.default}`"
-        lines.append(f"| `{s.option}` | `{s.env}` | {default} | {s.help} |")
+        lines.append(f"| `{s.option}` | `{s.env}` | {default} | {range_text(s)} | {s.help} |")
     return "\n".join(lines)
+
+
+def range_text(setting: Setting) -> str:
+    """The range of a number setting as the README and `--help` give it ("" for others)."""
+    if setting.low is None:
+        return ""
+    each = "each " if setting.type in _LISTS else ""
+    return f"{each}{_number(setting.low)} to {_number(setting.high)}"

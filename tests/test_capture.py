@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook
 
 from hooklab.app.factory import create_app
 from hooklab.bin_server.capture import headers_json
+from hooklab.shared import json_input
 from tests.conftest import make_settings, start_live_server
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -72,6 +73,7 @@ def read_back(live_server, bin_id: str, rid: int) -> tuple[dict, bytes]:
     base = f"{live_server.url}/api/bins/{bin_id}/requests/{rid}"
     full = requests.get(base, timeout=5)
     assert full.status_code == 200, full.text
+    json_input.loads(full.text)  # strict JSON whatever the body held: no NaN, no Infinity
     raw = requests.get(base + "/raw", timeout=5)
     assert raw.status_code == 200
     assert raw.headers["Content-Type"] == "application/octet-stream"
@@ -162,6 +164,10 @@ def test_empty_body(live_server, bin_, method):
         (b'  {"spaced": 1}\n', "application/json", {"spaced": 1}),
         (b'{"broken": ', "application/json", None),
         (b'{"n": NaN}', "application/json", None),
+        (b'{"n": Infinity}', "application/json", None),
+        (b'{"n": 1e400}', "application/json", None),  # float() would make it infinity
+        (b"[-1e999]", "application/json", None),
+        (b'{"n": 1e308}', "application/json", {"n": 1e308}),
         (b"\xff{}", "application/json", None),
         ('{"utf16": 1}'.encode("utf-16-le"), "application/json", None),
         (b'\xef\xbb\xbf{"bom": 1}', "application/json", {"bom": 1}),

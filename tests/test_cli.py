@@ -108,7 +108,7 @@ def test_serve_refuses_a_port_out_of_range(tmp_path):
         env={"HOOKLAB_PORT": None},
     )
     assert result.exit_code == 2
-    assert "--port must be from 0 to 65535, not 80000" in result.stderr
+    assert "--port: must be from 0 to 65535, not 80000" in result.stderr
     assert "OverflowError" not in result.output
 
 

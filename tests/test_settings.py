@@ -75,3 +75,65 @@ def test_settings_travel_through_the_environment_unchanged():
     again = Settings(environ=as_environ(chosen))
     assert again.values() == chosen.values()
     assert again.allow_host == ("hooks.test", "other.test:8080")
+
+
+NUMBERS = [s for s in SETTINGS if s.type in (int, float) or s.name == "retry_schedule"]
+
+
+def test_every_number_setting_has_a_range():
+    assert {s.name for s in NUMBERS} >= {"port", "threads", "max_body_bytes", "retry_schedule"}
+    for setting in NUMBERS:
+        assert setting.low is not None and setting.high is not None, setting.name
+        assert setting.low <= _default(setting) <= setting.high, setting.name
+
+
+def _default(setting):
+    default = setting.type(setting.default) if setting.name == "retry_schedule" else setting.default
+    return max(default) if isinstance(default, tuple) else default
+
+
+def _outside(setting) -> list[str]:
+    high = int(setting.high) if float(setting.high).is_integer() else setting.high
+    out = [str(setting.low - 1), str(high + 1), str(2**64), str(-(2**63)), "-1e308"]
+    if setting.type is not int:
+        out += ["nan", "inf", "-inf"]
+    return out
+
+
+@pytest.mark.parametrize("setting", NUMBERS, ids=lambda s: s.name)
+def test_numbers_outside_the_range_are_refused_naming_where_they_came_from(setting):
+    for text in _outside(setting):
+        if setting.type is int and "e" in text:
+            continue  # not an int: refused by the type already (another test)
+        with pytest.raises(SettingError, match=f"^{setting.env}: must be from "):
+            Settings(environ={setting.env: text})
+        with pytest.raises(SettingError, match=f"^{setting.option}: must be from "):
+            Settings({setting.name: text}, environ={})
+
+
+@pytest.mark.parametrize("setting", NUMBERS, ids=lambda s: s.name)
+def test_the_ends_of_a_range_are_accepted(setting):
+    for end in (setting.low, setting.high):
+        text = str(int(end)) if float(end).is_integer() else str(end)
+        value = getattr(Settings(environ={setting.env: text}), setting.name)
+        assert (value[0] if isinstance(value, tuple) else value) == end
+
+
+def test_an_out_of_range_option_is_one_line_before_anything_starts(tmp_path):
+    db = tmp_path / "x.db"
+    for args, named in (
+        (["serve", "--threads", "0"], "--threads: must be from 1 to 1000, not 0"),
+        (["serve", "--max-body-bytes", "-5"], "--max-body-bytes: must be from 0 to"),
+        (["serve", "--retry-schedule", "5,nan"], "--retry-schedule: must be from 0 to"),
+        (["worker", "--delivery-workers", "0"], "`hooklab worker` needs at least 1"),
+    ):
+        result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+        assert result.exit_code == 2, result.output
+        assert named in result.output
+        assert "Traceback" not in result.output
+    assert not db.exists()  # refused before the store was opened
+
+
+def test_help_gives_each_number_its_range():
+    result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=500)
+    assert "default 64; 1 to 1000]" in " ".join(result.output.split())
