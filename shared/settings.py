@@ -34,6 +34,12 @@ def _optional_str(value: str) -> str | None:
     return value or None
 
 
+def _path(value: str) -> str:
+    if not str(value).strip():
+        raise ValueError("give the path of the database file (empty means none)")
+    return str(value)
+
+
 def _bool(value: str) -> bool:
     lowered = str(value).strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -63,7 +69,7 @@ def _names(value: Any) -> tuple[str, ...]:
 SETTINGS: list[Setting] = [
     Setting("host", "127.0.0.1", "Address to listen on (127.0.0.1 keeps Hooklab local)."),
     Setting("port", 8000, "Port to listen on.", int, low=0, high=65535),
-    Setting("db", "hooklab.db", "Path of the SQLite database file.", str),
+    Setting("db", "hooklab.db", "Path of the SQLite database file.", _path),
     Setting(
         "threads", 64, "Server threads; every open websocket holds one.", int, low=1, high=1000
     ),

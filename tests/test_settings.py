@@ -26,6 +26,7 @@ def test_defaults_then_environment_then_overrides():
         ({"HOOKLAB_PORT": "eighty"}, "HOOKLAB_PORT"),
         ({"HOOKLAB_BLOCK_PRIVATE_TARGETS": "maybe"}, "HOOKLAB_BLOCK_PRIVATE_TARGETS"),
         ({"HOOKLAB_RETRY_SCHEDULE": "5,soon"}, "HOOKLAB_RETRY_SCHEDULE"),
+        ({"HOOKLAB_DB": " "}, "HOOKLAB_DB: give the path"),
     ],
 )
 def test_bad_environment_value_names_the_variable(env, message):
