@@ -39,7 +39,8 @@ from hooklab.shared.store import Store, row, row_id, rows
 
 log = logging.getLogger("hooklab.sender")
 
-POLL_S = 1.0  # how often idle workers look at the store (deliveries fired by other processes)
+POLL_S = 1.0  # how often the idle pool looks at the store (deliveries fired by other processes)
+IDLE_S = 30.0  # an idle worker other than the pool's poller: the bell wakes it, else this often
 CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 CLAIM_BATCH = 4  # due deliveries a pool's worker claims in one transaction
 RECORD_BATCH = 64  # outcomes the pool's recorder writes in one transaction
@@ -610,7 +611,15 @@ class Recorder:
 
 
 class DeliveryWorkers:
-    """A pool of delivery threads on one database; `start()`, then `stop()`."""
+    """A pool of delivery threads on one database; `start()`, then `stop()`.
+
+    Idle, one worker at a time (the poller) looks at the store for due deliveries, every
+    POLL_S or when the next one is due; the others sleep until the bell rings (an event fired
+    here, a batch claimed for them, the poller taking work so that another takes its place).
+    Each worker opens its connection and HTTP session when it first has something to do. Before,
+    every idle worker polled (16 store reads and thread wake-ups a second) and all 16 opened
+    theirs at start, which stalled a new server's first requests by ~15 ms (bench/fixture.py).
+    """
 
     def __init__(self, store: Store, settings: Settings, count: int | None = None) -> None:
         self.store = store
@@ -623,14 +632,17 @@ class DeliveryWorkers:
         self._recorder = Recorder(store, settings, self._bell)
         self.name = "w" + secrets.token_hex(3)
         self._pruned_at: float | None = None  # first prune on the first idle moment
+        self._poller: str | None = None  # the idle worker that looks at the store
+        self._poller_lock = threading.Lock()
 
     def start(self) -> Callable[[], None]:
         """Start the threads; returns `stop`."""
         self._recorder.start()
+        started_at = self._bell.version
         for index in range(self.count):
             thread = threading.Thread(
                 target=self._run,
-                args=(f"{self.name}-{index}", index == 0),
+                args=(f"{self.name}-{index}", index == 0, started_at),
                 name=f"hooklab-delivery-{index}",
                 daemon=True,
             )
@@ -686,7 +698,7 @@ class DeliveryWorkers:
         return claims[0]
 
     def _housekeeping(self) -> None:
-        """Close abandoned attempts; now and then, prune the delivery log by age."""
+        """The poller's: close abandoned attempts; now and then, prune the log by age."""
         fail_abandoned_sends(self.store)
         now = time.monotonic()
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY_S:
@@ -695,27 +707,54 @@ class DeliveryWorkers:
             if any(pruned.values()):
                 log.info("retention: deleted %s", pruned)
 
-    def _run(self, worker: str, housekeeper: bool) -> None:
-        session = new_session(deadlines(self.store), self.settings.block_private_targets)
+    def _polls(self, worker: str) -> bool:
+        """Whether this idle worker is the one that looks at the store (taking the role if free)."""
+        with self._poller_lock:
+            if self._poller is None:
+                self._poller = worker
+            return self._poller == worker
+
+    def _stops_polling(self, worker: str) -> None:
+        """A worker with something to send leaves the poller's role to an idle one."""
+        with self._poller_lock:
+            if self._poller != worker:
+                return
+            self._poller = None
+        self._bell.changed()  # an idle worker wakes and takes the role
+
+    def _run(self, worker: str, first: bool, started_at: int) -> None:
+        session = None
         try:
+            if not first:
+                # Asleep until there is work: the first worker looks at the store at once and
+                # rings the bell for the others when it claims something.
+                self._bell.wait(started_at, IDLE_S)
             while not self._stop.is_set():
                 seen = self._bell.version
                 try:
                     claim = self._next_claim(worker)
                     if claim:
+                        self._stops_polling(worker)
+                        if session is None:
+                            session = new_session(
+                                deadlines(self.store), self.settings.block_private_targets
+                            )
                         outcome = send_claim(self.store, claim, self.settings, session)
                         self._recorder.add(claim, outcome)
                         continue
                     if claim is False:
                         continue
-                    if housekeeper:
+                    if self._polls(worker):
                         self._housekeeping()
-                    wait = seconds_until_due(self.store)
+                        wait = seconds_until_due(self.store)
+                        wait = POLL_S if wait is None else min(max(wait, 0.005), POLL_S)
+                    else:
+                        wait = IDLE_S
                 except Exception:  # a locked or broken store must not kill the worker
                     log.exception("delivery worker %s: unexpected error", worker)
                     wait = POLL_S
-                wait = POLL_S if wait is None else min(max(wait, 0.005), POLL_S)
                 self._bell.wait(seen, wait)
         finally:
-            session.close()
+            if session is not None:
+                session.close()
             self.store.close()
