@@ -202,12 +202,11 @@ class Rule:
     delay_ms_max: int | None
     drop: bool
 
-    def matches(self, method: str, subpath: str) -> bool:
-        """Whether the request's method and subpath are the ones this rule is for."""
-        if self.method is not None and method.upper() != self.method:
+    def matches(self, method: str, path: str) -> bool:
+        """Whether the request's method (upper-case) and path ("/" for none) are this rule's."""
+        if self.method is not None and method != self.method:
             return False
         if self.path is not None:
-            path = subpath or "/"
             if not self.path.match(path) and not (
                 "%" in path and self.path.match(unquote(path, errors="replace"))
             ):
@@ -374,7 +373,8 @@ class RuleStates:
         state = self.state(bin_row, len(rules))
         # Matching needs no state: done before taking the bin's lock, which concurrent
         # captures of the bin wait for.
-        matching = [rule for rule in rules if rule.matches(method, subpath)]
+        method, path = method.upper(), subpath or "/"
+        matching = [rule for rule in rules if rule.matches(method, path)]
         with state.lock:
             draws_before = state.draws
             chosen = None
