@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import socket
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
@@ -13,6 +12,7 @@ from hooklab.bin_server import bins, captured, export, replay, search
 from hooklab.shared import json_input
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError
+from hooklab.shared.own_server import this_server
 from hooklab.shared.params import query_int, query_seconds
 from hooklab.shared.store import MAX_ROW_ID, row, row_id
 
@@ -54,31 +54,14 @@ def _json_body() -> dict:
     return data
 
 
-def own_hosts() -> frozenset[str]:
-    """This server's names as `host:port`, where a bin may not forward (it would loop)."""
-    settings = get_settings()
-    names = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", settings.host.lower()}
-    ports = {str(settings.port), str(request.environ.get("SERVER_PORT", ""))}
-    for url in (request.host_url, settings.public_url):
-        if url:
-            parts = urlsplit(url)
-            if parts.hostname:
-                names.add(parts.hostname.lower())
-            try:
-                ports.add(str(parts.port or (443 if parts.scheme == "https" else 80)))
-            except ValueError:
-                pass
-    return frozenset(f"{name}:{port}" for name in names for port in ports if port)
-
-
 def _bin_fields() -> dict:
     """The columns of a create or change request, all checked (422 naming a bad field)."""
     settings = get_settings()
     data = _json_body()
-    # Only a forward needs this server's names (and working them out is not free).
-    hosts = own_hosts() if "forward" in data else frozenset()
+    # Only a forward needs this server's addresses (and working them out is not free).
+    server = this_server(settings) if "forward" in data else None
     return bins.validate_bin_fields(
-        data, settings.max_delay_ms, hosts, settings.block_private_targets
+        data, settings.max_delay_ms, server, settings.block_private_targets
     )
 
 

@@ -20,6 +20,7 @@ from hooklab.bin_server.rules import (
 )
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
+from hooklab.shared.own_server import ServerAddress
 from hooklab.shared.signing import check_key
 from hooklab.shared.store import Store, row, rows
 
@@ -99,13 +100,13 @@ BIN_FIELDS = ("name", "response", "secret", "rules", "rules_seed", "forward")
 def validate_bin_fields(
     data: Any,
     max_delay_ms: int,
-    own_hosts: frozenset[str] = frozenset(),
+    server: ServerAddress | None = None,
     block_private: bool = False,
 ) -> dict:
     """Check a create or change request; returns the columns to write, or raises ApiError(422).
 
     Everything is checked before anything is written: a bad field saves nothing.
-    `own_hosts` (`host:port`) are this server's names, where a forward may not point.
+    `server`: this server's addresses, where a forward may not point.
     """
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")
@@ -140,7 +141,7 @@ def validate_bin_fields(
     if "rules_seed" in data:
         columns["rules_seed"] = validate_seed(data["rules_seed"])
     if "forward" in data:
-        found = forwarding.validate_forward(data["forward"], set(own_hosts), block_private)
+        found = forwarding.validate_forward(data["forward"], server, block_private)
         columns["forward"] = json.dumps(found) if found is not None else None
     return columns
 

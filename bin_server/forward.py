@@ -24,6 +24,7 @@ from urllib3.util import SKIP_HEADER
 
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
+from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here
 from hooklab.shared.resend import HOP_BY_HOP, resend_headers
 from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
 
@@ -59,11 +60,14 @@ def invalid(field_name: str, message: str) -> ApiError:
     return ApiError(422, "invalid", message, field_name)
 
 
-def validate_forward(value: Any, own_hosts: set[str], block_private: bool = False) -> dict | None:
+def validate_forward(
+    value: Any, server: ServerAddress | None = None, block_private: bool = False
+) -> dict | None:
     """Check a bin's `forward`; returns it as stored (defaults filled in) or None.
 
-    `own_hosts` are this server's names as `host:port` (lower case): a capture URL on one of
-    them would loop straight back, so it is refused here (the hop header catches the rest).
+    `server`: this server's addresses. A forward there is refused: to a capture URL it would
+    loop straight back, to the API or pages it would drive this server (the hop header and
+    the app's guard against Hooklab's own requests catch the spellings not known here).
     """
     if value is None:
         return None
@@ -79,23 +83,27 @@ def validate_forward(value: Any, own_hosts: set[str], block_private: bool = Fals
     url = url.strip()
     if len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
         raise invalid("forward.url", f"forward.url is one URL of at most {MAX_URL} characters.")
-    parts = urlsplit(url)
     try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1": an unclosed or invalid bracketed host
+        raise invalid("forward.url", f"forward.url is not a valid URL ({exc}).") from None
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise invalid("forward.url", "forward.url has a port that is not 0 to 65535.") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise invalid("forward.url", "forward.url must be http:// or https:// with a host.")
-    if f"{parts.hostname.lower()}:{port}" in own_hosts and parts.path.startswith("/b/"):
-        raise invalid(
-            "forward.url",
-            "forward.url is a capture URL of this server: the request would come straight back.",
-        )
     if block_private:
         try:
             check_target(url)
         except TargetBlocked as exc:
             raise invalid("forward.url", exc.message) from None
+    if server is not None and points_here(url, server):
+        if is_capture_url(url):
+            why = "is a capture URL of this server: the request would come straight back."
+        else:
+            why = "points at this Hooklab server's own pages or API, not at your app."
+        raise invalid("forward.url", f"forward.url {why}")
     mode = value.get("mode", "sync")
     if mode not in MODES:
         raise invalid("forward.mode", "forward.mode is sync or async.")

@@ -28,6 +28,7 @@ from hooklab.sender.webhooks import (
 )
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
+from hooklab.shared.own_server import this_server
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import (
     SIGNING_PREFIX,
@@ -301,7 +302,7 @@ def probe_url(store: Store, settings: Settings, catalog: Catalog, data: Any) -> 
             f"Unknown field {unknown[0]!r}; a probe takes {', '.join(PROBE_FIELDS)}.",
             unknown[0],
         )
-    problem = url_problem(data.get("url"), settings.block_private_targets)
+    problem = url_problem(data.get("url"), settings.block_private_targets, this_server(settings))
     if problem:
         raise ApiError(422, "invalid", problem, "url")
     secret = data.get("secret")

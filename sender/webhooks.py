@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.shared.clock import iso, now_ms, readable
 from hooklab.shared.errors import ApiError
+from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here, this_server
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import (
     SCHEMES,
@@ -55,14 +56,22 @@ class WebhookErrors(ApiError):
         self.errors = errors
 
 
-def url_problem(url: Any, block_private: bool = False) -> str | None:
-    """Why `url` cannot be a webhook's URL, in words, or None when it can."""
+def url_problem(
+    url: Any, block_private: bool = False, server: ServerAddress | None = None
+) -> str | None:
+    """Why `url` cannot be a webhook's URL, in words, or None when it can.
+
+    `server`: this server's addresses; a URL there may only be a bin's capture URL.
+    """
     if not isinstance(url, str) or not url.strip():
         return "URL is required."
     url = url.strip()
     if len(url) > MAX_URL:
         return f"URL is at most {MAX_URL} characters."
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1": an unclosed or invalid bracketed host
+        return f"URL is not a valid URL ({exc})."
     if parts.scheme.lower() not in ("http", "https"):
         return "URL must start with http:// or https://."
     if any(c.isspace() or ord(c) < 32 for c in url):
@@ -78,6 +87,11 @@ def url_problem(url: Any, block_private: bool = False) -> str | None:
             check_target(url)
         except TargetBlocked as exc:
             return exc.message
+    if server is not None and points_here(url, server) and not is_capture_url(url):
+        return (
+            "URL points at this Hooklab server's own pages or API: each delivery there would "
+            "set off more. To receive webhooks here, use a bin's capture URL (…/b/<bin id>)."
+        )
     return None
 
 
@@ -105,7 +119,7 @@ def check_fields(
         else:
             columns["name"] = name.strip()
     if "url" in data:
-        problem = url_problem(data["url"], settings.block_private_targets)
+        problem = url_problem(data["url"], settings.block_private_targets, this_server(settings))
         if problem:
             errors["url"] = problem
         else:

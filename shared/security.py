@@ -38,6 +38,7 @@ from werkzeug.exceptions import Forbidden
 
 from hooklab.shared.context import get_store
 from hooklab.shared.errors import json_error
+from hooklab.shared.own_server import is_from_hooklab
 from hooklab.shared.settings import Settings
 
 CSP = (
@@ -236,6 +237,17 @@ def _refuse(status: int, code: str, message: str) -> Response:
 def check_request() -> Response | None:
     """The default-mode rules: Host allow-list, same-origin state changes, JSON bodies."""
     settings: Settings = current_app.config["HOOKLAB"]
+    marker = is_from_hooklab(request.headers)
+    if marker is not None:
+        # A webhook, probe or forward aimed at this server's API would drive it, and its
+        # next delivery would too: a loop. Only a bin's capture URL (not routed here) may
+        # take what Hooklab sends. (Saving such a URL is refused already: shared/own_server.)
+        return _refuse(
+            508,
+            "loop_detected",
+            f"This request was sent by Hooklab (it has {marker}): a webhook, probe or forward "
+            "may reach a bin's capture URL (/b/…) of this server, not its API or pages.",
+        )
     if settings.token:
         # With a token the token guards: a foreign page has neither it nor the cookie's site.
         return None
