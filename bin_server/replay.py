@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from hooklab.bin_server.rules import HEADER_VALUE, HEADER_VALUE_CHARS
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.resend import resend_headers, resent_pairs
@@ -32,8 +33,8 @@ FIELDS = ("url", "method", "headers", "body", "body_base64", "with_path", "resig
 MAX_URL = 2048
 MAX_HEADERS = 200
 KEPT_PER_REQUEST = 100  # replays kept per captured request, the oldest dropped
-TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # an HTTP method or header name
-BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+# An HTTP method or header name (fullmatch: `$` would let a trailing line break through).
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
@@ -67,10 +68,15 @@ def plan(data: dict, captured_row: dict) -> ReplayPlan:
     if not isinstance(url, str) or not url.strip():
         raise _invalid("url", "url is required: where to send the request.")
     url = url.strip()
-    parts = urlsplit(url)
     if len(url) > MAX_URL:
         raise _invalid("url", f"url is at most {MAX_URL} characters.")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # "http://[::1", "http://[zz]/": urlsplit refuses the host
+        message = "url has a host that is not valid (in brackets: an IPv6 address, [::1])."
+        raise _invalid("url", message) from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise _invalid("url", "url must be http:// or https:// with a host.")
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise _invalid("url", "url may not contain spaces or control characters.")
@@ -89,7 +95,7 @@ def plan(data: dict, captured_row: dict) -> ReplayPlan:
 
     captured_method = captured_row["method"]
     method = data.get("method", captured_method)
-    if not isinstance(method, str) or not TOKEN.match(method):
+    if not isinstance(method, str) or not TOKEN.fullmatch(method):
         raise _invalid("method", "method must be an HTTP method, e.g. POST.")
 
     captured_headers = resent_pairs(json.loads(captured_row["headers"]))
@@ -124,11 +130,17 @@ def _check_headers(value: Any) -> list[list[str]]:
         is_pair = isinstance(pair, list) and len(pair) == 2
         if not (is_pair and all(isinstance(p, str) for p in pair)):
             raise _invalid(where, f"{where} must be a [name, value] pair of strings.")
-        name, header_value = pair[0].strip(), pair[1]
-        if not TOKEN.match(name):
+        # Spaces and tabs around a value are not part of it (RFC 9110 5.5); requests refuses
+        # a value that starts with one.
+        name, header_value = pair[0].strip(), pair[1].strip(" \t")
+        if not TOKEN.fullmatch(name):
             raise _invalid(where, f"{where}: {name!r} is not a header name.")
-        if BAD_VALUE_CHARS.search(header_value):
-            raise _invalid(where, f"{where}: a header value may not contain line breaks or NUL.")
+        if not HEADER_VALUE.fullmatch(header_value):
+            # http.client sends values as Latin-1: U+0100 and up cannot go on the wire, and
+            # control characters would be refused by the receiver (or split the request).
+            raise _invalid(where, f"{where}: a header value may only hold {HEADER_VALUE_CHARS}.")
+        if header_value[:1].isspace():  # U+0085 or U+00A0: requests refuses it first
+            raise _invalid(where, f"{where}: a header value may not start with a space character.")
         pairs.append([name, header_value])
     return pairs
 

@@ -26,8 +26,16 @@ from urllib.parse import unquote
 
 from hooklab.shared.errors import ApiError
 
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
+# Used with fullmatch: `$` would also let a name end in a line break through.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+HEADER_NAME_CHARS = "letters, digits and !#$%&'*+-.^_`|~"
+METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+# What a header value may hold (RFC 9110 field-vchar, SP and HTAB): the pattern gunicorn
+# checks every answer's header values against (gunicorn/http/wsgi.py HEADER_VALUE_RE; any other
+# character fails the whole answer with a 500), and what http.client sends unchanged (it
+# encodes values as Latin-1, and U+0100 and up cannot be).
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+HEADER_VALUE_CHARS = "visible ASCII, spaces, tabs and Latin-1 characters (U+0080 to U+00FF)"
 # Headers a configured answer may not set: the server owns the framing.
 RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection"}
 MAX_RULES = 50
@@ -81,12 +89,16 @@ def validate_headers(headers: Any, field: str) -> list[list[str]]:
         raise invalid(field, shape)
     out = []
     for name, value in pairs:
-        if not isinstance(name, str) or not HEADER_NAME.match(name):
-            raise invalid(field, f"{name!r} is not a valid header name.")
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            raise invalid(
+                field, f"{name!r} is not a valid header name: it may hold {HEADER_NAME_CHARS}."
+            )
         if name.lower() in RESERVED_HEADERS:
             raise invalid(field, f"{name} is set by the server.")
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise invalid(field, f"The value of {name} must be a string on one line.")
+        if not isinstance(value, str):
+            raise invalid(field, f"The value of {name} must be a string.")
+        if not HEADER_VALUE.fullmatch(value):
+            raise invalid(field, f"The value of {name} may only hold {HEADER_VALUE_CHARS}.")
         out.append([name, value])
     return out
 
@@ -171,7 +183,7 @@ def _validate_match(match: Any, where: str) -> dict:
     out = {}
     method = match.get("method")
     if method not in (None, "", "*"):
-        if not isinstance(method, str) or not METHOD.match(method):
+        if not isinstance(method, str) or not METHOD.fullmatch(method):
             raise invalid(f"{where}.method", f"{where}.method must be an HTTP method, e.g. POST.")
         out["method"] = method.upper()
     path = match.get("path")

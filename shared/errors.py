@@ -56,7 +56,7 @@ def json_error(status: int, code: str, message: str, field: str | None = None) -
 
 def _wants_json() -> bool:
     path = request.path
-    return path.startswith(("/api/", "/ws/")) or path == "/api" or request.is_json
+    return path.startswith(("/api/", "/ws/")) or path in ("/api", "/ws") or request.is_json
 
 
 def init_app(app: Flask) -> None:

@@ -226,9 +226,18 @@ def row(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> dict[
 
 
 def row_id(value: object) -> int | None:
-    """`value` as a row id SQLite can hold (1 to 2^63-1), or None: no row can have it."""
-    try:
+    """`value` as a row id SQLite can hold (1 to 2^63-1), or None: no row can have it.
+
+    Text (an id from a URL path) is plain ASCII digits only, as an id in a query string
+    (shared/params.py: at most 30 digits, leading zeros allowed); int() alone would also take
+    "+1", " 1", "1_0" or other scripts' digits ("١", "１"), giving one row many addresses.
+    """
+    if isinstance(value, str):
+        if len(value) > 30 or not (value.isascii() and value.isdigit()):
+            return None
         number = int(value)
-    except (TypeError, ValueError):
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
         return None
     return number if 0 < number <= MAX_ROW_ID else None
