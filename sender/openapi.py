@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from jsonschema import Draft202012Validator
-
 from hooklab.sender import user_events
 from hooklab.sender.schemas import (
     DIALECT,
     InvalidSchema,
     SchemaValidity,
+    compile_validator,
     describe,
     example_from_schema,
     pointer,
+    schema_problem,
 )
 
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
@@ -113,6 +113,9 @@ def _event(bundler: Bundler, webhook: str, path_item: Any) -> tuple[dict[str, An
     schema = None
     if media.get("schema") is not None:
         schema = bundler.bundle(media["schema"], where)
+        problem = schema_problem(schema)
+        if problem is not None:
+            raise ImportRefused(f"{where}: the request body schema cannot be used: {problem}")
     example = _first_example(bundler, media, where)
     if example is ... and schema is not None:
         example = example_from_schema(schema)
@@ -126,7 +129,7 @@ def _event(bundler: Bundler, webhook: str, path_item: Any) -> tuple[dict[str, An
     note = ""
     if schema is not None:
         # One problem is enough for a note; the full check (with warnings) costs far more.
-        error = next(Draft202012Validator(schema).iter_errors(example), None)
+        error = next(compile_validator(schema).iter_errors(example), None)
         if error is not None:
             made = "generated example" if generated else "example"
             where = pointer(error.absolute_path) or "/"

@@ -3,18 +3,27 @@
 Checks use the `jsonschema` package (draft 2020-12), never a hand-written validator. A problem
 is `{"path", "message"}` with `path` a JSON Pointer. A key the schema does not name is not a
 problem but a warning: receivers should accept new keys, and the plugin adds some over time.
+
+A schema is self-contained: its `$ref`s point within itself (`#...`), and nothing a schema names
+is ever fetched (no URL, no file). A schema that cannot check payloads (a reference outside it
+or to nowhere, a pattern that is not a regular expression, a loop of references) is refused
+when it is saved; one saved before those checks makes each check report why instead.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Marks the `unevaluatedProperties: false` added to find unexpected keys, so that only those
@@ -34,6 +43,25 @@ JSON_TYPES = {
 
 class InvalidSchema(ValueError):
     """A schema that is not valid JSON Schema; the message says where and why."""
+
+
+class UnusableSchema(InvalidSchema):
+    """A valid schema that cannot check payloads on its own; the message says where and why."""
+
+
+def _refuse_retrieval(uri: str) -> Resource:
+    """The registry's way to fetch what a schema names: never (no URL, no file)."""
+    raise NoSuchResource(ref=uri)
+
+
+# Without a registry, jsonschema fetches what a `$ref` names (http://, file://) with urlopen.
+# Through this one, whatever is not in the schema itself is simply not found.
+NO_RETRIEVAL: Registry = Registry(retrieve=_refuse_retrieval)
+
+
+def compile_validator(schema: Any) -> Draft202012Validator:
+    """A draft 2020-12 validator for `schema` that never fetches anything its `$ref`s name."""
+    return Draft202012Validator(schema, registry=NO_RETRIEVAL)
 
 
 def derive_schema(example: dict[str, Any], optional: Iterable[str] = ()) -> dict[str, Any]:
@@ -61,8 +89,15 @@ def _derive(value: Any) -> dict[str, Any]:
 
 
 def check_schema(schema: Any) -> None:
-    """Raise InvalidSchema unless `schema` is a valid draft 2020-12 schema."""
+    """Raise InvalidSchema unless `schema` is a valid draft 2020-12 schema that can check payloads.
+
+    UnusableSchema (an InvalidSchema) when it is valid but cannot check payloads on its own:
+    see `schema_problem`.
+    """
     SchemaValidity().check(schema)
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise UnusableSchema(problem)
 
 
 # Where a schema holds other schemas (draft 2020-12, plus the legacy `definitions`).
@@ -73,6 +108,10 @@ ONE_SCHEMA = (
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 ANNOTATIONS = ("title", "description", "$comment")
+# Where a schema applies other schemas to the same value (not to a part of it).
+IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas")
+REFERENCES = ("$ref", "$dynamicRef")
+LOCAL_ONLY = "only references within the document (#/...) can be resolved"
 
 
 class SchemaValidity:
@@ -86,11 +125,15 @@ class SchemaValidity:
     """
 
     def __init__(self) -> None:
-        self.validator = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+        self.validator = compile_validator(Draft202012Validator.META_SCHEMA)
         self.known_good: set[str] = set()
 
     def check(self, schema: Any) -> None:
-        """Raise InvalidSchema unless `schema` is a valid draft 2020-12 schema."""
+        """Raise InvalidSchema unless `schema` is a valid draft 2020-12 schema.
+
+        UnusableSchema when one of its schema objects has a `$ref` outside the document or a
+        pattern that is not a regular expression (`node_problem`).
+        """
         if not isinstance(schema, (dict, bool)):
             raise InvalidSchema("a schema is a JSON object (or true or false)")
         stack: list[tuple[Any, tuple[Any, ...]]] = [(schema, ())]
@@ -100,13 +143,15 @@ class SchemaValidity:
                 continue
             alone = self._alone(node, path, stack)
             key = json.dumps(alone, sort_keys=True, default=repr)
-            if key in self.known_good:
-                continue
-            error = best_match(self.validator.iter_errors(alone))
-            if error is not None:
-                where = pointer([*path, *error.path]) or "/"
-                raise InvalidSchema(f"at {where}: {_short(error.message)}")
-            self.known_good.add(key)
+            if key not in self.known_good:
+                error = best_match(self.validator.iter_errors(alone))
+                if error is not None:
+                    where = pointer([*path, *error.path]) or "/"
+                    raise InvalidSchema(f"at {where}: {_short(error.message)}")
+                self.known_good.add(key)
+            found = node_problem(node)
+            if found is not None:
+                raise UnusableSchema(f"at {pointer([*path, *found[0]])}: {found[1]}")
 
     @staticmethod
     def _alone(node: dict, path: tuple[Any, ...], stack: list) -> dict[str, Any]:
@@ -143,6 +188,132 @@ def _unique_strings(value: Any) -> bool:
     )
 
 
+def node_problem(node: dict[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    """What in one schema object cannot check payloads, or None: `(path within it, why)`.
+
+    A reference outside the document (it would have to be fetched), or a `pattern` or
+    `patternProperties` name that is not a regular expression of Python's `re`, which
+    jsonschema checks them with.
+    """
+    for key in REFERENCES:
+        ref = node.get(key)
+        if isinstance(ref, str) and not ref.startswith("#"):
+            return (key,), f"{key} {_short(repr(ref))} is not local; {LOCAL_ONLY}"
+    patterns = [(("pattern",), node.get("pattern"))]
+    if isinstance(node.get("patternProperties"), dict):
+        patterns += [(("patternProperties", name), name) for name in node["patternProperties"]]
+    for where, pattern in patterns:
+        problem = _regex_problem(pattern) if isinstance(pattern, str) else None
+        if problem is not None:
+            return where, problem
+    return None
+
+
+def _regex_problem(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError) as exc:
+        return f"{_short(repr(pattern))} is not a valid regular expression ({exc})"
+    return None
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why `schema` (a valid one) cannot check payloads on its own, or None.
+
+    A `$ref` or `$dynamicRef` outside the document (nothing is ever fetched), to nowhere or to
+    something that is not a schema; a pattern that is not a regular expression; a loop of
+    references that comes back to a schema before looking into any part of the payload (a
+    check would never end). Walks the schema without recursion: it may be deep.
+    """
+    if not isinstance(schema, dict):
+        return None
+    nodes = _positions(schema)
+    for node, path, _ in nodes.values():
+        found = node_problem(node)
+        if found is not None:
+            return f"at {pointer([*path, *found[0]])}: {found[1]}"
+    edges: dict[int, list[int]] = {}
+    for node, path, resolver in nodes.values():
+        targets = edges[id(node)] = [id(sub) for sub in _in_place(node) if isinstance(sub, dict)]
+        for key in REFERENCES:
+            ref = node.get(key)
+            if not isinstance(ref, str):
+                continue
+            where = f"at {pointer([*path, key])}: {key} {_short(repr(ref))}"
+            try:
+                target = resolver.lookup(ref).contents
+            except Unresolvable:
+                return f"{where} does not resolve"
+            if isinstance(target, dict) and id(target) in nodes:
+                targets.append(id(target))
+            elif not isinstance(target, bool):
+                return f"{where} does not point to a schema"
+    looped = _loop(edges)
+    if looped is not None:
+        return (
+            f"at {pointer(nodes[looped][1]) or '/'}: references lead back to this schema before "
+            "checking any part of the payload (a loop: a check would never end)"
+        )
+    return None
+
+
+def _positions(schema: dict[str, Any]) -> dict[int, tuple[dict[str, Any], tuple[Any, ...], Any]]:
+    """Each schema object of `schema` by id: the object, its path, and its `$ref` resolver."""
+    root = DRAFT202012.create_resource(schema)
+    stack = [(schema, (), NO_RETRIEVAL.resolver_with_root(root))]
+    found: dict[int, tuple[dict[str, Any], tuple[Any, ...], Any]] = {}
+    while stack:
+        node, path, resolver = stack.pop()
+        if not isinstance(node, dict) or id(node) in found:
+            continue
+        if path and isinstance(node.get("$id"), str):
+            resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+        found[id(node)] = (node, path, resolver)
+        for key, value in node.items():
+            if key in ONE_SCHEMA:
+                stack.append((value, (*path, key), resolver))
+            elif key in SCHEMA_LISTS and isinstance(value, list):
+                stack.extend((item, (*path, key, i), resolver) for i, item in enumerate(value))
+            elif key in SCHEMA_MAPS and isinstance(value, dict):
+                stack.extend((item, (*path, key, name), resolver) for name, item in value.items())
+    return found
+
+
+def _in_place(node: dict[str, Any]) -> Iterator[Any]:
+    """The schemas `node` applies to the same value as itself (not `$ref`: resolved apart)."""
+    for key in IN_PLACE:
+        value = node.get(key)
+        if isinstance(value, list):
+            yield from value
+        elif isinstance(value, dict) and key == "dependentSchemas":
+            yield from value.values()
+        elif value is not None:
+            yield value
+
+
+def _loop(edges: dict[int, list[int]]) -> int | None:
+    """A node that `edges` lead back to, or None (a depth-first search with an explicit stack)."""
+    done: set[int] = set()
+    for start in edges:
+        if start in done:
+            continue
+        on_path = {start}
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, following = stack[-1]
+            child = next(following, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(node)
+                done.add(node)
+            elif child in on_path:
+                return child
+            elif child not in done:
+                on_path.add(child)
+                stack.append((child, iter(edges.get(child, ()))))
+    return None
+
+
 def pointer(parts: Iterable[Any]) -> str:
     """A JSON Pointer (RFC 6901) from path parts: ["a", 0, "b/c"] -> "/a/0/b~1c"."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
@@ -158,24 +329,47 @@ def problems_summary(problems: list[dict[str, str]], limit: int = 3) -> str:
 
 @dataclass(frozen=True)
 class Checker:
-    """A compiled schema: the validator, and its strict twin that finds unexpected keys."""
+    """A compiled schema: the validator, and its strict twin that finds unexpected keys.
 
-    validator: Draft202012Validator
-    strict: Draft202012Validator
+    `problem` says why the schema cannot check payloads (one saved before such schemas were
+    refused): each check then reports it instead of running the validators (None).
+    """
+
+    validator: Draft202012Validator | None
+    strict: Draft202012Validator | None
+    problem: str | None = None
 
     @classmethod
     def for_schema(cls, schema: dict[str, Any]) -> Checker:
-        """Compile `schema` (assumed valid: checked when the event was saved)."""
-        return cls(Draft202012Validator(schema), Draft202012Validator(strict_variant(schema)))
+        """Compile `schema` (checked when the event was saved, and again here for its refs)."""
+        problem = schema_problem(schema)
+        if problem is None:
+            try:
+                return cls(compile_validator(schema), compile_validator(strict_variant(schema)))
+            except RecursionError:
+                problem = "the schema is nested too deeply to check payloads against it"
+        return cls(None, None, problem)
 
     def check(self, payload: Any) -> dict[str, Any]:
         """`{"valid", "problems", "warnings"?}` for `payload`."""
-        problems = list(_problems(self.validator.iter_errors(payload)))
-        warnings = _unexpected_keys(self.strict.iter_errors(payload), problems)
+        if self.validator is None or self.strict is None:
+            return self._unusable(self.problem or "it could not be compiled")
+        try:
+            problems = list(_problems(self.validator.iter_errors(payload)))
+            warnings = _unexpected_keys(self.strict.iter_errors(payload), problems)
+        except Unresolvable as exc:  # a safety net: for_schema resolved every $ref already
+            return self._unusable(f"a reference does not resolve ({_short(str(exc))})")
+        except re.error as exc:
+            return self._unusable(f"a pattern is not a valid regular expression ({exc})")
         result: dict[str, Any] = {"valid": not problems, "problems": problems}
         if warnings:
             result["warnings"] = warnings
         return result
+
+    @staticmethod
+    def _unusable(why: str) -> dict[str, Any]:
+        message = f"the event's schema cannot check payloads: {why}"
+        return {"valid": False, "problems": [{"path": "", "message": message}]}
 
 
 def _problems(errors: Iterator[ValidationError]) -> Iterator[dict[str, str]]:

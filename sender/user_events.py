@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from hooklab.sender.schemas import Checker, InvalidSchema, check_schema
+from hooklab.sender.schemas import Checker, InvalidSchema, UnusableSchema, check_schema
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.store import Store, row, rows
@@ -98,15 +98,25 @@ def check_fields(data: Any, is_builtin, current: dict[str, Any] | None = None) -
     if "schema" in data:
         schema = data["schema"]
         if schema is not None:
-            try:
-                check_schema(schema)
-            except InvalidSchema as exc:
-                raise ApiError(
-                    422, "invalid", f"schema is not valid JSON Schema (2020-12): {exc}.", "schema"
-                ) from None
+            _check_schema(schema)
         out["schema"] = None if schema is None else json.dumps(schema, ensure_ascii=False)
     _example_fits_schema(out, current)
     return out
+
+
+def _check_schema(schema: Any) -> None:
+    """A 422 naming `schema` unless it is valid JSON Schema that can check payloads on its own.
+
+    Its `$ref`s must point within it: nothing a schema names is ever fetched.
+    """
+    try:
+        check_schema(schema)
+    except UnusableSchema as exc:
+        raise ApiError(422, "invalid", f"schema cannot be used: {exc}.", "schema") from None
+    except InvalidSchema as exc:
+        raise ApiError(
+            422, "invalid", f"schema is not valid JSON Schema (2020-12): {exc}.", "schema"
+        ) from None
 
 
 def _example_fits_schema(out: dict[str, Any], current: dict[str, Any] | None) -> None:
@@ -115,7 +125,19 @@ def _example_fits_schema(out: dict[str, Any], current: dict[str, Any] | None) ->
     if schema_text is None or ("schema" not in out and "payload" not in out):
         return
     payload = json.loads(out.get("payload") or current["payload"])
-    result = Checker.for_schema(json.loads(schema_text)).check(payload)
+    checker = Checker.for_schema(json.loads(schema_text))
+    if checker.problem is not None:
+        # A schema saved before such schemas were refused, or one nested too deeply to compile.
+        raise ApiError(422, "invalid", f"schema cannot be used: {checker.problem}.", "schema")
+    try:
+        result = checker.check(payload)
+    except RecursionError:
+        raise ApiError(
+            422,
+            "invalid",
+            "payload: the example is nested too deeply to check against the schema.",
+            "payload",
+        ) from None
     if not result["valid"]:
         first = result["problems"][0]
         raise ApiError(
