@@ -30,7 +30,14 @@ from hooklab.bin_server.forward import (
     record_outcome,
     send_forward,
 )
-from hooklab.bin_server.rules import Rule, Snapshot, compile_rules, rule_states
+from hooklab.bin_server.rules import (
+    HEADER_NAME,
+    HEADER_VALUE,
+    Rule,
+    Snapshot,
+    compile_rules,
+    rule_states,
+)
 from hooklab.shared.clock import now_ms
 from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
@@ -515,11 +522,15 @@ def configured_response(
 
 @lru_cache(maxsize=1024)
 def _configured_headers(configured_json: str, json_body: bool) -> tuple[tuple[str, str], ...]:
-    # Parsed once per distinct configuration, not once per capture.
+    # Parsed once per distinct configuration, not once per capture. A header saved before
+    # values were checked (bin_server/rules.py) that no answer can carry is left out: gunicorn
+    # would fail the whole answer with a 500.
     headers = [
         (name, value)
         for name, value in json.loads(configured_json)
         if name.lower() not in SAFETY_NAMES  # the capture path's own, below
+        and HEADER_NAME.fullmatch(name)
+        and HEADER_VALUE.fullmatch(value)
     ]
     if not any(name.lower() == "content-type" for name, _ in headers):
         content_type = "application/json" if json_body else "text/plain; charset=utf-8"

@@ -241,3 +241,30 @@ def test_the_replay_check_and_the_rules_check_agree():
         except ApiError:
             replay_ok = False
         assert rules_ok == replay_ok == (code == 9 or 0x20 <= code <= 0x7E or 0x80 <= code <= 0xFF)
+
+
+def test_a_bin_saved_with_a_bad_header_before_the_check_still_answers(server):
+    """A database from before values were checked: the capture leaves the header out
+    instead of gunicorn failing every answer of the bin with a 500."""
+    from hooklab.app.factory import open_store
+
+    created = requests.post(
+        f"{server.url}/api/bins",
+        json={"response": {"headers": [["X-Good", "yes"]]}},
+        timeout=5,
+    ).json()
+    store = open_store(server.settings.db)
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE bins SET response_headers = ? WHERE id = ?",
+            ('[["X-Good", "yes"], ["X-Bad", "a\u0100b"], ["X-Bad2\\n", "x"]]', created["id"]),
+        )
+    # The capture path caches a bin for up to 2 s: a new server process reads it afresh.
+    fresh = start_live_server(server.settings)
+    try:
+        response = requests.post(f"{fresh.url}/b/{created['id']}", data=b"x", timeout=5)
+    finally:
+        fresh.kill()
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Good"] == "yes"
+    assert "X-Bad" not in response.headers and "X-Bad2" not in response.headers
