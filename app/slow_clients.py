@@ -21,6 +21,8 @@ import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from hooklab.app import wire_errors
+
 log = logging.getLogger("hooklab")
 
 _TIMEOUT_BODY = json.dumps(
@@ -59,6 +61,7 @@ class ReadDeadlineThreads(ThreadWorker):
     read_timeout_s = 30.0
 
     def init_process(self) -> None:
+        wire_errors.install()  # gunicorn's own answers (a request it cannot parse) as JSON
         self._watched: dict[int, tuple[object, ReadClock]] = {}
         self._watched_lock = threading.Lock()
         watchdog = threading.Thread(target=self._watch, name="hooklab-read-deadline", daemon=True)
