@@ -70,21 +70,43 @@ def _bin_json(row: dict) -> dict:
     return bins.bin_to_json(row, base_url(), stats)
 
 
-def _get_request_row(bin_id: str, request_id: int) -> dict:
-    """A stored captured request of this bin, body included, or a 404."""
-    if row_id(request_id) is None:
-        raise ApiError(
-            404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
-        )
-    found = row(
-        get_store().conn,
-        f"SELECT {captured.FULL_COLUMNS} FROM captured_requests WHERE id = ? AND bin_id = ?",  # noqa: S608 (fixed column list)
-        (request_id, bin_id),
+def path_number(text: str, what: str, field: str) -> str:
+    """A number from a URL path (a captured request's id, a file's index) as given, when it is
+    a whole number: plain ASCII digits. Anything else is a 400 that names it (design.md:
+    "a bad number in a URL ... is a 400 that names it"); a whole number too large for any
+    row is left to the lookup, which finds nothing (404)."""
+    if text.isascii() and text.isdigit():
+        return text
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    raise ApiError(
+        400,
+        "bad_request",
+        f"The {what} in the URL must be a whole number, not {shown!r}.",
+        field,
     )
-    if found is None:
-        raise ApiError(
-            404, "request_not_found", f"No captured request {request_id} in bin {bin_id!r}."
+
+
+def request_id_in_path(text: str) -> str:
+    """The captured request id of a route's path (see `path_number`)."""
+    return path_number(text, "request id", "request_id")
+
+
+def _get_request_row(bin_id: str, request_id: int | str) -> dict:
+    """A stored captured request of this bin, body included, or a 404.
+
+    `request_id` is an int, or the digits of a URL path (`request_id_in_path`).
+    """
+    number = row_id(request_id)
+    found = None
+    if number is not None:
+        found = row(
+            get_store().conn,
+            f"SELECT {captured.FULL_COLUMNS} FROM captured_requests WHERE id = ? AND bin_id = ?",  # noqa: S608 (fixed column list)
+            (number, bin_id),
         )
+    if found is None:
+        shown = str(request_id) if len(str(request_id)) <= 40 else str(request_id)[:40] + "…"
+        raise ApiError(404, "request_not_found", f"No captured request {shown} in bin {bin_id!r}.")
     return found
 
 
@@ -248,39 +270,47 @@ def clear_requests(bin_id: str):
     return "", 204
 
 
-@bp.get("/api/bins/<bin_id>/requests/<int:request_id>")
-def read_request(bin_id: str, request_id: int):
+# A captured request's id (and a file's index) is taken as text and checked by
+# `request_id_in_path`: with `<int:…>` any other text got the router's bare "not found", and
+# `\d` also matched other scripts' digits ("١" was request 1).
+@bp.get("/api/bins/<bin_id>/requests/<request_id>")
+def read_request(bin_id: str, request_id: str):
     """One captured request in full."""
+    request_id = request_id_in_path(request_id)
     bin_row = bins.require_bin(get_store(), bin_id)
     return jsonify(_full(_get_request_row(bin_id, request_id), bin_row))
 
 
-@bp.get("/api/bins/<bin_id>/requests/<int:request_id>/raw")
-def raw_body(bin_id: str, request_id: int):
+@bp.get("/api/bins/<bin_id>/requests/<request_id>/raw")
+def raw_body(bin_id: str, request_id: str):
     """The body bytes exactly as received, as a download (never rendered by a browser)."""
+    request_id = request_id_in_path(request_id)
     bins.require_bin(get_store(), bin_id)
     row = _get_request_row(bin_id, request_id)
     response = Response(row["body"] or b"", mimetype="application/octet-stream")
-    response.headers["Content-Disposition"] = f'attachment; filename="request-{request_id}.bin"'
+    response.headers["Content-Disposition"] = f'attachment; filename="request-{row["id"]}.bin"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Hooklab-Truncated"] = "true" if row["truncated"] else "false"
     return response
 
 
-@bp.get("/api/bins/<bin_id>/requests/<int:request_id>/files/<int:index>")
-def download_file(bin_id: str, request_id: int, index: int):
+@bp.get("/api/bins/<bin_id>/requests/<request_id>/files/<index>")
+def download_file(bin_id: str, request_id: str, index: str):
     """One file uploaded in a multipart body (index as in the request's `files`)."""
+    request_id = request_id_in_path(request_id)
+    index = path_number(index, "file index", "index")
     bins.require_bin(get_store(), bin_id)
     row = _get_request_row(bin_id, request_id)
     _, files = captured.parse_form(row["content_type"], row["body"] or b"")
-    if index >= len(files):
-        raise ApiError(404, "file_not_found", f"Captured request {request_id} has no file {index}.")
-    file = files[index]
+    if len(index) > 30 or int(index) >= len(files):
+        shown = index if len(index) <= 40 else index[:40] + "…"
+        raise ApiError(404, "file_not_found", f"Captured request {row['id']} has no file {shown}.")
+    file = files[int(index)]
     response = send_file(
         io.BytesIO(file["data"]),
         mimetype="application/octet-stream",
         as_attachment=True,
-        download_name=export.safe_filename(file["filename"], f"file-{index}"),
+        download_name=export.safe_filename(file["filename"], f"file-{int(index)}"),
         etag=False,
         max_age=0,
     )
@@ -375,21 +405,22 @@ def _find_match(bin_id: str, after: int, method: str, path: str) -> tuple[int | 
 # -- replay -------------------------------------------------------------------------------------
 
 
-@bp.post("/api/bins/<bin_id>/requests/<int:request_id>/replay")
-def replay_request(bin_id: str, request_id: int):
+@bp.post("/api/bins/<bin_id>/requests/<request_id>/replay")
+def replay_request(bin_id: str, request_id: str):
     """Send a captured request again, maybe edited and re-signed; 200 with the answer.
 
     `{"url", "method"?, "headers"?, "body"? | "body_base64"?, "with_path"?, "resign"?}`
     (../shared/design.md, "Replay with edits"); the replay is kept in the request's `replays`.
     """
+    request_id = request_id_in_path(request_id)
     store, settings = get_store(), get_settings()
     bins.require_bin(store, bin_id)
     captured_row = _get_request_row(bin_id, request_id)
-    plan = replay.plan(_json_body(), captured_row)
+    plan = replay.plan(_json_body(), captured_row, this_server(get_settings()))
     answer = replay.send(
         plan, settings.default_timeout_s, settings.response_body_cap, settings.block_private_targets
     )
-    replay.record(store, request_id, plan, answer)
+    replay.record(store, captured_row["id"], plan, answer)
     _changed(bin_id)
     return jsonify(answer)
 

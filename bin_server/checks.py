@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from hooklab.bin_server import bins, captured
-from hooklab.bin_server.api import _get_request_row
+from hooklab.bin_server.api import _get_request_row, request_id_in_path
 from hooklab.shared.context import get_store
 from hooklab.shared.errors import ApiError
 
@@ -37,17 +37,19 @@ def checked_payload(body: Any) -> tuple[Any, bool]:
     return body, False
 
 
-@bp.get("/api/bins/<bin_id>/requests/<int:request_id>/check")
-def check_request(bin_id: str, request_id: int):
+@bp.get("/api/bins/<bin_id>/requests/<request_id>/check")
+def check_request(bin_id: str, request_id: str):
     """Check a captured request's JSON body against an event (`?event=`, else its header)."""
+    path_id = request_id_in_path(request_id)  # a 400 naming it unless a whole number
     bins.require_bin(get_store(), bin_id)
-    found = _get_request_row(bin_id, request_id)
+    found = _get_request_row(bin_id, path_id)
+    rid: int = found["id"]  # as a number (the path may say 007)
     slug = request.args.get("event", "").strip() or named_event(json.loads(found["headers"]))
     if not slug:
         raise ApiError(
             400,
             "no_event",
-            f"Request {request_id} names no event (it has no X-Hooklab-Event header); "
+            f"Request {rid} names no event (it has no X-Hooklab-Event header); "
             "say which event to check it against with ?event=<slug>.",
             "event",
         )
@@ -55,16 +57,15 @@ def check_request(bin_id: str, request_id: int):
         raise ApiError(
             400,
             "truncated",
-            f"The body of request {request_id} was cut at the body limit, so it cannot be checked.",
+            f"The body of request {rid} was cut at the body limit, so it cannot be checked.",
         )
     body = captured.parse_json(found["body"] or b"")
     if body is None:
         raise ApiError(
             400,
             "not_json",
-            f"The body of request {request_id} is not JSON, so it cannot be checked against "
-            "an event.",
+            f"The body of request {rid} is not JSON, so it cannot be checked against an event.",
         )
     payload, enveloped = checked_payload(body)
     check = current_app.extensions["hooklab.check_payload"]
-    return jsonify({**check(slug, payload), "request_id": request_id, "envelope": enveloped})
+    return jsonify({**check(slug, payload), "request_id": rid, "envelope": enveloped})

@@ -24,6 +24,7 @@ import requests
 from hooklab.bin_server.rules import HEADER_VALUE, HEADER_VALUE_CHARS
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
+from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here
 from hooklab.shared.resend import resend_headers, resent_pairs
 from hooklab.shared.signing import check_secret, sign
 from hooklab.shared.store import Store, rows
@@ -59,8 +60,11 @@ def new_message_id() -> str:
     return "msg_" + base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
 
 
-def plan(data: dict, captured_row: dict) -> ReplayPlan:
-    """Check a replay request against the captured request; 422 naming the first bad field."""
+def plan(data: dict, captured_row: dict, server: ServerAddress | None = None) -> ReplayPlan:
+    """Check a replay request against the captured request; 422 naming the first bad field.
+
+    `server`: this server's addresses; a replay there may only go to a bin's capture URL.
+    """
     for name in data:
         if name not in FIELDS:
             raise _invalid(name, f"Unknown field {name!r}; a replay takes {', '.join(FIELDS)}.")
@@ -84,6 +88,12 @@ def plan(data: dict, captured_row: dict) -> ReplayPlan:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise _invalid("url", "url has a port that is not a number from 0 to 65535.") from None
+    if server is not None and points_here(url, server) and not is_capture_url(url):
+        raise _invalid(
+            "url",
+            "url points at this Hooklab server's own pages or API; to replay into a bin of "
+            "this server, use its capture URL (…/b/<bin id>).",
+        )
 
     with_path = data.get("with_path", False)
     if not isinstance(with_path, bool):

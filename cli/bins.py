@@ -9,6 +9,9 @@ import time
 import click
 
 from hooklab.cli.common import (
+    BIN_ID,
+    REQUEST_ID,
+    Number,
     human_size,
     json_option,
     json_text,
@@ -23,6 +26,17 @@ from hooklab.cli.common import (
 from hooklab.cli.edits import edit_headers, set_fields
 from hooklab.cli.rules import GRAMMAR, RuleSyntaxError, parse_rule
 from hooklab.client.http import Client, HooklabError, LiveSocket, replay
+from hooklab.shared.settings import SETTINGS
+from hooklab.shared.store import MAX_ROW_ID
+
+# The server's ranges (bin_server/api.py, bin_server/rules.py): out of them is exit 2 here.
+MAX_LIMIT = 1000  # `bin requests --limit`
+MAX_SEED = 2**63 - 1  # `--rules-seed`
+# A bin's delay is capped by the server's --max-delay-ms (30 s by default); no server takes
+# more than that setting's own maximum.
+MAX_DELAY_MS = next(s.high for s in SETTINGS if s.name == "max_delay_ms")
+MAX_TAIL_S = 24 * 3600.0  # `bin tail --timeout`: a day
+MAX_REPLAY_S = 600.0  # `replay --timeout`, as `listen --timeout`
 
 
 @click.group("bin")
@@ -85,7 +99,12 @@ def response_options(func):
             help="A response header (repeat).",
         ),
         click.option("--body", default=None, help="Response body, or @file to read it from."),
-        click.option("--delay-ms", type=int, default=None, help="Wait this long before answering."),
+        click.option(
+            "--delay-ms",
+            type=Number(int, 0, MAX_DELAY_MS),
+            default=None,
+            help="Wait this long before answering (at most the server's --max-delay-ms).",
+        ),
         click.option(
             "--secret", default=None, help="A whsec_ secret: captured requests get checked."
         ),
@@ -98,7 +117,10 @@ def response_options(func):
             help="A response rule (repeat; the grammar is below).",
         ),
         click.option(
-            "--rules-seed", type=int, default=None, help="Seed of the rules' random draws."
+            "--rules-seed",
+            type=Number(int, 0, MAX_SEED),
+            default=None,
+            help="Seed of the rules' random draws (a whole number from 0 to 2^63-1).",
         ),
         click.option(
             "--forward",
@@ -177,13 +199,14 @@ def bin_create(client: Client, as_json: bool, **options) -> None:
     if as_json:
         print_json(created)
         return
+    client.expect(created, ("url", "inspect_url"), "POST", "/api/bins")
     click.echo(created["url"])
     click.echo(f"Inspect it at {created['inspect_url']}", err=True)
 
 
 @bin_group.command("update", epilog=RULES_EPILOG)
 @with_client
-@click.argument("bin_id")
+@click.argument("bin_id", type=BIN_ID)
 @click.option("--name", default=None, help="A new name.")
 @response_options
 @click.option("--no-rules", is_flag=True, help="Remove every rule.")
@@ -265,7 +288,7 @@ def bin_list(client: Client, as_json: bool) -> None:
 
 @bin_group.command("show")
 @with_client
-@click.argument("bin_id")
+@click.argument("bin_id", type=BIN_ID)
 @json_option
 def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
     """Show a bin: its URLs and the response it answers with.
@@ -307,9 +330,20 @@ def bin_show(client: Client, bin_id: str, as_json: bool) -> None:
 
 @bin_group.command("requests")
 @with_client
-@click.argument("bin_id")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
-@click.option("--after", type=int, default=None, help="Only requests with a larger id.")
+@click.argument("bin_id", type=BIN_ID)
+@click.option(
+    "--limit",
+    type=Number(int, 1, MAX_LIMIT),
+    default=50,
+    show_default=True,
+    help=f"At most this many (1 to {MAX_LIMIT}).",
+)
+@click.option(
+    "--after",
+    type=Number(int, 0, MAX_ROW_ID),
+    default=None,
+    help="Only requests with a larger id.",
+)
 @click.option(
     "--grep",
     default=None,
@@ -370,8 +404,8 @@ def answer_text(answered_by: dict | None) -> str:
 
 @bin_group.command("request")
 @with_client
-@click.argument("bin_id")
-@click.argument("request_id")
+@click.argument("bin_id", type=BIN_ID)
+@click.argument("request_id", type=REQUEST_ID)
 @click.option("--raw", is_flag=True, help="Write only the body bytes, exactly as received.")
 @json_option
 def bin_request(client: Client, bin_id: str, request_id: str, raw: bool, as_json: bool) -> None:
@@ -463,8 +497,8 @@ def format_body(captured: dict) -> str:
 
 @bin_group.command("check")
 @with_client
-@click.argument("bin_id")
-@click.argument("request_id")
+@click.argument("bin_id", type=BIN_ID)
+@click.argument("request_id", type=REQUEST_ID)
 @click.option(
     "--event",
     default=None,
@@ -485,7 +519,19 @@ def bin_check(
       hooklab bin check BIN_ID 42 --event payment_received
     """
     request_id = _request_id(client, bin_id, request_id)
-    result = client.check_request(bin_id, request_id, event)
+    try:
+        result = client.check_request(bin_id, request_id, event)
+    except HooklabError as exc:
+        if exc.code != "no_event":
+            raise
+        # The API says `?event=<slug>`; here it is an option.
+        raise HooklabError(
+            f"request {request_id} names no event (it has no X-Hooklab-Event header): "
+            "say which event to check it against with --event SLUG",
+            exc.status,
+            exc.code,
+            exc.field,
+        ) from None
     if as_json:
         print_json(result)
     else:
@@ -513,24 +559,27 @@ def format_check(result: dict, what: str) -> str:
 
 @bin_group.command("tail")
 @with_client
-@click.argument("bin_id")
+@click.argument("bin_id", type=BIN_ID)
 @click.option(
     "--after",
-    type=int,
+    type=Number(int, 0, MAX_ROW_ID),
     default=None,
     help="Start after this request id (0: every request kept). Default: only new requests.",
 )
 @click.option("--full", is_flag=True, help="Print each request in full (headers and body).")
 @click.option(
-    "--count", type=int, default=None, help="Stop after this many requests (default: Ctrl-C)."
+    "--count",
+    type=Number(int, 1, MAX_ROW_ID),  # (no more requests can ever arrive)
+    default=None,
+    help="Stop after this many requests (default: Ctrl-C).",
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Number(float, 0, MAX_TAIL_S, low_open=True, unit="seconds"),
     default=None,
     metavar="SECONDS",
-    help="Stop after this long; exit 1 when fewer than --count (or no) requests came "
-    "(for scripts and CI; default: wait forever).",
+    help="Stop after this long (at most a day); exit 1 when fewer than --count (or no) "
+    "requests came (for scripts and CI; default: wait forever).",
 )
 @json_option
 def bin_tail(
@@ -555,7 +604,7 @@ def bin_tail(
     if after is None:
         newest = client.requests(bin_id, limit=1)
         after = newest[0]["id"] if newest else 0
-    url = client.ws_url(f"/ws/bins/{bin_id}?after={after}")
+    url = client.live_url(bin_id, after)
     try:
         ws = LiveSocket.connect(url, headers=client.auth_headers())
     except (ConnectionError, OSError):
@@ -634,7 +683,7 @@ def _print_tailed(client: Client, bin_id: str, summary: dict, full: bool, as_jso
 
 @bin_group.command("export")
 @with_client
-@click.argument("bin_id")
+@click.argument("bin_id", type=BIN_ID)
 @click.option(
     "--format",
     "fmt",
@@ -667,7 +716,7 @@ def bin_export(client: Client, bin_id: str, fmt: str, output: str | None) -> Non
 
 @bin_group.command("clear")
 @with_client
-@click.argument("bin_id")
+@click.argument("bin_id", type=BIN_ID)
 def bin_clear(client: Client, bin_id: str) -> None:
     """Delete every captured request of a bin (the bin stays).
 
@@ -681,7 +730,7 @@ def bin_clear(client: Client, bin_id: str) -> None:
 
 @bin_group.command("rm")
 @with_client
-@click.argument("bin_ids", nargs=-1, required=True, metavar="BIN_ID...")
+@click.argument("bin_ids", nargs=-1, required=True, metavar="BIN_ID...", type=BIN_ID)
 def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
     """Delete bins and everything they captured (the ids found; then says which were not).
 
@@ -701,8 +750,8 @@ def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
 
 @click.command("replay")
 @with_client
-@click.argument("bin_id")
-@click.argument("request_id")
+@click.argument("bin_id", type=BIN_ID)
+@click.argument("request_id", type=REQUEST_ID)
 @click.option("--to", "to", required=True, metavar="URL", help="Where to send the request.")
 @click.option(
     "--with-path",
@@ -736,10 +785,10 @@ def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=Number(float, 0.1, MAX_REPLAY_S, unit="seconds"),
     default=30.0,
     show_default=True,
-    help="Seconds to wait (an unedited replay; the server's own for an edited one).",
+    help="Seconds to wait, 0.1 to 600 (an unedited replay; the server's own for an edited one).",
 )
 @json_option
 def replay_command(

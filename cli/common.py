@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -11,7 +12,15 @@ from typing import Any
 
 import click
 
-from hooklab.client.http import DEFAULT_SERVER, Client, HooklabError, parse_json_text
+from hooklab.client.http import (
+    DEFAULT_SERVER,
+    Client,
+    HooklabError,
+    bin_id_problem,
+    parse_json_text,
+    slug_problem,
+    whole_number_problem,
+)
 
 
 class UsageProblem(click.ClickException):
@@ -28,9 +37,114 @@ class HooklabGroup(click.Group):
             return super().invoke(ctx)
         except HooklabError as exc:
             raise click.ClickException(exc.message) from None
+        except click.exceptions.NoArgsIsHelpError:
+            # `hooklab bin` with no command: its help, as plain `hooklab` shows its own (exit 2),
+            # not the help text squeezed into an "Error: Usage: …" line.
+            raise
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             raise UsageProblem(f"{exc.format_message()} (see `{where} --help`)") from None
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+class BinIdType(click.ParamType):
+    """A BIN_ID argument: refused before any call when it cannot be a bin id (a `/` in it
+    would reach another route of the API: `BIN/requests`)."""
+
+    name = "bin_id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        problem = bin_id_problem(value)
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        return value
+
+
+class WholeNumberIdType(click.ParamType):
+    """An id argument that is a whole number (a webhook, delivery or captured request id);
+    with `latest`, the word `latest` too. Refused before any call otherwise."""
+
+    name = "id"
+
+    def __init__(self, latest: bool = False) -> None:
+        self.latest = latest
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if self.latest and value == "latest":
+            return value
+        if whole_number_problem(value, "an id") is not None:
+            words = "a whole number or `latest`" if self.latest else "a whole number"
+            self.fail(f"must be {words}, not {_shown(value)}.", param, ctx)
+        return str(value)
+
+
+BIN_ID = BinIdType()
+WHOLE_NUMBER_ID = WholeNumberIdType()
+REQUEST_ID = WholeNumberIdType(latest=True)
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class Number(click.ParamType):
+    """A number option within its range, as the server takes it (exit 2, naming the option).
+
+    click's own int and float types take NaN, inf and 1e309 (a float), and integers of any
+    size; its ranges let NaN through (every comparison with NaN is false).
+    """
+
+    def __init__(
+        self,
+        kind: type = int,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        unit: str = "",
+    ) -> None:
+        self.kind = kind
+        self.low = low
+        self.high = high
+        self.low_open = low_open
+        self.unit = unit
+        self.name = "integer" if kind is int else "float"
+
+    def describe(self) -> str:
+        """The range in words: `a whole number from 1 to 1000`."""
+        what = "a whole number" if self.kind is int else "a number"
+        if self.unit:
+            what += f" of {self.unit}"
+        if self.low is not None and self.high is not None and not self.low_open:
+            return f"{what} from {_number_text(self.low)} to {_number_text(self.high)}"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'more than' if self.low_open else 'at least'} {_number_text(self.low)}")
+        if self.high is not None:
+            parts.append(f"at most {_number_text(self.high)}")
+        return what + (" " + " and ".join(parts) if parts else "")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number: Any = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            try:
+                number = int(text) if self.kind is int else float(text)
+            except ValueError:  # (also an integer of more than 4300 digits)
+                number = None
+        if number is None or (isinstance(number, float) and not math.isfinite(number)):
+            self.fail(f"must be {self.describe()}, not {_shown(value)}", param, ctx)
+        if self.low is not None and (number < self.low or (self.low_open and number == self.low)):
+            bound = "more than" if self.low_open else "at least"
+            self.fail(f"must be {bound} {_number_text(self.low)}, not {value}", param, ctx)
+        if self.high is not None and number > self.high:
+            self.fail(f"must be at most {_number_text(self.high)}, not {value}", param, ctx)
+        return self.kind(number)
 
 
 def server_and_token(server: str | None, token: str | None) -> tuple[str, str | None]:
@@ -189,11 +303,12 @@ def resolve_event(client: Client, event: str) -> str:
     """An event slug from a slug or a display name ("Payment Received"); "*" stays as is."""
     if event == "*":
         return event
-    try:
-        return client.event(event)["slug"]
-    except HooklabError as exc:
-        if exc.status != 404:
-            raise
+    if slug_problem(event) is None:  # (a name such as "Refund / Chargeback" is no slug)
+        try:
+            return client.event(event)["slug"]
+        except HooklabError as exc:
+            if exc.status != 404:
+                raise
     catalog = client.events()
     slugs = {e["slug"] for e in catalog}
     if event in slugs:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hooklab.cli.common import json_option, print_json, server_and_token, server_options
+from hooklab.cli.common import Number, json_option, print_json, server_and_token, server_options
 from hooklab.client.http import Client, HooklabError, body_bytes
 from hooklab.shared.signing import verify
 
@@ -136,7 +136,12 @@ def reachable(client: Client) -> bool:
 @click.option(
     "--start", is_flag=True, help="Start a server of its own (temporary database, free port)."
 )
-@click.option("--port", type=int, default=0, help="Port of the started server (default: free).")
+@click.option(
+    "--port",
+    type=Number(int, 0, 65535),
+    default=0,
+    help="Port of the started server, 0 to 65535 (default 0: a free one).",
+)
 @click.option(
     "--exit",
     "exit_after",

@@ -74,7 +74,7 @@ def events_show(client: Client, event: str, as_json: bool) -> None:
     click.echo("\nExample payload:")
     click.echo(json.dumps(found["payload"], indent=2, ensure_ascii=False))
     click.echo("\nSchema:")
-    click.echo(json.dumps(found["schema"], indent=2, ensure_ascii=False))
+    click.echo(json.dumps(found.get("schema"), indent=2, ensure_ascii=False))
 
 
 @events_group.command("check")

@@ -14,15 +14,16 @@ from urllib.parse import urlsplit
 
 import click
 
-from hooklab.cli.common import json_option, with_client
+from hooklab.cli.common import BIN_ID, Number, json_option, with_client
 from hooklab.client.http import Client, HooklabError, LiveSocket, replay
+from hooklab.shared.store import MAX_ROW_ID
 
 RECONNECT_S = (0.5, 1, 2, 5)
 
 
 @click.command("listen")
 @with_client
-@click.argument("bin_id", required=False)
+@click.argument("bin_id", required=False, type=BIN_ID)
 @click.option(
     "--forward-to",
     "forward_to",
@@ -32,14 +33,14 @@ RECONNECT_S = (0.5, 1, 2, 5)
 )
 @click.option(
     "--after",
-    type=click.IntRange(min=0),
+    type=Number(int, 0, MAX_ROW_ID),
     default=None,
     metavar="ID",
     help="Replay from after this request id (0: every request kept). Default: only new ones.",
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1, max=600),
+    type=Number(float, 0.1, 600.0, unit="seconds"),
     default=30.0,
     show_default=True,
     help="Seconds to wait for your app's answer.",
@@ -70,7 +71,7 @@ def listen_command(
             f"{forward_to!r} is not an http:// or https:// URL", param_hint="'--forward-to'"
         )
     if bin_id is None:
-        created = client.create_bin(name="listen")
+        created = client.expect(client.create_bin(name="listen"), ("url",), "POST", "/api/bins")
         bin_id = created["id"]
         after = 0 if after is None else after  # a new bin: whatever arrives from now on
         _say(as_json, {"type": "bin", "id": bin_id, "url": created["url"]}, created["url"])
@@ -98,7 +99,7 @@ def follow(
 
     failures = 0
     while True:
-        url = client.ws_url(f"/ws/bins/{bin_id}?after={after}")
+        url = client.live_url(bin_id, after)
         try:
             ws = LiveSocket.connect(url, headers=client.auth_headers())
         except simple_websocket.ConnectionError as exc:

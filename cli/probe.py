@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 
-from hooklab.cli.common import json_option, print_json, resolve_event, with_client
+from hooklab.cli.common import Number, json_option, print_json, resolve_event, with_client
 from hooklab.client.http import Client, HooklabError
 from hooklab.client.probe import ProbeReport
 
@@ -14,11 +12,9 @@ from hooklab.client.probe import ProbeReport
 OPTION_OF_FIELD = {"secret": "--secret", "event": "--event", "timeout_s": "--timeout"}
 
 
-def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    # NaN and infinity pass click's float type but are no number of seconds (nor JSON).
-    if not math.isfinite(value):
-        raise click.BadParameter("must be a number of seconds, like 5 or 0.5")
-    return value
+# The receiver's time per request, as the server takes it (sender/probe.py): NaN, infinity
+# and numbers out of range are refused here, naming the option (exit 2).
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 60.0
 
 
 @click.command("probe")
@@ -29,11 +25,11 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=Number(float, MIN_TIMEOUT_S, MAX_TIMEOUT_S, unit="seconds"),
     default=10.0,
     show_default=True,
-    callback=_finite,
-    help="Seconds the receiver has to answer each request.",
+    help=f"Seconds the receiver has to answer each request ({MIN_TIMEOUT_S:g} to "
+    f"{MAX_TIMEOUT_S:g}).",
 )
 @json_option
 def probe_command(

@@ -7,6 +7,9 @@ import sys
 import click
 
 from hooklab.cli.common import (
+    BIN_ID,
+    WHOLE_NUMBER_ID,
+    Number,
     json_option,
     print_fields,
     print_json,
@@ -17,10 +20,15 @@ from hooklab.cli.common import (
     visible,
     with_client,
 )
-from hooklab.client.http import Client
+from hooklab.client.http import Client, HooklabError
 
 # `fire --count N` shows a progress bar from this many events on.
 PROGRESS_FROM = 20
+# `fire --count N` fires one call at a time: the server takes any number of events, but a run
+# longer than this is a load test, for bench/ (and an N near 2^63 broke the progress bar).
+MAX_FIRE_COUNT = 100_000
+# A webhook's timeout per attempt, as the server takes it (sender/webhooks.py).
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 60.0
 
 
 @click.group("webhook")
@@ -39,7 +47,9 @@ def webhook_group() -> None:
 @with_client
 @click.option("--name", required=True, help="A name for people.")
 @click.option("--url", default=None, help="Where deliveries are POSTed.")
-@click.option("--bin", "bin_id", default=None, help="Deliver to this bin (instead of --url).")
+@click.option(
+    "--bin", "bin_id", type=BIN_ID, default=None, help="Deliver to this bin (instead of --url)."
+)
 @click.option(
     "--event", required=True, help='An event slug, its name ("Payment Received"), or "*" for all.'
 )
@@ -58,7 +68,13 @@ def webhook_group() -> None:
     default=None,
     help="Signatures: v1 (HMAC, the default), v1a (ed25519, checked with a public key) or both.",
 )
-@click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per attempt.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=Number(float, MIN_TIMEOUT_S, MAX_TIMEOUT_S, unit="seconds"),
+    default=None,
+    help=f"Seconds per attempt ({MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}).",
+)
 @click.option("--inactive", is_flag=True, help="Add it switched off.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the new webhook's id (for scripts).")
 @json_option
@@ -148,7 +164,7 @@ def webhook_list(client: Client, as_json: bool) -> None:
 
 @webhook_group.command("show")
 @with_client
-@click.argument("webhook_id")
+@click.argument("webhook_id", type=WHOLE_NUMBER_ID)
 @json_option
 def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
     """Show a webhook's settings (and its secret).
@@ -202,7 +218,7 @@ def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
 
 @webhook_group.command("test")
 @with_client
-@click.argument("webhook_id")
+@click.argument("webhook_id", type=WHOLE_NUMBER_ID)
 @json_option
 def webhook_test(client: Client, webhook_id: str, as_json: bool) -> None:
     """Send the webhook's event example now and print the answer (exit 1 when it failed).
@@ -239,7 +255,7 @@ def describe_test(result: dict) -> str:
 
 @webhook_group.command("deliveries")
 @with_client
-@click.argument("webhook_id")
+@click.argument("webhook_id", type=WHOLE_NUMBER_ID)
 @json_option
 def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
     """List a webhook's deliveries with their attempts, newest first.
@@ -273,7 +289,7 @@ def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
 
 @webhook_group.command("redeliver")
 @with_client
-@click.argument("delivery_id")
+@click.argument("delivery_id", type=WHOLE_NUMBER_ID)
 @json_option
 def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
     """Make one more attempt of a delivery now, and print its answer (exit 1 when it failed).
@@ -302,17 +318,33 @@ def webhook_redeliver(client: Client, delivery_id: str, as_json: bool) -> None:
 
 @webhook_group.command("rm")
 @with_client
-@click.argument("webhook_ids", nargs=-1, required=True, metavar="WEBHOOK_ID...")
+@click.argument(
+    "webhook_ids", nargs=-1, required=True, metavar="WEBHOOK_ID...", type=WHOLE_NUMBER_ID
+)
 def webhook_rm(client: Client, webhook_ids: tuple[str, ...]) -> None:
-    """Delete webhooks.
+    """Delete webhooks (the ids found; then says which were not).
 
     \b
     Example:
       hooklab webhook rm 1 2
     """
-    for webhook_id in webhook_ids:
-        client.delete_webhook(webhook_id)
+    # As `bin rm`: every id is checked first (click), each found one deleted, and the ids of
+    # no webhook named at the end (exit 1) rather than stopping at the first.
+    ids = list(dict.fromkeys(webhook_ids))
+    missing = []
+    for webhook_id in ids:
+        try:
+            client.delete_webhook(webhook_id)
+        except HooklabError as exc:
+            if exc.code != "webhook_not_found":
+                raise
+            missing.append(webhook_id)
+            continue
         click.echo(f"Deleted webhook {webhook_id}")
+    if missing:
+        raise HooklabError(
+            f"No webhook with id {', '.join(repr(webhook_id) for webhook_id in missing)}."
+        )
 
 
 @click.command("fire")
@@ -324,7 +356,13 @@ def webhook_rm(client: Client, webhook_ids: tuple[str, ...]) -> None:
     metavar="JSON|@FILE",
     help="The payload: JSON, @file or @- for stdin (default: the catalog's example).",
 )
-@click.option("--count", type=int, default=1, show_default=True, help="Fire it this many times.")
+@click.option(
+    "--count",
+    type=Number(int, 1, MAX_FIRE_COUNT),
+    default=1,
+    show_default=True,
+    help=f"Fire it this many times (1 to {MAX_FIRE_COUNT}).",
+)
 @click.option("--idempotency-key", default=None, help="Sent as Idempotency-Key.")
 @click.option(
     "--no-check",
@@ -352,8 +390,6 @@ def fire_command(
 
     A payload for a user event (added or imported) is checked against its schema first.
     """
-    if count < 1:
-        raise click.BadParameter("must be at least 1", param_hint="'--count'")
     slug = resolve_event(client, event)
     payload = read_json_arg(data, "--data") if data is not None else None
     results = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json as jsonlib
+import re
 import select
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -13,6 +14,7 @@ import requests
 import simple_websocket
 
 import hooklab.shared
+from hooklab.shared import json_input
 from hooklab.shared.resend import resend_headers
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -78,17 +80,94 @@ def normalize_server(server: str | None) -> str:
 
 
 class Answer:
-    """The server's answer to one API call: `status_code`, `content` (bytes) and `json()`."""
+    """The server's answer to one API call: `status_code`, `content` (bytes) and `json()`.
 
-    __slots__ = ("status_code", "content")
+    `json()`, `object()` and `items()` read the body as Hooklab sends it, or raise a
+    HooklabError saying what came instead: a server that is not Hooklab (another app at
+    --server, a proxy's error page) answers with HTML or with JSON of another shape.
+    """
 
-    def __init__(self, status_code: int, content: bytes) -> None:
+    __slots__ = ("status_code", "content", "content_type", "origin")
+
+    def __init__(self, status_code: int, content: bytes, content_type: str | None = "") -> None:
         self.status_code = status_code
         self.content = content
+        self.content_type = content_type or ""
+        # (server, method, path) of the call, for the errors below; set by the Client.
+        self.origin: tuple[str, str, str] | None = None
 
     def json(self) -> Any:
-        """The body as JSON."""
-        return jsonlib.loads(self.content)
+        """The body as JSON (a HooklabError when it is not JSON)."""
+        try:
+            return jsonlib.loads(self.content)
+        except (ValueError, RecursionError):
+            raise self.not_json() from None
+
+    def object(self, *keys: str) -> dict:
+        """The body as a JSON object holding `keys` (a HooklabError when it is not)."""
+        return self.shaped(self.json(), keys)
+
+    def items(self, key: str, *keys: str) -> list[dict]:
+        """A list from the body, either a list or an object holding one under `key`; each
+        item an object holding `keys` (a HooklabError when it is not)."""
+        body = self.json()
+        if isinstance(body, dict) and isinstance(body.get(key, body.get("items")), list):
+            body = body.get(key, body.get("items"))
+        if not isinstance(body, list):
+            raise self.unexpected(f"{_kind(body)} where a list of {key} belongs")
+        for item in body:
+            self.shaped(item, keys)
+        return body
+
+    def shaped(self, value: Any, keys: tuple[str, ...] | list[str]) -> dict:
+        """`value` when it is a JSON object holding `keys`, else a HooklabError."""
+        if not isinstance(value, dict):
+            raise self.unexpected(f"{_kind(value)} where an object belongs")
+        missing = [key for key in keys if key not in value]
+        if missing:
+            raise self.unexpected(f"no {missing[0]!r} in it")
+        return value
+
+    def not_json(self, instead: str = "not JSON") -> HooklabError:
+        """The error for a body that is not what a Hooklab server sends for this call."""
+        kind = self.content_type.split(";", 1)[0].strip() or "no content type"
+        what = f"with {kind}" if self.content else "with an empty body"
+        return HooklabError(
+            f"{self._server()} answered {self.status_code} {what}, {instead}, to {self._call()} "
+            "(is it a Hooklab server?)",
+            self.status_code,
+            "not_hooklab",
+        )
+
+    def unexpected(self, detail: str) -> HooklabError:
+        """The error for JSON of another shape than Hooklab's (`detail` says how)."""
+        return HooklabError(
+            f"{self._server()} answered {self._call()} with JSON that Hooklab does not send "
+            f"({detail}) (is it a Hooklab server of this version?)",
+            self.status_code,
+            "not_hooklab",
+        )
+
+    def _server(self) -> str:
+        return self.origin[0] if self.origin else "the server"
+
+    def _call(self) -> str:
+        return f"{self.origin[1]} {self.origin[2]}" if self.origin else "the call"
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words: `a list`, `a string`, `null`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 # Methods a request may be sent again for, when a kept-alive connection turns out closed.
@@ -123,7 +202,8 @@ class Connection:
             try:
                 conn.request(method, self._prefix + path, body=body, headers=headers)
                 response = conn.getresponse()
-                answer = Answer(response.status, response.read())
+                content_type = response.getheader("Content-Type")
+                answer = Answer(response.status, response.read(), content_type)
             except (ConnectionError, http.client.HTTPException):
                 self.close()
                 # A kept-alive connection the server closed meanwhile (its keep-alive timeout):
@@ -155,7 +235,7 @@ class Connection:
         try:
             self._conn.sock.settimeout(timeout)
             response = self._conn.getresponse()
-            answer = Answer(response.status, response.read())
+            answer = Answer(response.status, response.read(), response.getheader("Content-Type"))
         except BaseException:
             self.close()
             raise
@@ -194,7 +274,7 @@ class Watch:
 
     def __init__(self, client: Client, bin_id: str, timeout: float) -> None:
         self._client = client
-        self._path = f"/api/bins/{_seg(bin_id)}/requests/wait"
+        self._path = f"/api/bins/{_bin(bin_id)}/requests/wait"
         target = f"{self._path}?{urlencode({'after': 0, 'timeout': f'{timeout:g}'})}"
         self._conn: Connection | None = client.spare_connection()
         # Sent now; its answer is read by `result()`, in whichever thread calls it.
@@ -223,7 +303,9 @@ class Watch:
             raise self._client.failed("GET", self._path, exc) from None
         self._client.give_back(conn)
         answer = self._client._checked("GET", self._path, answer)
-        return None if answer.status_code == 204 or not answer.content else answer.json()
+        if answer.status_code == 204 or not answer.content:
+            return None
+        return answer.object("id", "method")
 
     def close(self) -> None:
         """Give up the poll (the server notices the closed connection and stops waiting)."""
@@ -334,7 +416,9 @@ class Client:
             ) from None
         except requests.RequestException as exc:
             raise HooklabError(f"calling Hooklab at {self.server} failed: {exc}") from None
-        return self._checked(method, path, Answer(response.status_code, response.content))
+        content_type = response.headers.get("Content-Type")
+        answer = Answer(response.status_code, response.content, content_type)
+        return self._checked(method, path, answer)
 
     def _lean_call(
         self,
@@ -374,6 +458,7 @@ class Client:
         return HooklabError(f"calling Hooklab at {self.server} failed: {exc!r}")
 
     def _checked(self, method: str, path: str, answer: Answer) -> Answer:
+        answer.origin = (self.server, method, path)
         if answer.status_code >= 300:
             raise self._error(method, path, answer)
         return answer
@@ -404,54 +489,75 @@ class Client:
         """GET a JSON document."""
         return self.call("GET", path, params=params).json()
 
+    def expect(self, value: dict, keys: tuple[str, ...], method: str, path: str) -> dict:
+        """`value`, an object the server answered `method path` with, when it holds `keys`;
+        else the HooklabError of an answer that is not Hooklab's (as `Answer.object`)."""
+        answer = Answer(200, b"", "application/json")
+        answer.origin = (self.server, method, path)
+        return answer.shaped(value, keys)
+
+    def get_object(self, path: str, *keys: str, **params: Any) -> dict:
+        """GET a JSON object that holds `keys` (a HooklabError when the answer does not)."""
+        return self.call("GET", path, params=params).object(*keys)
+
+    def live_url(self, bin_id: str, after: int) -> str:
+        """The websocket URL of a bin's live stream, from after request `after`."""
+        return self.ws_url(f"/ws/bins/{_bin(bin_id)}?{urlencode({'after': int(after)})}")
+
     # -- bins -------------------------------------------------------------------------------
 
     def health(self) -> dict:
         """The server's liveness answer (also checks the server is reachable)."""
-        return self.get_json("/api/health")
+        return self.get_object("/api/health")
 
     def create_bin(self, **fields: Any) -> dict:
         """Create a bin: name, response {status, headers, body, delay_ms}, secret, rules,
-        rules_seed, forward."""
-        return self.call("POST", "/api/bins", json=fields).json()
+        rules_seed, forward. (Checked for its `id`: see `expect` for more.)"""
+        return self.call("POST", "/api/bins", json=fields).object("id")
 
     def create_bins(self, count: int, **fields: Any) -> list[dict]:
         """Create `count` bins alike (1 to 100) in one call; the fields of `create_bin`."""
         response = self.call("POST", "/api/bins/batch", json=fields, params={"count": count})
-        return _items(response.json(), "bins")
+        return response.items("bins", *BIN_KEYS)
 
     def bins(self) -> list[dict]:
         """Every bin."""
-        return _items(self.get_json("/api/bins"), "bins")
+        return self.call("GET", "/api/bins").items("bins", *BIN_KEYS)
 
     def bin(self, bin_id: str) -> dict:
         """One bin."""
-        return self.get_json(f"/api/bins/{_seg(bin_id)}")
+        return self.get_object(f"/api/bins/{_bin(bin_id)}", *BIN_KEYS)
 
     def update_bin(self, bin_id: str, **fields: Any) -> dict:
         """Change a bin."""
-        return self.call("PATCH", f"/api/bins/{_seg(bin_id)}", json=fields).json()
+        return self.call("PATCH", f"/api/bins/{_bin(bin_id)}", json=fields).object(*BIN_KEYS)
 
     def reset_rules(self, bin_id: str) -> dict:
         """Start a bin's rule counts and seeded draws again; returns the bin."""
-        return self.call("POST", f"/api/bins/{_seg(bin_id)}/rules/reset").json()
+        return self.call("POST", f"/api/bins/{_bin(bin_id)}/rules/reset").object(*BIN_KEYS)
 
     def delete_bin(self, bin_id: str) -> None:
         """Delete a bin and its captured requests."""
-        self.call("DELETE", f"/api/bins/{_seg(bin_id)}")
+        self.call("DELETE", f"/api/bins/{_bin(bin_id)}")
 
     def delete_bins(self, bin_ids: list[str]) -> list[str]:
         """Delete bins and their captured requests, one call (one transaction) per 100;
         returns the ids deleted (an id of no bin is skipped)."""
+        for bin_id in bin_ids:
+            _bin(bin_id)  # all checked before any is deleted
         deleted: list[str] = []
         for start in range(0, len(bin_ids), BINS_PER_CALL):
             chunk = ",".join(bin_ids[start : start + BINS_PER_CALL])
-            deleted += self.call("DELETE", "/api/bins", params={"ids": chunk}).json()["deleted"]
+            answer = self.call("DELETE", "/api/bins", params={"ids": chunk})
+            gone = answer.object("deleted")["deleted"]
+            if not isinstance(gone, list):
+                raise answer.unexpected(f"{_kind(gone)} where a list of deleted ids belongs")
+            deleted += gone
         return deleted
 
     def clear_bin(self, bin_id: str) -> None:
         """Delete a bin's captured requests."""
-        self.call("DELETE", f"/api/bins/{_seg(bin_id)}/requests")
+        self.call("DELETE", f"/api/bins/{_bin(bin_id)}/requests")
 
     def requests(
         self,
@@ -461,25 +567,28 @@ class Client:
         q: str | None = None,
     ) -> list[dict]:
         """Summaries of a bin's captured requests, newest first (`q`: only those matching)."""
-        body = self.get_json(
-            f"/api/bins/{_seg(bin_id)}/requests", after=after, limit=limit, q=q or None
-        )
-        return _items(body, "requests")
+        params = {"after": after, "limit": limit, "q": q or None}
+        answer = self.call("GET", f"/api/bins/{_bin(bin_id)}/requests", params=params)
+        return answer.items("requests", "id")
 
     def replay_request(self, bin_id: str, request_id: int | str, fields: dict) -> dict:
         """Have the server replay a captured request (edited, re-signed); returns its answer."""
-        path = f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}/replay"
+        path = f"{_request_path(bin_id, request_id)}/replay"
         # The server waits for the target's answer (its own timeout): leave it room.
-        return self.call("POST", path, json=fields, timeout=max(self.timeout, 60.0)).json()
+        answer = self.call("POST", path, json=fields, timeout=max(self.timeout, 60.0))
+        return answer.object("status_code", "duration_ms", "error")
 
     def request(self, bin_id: str, request_id: int | str) -> dict:
         """One captured request in full."""
-        return self.get_json(f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}")
+        return self.get_object(_request_path(bin_id, request_id), *REQUEST_KEYS)
 
     def raw_body(self, bin_id: str, request_id: int | str) -> bytes:
         """The body bytes of a captured request exactly as received."""
-        path = f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}/raw"
-        return self.call("GET", path).content
+        answer = self.call("GET", f"{_request_path(bin_id, request_id)}/raw")
+        kind = answer.content_type.split(";", 1)[0].strip().lower()
+        if kind and kind != "application/octet-stream":
+            raise answer.not_json("not the body bytes")
+        return answer.content
 
     def wait(
         self,
@@ -492,13 +601,13 @@ class Client:
         """Long poll: the first request newer than `after` (in full), or None after `timeout`."""
         response = self.call(
             "GET",
-            f"/api/bins/{_seg(bin_id)}/requests/wait",
+            f"/api/bins/{_bin(bin_id)}/requests/wait",
             params={"after": after, "timeout": f"{timeout:g}", "method": method, "path": path},
             timeout=timeout + 10,
         )
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        return response.object(*REQUEST_KEYS)
 
     def watch(self, bin_id: str, timeout: float = WAIT_SLICE_S) -> Watch | None:
         """Start waiting for a bin's first request now (a `Watch`); None unless `lean`."""
@@ -507,46 +616,52 @@ class Client:
         try:
             return Watch(self, bin_id, timeout)
         except (OSError, http.client.HTTPException) as exc:
-            raise self.failed("GET", f"/api/bins/{_seg(bin_id)}/requests/wait", exc) from None
+            raise self.failed("GET", f"/api/bins/{_bin(bin_id)}/requests/wait", exc) from None
 
     def export(self, bin_id: str, fmt: str = "json") -> bytes:
         """All of a bin's requests as HAR 1.2 or JSON (the bytes the server sent)."""
-        return self.call("GET", f"/api/bins/{_seg(bin_id)}/export", params={"format": fmt}).content
+        answer = self.call("GET", f"/api/bins/{_bin(bin_id)}/export", params={"format": fmt})
+        # Both formats are JSON documents: a page of another server is not an export.
+        if answer.content.lstrip()[:1] not in (b"{", b"["):
+            raise answer.not_json()
+        return answer.content
 
     # -- webhooks, events, deliveries -------------------------------------------------------
 
     def events(self) -> list[dict]:
         """The event catalog."""
-        return _items(self.get_json("/api/events"), "events")
+        return self.call("GET", "/api/events").items("events", "slug")
 
     def create_webhook(self, **fields: Any) -> dict:
         """Add a webhook: name, url, event, active, secret, payload_format, timeout_s."""
-        return self.call("POST", "/api/webhooks", json=fields).json()
+        return self.call("POST", "/api/webhooks", json=fields).object(*WEBHOOK_KEYS)
 
     def webhooks(self) -> list[dict]:
         """Every webhook."""
-        return _items(self.get_json("/api/webhooks"), "webhooks")
+        return self.call("GET", "/api/webhooks").items("webhooks", *WEBHOOK_KEYS)
 
     def webhook(self, webhook_id: int | str) -> dict:
         """One webhook."""
-        return self.get_json(f"/api/webhooks/{_seg(str(webhook_id))}")
+        return self.get_object(f"/api/webhooks/{_webhook(webhook_id)}", *WEBHOOK_KEYS)
 
     def update_webhook(self, webhook_id: int | str, **fields: Any) -> dict:
         """Change a webhook."""
-        return self.call("PATCH", f"/api/webhooks/{_seg(str(webhook_id))}", json=fields).json()
+        path = f"/api/webhooks/{_webhook(webhook_id)}"
+        return self.call("PATCH", path, json=fields).object(*WEBHOOK_KEYS)
 
     def delete_webhook(self, webhook_id: int | str) -> None:
         """Delete a webhook."""
-        self.call("DELETE", f"/api/webhooks/{_seg(str(webhook_id))}")
+        self.call("DELETE", f"/api/webhooks/{_webhook(webhook_id)}")
 
     def test_webhook(self, webhook_id: int | str, timeout: float = 60.0) -> dict:
         """Send the webhook's test event now and wait for the answer."""
-        path = f"/api/webhooks/{_seg(str(webhook_id))}/test"
-        return self.call("POST", path, timeout=timeout).json()
+        path = f"/api/webhooks/{_webhook(webhook_id)}/test"
+        return self.call("POST", path, timeout=timeout).object("ok", "status_code", "error")
 
     def rotate_secret(self, webhook_id: int | str) -> dict:
         """A new secret; the previous one stays valid until `previous_secret_expires_at`."""
-        return self.call("POST", f"/api/webhooks/{_seg(str(webhook_id))}/rotate").json()
+        path = f"/api/webhooks/{_webhook(webhook_id)}/rotate"
+        return self.call("POST", path).object("secret")
 
     def probe(
         self,
@@ -562,12 +677,21 @@ class Client:
         if timeout_s is not None:
             fields["timeout_s"] = timeout_s
         wait = probe_wait_s(timeout_s or 10.0)
-        return self.call("POST", "/api/probe", json=fields, timeout=wait).json()
+        return self._report(self.call("POST", "/api/probe", json=fields, timeout=wait))
 
     def probe_webhook(self, webhook_id: int | str, timeout_s: float = 60.0) -> dict:
         """Run the receiver checks against a webhook's URL with its secret; returns the report."""
-        path = f"/api/webhooks/{_seg(str(webhook_id))}/probe"
-        return self.call("POST", path, timeout=probe_wait_s(timeout_s)).json()
+        path = f"/api/webhooks/{_webhook(webhook_id)}/probe"
+        return self._report(self.call("POST", path, timeout=probe_wait_s(timeout_s)))
+
+    @staticmethod
+    def _report(answer: Answer) -> dict:
+        report = answer.object("ok", "checks")
+        if not isinstance(report["checks"], list):
+            raise answer.unexpected(f"{_kind(report['checks'])} where a list of checks belongs")
+        for check in report["checks"]:
+            answer.shaped(check, PROBE_CHECK_KEYS)
+        return report
 
     def fire(
         self,
@@ -583,37 +707,53 @@ class Client:
         """
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         params = None if check else {"check": "0"}
-        path = f"/api/events/{_seg(event)}"
-        return self.call("POST", path, json=payload, headers=headers, params=params).json()
+        path = f"/api/events/{_slug(event)}"
+        answer = self.call("POST", path, json=payload, headers=headers, params=params)
+        fired = answer.object("event_id", "deliveries")
+        if not isinstance(fired["deliveries"], list):
+            raise answer.unexpected(f"{_kind(fired['deliveries'])} where deliveries belong")
+        for delivery in fired["deliveries"]:
+            answer.shaped(delivery, ("id",))
+        return fired
 
     def event(self, slug: str) -> dict:
         """One event of the catalog, with its example payload and schema."""
-        return self.get_json(f"/api/events/{_seg(slug)}")
+        return self.get_object(f"/api/events/{_slug(slug)}", "slug", "name", "payload")
 
     def event_schema(self, slug: str) -> dict:
         """The JSON Schema of an event."""
-        return self.get_json(f"/api/events/{_seg(slug)}/schema")
+        return self.get_object(f"/api/events/{_slug(slug)}/schema")
 
     def check_payload(self, slug: str, payload: Any) -> dict:
         """Check a payload against an event's schema: `{"valid", "problems", "warnings"?}`."""
-        return self.call("POST", f"/api/events/{_seg(slug)}/check", json=payload).json()
+        path = f"/api/events/{_slug(slug)}/check"
+        return self._check_result(self.call("POST", path, json=payload))
 
     def check_request(self, bin_id: str, request_id: int | str, event: str | None = None) -> dict:
         """Check a captured request against an event (default: the one its header names)."""
-        path = f"/api/bins/{_seg(bin_id)}/requests/{_seg(str(request_id))}/check"
-        return self.get_json(path, event=event)
+        path = f"{_request_path(bin_id, request_id)}/check"
+        return self._check_result(self.call("GET", path, params={"event": event}))
+
+    @staticmethod
+    def _check_result(answer: Answer) -> dict:
+        result = answer.object("valid", "problems")
+        if not isinstance(result["problems"], list):
+            raise answer.unexpected(f"{_kind(result['problems'])} where problems belong")
+        for problem in result["problems"]:
+            answer.shaped(problem, ("path", "message"))
+        return result
 
     def create_event(self, **fields: Any) -> dict:
         """Add a user event: slug, name, description, payload (the example), schema."""
-        return self.call("POST", "/api/events", json=fields).json()
+        return self.call("POST", "/api/events", json=fields).object("slug")
 
     def update_event(self, slug: str, **fields: Any) -> dict:
         """Change a user event."""
-        return self.call("PATCH", f"/api/events/{_seg(slug)}", json=fields).json()
+        return self.call("PATCH", f"/api/events/{_slug(slug)}", json=fields).object("slug")
 
     def delete_event(self, slug: str) -> None:
         """Delete a user event."""
-        self.call("DELETE", f"/api/events/{_seg(slug)}")
+        self.call("DELETE", f"/api/events/{_slug(slug)}")
 
     def import_events(
         self, document: Any, prefix: str = "", dry_run: bool = False, timeout: float = 300.0
@@ -627,20 +767,21 @@ class Client:
             params={"prefix": prefix, "dry_run": "1" if dry_run else None},
             headers={"Content-Type": "application/json"},
             timeout=timeout,
-        ).json()
+        ).object()
 
     def deliveries(self, webhook_id: int | str) -> list[dict]:
         """A webhook's deliveries with their attempts."""
-        body = self.get_json(f"/api/webhooks/{_seg(str(webhook_id))}/deliveries")
-        return _items(body, "deliveries")
+        path = f"/api/webhooks/{_webhook(webhook_id)}/deliveries"
+        return self.call("GET", path).items("deliveries", "id")
 
     def delivery(self, delivery_id: int | str) -> dict:
         """One delivery with its attempts."""
-        return self.get_json(f"/api/deliveries/{_seg(str(delivery_id))}")
+        return self.get_object(f"/api/deliveries/{_delivery(delivery_id)}", "id")
 
     def redeliver(self, delivery_id: int | str) -> dict:
         """One more attempt of a delivery, now."""
-        return self.call("POST", f"/api/deliveries/{_seg(str(delivery_id))}/redeliver").json()
+        path = f"/api/deliveries/{_delivery(delivery_id)}/redeliver"
+        return self.call("POST", path).object("ok")
 
 
 def probe_wait_s(timeout_s: float) -> float:
@@ -648,16 +789,72 @@ def probe_wait_s(timeout_s: float) -> float:
     return 12 * (timeout_s + 1) + 10
 
 
-def _seg(value: str) -> str:
-    """One path segment, escaped (ids come from users and must not change the route)."""
+# What the client reads of the API's objects (an answer without them is not Hooklab's).
+BIN_KEYS = ("id", "url")
+REQUEST_KEYS = ("id", "method")
+WEBHOOK_KEYS = ("id", "name", "url")
+PROBE_CHECK_KEYS = ("name", "ok", "status_code", "duration_ms", "error", "expected")
+
+# A bin id is 26 of a-z2-7; anything outside these characters names no bin. The path is
+# decoded before routing, so a `/` in an id would reach another route ("BIN/requests").
+BIN_ID_CHARS = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def bin_id_problem(value: Any) -> str | None:
+    """Why `value` cannot be a bin id, or None when it may be one."""
+    if isinstance(value, str) and BIN_ID_CHARS.fullmatch(value):
+        return None
+    return f"{_shown(value)} is not a bin id."
+
+
+def whole_number_problem(value: Any, what: str) -> str | None:
+    """Why `value` cannot be an id that is a whole number (`what`: "a webhook id"), or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return None
+    return f"{_shown(value)} is not {what} (a whole number)."
+
+
+def slug_problem(value: Any) -> str | None:
+    """Why `value` cannot be an event slug (it would reach another route), or None."""
+    if isinstance(value, str) and value not in ("", ".", "..") and "/" not in value:
+        return None
+    return f"{_shown(value)} is not an event slug."
+
+
+def _checked_segment(problem: str | None, value: Any) -> str:
+    """One path segment, escaped; a HooklabError (before any call) when it is no id at all."""
+    if problem is not None:
+        raise HooklabError(problem, None, "bad_id")
     return quote(str(value), safe="")
 
 
-def _items(body: Any, key: str) -> list:
-    """A list from an API answer that is either a list or an object holding one under `key`."""
-    if isinstance(body, dict):
-        body = body.get(key, body.get("items", []))
-    return list(body)
+def _bin(bin_id: Any) -> str:
+    return _checked_segment(bin_id_problem(bin_id), bin_id)
+
+
+def _webhook(webhook_id: Any) -> str:
+    return _checked_segment(whole_number_problem(webhook_id, "a webhook id"), webhook_id)
+
+
+def _delivery(delivery_id: Any) -> str:
+    return _checked_segment(whole_number_problem(delivery_id, "a delivery id"), delivery_id)
+
+
+def _slug(slug: Any) -> str:
+    return _checked_segment(slug_problem(slug), slug)
+
+
+def _request_path(bin_id: Any, request_id: Any) -> str:
+    """The API path of one captured request (both ids checked, then escaped)."""
+    rid = _checked_segment(whole_number_problem(request_id, "a request id"), request_id)
+    return f"/api/bins/{_bin(bin_id)}/requests/{rid}"
 
 
 def body_bytes(captured: dict) -> bytes:
@@ -722,8 +919,14 @@ def replay(
 
 
 def parse_json_text(text: str, what: str) -> Any:
-    """Parse JSON given on a command line or in a file, or a HooklabError naming `what`."""
+    """Parse JSON given on a command line or in a file, or a HooklabError naming `what`.
+
+    Read strictly, as the server reads a body (shared/json_input.py): NaN, Infinity and
+    numbers too large for a float (1e309) are not JSON, and no server would take them.
+    """
     try:
-        return jsonlib.loads(text)
+        return json_input.loads(text)
     except ValueError as exc:
         raise HooklabError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise HooklabError(f"{what} is not valid JSON: it is nested too deeply") from None

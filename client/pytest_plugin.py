@@ -116,7 +116,13 @@ class CapturedRequest(Record):
         try:
             result = self._client.check_request(self["bin_id"], self["id"], event)
         except HooklabError as exc:
-            raise HooklabError(f"hooklab: {exc.message}", exc.status, exc.code, exc.field) from None
+            message = exc.message
+            if exc.code == "no_event":  # the API says `?event=<slug>`; here it is an argument
+                message = (
+                    f"request {self['id']} names no event (it has no X-Hooklab-Event header): "
+                    'say which event to check it against, as in request.check("<slug>")'
+                )
+            raise HooklabError(f"hooklab: {message}", exc.status, exc.code, exc.field) from None
         return result["problems"]
 
 
@@ -163,7 +169,8 @@ class Bin:
 
     def requests(self) -> list[CapturedRequest]:
         """Every request the bin keeps, in full, oldest first."""
-        exported = jsonlib.loads(self._client.export(self.id, "json"))
+        __tracebackhide__ = True  # an error points at the test's line, not at the plugin
+        exported = jsonlib.loads(self._hooklab._call(self._client.export, self.id, "json"))
         return [CapturedRequest(item, self._client) for item in exported]
 
     def wait_for(
@@ -205,7 +212,8 @@ class Bin:
                     continue
             else:
                 # The server filters on method and path; JSON and the predicate are checked here.
-                found = self._client.wait(
+                found = self._hooklab._call(
+                    self._client.wait,
                     self.id,
                     after=after,
                     timeout=min(remaining, WAIT_SLICE_S),
@@ -254,8 +262,9 @@ class Bin:
 
     def clear(self) -> None:
         """Delete the bin's captured requests."""
+        __tracebackhide__ = True
         self.stop_watching()  # what it may have read already is cleared
-        self._client.clear_bin(self.id)
+        self._hooklab._call(self._client.clear_bin, self.id)
         self._matched.clear()
 
     def stop_watching(self) -> None:
@@ -316,6 +325,7 @@ class Hooklab:
         With no options, the bin is one the session's housekeeper made ready beforehand (never
         handed out before, empty); its `created_at` is when it was made.
         """
+        __tracebackhide__ = True  # a refused option points at the test's line, not here
         fields: dict[str, Any] = {}
         if name is not None:
             fields["name"] = name
@@ -338,7 +348,8 @@ class Hooklab:
         if ready is not None:
             created = Bin(self, *ready)
         else:
-            created = Bin(self, self._call(self.client.create_bin, **fields))
+            made = self._call(self.client.create_bin, **fields)
+            created = Bin(self, self._call(self.client.expect, made, ("url",), "POST", "/api/bins"))
         self._bins.append(created)
         return created
 
@@ -353,6 +364,7 @@ class Hooklab:
         timeout_s: float | None = None,
     ) -> dict:
         """Add a webhook delivering `event` (a slug, or "*" for all) to `url` (or a Bin)."""
+        __tracebackhide__ = True
         target = url.url if isinstance(url, Bin) else url
         fields: dict[str, Any] = {
             "name": name or f"pytest webhook {len(self._webhooks) + 1}",
@@ -373,14 +385,17 @@ class Hooklab:
 
     def fire(self, event: str, payload: Any = None, idempotency_key: str | None = None) -> dict:
         """Fire an event (no payload: the catalog's example); returns `event_id`, `deliveries`."""
+        __tracebackhide__ = True
         return self._call(self.client.fire, event, payload, idempotency_key)
 
     def test_webhook(self, webhook: dict | int | str) -> dict:
         """Send a webhook's test event now; returns `ok`, `status_code`, `response_body`, …"""
+        __tracebackhide__ = True
         return self._call(self.client.test_webhook, _webhook_id(webhook))
 
     def deliveries(self, webhook: dict | int | str) -> list[dict]:
         """A webhook's deliveries, each with its attempts."""
+        __tracebackhide__ = True
         return self._call(self.client.deliveries, _webhook_id(webhook))
 
     def wait_for_deliveries(
@@ -417,6 +432,7 @@ class Hooklab:
 
     def events(self) -> list[dict]:
         """The event catalog."""
+        __tracebackhide__ = True
         return self._call(self.client.events)
 
     def probe(
@@ -431,6 +447,7 @@ class Hooklab:
         Returns the report: `report.ok`, `report.checks`, `report.check("stale_timestamp")`,
         `report.card()`; `report.raise_for_failures()` fails the test with the card.
         """
+        __tracebackhide__ = True
         return ProbeReport(self._call(self.client.probe, url, secret, event, timeout_s))
 
     def assert_receiver_ok(

@@ -126,7 +126,8 @@ def test_an_unedited_replay_stays_client_side_and_is_not_recorded(run, live_serv
     ],
 )
 def test_bad_edits_are_one_line_errors(run, live_server, source, args, message):
-    result = run("replay", source["id"], "latest", "--to", live_server.url, *args)
+    target = live_server.create_bin()["url"]  # never reached: the edits are refused first
+    result = run("replay", source["id"], "latest", "--to", target, *args)
     assert result.exit_code == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -184,3 +184,19 @@ def test_a_webhook_saved_with_a_url_here_does_not_loop(live_server, settings):
     # Had the delivery fired the event again, its own delivery would exist by now: the
     # attempt's answer is logged only after the request that would have made it returned.
     assert len(requests.get(deliveries_url, timeout=5).json()) == 1
+
+
+def test_a_replay_to_this_servers_api_is_refused_but_into_a_bin_is_fine(live_server):
+    source = live_server.create_bin()
+    into = live_server.create_bin()
+    request_id = requests.post(source["url"], data=b"{}", timeout=5).headers["X-Hooklab-Request-Id"]
+    replay_url = f"{live_server.url}/api/bins/{source['id']}/requests/{request_id}/replay"
+    own = replay_url.replace("127.0.0.1", "127.1")
+    refused = requests.post(replay_url, json={"url": own}, timeout=10)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "url"
+    assert "own pages or API" in refused.json()["error"]["message"]
+    sent = requests.post(replay_url, json={"url": into["url"]}, timeout=10)
+    assert sent.status_code in (200, 201), sent.text
+    listed = requests.get(f"{live_server.url}/api/bins/{into['id']}/requests", timeout=5).json()
+    assert len(listed) == 1

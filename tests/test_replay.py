@@ -11,6 +11,7 @@ import requests
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hooklab.shared.signing import generate_secret, sign
+from tests.app_receiver import AppReceiver
 from tests.conftest import make_settings, start_live_server
 
 SECRET = generate_secret()
@@ -254,20 +255,20 @@ class socket_closed:
         ({}, "url"),
         ({"url": "ftp://example.com/"}, "url"),
         ({"url": "http://127.0.0.1:99999/"}, "url"),
-        ({"url": "http://127.0.0.1/", "colour": "red"}, "colour"),
-        ({"url": "http://127.0.0.1/", "body": "a", "body_base64": "YQ=="}, "body"),
-        ({"url": "http://127.0.0.1/", "body_base64": "not base64!"}, "body_base64"),
-        ({"url": "http://127.0.0.1/", "body": 5}, "body"),
-        ({"url": "http://127.0.0.1/", "method": "GET POST"}, "method"),
-        ({"url": "http://127.0.0.1/", "headers": {"A": "b"}}, "headers"),
-        ({"url": "http://127.0.0.1/", "headers": [["A"]]}, "headers[0]"),
-        ({"url": "http://127.0.0.1/", "headers": [["A b", "c"]]}, "headers[0]"),
-        ({"url": "http://127.0.0.1/", "headers": [["A", "b\r\nX: y"]]}, "headers[0]"),
-        ({"url": "http://127.0.0.1/", "with_path": "yes"}, "with_path"),
-        ({"url": "http://127.0.0.1/", "resign": "whsec_x"}, "resign"),
-        ({"url": "http://127.0.0.1/", "resign": {"secret": "nope"}}, "resign.secret"),
-        ({"url": "http://127.0.0.1/", "resign": {"secret": "whsec_!!!"}}, "resign.secret"),
-        ({"url": "http://127.0.0.1/", "resign": {"secret": SECRET, "x": 1}}, "resign.x"),
+        ({"url": "http://127.0.0.1:9/", "colour": "red"}, "colour"),
+        ({"url": "http://127.0.0.1:9/", "body": "a", "body_base64": "YQ=="}, "body"),
+        ({"url": "http://127.0.0.1:9/", "body_base64": "not base64!"}, "body_base64"),
+        ({"url": "http://127.0.0.1:9/", "body": 5}, "body"),
+        ({"url": "http://127.0.0.1:9/", "method": "GET POST"}, "method"),
+        ({"url": "http://127.0.0.1:9/", "headers": {"A": "b"}}, "headers"),
+        ({"url": "http://127.0.0.1:9/", "headers": [["A"]]}, "headers[0]"),
+        ({"url": "http://127.0.0.1:9/", "headers": [["A b", "c"]]}, "headers[0]"),
+        ({"url": "http://127.0.0.1:9/", "headers": [["A", "b\r\nX: y"]]}, "headers[0]"),
+        ({"url": "http://127.0.0.1:9/", "with_path": "yes"}, "with_path"),
+        ({"url": "http://127.0.0.1:9/", "resign": "whsec_x"}, "resign"),
+        ({"url": "http://127.0.0.1:9/", "resign": {"secret": "nope"}}, "resign.secret"),
+        ({"url": "http://127.0.0.1:9/", "resign": {"secret": "whsec_!!!"}}, "resign.secret"),
+        ({"url": "http://127.0.0.1:9/", "resign": {"secret": SECRET, "x": 1}}, "resign.x"),
     ],
 )
 def test_bad_replay_fields_are_422_naming_the_field(app, client, fields, field):
@@ -282,7 +283,7 @@ def test_bad_replay_fields_are_422_naming_the_field(app, client, fields, field):
 def test_replay_of_a_missing_request_is_404(client):
     created = client.post("/api/bins", json={}).get_json()
     response = client.post(
-        f"/api/bins/{created['id']}/requests/999/replay", json={"url": "http://127.0.0.1/"}
+        f"/api/bins/{created['id']}/requests/999/replay", json={"url": "http://127.0.0.1:9/"}
     )
     assert response.status_code == 404
 
@@ -303,10 +304,13 @@ def test_the_private_target_block_applies_to_replays(tmp_path):
 
 def test_the_answer_body_in_base64_when_not_text(live_server):
     source = live_server.create_bin()
-    requests.post(source["url"], data=b"\xff\xfe", timeout=5)
+    requests.post(source["url"], data=b"x", timeout=5)
     original = newest(live_server, source["id"])
-    raw_url = f"{live_server.url}/api/bins/{source['id']}/requests/{original['id']}/raw"
-    answer = replay(live_server, original, url=raw_url, method="GET").json()
+    receiver = AppReceiver(body=b"\xff\xfe")
+    try:
+        answer = replay(live_server, original, url=receiver.url, method="GET").json()
+    finally:
+        receiver.stop()
     assert answer["status_code"] == 200
     assert "body_text" not in answer
     assert base64.b64decode(answer["body_base64"]) == b"\xff\xfe"
