@@ -216,12 +216,16 @@ def perform(
         except Exception as exc:  # every failure becomes a recorded attempt, never a crash
             outcome.error_kind, outcome.error = describe_error(exc, url, timeout_s)
             if deadline.expired:
-                target = urlsplit(url).netloc or url
-                outcome.error_kind = "timeout"
-                outcome.error = f"timeout: {target} did not finish answering within {timeout_s:g} s"
+                _timed_out(outcome, url, timeout_s)
             return outcome
         finally:
             outcome.duration_ms = round((time.monotonic() - started) * 1000)
+        if deadline.expired:
+            # The deadline cut the connection while the headers were still coming (a receiver
+            # sending one header line at a time): http.client takes the cut for their end, so
+            # the status line alone would pass for a whole answer. It is a timeout.
+            response.close()
+            return _timed_out(outcome, url, timeout_s)
         try:
             outcome.status_code = response.status_code
             outcome.response_headers = [[k, v] for k, v in response.raw.headers.items()]
@@ -232,6 +236,13 @@ def perform(
     outcome.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
     if not outcome.ok:
         outcome.error_kind, outcome.error = _status_error(response)
+    return outcome
+
+
+def _timed_out(outcome: Outcome, url: str, timeout_s: float) -> Outcome:
+    target = urlsplit(url).netloc or url
+    outcome.error_kind = "timeout"
+    outcome.error = f"timeout: {target} did not finish answering within {timeout_s:g} s"
     return outcome
 
 
