@@ -9,9 +9,10 @@ import time
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
 from hooklab.bin_server import bins, captured, export, replay, search
+from hooklab.bin_server.holds import busy_message, thread_holds
 from hooklab.shared import json_input
 from hooklab.shared.context import get_notifier, get_settings, get_store
-from hooklab.shared.errors import ApiError
+from hooklab.shared.errors import ApiError, json_error
 from hooklab.shared.own_server import this_server
 from hooklab.shared.params import query_int, query_seconds
 from hooklab.shared.store import MAX_ROW_ID, row, row_id
@@ -331,6 +332,18 @@ def wait_for_request(bin_id: str):
     method = request.args.get("method", "").strip().upper()
     path = request.args.get("path", "").strip()
 
+    holds = thread_holds(store, settings)
+    if not holds.enter():  # the poll would hold a thread the captures it waits for need
+        busy = json_error(503, "too_many_waiting", busy_message(holds, "this long poll"))
+        busy.headers["Retry-After"] = "1"
+        return busy
+    try:
+        return _wait(store, bin_id, bin_row, after, timeout, method, path)
+    finally:
+        holds.leave()
+
+
+def _wait(store, bin_id: str, bin_row: dict, after: int, timeout: float, method: str, path: str):
     deadline = time.monotonic() + timeout
     # Woken by this bin's captures (and by changes naming no bin, like a deletion) only.
     with get_notifier().bell(bin_id) as bell:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -30,6 +29,7 @@ from hooklab.bin_server.forward import (
     record_outcome,
     send_forward,
 )
+from hooklab.bin_server.holds import Holds, thread_holds
 from hooklab.bin_server.rules import (
     HEADER_NAME,
     HEADER_VALUE,
@@ -169,7 +169,8 @@ class CaptureMiddleware:
         self.writer = CaptureWriter(store, settings.max_requests_per_bin)
         # Delayed answers and sync forwards hold a thread each: never more than half of them.
         cap = min(settings.max_waiting_answers, max(1, settings.threads // 2))
-        self.waiting = Waiting(max(cap, 0))
+        # ... and they count against the app's budget of waiting connections (holds.py).
+        self.waiting = Holds(max(cap, 0), thread_holds(store, settings))
         self.forwards = forward_queue(store, settings)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -266,7 +267,8 @@ class CaptureMiddleware:
                     start_response,
                     503,
                     "too_many_waiting",
-                    f"{self.waiting.cap} answers are already waiting (delayed or forwarded); "
+                    f"Too many answers are already waiting (at most {self.waiting.cap} delayed "
+                    "or forwarded, fewer while long polls and live pages wait too); "
                     f"the request was recorded (id {request_id}); try again shortly.",
                     extra=[("Retry-After", "1"), id_header],
                 )
@@ -429,28 +431,6 @@ class Plan:
     capped = False
     waits = False  # holds a waiting slot, to give back once answered
     answered_by = ""
-
-
-class Waiting:
-    """Counts the answers waiting at once (delays, sync forwards), up to a cap."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> bool:
-        """Take a place, or False when all are taken."""
-        with self._lock:
-            if self.count >= self.cap:
-                return False
-            self.count += 1
-            return True
-
-    def leave(self) -> None:
-        """Give a place back."""
-        with self._lock:
-            self.count -= 1
 
 
 class NotifyAfter(list):

@@ -21,9 +21,10 @@ from simple_websocket import ConnectionClosed
 
 from hooklab.bin_server.bins import get_bin_row, looks_like_bin_id
 from hooklab.bin_server.captured import SUMMARY_COLUMNS, summary
+from hooklab.bin_server.holds import busy_message, thread_holds
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.store import MAX_ROW_ID, Store, rows
-from hooklab.shared.websocket import sock
+from hooklab.shared.websocket import sock, whole_frames
 
 bp = Blueprint("bin_live", __name__)
 POLL_S = 1.0
@@ -143,9 +144,9 @@ def _after_param() -> int | None:
     return value if value <= MAX_ROW_ID else None
 
 
-def _error(ws, code: str, message: str) -> None:
+def _error(ws, code: str, message: str, close_code: int = 1008) -> None:
     ws.send(json.dumps({"type": "error", "error": {"code": code, "message": message}}))
-    _close(ws, reason=1008, message=message[:100])
+    _close(ws, reason=close_code, message=message[:100])
 
 
 def _close(ws, **reason) -> None:
@@ -159,6 +160,7 @@ def _close(ws, **reason) -> None:
 @sock.route("/ws/bins/<bin_id>", bp=bp)
 def stream_bin(ws, bin_id: str) -> None:
     """Send every request with id > after, then new ones as they arrive, until either side stops."""
+    whole_frames(ws)  # our frames and simple-websocket's pings, never interleaved
     app = current_app._get_current_object()
     store, settings = get_store(app), get_settings(app)
     notifier = get_notifier(app)
@@ -177,6 +179,11 @@ def stream_bin(ws, bin_id: str) -> None:
     bin_row = get_bin_row(store, bin_id) if looks_like_bin_id(bin_id) else None
     if bin_row is None:
         _error(ws, "bin_not_found", f"No bin with id {bin_id!r}.")
+        return
+    holds = thread_holds(store, settings)
+    if not holds.enter():  # this socket would hold a thread the captures it shows need
+        # 1013: try again later.
+        _error(ws, "too_many_waiting", busy_message(holds, "this live connection"), 1013)
         return
     cleared_at = bin_row["cleared_at"]
     feed = feeds.join(bin_id, base_url, trust_host)
@@ -201,6 +208,7 @@ def stream_bin(ws, bin_id: str) -> None:
         return
     finally:
         feeds.leave(feed)
+        holds.leave()
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,7 @@ import http.client
 import json as jsonlib
 import re
 import select
+import time
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -17,6 +18,7 @@ import hooklab.shared
 from hooklab.shared import json_input
 from hooklab.shared.resend import resend_headers
 
+BUSY_RETRY_S = 1.0  # the server's Retry-After for a long poll it has no place for
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 # The server caps a long poll at `wait_max_s` (60 s by default); ask for at most this much.
 WAIT_SLICE_S = 30.0
@@ -286,8 +288,9 @@ class Watch:
 
     def result(self, timeout: float) -> dict | None:
         """The bin's first request (in full), or None: none within `timeout`, the server's wait
-        ended first (its answer was 204), or a kept-alive connection turned out closed (ask the
-        server again). HooklabError for any other failure. Once only."""
+        ended first (its answer was 204), a kept-alive connection turned out closed, or the
+        server had no place for the poll (503 too_many_waiting): ask the server again.
+        HooklabError for any other failure. Once only."""
         conn, self._conn = self._conn, None
         if conn is None:
             raise RuntimeError("a Watch's result is read once")
@@ -302,7 +305,12 @@ class Watch:
                 return None  # the server closed it while idle: the poll never got there
             raise self._client.failed("GET", self._path, exc) from None
         self._client.give_back(conn)
-        answer = self._client._checked("GET", self._path, answer)
+        try:
+            answer = self._client._checked("GET", self._path, answer)
+        except HooklabError as exc:
+            if exc.code == "too_many_waiting":
+                return None  # no place for a poll sent ahead: ask again (Client.wait retries)
+            raise
         if answer.status_code == 204 or not answer.content:
             return None
         return answer.object("id", "method")
@@ -598,13 +606,31 @@ class Client:
         method: str | None = None,
         path: str | None = None,
     ) -> dict | None:
-        """Long poll: the first request newer than `after` (in full), or None after `timeout`."""
-        response = self.call(
-            "GET",
-            f"/api/bins/{_bin(bin_id)}/requests/wait",
-            params={"after": after, "timeout": f"{timeout:g}", "method": method, "path": path},
-            timeout=timeout + 10,
-        )
+        """Long poll: the first request newer than `after` (in full), or None after `timeout`.
+
+        A server whose threads are all held by waiting connections answers 503
+        `too_many_waiting` (Retry-After: 1): asked again each second until `timeout`.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                response = self.call(
+                    "GET",
+                    f"/api/bins/{_bin(bin_id)}/requests/wait",
+                    params={
+                        "after": after,
+                        "timeout": f"{left:.3f}",
+                        "method": method,
+                        "path": path,
+                    },
+                    timeout=left + 10,
+                )
+                break
+            except HooklabError as exc:
+                if exc.code != "too_many_waiting" or left < BUSY_RETRY_S:
+                    raise
+                time.sleep(BUSY_RETRY_S)
         if response.status_code == 204 or not response.content:
             return None
         return response.object(*REQUEST_KEYS)

@@ -7,6 +7,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 import pytest
 import requests
@@ -114,7 +115,15 @@ def test_long_polls_given_up_by_their_clients_free_the_servers_threads(tmp_path)
 
         sender = threading.Thread(target=send, daemon=True)
         sender.start()
-        answer = requests.get(f"{api}/requests/wait?timeout=30", timeout=10)
+        # The given-up polls keep their places until they notice (within a second or so):
+        # meanwhile a new one is refused with Retry-After, as a client asks again.
+        deadline = time.monotonic() + 10
+        while True:
+            answer = requests.get(f"{api}/requests/wait?timeout=30", timeout=10)
+            if answer.status_code != 503 or time.monotonic() > deadline:
+                break
+            assert answer.json()["error"]["code"] == "too_many_waiting"
+            time.sleep(float(answer.headers["Retry-After"]))
         sender.join()
         assert answer.status_code == 200
         assert (answer.json()["subpath"], answer.json()["body_text"]) == ("/late", "late")

@@ -1,0 +1,86 @@
+"""Long polls and live websockets share a budget of server threads with delayed answers, so
+idle waiters can never take the threads captures and the API need (a default server's 64
+threads were all taken by 64 idle polls, and the capture they waited for queued for 8 s)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import requests
+import simple_websocket
+
+from hooklab.bin_server.holds import Holds, reserved
+from hooklab.client.http import Client, LiveSocket
+from tests.conftest import make_settings, start_live_server
+
+THREADS = 8  # reserved(8) = 2: six places for waiting connections
+
+
+def open_poll(port: int, bin_id: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(
+        f"GET /api/bins/{bin_id}/requests/wait?timeout=30&path=/never HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def test_the_budget_and_its_parent():
+    parent = Holds(2)
+    child = Holds(5, parent)
+    assert child.enter() and child.enter()
+    assert not child.enter()  # the parent is full
+    assert not parent.enter()
+    child.leave()
+    assert parent.enter()
+    assert reserved(64) == 8 and reserved(8) == 2 and reserved(1) == 1
+
+
+def test_waiting_connections_never_take_the_last_threads(tmp_path):
+    live = start_live_server(make_settings(tmp_path, threads=THREADS))
+    polls: list[socket.socket] = []
+    sockets: list[LiveSocket] = []
+    try:
+        target = live.create_bin()
+        cap = THREADS - reserved(THREADS)
+        # Half the places to long polls, half to live pages: each holds a thread.
+        polls = [open_poll(live.port, target["id"]) for _ in range(cap // 2)]
+        for _ in range(cap - cap // 2):
+            sockets.append(LiveSocket.connect(f"{live.ws_url}/ws/bins/{target['id']}"))
+        # Every place is taken once the server has read them all: one more poll is refused.
+        deadline = time.monotonic() + 10
+        while True:
+            refused = requests.get(
+                f"{live.url}/api/bins/{target['id']}/requests/wait?timeout=5", timeout=10
+            )
+            if refused.status_code == 503 or time.monotonic() > deadline:
+                break
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "too_many_waiting"
+        assert refused.headers["Retry-After"] == "1"
+        assert "--threads" in refused.json()["error"]["message"]
+        # ... and one more live page too: an error frame, then close 1013 (try again later).
+        extra = LiveSocket.connect(f"{live.ws_url}/ws/bins/{target['id']}")
+        frame = json.loads(extra.receive(timeout=5))
+        assert frame["error"]["code"] == "too_many_waiting"
+        try:
+            assert extra.receive(timeout=5) is None
+        except simple_websocket.ConnectionClosed as closed:
+            assert closed.reason == 1013
+        # Captures and the API still have their threads.
+        started = time.monotonic()
+        assert requests.post(target["url"], data=b"x", timeout=5).status_code == 200
+        assert requests.get(f"{live.url}/api/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2
+        # A place freed is a place taken again; the client waits its turn (Retry-After).
+        sockets.pop().close()
+        found = Client(live.url).wait(target["id"], after=0, timeout=8)
+        assert found is not None and found["body_text"] == "x"
+    finally:
+        for sock in polls:
+            sock.close()
+        for ws in sockets:
+            ws.close()
+        live.kill()
