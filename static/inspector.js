@@ -33,6 +33,7 @@
   let activeTab = "overview";
   let socket = null;
   let retryDelay = 500;
+  let busyRefused = false; // the server had no thread to spare for this page
   let retryTimer = null;
   let stopped = false;
 
@@ -746,6 +747,8 @@
       binDeleted();
     } else if (message.type === "error" && message.error && message.error.code === "bin_not_found") {
       binDeleted();
+    } else if (message.type === "error" && message.error && message.error.code === "too_many_waiting") {
+      busyRefused = true; // too many connections wait on the server: back off, do not hammer it
     }
   }
 
@@ -777,6 +780,10 @@
     });
     ws.addEventListener("close", () => {
       if (socket === ws) socket = null;
+      if (busyRefused) {
+        busyRefused = false;
+        retryDelay = Math.max(retryDelay, 4000);
+      }
       if (!stopped) scheduleReconnect();
     });
   }

@@ -339,3 +339,24 @@ def test_screenshot_of_the_inspector(page, live_server, screenshot):
     expect(page.locator("#panel-body pre.json")).to_contain_text("payment.succeeded")
     page.mouse.move(0, 0)
     screenshot(page, "inspector.png")
+
+
+@pytest.mark.parametrize("settings", [{"threads": 4}], indirect=True)
+def test_a_page_refused_for_lack_of_threads_backs_off_and_comes_live_later(page, live_server):
+    from hooklab.client.http import LiveSocket
+
+    target = live_server.create_bin()
+    url = f"{live_server.ws_url}/ws/bins/{target['id']}"
+    # reserved(4) = 1: three waiting connections take every place.
+    held = [LiveSocket.connect(url) for _ in range(3)]
+    try:
+        page.goto(target["inspect_url"])
+        status = page.locator("#live-status")
+        expect(status).to_contain_text(re.compile(r"retrying in [4-9] s"))
+    finally:
+        for ws in held:
+            ws.close()
+    expect(status).to_have_text("Live", timeout=15000)
+    requests.post(target["url"], data=b"after the wait", timeout=5)
+    expect(page.locator("#request-list")).to_contain_text("POST")
+    assert page.js_errors == []
