@@ -5,6 +5,7 @@ Both are streamed one request at a time: a bin may hold a thousand bodies of 10 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import unicodedata
@@ -127,26 +128,47 @@ def har_request(item: dict) -> dict:
 
 
 def har_response(item: dict, bin_row: dict, settings: Settings, truncated: bool) -> dict:
-    """The response part of a HAR entry: the bin's configured response (as it is now)."""
+    """The response part of a HAR entry: the status the request was answered with (a rule's,
+    the 413 of a body too large, your app's through a sync forward, 0 for a dropped
+    connection), with the app's headers and body when a forward answered; otherwise the
+    bin's configured headers and body as they are now."""
+    answered = item.get("answered_by") or {}
+    forward = item.get("forward") or {}
+    comment = "The status the request was answered with; headers and body as the bin is now."
     if truncated:
         status = 413
         message = too_large_message(settings.max_body_bytes, item["id"])
         body = json.dumps({"error": {"code": "too_large", "message": message}}).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         headers += [("Connection", "close"), ("X-Hooklab-Request-Id", str(item["id"]))]
+        comment = "The answer to a body over the limit."
+    elif answered.get("name") == "forward" and forward.get("status_code") is not None:
+        status = forward["status_code"]
+        headers = [(name, value) for name, value in forward.get("headers") or []]
+        if forward.get("body_base64") is not None:
+            body = base64.b64decode(forward["body_base64"])
+        else:
+            body = (forward.get("body_text") or "").encode()
+        comment = "Your app's answer, relayed by the sync forward."
     else:
         status, headers, body = configured_response(bin_row, item["id"])
+        if answered.get("status") is not None:
+            status = answered["status"]
+        elif answered.get("rule") is not None or answered.get("name") == "forward":
+            status = 0  # no answer: the rule dropped the connection, or the app failed
+            comment = "No answer was sent (the connection was dropped)."
     mime = next((v for n, v in headers if n.lower() == "content-type"), "")
     location = next((v for n, v in headers if n.lower() == "location"), "")
+    text = body.decode("utf-8", errors="replace")
     return {
         "status": status,
-        "statusText": reason(status),
+        "statusText": reason(status) if status else "",
         "httpVersion": "HTTP/1.1",
         "cookies": [],
         "headers": [{"name": name, "value": value} for name, value in headers],
-        "content": {"size": len(body), "mimeType": mime, "text": body.decode("utf-8")},
+        "content": {"size": len(body), "mimeType": mime, "text": text},
         "redirectURL": location,
         "headersSize": -1,
         "bodySize": len(body),
-        "comment": "The bin's configured response at the time of the export.",
+        "comment": comment,
     }

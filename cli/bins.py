@@ -369,8 +369,17 @@ def bin_requests(
     print_table(
         [_summary_row(r) for r in items],
         ["ID", "RECEIVED", "METHOD", "PATH", "SIZE", "TYPE", "ANSWER"],
-        "No requests yet.",
+        _nothing_listed(grep, after),
     )
+
+
+def _nothing_listed(grep: str | None, after: int | None) -> str:
+    """What an empty listing means: no request at all, or none that matched."""
+    if grep is not None:
+        return f"No request matches {grep!r}."
+    if after is not None:
+        return f"No requests after {after}."
+    return "No requests yet."
 
 
 def _summary_row(r: dict) -> list:

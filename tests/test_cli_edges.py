@@ -527,3 +527,13 @@ def test_fixture_errors_point_at_the_test_not_at_the_plugin(server, tmp_path):
         "bin.wait_for().check()",
     ):
         assert f">       {line}" in out, line
+
+
+def test_an_empty_listing_says_whether_nothing_came_or_nothing_matched(run, server):
+    made = server.create_bin()
+    assert "No requests yet." in run("bin", "requests", made["id"]).output
+    requests.post(made["url"], data=b"an invoice", timeout=5)
+    result = run("bin", "requests", made["id"], "--grep", '"ok payment"')
+    assert result.exit_code == 0
+    assert "No request matches '\"ok payment\"'." in result.output
+    assert "No requests yet" not in result.output

@@ -235,3 +235,45 @@ def test_signature_and_full_fields_in_json_export(live_server):
     (item,) = export(live_server, bin_["id"], "json").json()
     assert item["signature"]["valid"] is False
     assert item["json"] == {}
+
+
+def test_har_responses_are_what_each_request_was_answered_with(live_server):
+    rules = [
+        {"match": {"path": "/fail"}, "status": 503},
+        {"match": {"path": "/drop"}, "drop": True},
+    ]
+    made = live_server.create_bin(response={"status": 201}, rules=rules)
+    requests.post(made["url"] + "/ok", data=b"a", timeout=5)
+    requests.post(made["url"] + "/fail", data=b"b", timeout=5)
+    with pytest.raises(requests.ConnectionError):
+        requests.post(made["url"] + "/drop", data=b"c", timeout=5)
+    # The bin's own answer changes afterwards: the export still says what was answered.
+    changed = requests.patch(
+        f"{live_server.url}/api/bins/{made['id']}", json={"response": {"status": 202}}, timeout=5
+    )
+    assert changed.status_code == 200
+    har = requests.get(
+        f"{live_server.url}/api/bins/{made['id']}/export?format=har", timeout=10
+    ).json()
+    by_path = {e["request"]["url"].rsplit("/", 1)[1]: e["response"] for e in har["log"]["entries"]}
+    assert by_path["ok"]["status"] == 201
+    assert by_path["fail"]["status"] == 503 and by_path["fail"]["statusText"]
+    assert by_path["drop"]["status"] == 0
+
+
+def test_har_response_of_a_sync_forward_is_the_apps_answer(live_server):
+    from tests.app_receiver import AppReceiver
+
+    app = AppReceiver(status=418, headers=[("Content-Type", "text/plain")], body=b"teapot")
+    try:
+        made = live_server.create_bin(forward={"url": app.url, "mode": "sync"})
+        assert requests.post(made["url"], data=b"x", timeout=10).status_code == 418
+    finally:
+        app.stop()
+    har = requests.get(
+        f"{live_server.url}/api/bins/{made['id']}/export?format=har", timeout=10
+    ).json()
+    response = har["log"]["entries"][0]["response"]
+    assert response["status"] == 418
+    assert response["content"]["text"] == "teapot"
+    assert response["content"]["mimeType"] == "text/plain"
