@@ -140,7 +140,7 @@ def test_bin_requests_grep(run, live_server, source):
     result = run("bin", "requests", source["id"], "--grep", '"refund requested"')
     assert "/other" in result.stdout and result.stdout.count("\n") == 2
     result = run("bin", "requests", source["id"], "--grep", "nothing-like-it")
-    assert "No requests" in result.stdout
+    assert "No request matches 'nothing-like-it'." in result.stdout
 
 
 @pytest.mark.parametrize(
