@@ -14,7 +14,7 @@ from hooklab.shared import json_input
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.errors import ApiError, json_error
 from hooklab.shared.own_server import this_server
-from hooklab.shared.params import query_int, query_seconds
+from hooklab.shared.params import path_number, query_int, query_seconds
 from hooklab.shared.store import MAX_ROW_ID, row, row_id
 
 bp = Blueprint("bin_api", __name__)
@@ -69,22 +69,6 @@ def _bin_fields() -> dict:
 def _bin_json(row: dict) -> dict:
     stats = bins.bin_stats(get_store(), [row["id"]])[row["id"]]
     return bins.bin_to_json(row, base_url(), stats)
-
-
-def path_number(text: str, what: str, field: str) -> str:
-    """A number from a URL path (a captured request's id, a file's index) as given, when it is
-    a whole number: plain ASCII digits. Anything else is a 400 that names it (design.md:
-    "a bad number in a URL ... is a 400 that names it"); a whole number too large for any
-    row is left to the lookup, which finds nothing (404)."""
-    if text.isascii() and text.isdigit():
-        return text
-    shown = text if len(text) <= 40 else text[:40] + "…"
-    raise ApiError(
-        400,
-        "bad_request",
-        f"The {what} in the URL must be a whole number, not {shown!r}.",
-        field,
-    )
 
 
 def request_id_in_path(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Numbers from a request's query string, checked against their range (a 400 naming them)."""
+"""Numbers from a request's query string or path, checked (a 400 naming them)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from hooklab.shared.errors import ApiError
 MAX_DIGITS = 30
 
 
+def shown(text: str) -> str:
+    """`text` as an error message quotes it: its first 40 characters."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
 def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
     """A whole-number query parameter within [low, high] (`default` when absent), or a 400."""
     text = request.args.get(name, "").strip()
@@ -21,11 +26,10 @@ def query_int(name: str, default: int | None, low: int, high: int) -> int | None
     if len(text) <= MAX_DIGITS and text.lstrip("-").isascii() and text.lstrip("-").isdigit():
         value = int(text)
     if value is None or not low <= value <= high:
-        shown = text if len(text) <= 40 else text[:40] + "…"
         raise ApiError(
             400,
             "bad_request",
-            f"{name} must be a whole number from {low} to {high}, not {shown!r}.",
+            f"{name} must be a whole number from {low} to {high}, not {shown(text)}.",
             name,
         )
     return value
@@ -41,11 +45,26 @@ def query_seconds(name: str, default: float, high: float) -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value >= 0):
-        shown = text if len(text) <= 40 else text[:40] + "…"
         raise ApiError(
             400,
             "bad_request",
-            f"{name} must be a number of seconds from 0 (at most {high:g} is used), not {shown!r}.",
+            f"{name} must be a number of seconds from 0 (at most {high:g} is used), "
+            f"not {shown(text)}.",
             name,
         )
     return min(value, high)
+
+
+def path_number(text: str, what: str, field: str) -> str:
+    """A number from a URL path (a captured request's id, a file's index) as given, when it is
+    a whole number: plain ASCII digits. Anything else is a 400 that names it (design.md:
+    "a bad number in a URL ... is a 400 that names it"); a whole number too large for any
+    row is left to the lookup, which finds nothing (404)."""
+    if text.isascii() and text.isdigit():
+        return text
+    raise ApiError(
+        400,
+        "bad_request",
+        f"The {what} in the URL must be a whole number, not {shown(text)}.",
+        field,
+    )
