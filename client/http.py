@@ -121,6 +121,17 @@ class Answer:
             self.shaped(item, keys)
         return body
 
+    def listing(self, key: str, item_keys: tuple[str, ...] | None, *keys: str) -> dict:
+        """The body as a JSON object holding `keys` and, under `key`, a list (of objects
+        holding `item_keys`, when given); a HooklabError when it is not."""
+        body = self.object(key, *keys)
+        if not isinstance(body[key], list):
+            raise self.unexpected(f"{_kind(body[key])} where a list of {key} belongs")
+        if item_keys is not None:
+            for item in body[key]:
+                self.shaped(item, item_keys)
+        return body
+
     def shaped(self, value: Any, keys: tuple[str, ...] | list[str]) -> dict:
         """`value` when it is a JSON object holding `keys`, else a HooklabError."""
         if not isinstance(value, dict):
@@ -557,10 +568,7 @@ class Client:
         for start in range(0, len(bin_ids), BINS_PER_CALL):
             chunk = ",".join(bin_ids[start : start + BINS_PER_CALL])
             answer = self.call("DELETE", "/api/bins", params={"ids": chunk})
-            gone = answer.object("deleted")["deleted"]
-            if not isinstance(gone, list):
-                raise answer.unexpected(f"{_kind(gone)} where a list of deleted ids belongs")
-            deleted += gone
+            deleted += answer.listing("deleted", None)["deleted"]
         return deleted
 
     def clear_bin(self, bin_id: str) -> None:
@@ -712,12 +720,7 @@ class Client:
 
     @staticmethod
     def _report(answer: Answer) -> dict:
-        report = answer.object("ok", "checks")
-        if not isinstance(report["checks"], list):
-            raise answer.unexpected(f"{_kind(report['checks'])} where a list of checks belongs")
-        for check in report["checks"]:
-            answer.shaped(check, PROBE_CHECK_KEYS)
-        return report
+        return answer.listing("checks", PROBE_CHECK_KEYS, "ok")
 
     def fire(
         self,
@@ -735,12 +738,7 @@ class Client:
         params = None if check else {"check": "0"}
         path = f"/api/events/{_slug(event)}"
         answer = self.call("POST", path, json=payload, headers=headers, params=params)
-        fired = answer.object("event_id", "deliveries")
-        if not isinstance(fired["deliveries"], list):
-            raise answer.unexpected(f"{_kind(fired['deliveries'])} where deliveries belong")
-        for delivery in fired["deliveries"]:
-            answer.shaped(delivery, ("id",))
-        return fired
+        return answer.listing("deliveries", ("id",), "event_id")
 
     def event(self, slug: str) -> dict:
         """One event of the catalog, with its example payload and schema."""
@@ -762,12 +760,7 @@ class Client:
 
     @staticmethod
     def _check_result(answer: Answer) -> dict:
-        result = answer.object("valid", "problems")
-        if not isinstance(result["problems"], list):
-            raise answer.unexpected(f"{_kind(result['problems'])} where problems belong")
-        for problem in result["problems"]:
-            answer.shaped(problem, ("path", "message"))
-        return result
+        return answer.listing("problems", ("path", "message"), "valid")
 
     def create_event(self, **fields: Any) -> dict:
         """Add a user event: slug, name, description, payload (the example), schema."""
