@@ -14,17 +14,9 @@ import simple_websocket
 from hooklab.bin_server.holds import Holds, reserved
 from hooklab.client.http import Client, LiveSocket
 from tests.conftest import make_settings, start_live_server
+from tests.test_long_polls import open_long_poll
 
 THREADS = 8  # reserved(8) = 2: six places for waiting connections
-
-
-def open_poll(port: int, bin_id: str) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(
-        f"GET /api/bins/{bin_id}/requests/wait?timeout=30&path=/never HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{port}\r\n\r\n".encode()
-    )
-    return sock
 
 
 def test_the_budget_and_its_parent():
@@ -46,7 +38,7 @@ def test_waiting_connections_never_take_the_last_threads(tmp_path):
         target = live.create_bin()
         cap = THREADS - reserved(THREADS)
         # Half the places to long polls, half to live pages: each holds a thread.
-        polls = [open_poll(live.port, target["id"]) for _ in range(cap // 2)]
+        polls = [open_long_poll(live.port, target["id"], "&path=/never") for _ in range(cap // 2)]
         for _ in range(cap - cap // 2):
             sockets.append(LiveSocket.connect(f"{live.ws_url}/ws/bins/{target['id']}"))
         # Every place is taken once the server has read them all: one more poll is refused.

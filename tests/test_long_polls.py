@@ -81,11 +81,12 @@ def test_without_a_socket_to_look_at_the_client_is_not_gone():
 # -- a live server with few threads --------------------------------------------------------------
 
 
-def open_long_poll(port: int, bin_id: str) -> socket.socket:
-    """A long poll of 30 s sent from a raw socket (closed by the caller, unread)."""
+def open_long_poll(port: int, bin_id: str, query: str = "") -> socket.socket:
+    """A long poll of 30 s sent from a raw socket (closed by the caller, unread); `query`:
+    more of its query string (`&path=/never`)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(
-        f"GET /api/bins/{bin_id}/requests/wait?timeout=30 HTTP/1.1\r\n"
+        f"GET /api/bins/{bin_id}/requests/wait?timeout=30{query} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n\r\n".encode()
     )
     return sock

@@ -9,10 +9,7 @@ records every request: a schema naming it must never reach it.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -26,6 +23,7 @@ from hooklab.sender.schemas import (
     example_from_schema,
     strict_variant,
 )
+from tests.app_receiver import AppReceiver
 
 PAYLOAD = {"a": "text"}
 EVENT = {"slug": "t.refs", "name": "Refs", "description": "x", "payload": PAYLOAD}
@@ -47,43 +45,14 @@ UNUSABLE = {
 }
 
 
-@dataclass
-class Listener:
-    """A server on 127.0.0.1 that records every request it gets (and answers a schema)."""
-
-    url: str = ""
-    requests: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    found = Listener()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            found.requests.append(f"{self.command} {self.path}")
-            body = b'{"type": "object"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_GET  # noqa: N815
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    found.url = f"http://127.0.0.1:{server.server_address[1]}"
+def listener() -> Iterator[AppReceiver]:
+    """A server on 127.0.0.1 that records every request it gets (`seen`) and answers a schema."""
+    found = AppReceiver(headers=[("Content-Type", "application/json")], body=b'{"type": "object"}')
     try:
         yield found
     finally:
-        server.shutdown()
-        server.server_close()
+        found.stop()
 
 
 def remote_schemas(url: str) -> dict[str, dict]:
@@ -130,7 +99,7 @@ def test_every_remote_reference_is_refused_and_nothing_is_fetched(client, listen
             name
         )
         assert client.get(f"/api/events/{EVENT['slug']}").status_code == 404
-    assert listener.requests == []
+    assert listener.seen == []
 
 
 def test_changing_a_schema_to_a_remote_one_is_refused_too(client, listener):
@@ -140,7 +109,7 @@ def test_changing_a_schema_to_a_remote_one_is_refused_too(client, listener):
     )
     assert_refused_naming_schema(response, "is not local")
     assert client.get(f"/api/events/{EVENT['slug']}/schema").get_json() == {"type": "object"}
-    assert listener.requests == []
+    assert listener.seen == []
 
 
 def test_a_file_ref_is_refused_alike_whether_the_file_exists_or_not(client, tmp_path):
@@ -160,7 +129,7 @@ def test_the_running_server_refuses_a_remote_ref_without_fetching_it(live_server
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "schema"
     assert requests.get(f"{live_server.url}/api/events/t.refs", timeout=10).status_code == 404
-    assert listener.requests == []
+    assert listener.seen == []
 
 
 @pytest.mark.parametrize("name", list(UNUSABLE))
@@ -267,7 +236,7 @@ def test_a_stored_schema_that_cannot_check_payloads_answers_with_a_problem_not_a
         assert_refused_naming_schema(changed, "schema cannot be used")
         fixed = client.patch(f"/api/events/{slug}", json={"schema": {"type": "object"}})
         assert fixed.status_code == 200, name
-    assert listener.requests == []
+    assert listener.seen == []
 
 
 def test_an_import_with_a_remote_dynamic_ref_is_refused_without_fetching(client, listener):
@@ -282,7 +251,7 @@ def test_an_import_with_a_remote_dynamic_ref_is_refused_without_fetching(client,
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "import_refused" and "is not local" in error["message"]
-    assert listener.requests == []
+    assert listener.seen == []
 
 
 # -- the functions themselves ------------------------------------------------------------------
@@ -296,7 +265,7 @@ def test_a_validator_never_fetches_even_for_a_schema_that_skipped_the_checks(lis
     unchecked = Checker(compile_validator(schema), compile_validator(strict_variant(schema)))
     assert unchecked.check(1)["valid"] is False
     assert Checker.for_schema(schema).check(1)["valid"] is False
-    assert listener.requests == []
+    assert listener.seen == []
 
 
 @pytest.mark.parametrize("name", list(UNUSABLE))
