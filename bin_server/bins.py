@@ -77,13 +77,21 @@ def get_bin_row(store: Store, bin_id: str) -> dict | None:
     return row(store.conn, "SELECT * FROM bins WHERE id = ?", (bin_id,))
 
 
-def list_bins(store: Store, base_url: str, limit: int = -1) -> list[dict]:
-    """Bins as the API shows them, newest first, with their request counts (-1: all)."""
+def list_bins(store: Store, base_url: str, limit: int = -1, offset: int = 0) -> list[dict]:
+    """Bins as the API shows them, newest first, with their request counts (-1: all), from
+    the `offset`-th newest on."""
     found = rows(
-        store.conn, "SELECT * FROM bins ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+        store.conn,
+        "SELECT * FROM bins ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+        (limit, offset),
     )
     stats = bin_stats(store, [r["id"] for r in found])
     return [bin_to_json(r, base_url, stats[r["id"]]) for r in found]
+
+
+def count_bins(store: Store) -> int:
+    """How many bins there are."""
+    return store.conn.execute("SELECT count(*) FROM bins").fetchone()[0]
 
 
 def require_bin(store: Store, bin_id: str) -> dict:

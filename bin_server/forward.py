@@ -81,8 +81,14 @@ def validate_forward(
     if not isinstance(url, str) or not url.strip():
         raise invalid("forward.url", "forward.url is required: your app's URL.")
     url = url.strip()
-    if len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
-        raise invalid("forward.url", f"forward.url is one URL of at most {MAX_URL} characters.")
+    if len(url) > MAX_URL:
+        raise invalid("forward.url", f"forward.url is longer than {MAX_URL} characters.")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise invalid(
+            "forward.url",
+            "forward.url is not a URL: it holds spaces or control characters "
+            "(write a space as %20).",
+        )
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # "http://[::1": an unclosed or invalid bracketed host

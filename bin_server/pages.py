@@ -7,7 +7,7 @@ static/inspector.js, which puts them into the page as text only.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, request
 
 from hooklab.bin_server import bins as bin_store
 from hooklab.bin_server.api import base_url as api_base_url
@@ -16,8 +16,9 @@ from hooklab.shared.context import get_store
 
 bp = Blueprint("bin_pages", __name__)
 
-# The home page lists this many bins, newest first; more are reachable through the API.
-HOME_BIN_LIMIT = 500
+# The home page lists this many bins a page, newest first (`?page=2` for the next ones).
+HOME_PAGE_SIZE = 100
+MAX_PAGE_DIGITS = 9
 
 
 def base_url() -> str:
@@ -31,16 +32,36 @@ def _layout_values() -> dict:
     return {"server_address": base_url()}
 
 
-def list_bins(limit: int = HOME_BIN_LIMIT) -> list[dict]:
-    """The newest bins as the API shows them, with their request counts."""
-    return bin_store.list_bins(get_store(), base_url(), limit)
+def page_number() -> int:
+    """The `page` of the home page's list (1 when absent), or a 400 page naming it."""
+    text = request.args.get("page", "").strip()
+    if not text:
+        return 1
+    if text.isascii() and text.isdigit() and len(text) <= MAX_PAGE_DIGITS and int(text) >= 1:
+        return int(text)
+    abort(400, description="page must be a whole number from 1 (the newest bins are page 1).")
 
 
 @bp.get("/")
 def home():
-    """Create a bin in one click, the list of bins, and a ready curl line."""
-    bins = list_bins()
-    return render_template("home.html", bins=bins, newest=bins[0] if bins else None)
+    """Create a bin in one click, the list of bins (a page at a time), and a ready curl line."""
+    store = get_store()
+    page = page_number()
+    total = bin_store.count_bins(store)
+    pages = max(1, -(-total // HOME_PAGE_SIZE))
+    first = (page - 1) * HOME_PAGE_SIZE
+    bins = bin_store.list_bins(store, base_url(), HOME_PAGE_SIZE, first) if page <= pages else []
+    newest = bins[0] if page == 1 and bins else None
+    return render_template(
+        "home.html",
+        bins=bins,
+        newest=newest,
+        total=total,
+        page=page,
+        pages=pages,
+        first=first + 1,
+        last=first + len(bins),
+    )
 
 
 @bp.get("/bins/<bin_id>")

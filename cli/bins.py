@@ -283,6 +283,7 @@ def bin_list(client: Client, as_json: bool) -> None:
         rows,
         ["ID", "NAME", "REQUESTS", "LAST REQUEST", "URL"],
         "No bins yet: create one with `hooklab bin create`.",
+        cut=("NAME",),
     )
 
 
@@ -742,6 +743,9 @@ def bin_clear(client: Client, bin_id: str) -> None:
 @click.argument("bin_ids", nargs=-1, required=True, metavar="BIN_ID...", type=BIN_ID)
 def bin_rm(client: Client, bin_ids: tuple[str, ...]) -> None:
     """Delete bins and everything they captured (the ids found; then says which were not).
+
+    An argument that cannot be a bin id at all (a typo, a URL) stops the command before
+    anything is deleted.
 
     \b
     Example:

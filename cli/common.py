@@ -224,12 +224,30 @@ def print_json(data: Any) -> None:
     click.echo(json_text(data, indent=2))
 
 
-def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], empty: str) -> None:
-    """Print rows as aligned columns under `headers`, or `empty` when there is none."""
+MAX_CELL = 40  # characters of a name in a table (print_table's `cut` columns)
+
+
+def print_table(
+    rows: Sequence[Sequence[Any]],
+    headers: Sequence[str],
+    empty: str,
+    cut: Sequence[str] = (),
+) -> None:
+    """Print rows as aligned columns under `headers`, or `empty` when there is none.
+
+    The columns named in `cut` (free text a person typed: names) are cut at MAX_CELL
+    characters, so one long name does not push every row's other columns off the screen;
+    `--json` has the whole values. Ids, paths and URLs are never cut.
+    """
     if not rows:
         click.echo(empty)
         return
     cells = [[_cell(v) for v in row] for row in rows]
+    for i, header in enumerate(headers):
+        if header in cut:
+            for row in cells:
+                if len(row[i]) > MAX_CELL:
+                    row[i] = row[i][: MAX_CELL - 1] + "…"
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

@@ -48,6 +48,7 @@ def events_group(ctx: click.Context, client: Client, as_json: bool) -> None:
         [[e["slug"], e.get("name"), e.get("description")] for e in catalog],
         ["SLUG", "NAME", "DESCRIPTION"],
         "The catalog is empty.",
+        cut=("NAME",),
     )
 
 
@@ -196,7 +197,8 @@ def import_report(result: dict, file: str) -> str:
     generated = result.get("generated_examples") or []
     if generated:
         lines.append(
-            f"{len(generated)} example(s) generated from the schema (none in the document)"
+            f"{len(generated)} example{'' if len(generated) == 1 else 's'} generated from "
+            "the schema (none in the document)"
         )
     for skipped in result.get("skipped") or []:
         lines.append(f"Skipped {printable(skipped['name'])}: {printable(skipped['reason'])}")

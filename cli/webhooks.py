@@ -159,6 +159,7 @@ def webhook_list(client: Client, as_json: bool) -> None:
         rows,
         ["ID", "NAME", "EVENT", "ACTIVE", "LAST STATUS", "URL"],
         "No webhooks yet: add one with `hooklab webhook add`.",
+        cut=("NAME",),
     )
 
 

@@ -106,13 +106,15 @@ def check_fields(
     for unknown in sorted(set(data) - set(FIELDS)):
         errors[unknown] = f"Unknown field {unknown!r}; a webhook has {', '.join(FIELDS)}."
     if not partial:
-        for required in ("name", "url", "event"):
+        for required, label in (("name", "Name"), ("url", "URL"), ("event", "Event")):
             if required not in data:
-                errors[required] = f"{required} is required."
+                errors[required] = f"{label} is required."
 
     if "name" in data:
         name = data["name"]
-        if not isinstance(name, str) or len(name.strip()) < 2:
+        if isinstance(name, str) and not name.strip():
+            errors["name"] = "Name is required."
+        elif not isinstance(name, str) or len(name.strip()) < 2:
             errors["name"] = "Name must be at least 2 characters."
         elif len(name.strip()) > MAX_NAME:
             errors["name"] = f"Name is at most {MAX_NAME} characters."
@@ -128,8 +130,8 @@ def check_fields(
         event = data["event"]
         if not isinstance(event, str) or (event != WILDCARD and event not in catalog):
             errors["event"] = (
-                f"Event {event!r} is not in the catalog; choose one of GET /api/events "
-                "or '*' for all events."
+                f"Event {event!r} is not in the catalog: choose one of its events "
+                "(GET /api/events lists them) or '*' for all events."
             )
         else:
             columns["event"] = event

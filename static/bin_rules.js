@@ -146,15 +146,38 @@ Hooklab.binRules = (() => {
     $("rules-text").value = JSON.stringify(rules, null, 2);
   }
 
-  function showBin(bin) {
-    rules = bin.rules || [];
-    counts = bin.rule_counts || [];
-    renderRules();
+  /**
+   * Show a bin's saved rules and forward. `parts` says which forms to refill: saving the rules
+   * must not wipe a forward URL being typed, nor the other way round.
+   */
+  function showBin(bin, parts = { rules: true, forward: true }) {
+    if (parts.rules) {
+      rules = bin.rules || [];
+      counts = bin.rule_counts || [];
+      renderRules();
+    }
     const forward = bin.forward;
     forwarding = Boolean(forward);
-    $("forward-url").value = forward ? forward.url : "";
-    $("forward-mode").value = forward ? forward.mode : "sync";
     $("forward-stop").hidden = !forward;
+    if (parts.forward) {
+      $("forward-url").value = forward ? forward.url : "";
+      $("forward-mode").value = forward ? forward.mode : "sync";
+    }
+  }
+
+  /** The rules were saved: show them, and no error of an earlier attempt is left standing. */
+  function rulesSaved(bin, message) {
+    showBin(bin, { rules: true });
+    showError(null);
+    Hooklab.clearFieldErrors($("rules-form"));
+    toast(message, "ok");
+  }
+
+  /** The forward was saved or stopped: the same for its form. */
+  function forwardSaved(bin, message) {
+    showBin(bin, { forward: true });
+    Hooklab.clearFieldErrors($("forward-form"));
+    toast(message, "ok");
   }
 
   function showError(err) {
@@ -166,8 +189,7 @@ Hooklab.binRules = (() => {
   async function save(newRules) {
     showError(null);
     try {
-      showBin(await api("PATCH", apiBase, { rules: newRules }));
-      toast("Rules saved", "ok");
+      rulesSaved(await api("PATCH", apiBase, { rules: newRules }), "Rules saved");
       return true;
     } catch (err) {
       showError(err);
@@ -216,8 +238,7 @@ Hooklab.binRules = (() => {
     $("rules-clear").addEventListener("click", () => save([]));
     $("rules-reset").addEventListener("click", async () => {
       try {
-        showBin(await api("POST", `${apiBase}/rules/reset`));
-        toast("Counts reset", "ok");
+        rulesSaved(await api("POST", `${apiBase}/rules/reset`), "Counts reset");
       } catch (err) {
         showError(err);
       }
@@ -239,8 +260,7 @@ Hooklab.binRules = (() => {
         return;
       }
       try {
-        showBin(await api("PATCH", apiBase, { rules: parsed }));
-        toast("Rules saved", "ok");
+        rulesSaved(await api("PATCH", apiBase, { rules: parsed }), "Rules saved");
       } catch (err) {
         Hooklab.showFieldError(form, new Hooklab.ApiError(err.status, err.code, err.message, ""));
       }
@@ -255,16 +275,18 @@ Hooklab.binRules = (() => {
       const url = $("forward-url").value.trim();
       const change = url ? { url, mode: $("forward-mode").value } : null;
       try {
-        showBin(await api("PATCH", apiBase, { forward: change }));
-        toast(change ? "Forwarding saved" : "Forwarding stopped", "ok");
+        forwardSaved(
+          await api("PATCH", apiBase, { forward: change }),
+          change ? "Forwarding saved" : "Forwarding stopped"
+        );
       } catch (err) {
-        Hooklab.showFieldError(form, new Hooklab.ApiError(err.status, err.code, err.message, ""));
+        // The URL's own slot for forward.url (named by its label there), else the form's.
+        Hooklab.showFieldError(form, err);
       }
     });
     $("forward-stop").addEventListener("click", async () => {
       try {
-        showBin(await api("PATCH", apiBase, { forward: null }));
-        toast("Forwarding stopped", "ok");
+        forwardSaved(await api("PATCH", apiBase, { forward: null }), "Forwarding stopped");
       } catch (err) {
         toast(err.message, "error");
       }

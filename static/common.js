@@ -83,11 +83,11 @@ const Hooklab = (() => {
     return `${Math.floor(hours / 24)} days ago`;
   }
 
-  /** A local, readable date and time with seconds. */
+  /** A local, readable date and time with seconds, and its time zone (beside UTC ones). */
   function formatTime(date) {
     return date.toLocaleString(undefined, {
       year: "numeric", month: "short", day: "numeric",
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
     });
   }
 
@@ -180,7 +180,18 @@ const Hooklab = (() => {
       toast(error.message, "error");
       return;
     }
-    slot.textContent = error.message;
+    // The API names a field by its path ("response.status must be ..."); next to the field,
+    // its label says it better ("Status must be ...").
+    let message = error.message;
+    const label = slot.closest(".field, .inline-form")?.querySelector("label");
+    // The label's own words, without a hint in it ("Headers (one Name: value per line)").
+    const first = label?.firstChild;
+    const labelText = (first && first.nodeType === Node.TEXT_NODE ? first.textContent : "").trim();
+    const own = slot.dataset.errorFor === field; // not a form's catch-all slot
+    if (own && field && labelText && (message.startsWith(`${field} `) || message.startsWith(`${field}:`))) {
+      message = labelText + message.slice(field.length);
+    }
+    slot.textContent = message;
     slot.hidden = false;
     const input = slot.closest(".field, .inline-form")?.querySelector("input, textarea, select");
     if (input) {

@@ -18,6 +18,9 @@
       const bin = await api("POST", "/api/bins", { name: `${label} bin` });
       url.value = bin.url;
       url.removeAttribute("aria-invalid");
+      if (url.getAttribute("aria-describedby") === "url-error") url.removeAttribute("aria-describedby");
+      // The URL the last submit was refused for is gone: so is its message.
+      form.querySelector("#url-error")?.remove();
       for (const old of form.querySelectorAll(".bin-link")) old.remove();
       const link = el(
         "p", { className: "bin-link hint" },

@@ -199,6 +199,25 @@ def test_bin_create_refuses_bad_options_in_one_line(run, args, message):
     assert "Traceback" not in result.output
 
 
+def test_a_long_name_is_cut_in_tables_but_ids_and_urls_are_whole(run, live_server):
+    name = "x" * 200
+    created = live_server.create_bin(name=name)
+    hook = ["--name", "é" * 150, "--url", created["url"], "--event", "*"]
+    added = run("webhook", "add", "-q", *hook)
+    webhook_id = added.stdout.strip()
+    for table in (run("bin", "list").stdout, run("webhook", "list").stdout):
+        header, row = table.splitlines()
+        assert len(row) < 160, row  # not padded to the 200-character name
+        assert "…" in row
+    bins_row = run("bin", "list").stdout.splitlines()[1]
+    assert bins_row.startswith(created["id"]) and bins_row.endswith(created["url"])
+    assert "x" * 39 + "…" in bins_row and "x" * 40 not in bins_row
+    webhooks_row = run("webhook", "list").stdout.splitlines()[1]
+    assert webhooks_row.startswith(webhook_id) and webhooks_row.endswith(created["url"])
+    shown = json.loads(run("bin", "list", "--json").stdout)
+    assert shown[0]["name"] == name  # --json keeps the whole name
+
+
 def test_bin_list_requests_and_one_request(run, live_server):
     created = live_server.create_bin(name="listed")
     requests.post(created["url"] + "/orders?x=1", json={"order": 7}, timeout=5)

@@ -156,6 +156,21 @@ def test_a_bad_forward_is_a_422_naming_the_field(live_server, forward, field):
     assert response.json()["error"]["field"] == field
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("nota url", "is not a URL: it holds spaces or control characters"),
+        ("http://example.com/a\tb", "is not a URL: it holds spaces or control characters"),
+        ("http://example.com/" + "a" * 2000, "is longer than 2000 characters"),
+    ],
+)
+def test_a_forward_url_message_says_what_is_wrong(client, url, words):
+    response = client.post("/api/bins", json={"forward": {"url": url}})
+    assert response.status_code == 422
+    assert response.json["error"]["field"] == "forward.url"
+    assert words in response.json["error"]["message"]
+
+
 def test_a_forward_to_a_capture_url_of_this_server_is_refused(live_server):
     b = live_server.create_bin()
     port = live_server.url.rsplit(":", 1)[1]

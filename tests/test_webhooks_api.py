@@ -78,6 +78,7 @@ def test_create_keeps_given_fields(client):
     ("change", "field", "words"),
     [
         ({"name": "x"}, "name", "at least 2"),
+        ({"name": "   "}, "name", "Name is required."),
         ({"name": 5}, "name", "at least 2"),
         ({"url": "ftp://example.com/"}, "url", "http:// or https://"),
         ({"url": "http://"}, "url", "host"),
@@ -109,13 +110,13 @@ def test_validation_names_the_field(shared_app, change, field, words):
     assert count(shared_app, "webhooks") == 0
 
 
-@pytest.mark.parametrize("field", ["name", "url", "event"])
-def test_required_fields(shared_app, field):
+@pytest.mark.parametrize(("field", "label"), [("name", "Name"), ("url", "URL"), ("event", "Event")])
+def test_required_fields(shared_app, field, label):
     client = shared_app.test_client()
     body = {"name": "Payments", "url": URL, "event": "payment_received"}
     del body[field]
     error = client.post("/api/webhooks", json=body).get_json()["error"]
-    assert error["field"] == field and "required" in error["message"]
+    assert error["field"] == field and error["message"] == f"{label} is required."
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b""])

@@ -89,6 +89,30 @@ def test_every_preset_and_a_bad_rule_named(page, live_server):
     assert page.js_errors == []
 
 
+def test_a_saved_rule_clears_an_earlier_error_and_keeps_a_forward_being_typed(page, live_server):
+    created = live_server.create_bin()
+    open_settings(page, created["inspect_url"])
+    page.get_by_role("button", name="Edit as JSON").click()
+    bad = [{"match": {"method": "POST"}, "bogus": 1, "status": 200}]
+    page.locator("#rules-text").fill(json.dumps(bad))
+    page.get_by_role("button", name="Save rules").click()
+    error = page.locator("#rules-form .field-error:not([hidden])")
+    expect(error).to_contain_text("rules[0].bogus")
+    expect(page.locator("#rules-text")).to_have_attribute("aria-invalid", "true")
+    page.locator("#forward-url").fill("http://127.0.0.1:9/typed-not-saved")
+
+    page.get_by_role("button", name="Fail the first 3 (503)").click()
+    expect(page.locator(".rule-row")).to_have_count(1)
+    expect(page.locator("#rules-form .field-error:not([hidden])")).to_have_count(0)
+    expect(page.locator("#rules-text")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#rules-error")).to_be_hidden()
+    # Saving the rules refilled the rules, not the forward form being typed in.
+    expect(page.locator("#forward-url")).to_have_value("http://127.0.0.1:9/typed-not-saved")
+    shown = requests.get(f"{live_server.url}/api/bins/{created['id']}", timeout=5).json()
+    assert shown["forward"] is None and len(shown["rules"]) == 1
+    assert page.js_errors == []
+
+
 def test_forwarding_and_the_response_tab(page, live_server, screenshot):
     app = AppReceiver(status=201, headers=[("X-App", "<b>yes</b>")], body=b'{"saved": "<img>"}')
     try:
@@ -96,7 +120,10 @@ def test_forwarding_and_the_response_tab(page, live_server, screenshot):
         open_settings(page, created["inspect_url"])
         page.locator("#forward-url").fill("ftp://nope")
         page.get_by_role("button", name="Save", exact=True).click()
-        expect(page.locator("#forward-form .field-error")).to_contain_text("forward.url")
+        # Next to the field, the error names it by its label, not by its API path.
+        expect(page.locator('#forward-form [data-error-for="forward.url"]')).to_have_text(
+            "Forward URL must be http:// or https:// with a host."
+        )
         page.locator("#forward-url").fill(app.url + "/hooks")
         page.get_by_role("button", name="Save", exact=True).click()
         expect(page.locator("#forward-stop")).to_be_visible()

@@ -126,6 +126,14 @@ def test_the_form_shows_errors_by_the_field_and_keeps_the_input(page, live_serve
     expect(page.get_by_label("Event", exact=True)).to_have_value("invoice_sent")
     expect(page.get_by_label("URL", exact=True)).to_have_attribute("aria-invalid", "true")
     assert requests.get(f"{live_server.url}/api/webhooks", timeout=5).json() == []
+
+    # "Create a bin for me" fills in a good URL: the refused URL's message goes with it.
+    page.get_by_role("button", name="Create a bin for me").click()
+    url_field = page.get_by_label("URL", exact=True)
+    expect(url_field).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/b/[a-z2-7]{26}$"))
+    expect(page.locator("#url-error")).to_have_count(0)
+    expect(url_field).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#name-error")).to_be_visible()  # still true of the name
     assert page.js_errors == []
 
 
@@ -282,4 +290,26 @@ def test_a_webhook_deleted_elsewhere_says_so(page, live_server):
     )
     expect(page.get_by_role("button", name="Send Test Event")).to_be_disabled()
     expect(page.locator("#log-status")).to_have_text("")
+    assert page.js_errors == []
+
+
+def test_a_long_name_wraps_instead_of_widening_the_tables(page, live_server):
+    long_name = "x" * 200
+    response = requests.post(
+        f"{live_server.url}/api/webhooks",
+        json={"name": long_name, "url": "https://example.com/hook", "event": "*"},
+        timeout=5,
+    )
+    assert response.status_code == 201
+    live_server.create_bin(name="é" * 200)
+    fits = """selector => {
+        const table = document.querySelector(selector);
+        return table.scrollWidth <= table.closest('.table-wrap').clientWidth;
+    }"""
+    page.goto(f"{live_server.url}/webhooks")
+    expect(page.get_by_role("link", name=long_name)).to_be_visible()
+    assert page.evaluate(fits, ".webhooks-table")
+    page.goto(f"{live_server.url}/")
+    expect(page.locator(".bins-table .bin-name")).to_have_count(1)
+    assert page.evaluate(fits, ".bins-table")
     assert page.js_errors == []
