@@ -318,6 +318,11 @@ def wait_for_request(bin_id: str):
 
     holds = thread_holds(store, settings)
     if not holds.enter():  # the poll would hold a thread the captures it waits for need
+        # What has arrived already is answered without waiting, so without a place to wait;
+        # so is a look that asked not to wait (timeout=0). Only a wait itself is refused.
+        answer = _wait(store, bin_id, bin_row, after, 0, method, path)
+        if timeout == 0 or not isinstance(answer, tuple):
+            return answer
         busy = json_error(503, "too_many_waiting", busy_message(holds, "this long poll"))
         busy.headers["Retry-After"] = "1"
         return busy

@@ -623,6 +623,15 @@ def bin_tail(
         ) from None
     seen = 0
     deadline = None if timeout is None else time.monotonic() + timeout
+
+    def short_of_goal() -> str | None:
+        """What a script waiting with --count or --timeout did not get (exit 1), or None."""
+        if count is not None and seen < count:
+            return f"only {seen} of {count} requests arrived at bin {bin_id}"
+        if count is None and timeout is not None and not seen:
+            return f"no request arrived at bin {bin_id}"
+        return None
+
     try:
         if not as_json:
             click.echo(f"Waiting for requests to bin {bin_id} (Ctrl-C to stop)…", err=True)
@@ -663,10 +672,16 @@ def bin_tail(
                     click.echo(json.dumps({"type": "bin_deleted"}))
                 else:
                     click.echo("— the bin was deleted —", err=True)
+                missing = short_of_goal()
+                if missing:
+                    raise HooklabError(f"the bin was deleted: {missing}")
                 return
     except KeyboardInterrupt:
         if not as_json:
             click.echo("Stopped.", err=True)
+        missing = short_of_goal()
+        if missing:  # a script's wait cut short is not a success
+            raise HooklabError(f"stopped (Ctrl-C): {missing}") from None
     finally:
         try:
             ws.close()

@@ -7,6 +7,7 @@ import http.client
 import json as jsonlib
 import re
 import select
+import threading
 import time
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -334,10 +335,11 @@ class Watch:
 
 
 class Client:
-    """Calls one Hooklab server's API; one Client per thread (it holds a requests.Session).
+    """Calls one Hooklab server's API. Threads may share one (the pytest fixture's is).
 
     `lean=True`: the calls go over one kept-alive `Connection` instead of requests (no proxy,
-    no .netrc); for a server reached directly, like the pytest fixture's own.
+    no .netrc); for a server reached directly, like the pytest fixture's own. A call made while
+    another thread's is under way takes a connection of its own (kept for the next such call).
     """
 
     def __init__(
@@ -355,6 +357,9 @@ class Client:
         if self.token:
             self.session.headers["Authorization"] = f"Bearer {self.token}"
         self.connection: Connection | None = None
+        # How a user of this Client gives it a token (the pytest plugin says its own option).
+        self.token_hint = "pass --token or set HOOKLAB_TOKEN"
+        self._in_use = threading.Lock()  # held while a call is under way on `connection`
         self._spare: list[Connection] = []  # idle connections of Watches (list ops are atomic)
         if lean:
             agent = {"User-Agent": self.session.headers["User-Agent"]}
@@ -456,10 +461,19 @@ class Client:
             data = jsonlib.dumps(json, allow_nan=False).encode()
             headers.setdefault("Content-Type", "application/json")
         target = f"{path}?{urlencode(params)}" if params else path
+        # One call at a time per connection: another thread's call under way on the Client's
+        # own connection leaves this one a spare (http.client is not for two at once).
+        own = self._in_use.acquire(blocking=False)
+        connection = self.connection if own else self.spare_connection()
         try:
-            answer = self.connection.request(method, target, data, headers, timeout)
+            answer = connection.request(method, target, data, headers, timeout)
         except (OSError, http.client.HTTPException) as exc:
             raise self.failed(method, path, exc, timeout) from None
+        finally:
+            if own:
+                self._in_use.release()
+            else:
+                self.give_back(connection)
         return self._checked(method, path, answer)
 
     def failed(
@@ -493,7 +507,7 @@ class Client:
             hint = (
                 "the access token was refused"
                 if self.token
-                else "it needs an access token: pass --token or set HOOKLAB_TOKEN"
+                else f"it needs an access token: {self.token_hint}"
             )
             return HooklabError(f"Hooklab at {self.server}: {hint}", status, code or "unauthorized")
         if message is None:
@@ -617,7 +631,8 @@ class Client:
         """Long poll: the first request newer than `after` (in full), or None after `timeout`.
 
         A server whose threads are all held by waiting connections answers 503
-        `too_many_waiting` (Retry-After: 1): asked again each second until `timeout`.
+        `too_many_waiting` (Retry-After: 1): asked again each second until `timeout`, then
+        once more without waiting (what has arrived is answered even then).
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -636,9 +651,9 @@ class Client:
                 )
                 break
             except HooklabError as exc:
-                if exc.code != "too_many_waiting" or left < BUSY_RETRY_S:
-                    raise
-                time.sleep(BUSY_RETRY_S)
+                if exc.code != "too_many_waiting" or left == 0:
+                    raise  # (a look without waiting is refused by no server of this version)
+                time.sleep(min(BUSY_RETRY_S, max(0.0, deadline - time.monotonic())))
         if response.status_code == 204 or not response.content:
             return None
         return response.object(*REQUEST_KEYS)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -75,6 +76,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+class Verdict:
+    """What `CapturedRequest.verify` found: true when the signature is valid, and the reason
+    in words either way (shown by a failing `assert request.verify(secret)`)."""
+
+    __slots__ = ("valid", "reason")
+
+    def __init__(self, valid: bool, reason: str) -> None:
+        self.valid = valid
+        self.reason = reason
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool):
+            return self.valid is other
+        if isinstance(other, Verdict):
+            return (self.valid, self.reason) == (other.valid, other.reason)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.valid)
+
+    def __repr__(self) -> str:
+        return f"Verdict(valid={self.valid}, reason={self.reason!r})"
+
+
 class CapturedRequest(Record):
     """A captured request in full, as the API gives it; its fields also read as attributes.
 
@@ -96,12 +124,21 @@ class CapturedRequest(Record):
         """The value of a header, or None (names compare case-insensitively)."""
         return header_value(self, name)
 
-    def verify(self, secret: str) -> bool:
-        """Whether the request carries a valid Standard Webhooks signature made with `secret`."""
+    def verify(self, secret: str) -> Verdict:
+        """Whether the request carries a valid Standard Webhooks signature made with `secret`
+        (a `whsec_` secret, or a `whpk_` public key), judged as a receiver would when it
+        arrived: a timestamp more than five minutes from then is refused (a replay).
+
+        The answer is true or false, and says why: `assert request.verify(secret)` fails with
+        the reason ("signature matches, but webhook-timestamp is 3601 s away ...").
+        """
         from hooklab.shared.signing import verify
 
-        valid, _ = verify(secret, {n: v for n, v in self.get("headers") or []}, self.body)
-        return valid
+        received = self.get("received_at")
+        received_at_s = datetime.fromisoformat(received).timestamp() if received else None
+        headers = {name: value for name, value in self.get("headers") or []}
+        valid, reason = verify(secret, headers, self.body, received_at_s)
+        return Verdict(valid, reason.replace("the bin's secret", "the secret given"))
 
     def check(self, event: str | None = None) -> list[dict[str, str]]:
         """The problems of this request's JSON body against an event's schema (none: it matches).
@@ -192,12 +229,16 @@ class Bin:
         __tracebackhide__ = True  # the failure points at the test's line, not at this loop
         deadline = time.monotonic() + timeout
         after = 0
+        drained = False  # a look without waiting found nothing more (after the deadline)
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            remaining = max(0.0, deadline - time.monotonic())
+            if remaining == 0 and drained:
                 break
-            watch, self._watch = self._watch, None
+            # Past the deadline (or with timeout=0) what has arrived is still looked through,
+            # without waiting, before giving up.
+            watch = self._watch if remaining > 0 else None
             if watch is not None:
+                self._watch = None
                 # The long poll sent ahead: the bin's first request, usually here already. It
                 # had no filters: a request of another method is passed over (ids only grow);
                 # with a `path` the server, which knows its globs, is asked from the start.
@@ -220,6 +261,7 @@ class Bin:
                     method=method,
                     path=path,
                 )
+                drained = found is None and remaining == 0
             if found is None:
                 continue
             captured = CapturedRequest(found, self._client)
@@ -801,6 +843,7 @@ def hooklab_server(
     url = request.config.getoption("hooklab_url")
     if url:
         client = Client(url, request.config.getoption("hooklab_token"))
+        client.token_hint = "give it with --hooklab-token"
         problem = None
         try:
             client.health()
@@ -816,8 +859,12 @@ def hooklab_server(
         return
     from hooklab.app.launcher import start_server
 
-    db = tmp_path_factory.mktemp("hooklab") / "hooklab.db"
-    server = start_server(db=db, **hooklab_settings)
+    settings = dict(hooklab_settings)
+    # A database of the test's choosing is honoured; by default a fresh one of the session's.
+    db = settings.pop("db", None) or tmp_path_factory.mktemp("hooklab") / "hooklab.db"
+    # The plugin's own calls need the token it starts the server with.
+    request.config.stash[OWN_TOKEN] = settings.get("token") or None
+    server = start_server(db=db, **settings)
     try:
         yield server.url
     finally:
@@ -826,12 +873,21 @@ def hooklab_server(
         server.stop(timeout=10.0 if request.config.getoption("hooklab_keep") else 0.05)
 
 
+OWN_TOKEN = pytest.StashKey[str | None]()  # the token the plugin started its server with
+
+
+def _token(config: pytest.Config) -> str | None:
+    """The session server's token: --hooklab-token, or the one of `hooklab_settings`."""
+    return config.getoption("hooklab_token") or config.stash.get(OWN_TOKEN, None)
+
+
 def _session_client(config: pytest.Config, server: str) -> Client:
     """A Client of the session's server; the plugin's own is called without requests."""
     own = not config.getoption("hooklab_url")
     # The plugin's own server is on 127.0.0.1: no proxy applies, so none is looked up.
-    client = Client(server, config.getoption("hooklab_token"), lean=own)
+    client = Client(server, _token(config), lean=own)
     client.session.trust_env = not own
+    client.token_hint = "give it with --hooklab-token"
     return client
 
 
@@ -872,7 +928,7 @@ def hooklab(
     """A Hooklab server for this test: bins, webhooks, `fire`, `deliveries`, `probe`."""
     lab = Hooklab(
         hooklab_server,
-        request.config.getoption("hooklab_token"),
+        _token(request.config),
         hooklab_client,
         hooklab_housekeeper,
     )

@@ -311,9 +311,9 @@ def popen_tail(live_server, bin_id: str, *options: str) -> subprocess.Popen:
     )
 
 
-def start_tail(live_server, bin_id: str) -> subprocess.Popen:
+def start_tail(live_server, bin_id: str, *options: str) -> subprocess.Popen:
     """`hooklab bin tail` in a process of its own, once it says it is connected."""
-    tail = popen_tail(live_server, bin_id)
+    tail = popen_tail(live_server, bin_id, *options)
     assert "Waiting for requests" in tail.stderr.readline()
     return tail
 
@@ -346,6 +346,37 @@ def test_bin_tail_stops_cleanly_on_ctrl_c(live_server):
     assert tail.returncode == 0
     assert "Traceback" not in err
     assert "Stopped." in err
+
+
+def test_bin_tail_waiting_for_a_count_fails_when_the_bin_is_deleted_or_it_is_stopped(
+    live_server,
+):
+    # A script's wait that ends short of --count is a failure however it ends.
+    created = live_server.create_bin()
+    tail = start_tail(live_server, created["id"], "--count", "1", "--timeout", "30")
+    try:
+        requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
+        out, err = tail.communicate(timeout=10)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 1, err
+    assert "the bin was deleted" in err
+    assert f"Error: the bin was deleted: only 0 of 1 requests arrived at bin {created['id']}" in err
+
+    created = live_server.create_bin()
+    tail = start_tail(live_server, created["id"], "--count", "3")
+    try:
+        requests.post(created["url"] + "/one", data="1", timeout=5)
+        assert "/one" in tail.stdout.readline()
+        tail.send_signal(signal.SIGINT)
+        out, err = tail.communicate(timeout=10)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 1, err
+    assert f"Error: stopped (Ctrl-C): only 1 of 3 requests arrived at bin {created['id']}" in err
+    assert "Traceback" not in err
 
 
 def test_bin_tail_with_a_timeout_gives_up_with_exit_1(run, live_server):

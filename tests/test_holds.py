@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import requests
@@ -66,10 +67,22 @@ def test_waiting_connections_never_take_the_last_threads(tmp_path):
         assert requests.post(target["url"], data=b"x", timeout=5).status_code == 200
         assert requests.get(f"{live.url}/api/health", timeout=5).status_code == 200
         assert time.monotonic() - started < 2
+        # What has arrived is answered without a place to wait; so is a look that does not wait.
+        wait_url = f"{live.url}/api/bins/{target['id']}/requests/wait"
+        arrived = requests.get(f"{wait_url}?after=0&timeout=5", timeout=10)
+        assert arrived.status_code == 200 and arrived.json()["body_text"] == "x"
+        x_id = arrived.json()["id"]
+        assert requests.get(f"{wait_url}?after={x_id}&timeout=0", timeout=10).status_code == 204
+        assert requests.get(f"{wait_url}?after={x_id}&timeout=5", timeout=10).status_code == 503
+        # A client refused a place until its timeout looks once more without waiting: None.
+        assert Client(live.url).wait(target["id"], after=x_id, timeout=1.5) is None
         # A place freed is a place taken again; the client waits its turn (Retry-After).
         sockets.pop().close()
-        found = Client(live.url).wait(target["id"], after=0, timeout=8)
-        assert found is not None and found["body_text"] == "x"
+        later = threading.Timer(1.0, requests.post, (target["url"],), {"data": b"y", "timeout": 5})
+        later.start()
+        found = Client(live.url).wait(target["id"], after=x_id, timeout=8)
+        later.join()
+        assert found is not None and found["body_text"] == "y"
     finally:
         for sock in polls:
             sock.close()

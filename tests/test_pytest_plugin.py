@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -136,8 +137,55 @@ def test_captured_request_helpers():
     assert captured.header("webhook-id") == "msg_1" and captured.header("nope") is None
     assert captured.body == body
     assert captured.verify(secret) and not captured.verify(generate_secret())
+    assert captured.verify(secret) == True  # noqa: E712 (compares as a bool)
+    wrong = captured.verify(generate_secret())
+    assert wrong.reason == "signature does not match the secret given"
+    assert "does not match the secret given" in repr(wrong)  # what a failing assert shows
     with pytest.raises(AttributeError):
         _ = captured.missing
+
+
+def test_verify_judges_the_timestamp_as_a_receiver_would_when_it_arrived():
+    # Signed correctly, but an hour before it arrived (a replay), or in milliseconds (a bug).
+    secret = generate_secret()
+    body = b'{"paid": true}'
+    arrived = "2023-11-14T22:13:20.000Z"  # 1700000000
+    for timestamp in (1700000000 - 3600, 1700000000 * 1000):
+        headers = [
+            ["Webhook-Id", "msg_1"],
+            ["Webhook-Timestamp", str(timestamp)],
+            ["Webhook-Signature", sign(secret, "msg_1", timestamp, body)],
+        ]
+        captured = CapturedRequest(
+            {"headers": headers, "body_base64": base64.b64encode(body).decode(),
+             "received_at": arrived}
+        )  # fmt: skip
+        verdict = captured.verify(secret)
+        assert not verdict
+        assert "away from when it arrived" in verdict.reason
+    on_time = CapturedRequest(
+        {
+            "headers": [
+                ["Webhook-Id", "msg_1"],
+                ["Webhook-Timestamp", "1700000100"],
+                ["Webhook-Signature", sign(secret, "msg_1", 1700000100, body)],
+            ],
+            "body_base64": base64.b64encode(body).decode(),
+            "received_at": arrived,
+        }
+    )
+    assert on_time.verify(secret)
+    assert on_time.verify(secret).reason == "signature matches the secret given"
+
+
+def test_wait_for_with_no_time_looks_through_what_has_arrived(hooklab):
+    bin = hooklab.create_bin()
+    requests.post(bin.url + "/a", json={"n": 1}, timeout=5)
+    requests.post(bin.url + "/b", json={"n": 2}, timeout=5)
+    assert bin.wait_for(json={"n": 2}, timeout=0).subpath == "/b"
+    assert bin.wait_for(method="POST", timeout=0).subpath == "/a"
+    with pytest.raises(AssertionError, match=r"within 0 s\.\nIt received 2:"):
+        bin.wait_for(json={"n": 3}, timeout=0)
 
 
 def test_add_webhook_fire_and_deliveries(hooklab):
@@ -337,6 +385,32 @@ def test_both_ways_of_calling_give_the_same_clear_errors(live_server, lean):
     assert failure.value.message == f"Hooklab at {url} did not answer GET /api/health within 0.2 s"
 
 
+def test_threads_may_share_the_fixture_and_its_client(hooklab):
+    # Tests that post and wait from worker threads: every call gets a connection to itself.
+    bins = [hooklab.create_bin() for _ in range(8)]
+
+    def work(bin) -> int:
+        for n in range(5):
+            requests.post(bin.url, json={"n": n}, timeout=5)
+        for n in range(5):
+            assert bin.wait_for(json={"n": n}, timeout=10).json == {"n": n}
+        return sum(len(bin.requests()) for _ in range(20))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(work, bins)) == [100] * 8
+
+
+def test_a_lean_client_shared_by_threads_never_mixes_two_calls(live_server):
+    client = Client(live_server.url, lean=True)
+    made = [client.create_bin(name=f"b{n}")["id"] for n in range(8)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            names = list(pool.map(lambda n: client.bin(made[n % 8])["name"], range(800)))
+        assert names == [f"b{n % 8}" for n in range(800)]
+    finally:
+        client.close()
+
+
 def test_the_lean_client_opens_a_new_connection_when_the_server_closed_its_last():
     # As gunicorn does with a connection idle for longer than its keep-alive.
     closed = threading.Event()
@@ -389,6 +463,44 @@ def test_an_unreachable_hooklab_url_fails_clearly():
     assert f"--hooklab-url: cannot reach Hooklab at http://127.0.0.1:{port}" in done.stdout
     assert "Traceback" not in done.stdout
     assert "During handling of the above exception" not in done.stdout, done.stdout
+
+
+def test_hooklab_settings_may_give_the_server_a_token_and_a_database(tmp_path):
+    db = tmp_path / "kept.db"
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n\n\n"
+        '@pytest.fixture(scope="session")\n'
+        "def hooklab_settings():\n"
+        f'    return {{"token": "s3cret-token", "db": {str(db)!r}}}\n'
+    )
+    (tmp_path / "test_it.py").write_text(
+        "import requests\n\n\n"
+        "def test_the_fixture_uses_the_token_it_set(hooklab):\n"
+        "    bin = hooklab.create_bin()\n"
+        '    requests.post(bin.url, json={"n": 1}, timeout=5)\n'
+        '    assert bin.wait_for(json={"n": 1}).json == {"n": 1}\n'
+        '    assert requests.get(hooklab.url + "/api/bins", timeout=5).status_code == 401\n'
+    )
+    done = run_project(cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert db.exists()  # the database the settings named, not one of the session's
+
+
+def test_a_server_that_needs_a_token_names_the_option_that_gives_it(tmp_path):
+    live = start_live_server(make_settings(tmp_path, token="s3cret-token"))
+    try:
+        (tmp_path / "test_it.py").write_text("def test_it(hooklab):\n    hooklab.create_bin()\n")
+        done = run_project("--hooklab-url", live.url, cwd=tmp_path)
+        assert done.returncode != 0
+        assert "it needs an access token: give it with --hooklab-token" in done.stdout
+        assert "HOOKLAB_TOKEN" not in done.stdout
+        done = run_project(
+            "--hooklab-url", live.url, "--hooklab-token", "s3cret-token", cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        live.kill()
 
 
 def test_the_readme_examples_run(tmp_path):
