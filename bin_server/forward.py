@@ -25,7 +25,7 @@ from urllib3.util import SKIP_HEADER
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here
-from hooklab.shared.resend import HOP_BY_HOP, resend_headers
+from hooklab.shared.resend import HOP_BY_HOP, resend_headers, with_subpath
 from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
 
 log = logging.getLogger("hooklab")
@@ -152,7 +152,7 @@ def target_url(config: dict, subpath: str, query: str) -> str:
     url = config["url"]
     if not config.get("with_path", True):
         return url
-    url = url.rstrip("/") + subpath if subpath else url
+    url = with_subpath(url, subpath)
     if query:
         url += ("&" if "?" in url else "?") + query
     return url

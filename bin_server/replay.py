@@ -25,7 +25,7 @@ from hooklab.bin_server.rules import HEADER_VALUE, HEADER_VALUE_CHARS
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here
-from hooklab.shared.resend import resend_headers, resent_pairs
+from hooklab.shared.resend import resend_headers, resent_pairs, with_subpath
 from hooklab.shared.signing import check_secret, sign
 from hooklab.shared.store import Store, rows
 from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
@@ -99,7 +99,7 @@ def plan(data: dict, captured_row: dict, server: ServerAddress | None = None) ->
     if not isinstance(with_path, bool):
         raise _invalid("with_path", "with_path must be true or false.")
     if with_path:
-        url = url.rstrip("/") + (captured_row["subpath"] or "")
+        url = with_subpath(url, captured_row["subpath"] or "")
         if captured_row["query_string"]:
             url += "?" + captured_row["query_string"]
 

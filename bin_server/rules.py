@@ -144,8 +144,8 @@ def validate_rule(rule: Any, where: str, max_delay_ms: int) -> dict:
         if (
             isinstance(percent, bool)
             or not isinstance(percent, (int, float))
+            or not 0 <= percent <= 100  # before isfinite: int(10**400) is no float
             or not math.isfinite(percent)
-            or not 0 <= percent <= 100
         ):
             raise invalid(field, f"{field} must be a number from 0 to 100.")
         out["percent"] = percent

@@ -929,7 +929,9 @@ def _replay_edited(
     if text is None and answer.get("body_base64"):
         text = f"({len(base64.b64decode(answer['body_base64']))} bytes, not text)"
     if text:
-        click.echo(text if len(text) <= 2000 else text[:2000] + "…", nl=not text.endswith("\n"))
+        # The receiver's answer is as hostile as a captured request: shown, never obeyed.
+        shown = visible(text if len(text) <= 2000 else text[:2000] + "…", multiline=True)
+        click.echo(shown, nl=not text.endswith("\n"))
 
 
 def _header_arg(value: str) -> list[str]:

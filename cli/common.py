@@ -36,7 +36,8 @@ class HooklabGroup(click.Group):
         try:
             return super().invoke(ctx)
         except HooklabError as exc:
-            raise click.ClickException(exc.message) from None
+            # The message may quote what a server or a receiver said: nothing the terminal acts on.
+            raise click.ClickException(visible(exc.message, multiline=True)) from None
         except click.exceptions.NoArgsIsHelpError:
             # `hooklab bin` with no command: its help, as plain `hooklab` shows its own (exit 2),
             # not the help text squeezed into an "Error: Usage: …" line.
@@ -193,12 +194,16 @@ def with_client(func: Callable) -> Callable:
 # reorder what is shown. Captured data is hostile, so they are printed as visible escapes.
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
 _BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_ONE_LINE = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
+# Half a UTF-16 pair alone (JSON's "\\ud800" escape makes one) is no text: the terminal's
+# encoder refuses it, so it is shown as its escape too.
+_SURROGATES = range(0xD800, 0xE000)
+_ESCAPED = [*_BIDI, *_SURROGATES]
+_ONE_LINE = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _ESCAPED}
 _ONE_LINE |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
 _MULTILINE = {c: e for c, e in _ONE_LINE.items() if c not in (0x09, 0x0A)}
 # In JSON text the C0 controls are already escaped by json.dumps; the rest may only appear
 # inside strings, where a \uXXXX escape is the same JSON value.
-_JSON = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *_BIDI]}
+_JSON = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *_ESCAPED]}
 
 
 def visible(text: Any, multiline: bool = False) -> str:

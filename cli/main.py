@@ -11,7 +11,7 @@ import click
 
 import hooklab.shared
 from hooklab.cli.bins import bin_group, replay_command
-from hooklab.cli.common import HooklabGroup, server_options
+from hooklab.cli.common import HooklabGroup, server_options, visible
 from hooklab.cli.demo import demo_command
 from hooklab.cli.events import events_group
 from hooklab.cli.listen import listen_command
@@ -160,7 +160,8 @@ def main() -> None:
             raise
         # A bug of ours: still one line for the user, the traceback on request.
         click.echo(
-            f"Error: unexpected {type(exc).__name__}: {exc} (set HOOKLAB_DEBUG=1 for details)",
+            f"Error: unexpected {type(exc).__name__}: {visible(exc, multiline=True)} "
+            "(set HOOKLAB_DEBUG=1 for details)",
             err=True,
         )
         sys.exit(1)

@@ -169,8 +169,8 @@ def check_fields(
         if (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
+            or not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S  # first: 10**400 is no float
             or not math.isfinite(timeout)
-            or not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S
         ):
             errors["timeout_s"] = (
                 f"Timeout is a number of seconds from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}."

@@ -20,11 +20,13 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
+import requests
 from flask import has_request_context, request
 
 from hooklab.shared.settings import Settings
 
-# Headers every request Hooklab sends carries (deliveries, probes, forwards).
+# Headers every request Hooklab sends carries (deliveries, probes, forwards). A replay is
+# sent as captured, with nothing added: its URL is checked when asked for (as_sent below).
 MARKER_HEADERS = ("X-Hooklab-Delivery", "X-Hooklab-Probe", "X-Hooklab-Hops")
 CAPTURE_PREFIX = "/b/"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -104,10 +106,21 @@ def this_server(settings: Settings) -> ServerAddress:
     return ServerAddress(frozenset(names), loopback)
 
 
+def as_sent(url: str) -> str:
+    """`url` as the HTTP library will send it, which is what reaches a server: requests
+    (urllib3) takes a `\\` for a `/` (`http://here:80\\@x/` goes to `here`, where urlsplit
+    reads the host `x`) and resolves `.` and `..` segments (`/b/../api` is `/api`)."""
+    url = url.strip()
+    try:
+        return requests.Request("GET", url).prepare().url or url
+    except (requests.RequestException, ValueError, UnicodeError):
+        return url  # not a URL requests would send to: the caller's own checks say why
+
+
 def points_here(url: str, server: ServerAddress) -> bool:
     """Whether `url` (http or https) reaches this server, in any spelling of its address."""
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(as_sent(url))
         host = parts.hostname
     except ValueError:
         return False
@@ -137,7 +150,7 @@ def points_here(url: str, server: ServerAddress) -> bool:
 def is_capture_url(url: str) -> bool:
     """Whether `url`'s path is a bin's capture path (/b/…), as the server will decode it."""
     try:
-        path = urlsplit(url.strip()).path
+        path = urlsplit(as_sent(url)).path
     except ValueError:
         return False
     return unquote(path).startswith(CAPTURE_PREFIX)

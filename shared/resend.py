@@ -48,3 +48,16 @@ def resend_headers(headers: list[list[str]]) -> dict[str, str]:
         if name.lower() not in present:
             out[name] = SKIP_HEADER
     return out
+
+
+def with_subpath(url: str, subpath: str) -> str:
+    """`url` with a captured request's subpath after it (a forward's or replay's `with_path`).
+
+    Its `.` and `..` segments are sent as they came, percent-encoded: an HTTP library would
+    resolve them against `url` first, and a captured `/../../admin` would reach above the
+    app's URL (`http://app/hooks` + `/../../admin` is `http://app/admin`).
+    """
+    if not subpath:
+        return url
+    segments = ["%2E" * len(part) if part in (".", "..") else part for part in subpath.split("/")]
+    return url.rstrip("/") + "/".join(segments)

@@ -99,12 +99,23 @@ def same_origin() -> bool:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or source == "null":
         return False
-    netloc = urlsplit(source).netloc.lower()
-    allowed = {request.host.lower()}
+    try:
+        parts = urlsplit(source)
+    except ValueError:
+        return False
+    found = _authority(parts.netloc, DEFAULT_PORTS.get(parts.scheme, 0))
+    # The Host this request named; without a port (some websocket clients send none), the
+    # port the connection came in on.
+    try:
+        server_port = int(request.environ.get("SERVER_PORT") or 0)
+    except ValueError:
+        server_port = 0
+    allowed = {_authority(request.host, server_port)}
     public_url = current_app.config["HOOKLAB"].public_url
     if public_url:
-        allowed.add(urlsplit(public_url).netloc.lower())
-    return netloc in allowed
+        public = urlsplit(public_url)
+        allowed.add(_authority(public.netloc, DEFAULT_PORTS.get(public.scheme, 0)))
+    return found is not None and found in allowed
 
 
 # -- the server's own names and origins (default mode) ------------------------------------------
@@ -307,9 +318,10 @@ def check_access() -> Response | None:
         return None
     cookie = request.cookies.get(COOKIE)
     if cookie and session_valid(token, cookie):
-        # A cookie is sent by the browser whoever made the page: state changes must come
-        # from our own pages (SameSite=Strict already stops most of this; this is the backstop).
-        if request.method in STATE_CHANGING and not same_origin():
+        # A cookie is sent by the browser whoever made the page: state changes, and live
+        # streams (which a page could read), must come from our own pages. SameSite=Strict
+        # stops other sites, not a page of another port of the same host (the same site).
+        if (request.method in STATE_CHANGING or _is_websocket()) and not same_origin():
             raise Forbidden("Cross-origin request refused: it must come from this server's pages.")
         return None
     if _wants_json():

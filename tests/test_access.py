@@ -163,12 +163,18 @@ def test_every_websocket_route_refuses_without_token_and_works_with_it(app, live
         url = live_server.ws_url + fill(rule, bin_id)
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             assert ws_handshake_status(url, headers) == 401, url
+        with_cookie = {"Cookie": f"{security.COOKIE}={cookie}"}
         for headers in (
             {"Authorization": f"Bearer {TOKEN}"},
-            {"Cookie": f"{security.COOKIE}={cookie}"},
+            {**with_cookie, "Origin": live_server.url},
         ):
             ws = WsClient.connect(url, headers=headers)
             ws.close()
+        # The cookie goes with any page's request, a page of another port of this host too
+        # (the same site for SameSite): a live stream it could read needs this server's Origin.
+        other_port = live_server.url.rsplit(":", 1)[0] + ":1"
+        for origin in ({"Origin": other_port}, {"Origin": "null"}, {}):
+            assert ws_handshake_status(url, {**with_cookie, **origin}) == 403, origin
 
 
 def ws_handshake_status(url: str, headers: dict) -> int:

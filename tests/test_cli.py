@@ -20,6 +20,7 @@ import requests
 from click.testing import CliRunner
 
 from hooklab.app.factory import create_app
+from hooklab.cli.common import json_text, visible
 from hooklab.cli.main import cli
 from tests.conftest import make_settings, start_live_server
 
@@ -898,6 +899,27 @@ def test_visible_escapes_what_a_terminal_acts_on(text, one_line, multiline):
     assert visible(text, multiline=True) == multiline
     assert json.loads(json_text({"v": text})) == {"v": text}
     assert_no_terminal_controls(json_text({"v": text}))
+
+
+def test_a_captured_lone_surrogate_is_shown_escaped(run, live_server):
+    # Valid JSON syntax, not text: printing it raised UnicodeEncodeError (exit 1, no output).
+    created = live_server.create_bin()
+    body = b'{"a": "\\ud800x", "k": "\\udc00"}'
+    headers = {"Content-Type": "application/json"}
+    requests.post(created["url"], data=body, headers=headers, timeout=5)
+    shown = run("bin", "request", created["id"], "latest")
+    assert shown.exit_code == 0, shown.output
+    assert "\\ud800x" in shown.stdout
+    as_json = run("bin", "request", created["id"], "latest", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    shown = json.loads(as_json.stdout)
+    # Not read as JSON (no text holds half a pair), shown as the text it is.
+    assert shown["json"] is None and shown["body_text"] == body.decode()
+    assert run("bin", "requests", created["id"]).exit_code == 0
+    # Should one reach the terminal another way, it is printed as its escape.
+    assert json_text({"a": "\ud800x"}) == '{"a": "\\ud800x"}'
+    assert json.loads(json_text({"a": "\ud800x"})) == {"a": "\ud800x"}
+    assert visible("a\udfffb") == "a\\udfffb"
 
 
 def test_bin_rm_deletes_several_in_one_call_and_names_those_not_found(run, live_server):

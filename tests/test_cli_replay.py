@@ -173,3 +173,13 @@ def test_set_field_never_creates():
 )
 def test_the_body_keeps_its_layout(original):
     assert dump_like(json.loads(original), original) == original
+
+
+def test_an_edited_replay_shows_the_receivers_answer_as_text_only(run, live_server, source):
+    # A receiver answering terminal escapes (set the title, colour) is shown, never obeyed.
+    hostile = "\x1b]0;PWNED\x07\x1b[31mRED"
+    target = live_server.create_bin(response={"body": hostile})
+    result = run("replay", source["id"], "latest", "--to", target["url"], "--method", "PUT")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "\\x1b]0;PWNED\\x07\\x1b[31mRED" in result.stdout

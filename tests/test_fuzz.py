@@ -708,15 +708,25 @@ JSON_NUMBER_FIELDS = [
     ("PATCH", "/api/webhooks/{webhook_id}", "timeout_s", None),
     ("PATCH", "/api/webhooks/{webhook_id}", "active", None),  # true or false only
     ("POST", "/api/probe", "timeout_s", None),  # no edge value is in range: nothing is sent
+    ("POST", "/api/bins", "rules[0].percent", range(0, 101)),
+    ("POST", "/api/bins", "rules[0].status", range(100, 600)),
+    ("PATCH", "/api/bins/{bin_id}", "rules[0].percent", range(0, 101)),
+    ("POST", "/api/bins", "forward.timeout_s", range(1, 121)),  # (0.1 to 120 seconds)
 ]
 PROBE_SECRET = "whsec_" + "QUJD" * 8  # a well-formed secret (32 bytes, base64)
-RAW_LITERALS = ["1e309", "-1e309", "NaN", "Infinity", "-Infinity"]
+RAW_LITERALS = ["1e309", "-1e309", "NaN", "Infinity", "-Infinity", "9" * 5000]
+# Whole numbers JSON reads as Python ints too large for a float (math.isfinite raised on them).
+HUGE_INTEGERS = ["1" + "0" * 400, "-1" + "0" * 400]
 
 
 def json_body_with(method: str, path: str, field: str, literal: str) -> bytes:
     """A JSON body setting `field` to `literal` (JSON text, so 1e309 and NaN go in raw)."""
     if field.startswith("response."):
         body = {"response": {field.split(".")[1]: "<here>"}}
+    elif field.startswith("rules[0]."):
+        body = {"rules": [{"name": "edge", "status": 500, field.split(".")[1]: "<here>"}]}
+    elif field.startswith("forward."):
+        body = {"forward": {"url": REFUSED_PORT_URL, field.split(".")[1]: "<here>"}}
     elif path == "/api/probe":
         body = {"url": REFUSED_PORT_URL, "secret": PROBE_SECRET, field: "<here>"}
     elif method == "POST":
@@ -727,7 +737,9 @@ def json_body_with(method: str, path: str, field: str, literal: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "literal", [json.dumps(v) for v in EDGE_VALUES] + RAW_LITERALS, ids=lambda v: v[:20]
+    "literal",
+    [json.dumps(v) for v in EDGE_VALUES] + RAW_LITERALS + HUGE_INTEGERS,
+    ids=lambda v: v[:20],
 )
 @pytest.mark.parametrize(("method", "path", "field", "valid"), JSON_NUMBER_FIELDS)
 def test_every_json_number_field_is_range_checked(

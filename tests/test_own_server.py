@@ -64,6 +64,44 @@ def test_capture_urls_as_the_server_decodes_them():
     assert address_of("١٢٧.0.0.1") is None  # digits a resolver would not take
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/b/../api/bins",  # requests resolves the dot segments
+        "http://127.0.0.1:8000/b/x/../../api/bins",
+        "http://127.0.0.1:8000\\@example.com/../api/bins",  # urllib3 takes \\ for /: goes here
+        "http://example.com\\@127.0.0.1:8000/api",  # ... and this one goes to example.com
+    ],
+)
+def test_a_url_is_judged_as_it_will_be_sent(url):
+    assert not is_capture_url(url)
+    assert points_here(url, HERE) is ("example.com\\" not in url)
+
+
+def test_a_capture_path_with_dot_segments_is_judged_as_sent():
+    assert is_capture_url("http://127.0.0.1:8000/api/../b/abc")
+    assert not is_capture_url("http://127.0.0.1:8000/b/abc/../../api")
+
+
+@pytest.mark.parametrize("spelling", ["/b/../api/bins", "\\@example.com/../api/bins"])
+def test_webhooks_forwards_and_replays_refuse_a_url_that_is_sent_to_the_api(live_server, spelling):
+    url = live_server.url + spelling
+    assert webhook(live_server, url).status_code == 422
+    forward = requests.post(
+        f"{live_server.url}/api/bins", json={"forward": {"url": url}}, timeout=5
+    )
+    assert forward.status_code == 422 and forward.json()["error"]["field"] == "forward.url"
+    source = live_server.create_bin()
+    victim = live_server.create_bin()
+    request_id = requests.post(source["url"], data=b"{}", timeout=5).headers["X-Hooklab-Request-Id"]
+    replay_url = f"{live_server.url}/api/bins/{source['id']}/requests/{request_id}/replay"
+    deleting = {"url": live_server.url + spelling.replace("/api/bins", f"/api/bins/{victim['id']}"),
+                "method": "DELETE", "headers": [], "body": ""}  # fmt: skip
+    refused = requests.post(replay_url, json=deleting, timeout=10)
+    assert refused.status_code == 422, refused.text
+    assert requests.get(f"{live_server.url}/api/bins/{victim['id']}", timeout=5).ok  # still there
+
+
 def webhook(live_server, url: str) -> requests.Response:
     return requests.post(
         f"{live_server.url}/api/webhooks",

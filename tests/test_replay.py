@@ -314,3 +314,19 @@ def test_the_answer_body_in_base64_when_not_text(live_server):
     assert answer["status_code"] == 200
     assert "body_text" not in answer
     assert base64.b64decode(answer["body_base64"]) == b"\xff\xfe"
+
+
+def test_a_captured_path_cannot_climb_above_the_apps_url(live_server):
+    # A capture of /b/<id>/../../secret/admin (a raw request line), replayed with its path to
+    # http://app/hooks: the app gets /hooks/../../secret/admin as sent, not /secret/admin.
+    source = live_server.create_bin()
+    send_raw(source["url"] + "/../../secret/admin", "POST", [], b"x")
+    captured = newest(live_server, source["id"])
+    assert captured["subpath"] == "/../../secret/admin"
+    app = AppReceiver()
+    try:
+        response = replay(live_server, captured, url=app.url + "/hooks", with_path=True)
+        assert response.status_code == 200, response.text
+        assert app.seen[0].path == "/hooks/../../secret/admin"
+    finally:
+        app.stop()
