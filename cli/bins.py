@@ -610,6 +610,8 @@ def bin_tail(
     """
     import simple_websocket
 
+    if timeout is not None:  # no call of the wait may take longer than the wait itself
+        client.timeout = min(client.timeout, max(timeout, 0.5))
     client.bin(bin_id)  # a clear "no bin" error before connecting
     if after is None:
         newest = client.requests(bin_id, limit=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ipaddress
 import json as jsonlib
 import re
 import select
@@ -353,6 +354,9 @@ class Client:
         self.token = token or None
         self.timeout = timeout
         self.session = requests.Session()
+        # A server on this machine is never reached through a proxy (an exported HTTP_PROXY
+        # would send 127.0.0.1 to it, and the error would blame Hooklab).
+        self.session.trust_env = not on_loopback(self.server)
         self.session.headers["User-Agent"] = f"hooklab-client/{hooklab.shared.__version__}"
         if self.token:
             self.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -837,6 +841,17 @@ BIN_ID_CHARS = re.compile(r"[A-Za-z0-9_-]{1,100}")
 def _shown(value: Any) -> str:
     text = str(value)
     return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def on_loopback(server: str) -> bool:
+    """Whether `server` (a base URL) is on this machine: localhost or a loopback address."""
+    host = (urlsplit(server).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bin_id_problem(value: Any) -> str | None:

@@ -404,8 +404,12 @@ class Hooklab:
         payload_format: str | None = None,
         active: bool = True,
         timeout_s: float | None = None,
+        signature_scheme: str | None = None,
     ) -> dict:
-        """Add a webhook delivering `event` (a slug, or "*" for all) to `url` (or a Bin)."""
+        """Add a webhook delivering `event` (a slug, or "*" for all) to `url` (or a Bin).
+
+        `signature_scheme`: "v1" (HMAC with the `whsec_` secret, the default) or "v1a"
+        (ed25519; the webhook's `public_key` verifies it)."""
         __tracebackhide__ = True
         target = url.url if isinstance(url, Bin) else url
         fields: dict[str, Any] = {
@@ -418,6 +422,7 @@ class Hooklab:
             ("secret", secret),
             ("payload_format", payload_format),
             ("timeout_s", timeout_s),
+            ("signature_scheme", signature_scheme),
         ):
             if value is not None:
                 fields[key] = value
@@ -870,10 +875,27 @@ def hooklab_server(
     finally:
         # A throwaway server: no need to wait half a second for gunicorn's orderly exit (the
         # database is safe either way). With --hooklab-keep it is left to close cleanly.
-        server.stop(timeout=10.0 if request.config.getoption("hooklab_keep") else 0.05)
+        keep = request.config.getoption("hooklab_keep")
+        server.stop(timeout=10.0 if keep else 0.05)
+        if keep:
+            # The server is gone with the session; what the tests made is in its database.
+            say_at_the_end(request.config, f"hooklab: kept; to look at it: hooklab serve --db {db}")
 
 
 OWN_TOKEN = pytest.StashKey[str | None]()  # the token the plugin started its server with
+LAST_WORDS = pytest.StashKey[list[str]]()  # lines for the end of the session's report
+
+
+def say_at_the_end(config: pytest.Config, line: str) -> None:
+    """Print `line` in the session's closing summary (session fixtures are torn down within
+    the last test's teardown, whose output pytest captures and drops when it passes)."""
+    config.stash.setdefault(LAST_WORDS, []).append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The lines the session's fixtures left for the end."""
+    for line in config.stash.get(LAST_WORDS, []):
+        terminalreporter.write_line(line)
 
 
 def _token(config: pytest.Config) -> str | None:
@@ -886,7 +908,8 @@ def _session_client(config: pytest.Config, server: str) -> Client:
     own = not config.getoption("hooklab_url")
     # The plugin's own server is on 127.0.0.1: no proxy applies, so none is looked up.
     client = Client(server, _token(config), lean=own)
-    client.session.trust_env = not own
+    if own:
+        client.session.trust_env = False  # (a Client on loopback looks up none either)
     client.token_hint = "give it with --hooklab-token"
     return client
 
@@ -910,11 +933,11 @@ def hooklab_housekeeper(
     housekeeper.wait_started(START_WAIT_S)  # part of the session's start, not of a test
     yield housekeeper
     left = housekeeper.close()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if left and reporter is not None:
-        reporter.write_line(
+    if left:
+        say_at_the_end(
+            request.config,
             f"hooklab: {left} bins of the tests could not be deleted within "
-            f"{CLEANUP_WAIT_S:g} s (the server does not answer)"
+            f"{CLEANUP_WAIT_S:g} s (the server does not answer)",
         )
 
 

@@ -219,6 +219,19 @@ def test_a_long_name_is_cut_in_tables_but_ids_and_urls_are_whole(run, live_serve
     assert shown[0]["name"] == name  # --json keeps the whole name
 
 
+def test_a_server_on_this_machine_is_never_reached_through_a_proxy(live_server):
+    # An exported proxy (here one that refuses every connection) is for other hosts.
+    env = {**os.environ, "HOOKLAB_SERVER": live_server.url}
+    env |= {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+    env.pop("NO_PROXY", None), env.pop("no_proxy", None)
+    done = subprocess.run(
+        [HOOKLAB, "bin", "create", "--name", "via no proxy"],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(live_server.url + "/b/")
+
+
 def test_bin_list_requests_and_one_request(run, live_server):
     created = live_server.create_bin(name="listed")
     requests.post(created["url"] + "/orders?x=1", json={"order": 7}, timeout=5)

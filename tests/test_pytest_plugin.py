@@ -206,6 +206,15 @@ def test_add_webhook_fire_and_deliveries(hooklab):
         hooklab.wait_for_deliveries(webhook, count=2, timeout=0.2)
 
 
+def test_a_webhook_signed_with_ed25519_verifies_with_its_public_key(hooklab):
+    bin = hooklab.create_bin()
+    webhook = hooklab.add_webhook(bin, event="payment_received", signature_scheme="v1a")
+    hooklab.fire("payment_received", {"payment_id": 6})
+    request = bin.wait_for(json={"payment_id": 6})
+    assert request.header("webhook-signature").startswith("v1a,")
+    assert request.verify(webhook["public_key"])
+
+
 def test_errors_from_the_server_are_clear(hooklab):
     with pytest.raises(HooklabError, match=r"^hooklab: response.status must be"):
         hooklab.create_bin(status=99)
@@ -481,10 +490,11 @@ def test_hooklab_settings_may_give_the_server_a_token_and_a_database(tmp_path):
         '    assert bin.wait_for(json={"n": 1}).json == {"n": 1}\n'
         '    assert requests.get(hooklab.url + "/api/bins", timeout=5).status_code == 401\n'
     )
-    done = run_project(cwd=tmp_path)
+    done = run_project("--hooklab-keep", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
     assert db.exists()  # the database the settings named, not one of the session's
+    assert f"hooklab: kept; to look at it: hooklab serve --db {db}" in done.stdout
 
 
 def test_a_server_that_needs_a_token_names_the_option_that_gives_it(tmp_path):
