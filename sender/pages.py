@@ -178,6 +178,15 @@ def webhook_page(webhook_id: str):
     notice = None
     if request.args.get("created"):
         notice = "Webhook added. Press “Send Test Event” to see what it sends."
+        others = webhooks.also_delivering(get_store(), webhook)
+        if others:
+            named = ", ".join(f"#{other['id']} “{other['name']}”" for other in others[:3])
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            notice += (
+                f" Note: {named}{more} already deliver{'s' if len(others) == 1 else ''} "
+                "some of its events to the same URL, so each such event arrives there more "
+                "than once; delete one if that was a second click."
+            )
     elif request.args.get("saved"):
         notice = "Settings saved."
     return _render_webhook(webhook, notice=notice)

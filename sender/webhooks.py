@@ -224,6 +224,17 @@ def require_webhook(store: Store, webhook_id: int | str) -> dict[str, Any]:
     return found
 
 
+def also_delivering(store: Store, webhook: dict[str, Any]) -> list[dict[str, Any]]:
+    """The other active webhooks that send some of `webhook`'s events to its URL too (a second
+    click on "Add", a copy): each such event reaches that URL once per webhook."""
+    return rows(
+        store.conn,
+        "SELECT id, name, event FROM webhooks WHERE url = ? AND id != ? AND active = 1 "
+        "AND (event = ? OR event = '*' OR ? = '*') ORDER BY id",
+        (webhook["url"], webhook["id"], webhook["event"], webhook["event"]),
+    )
+
+
 def list_webhooks(store: Store) -> list[dict[str, Any]]:
     """Every webhook, newest first."""
     return rows(store.conn, SELECT + " ORDER BY w.id DESC")

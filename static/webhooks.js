@@ -43,4 +43,17 @@
     const button = event.target.closest("[data-create-bin]");
     if (button) createBin(button);
   });
+
+  // One click, one webhook: the form's button is off once it is sent (a new page follows).
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest(".webhook-form");
+    const submit = form?.querySelector('button[type="submit"]');
+    if (submit) setTimeout(() => { submit.disabled = true; }, 0);
+  });
+  // ... and on again when the browser shows this page from its history (Back).
+  window.addEventListener("pageshow", () => {
+    for (const submit of document.querySelectorAll('.webhook-form button[type="submit"]')) {
+      submit.disabled = false;
+    }
+  });
 })();

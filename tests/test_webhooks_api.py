@@ -424,6 +424,20 @@ def test_the_form_adds_a_webhook_and_goes_to_its_page(client):
     assert check_secret(client.get(f"/api/webhooks/{webhook['id']}").get_json()["secret"]) is None
 
 
+def test_a_second_webhook_to_the_same_url_and_event_is_pointed_out(client):
+    form = {"name": "Hook", "url": URL, "event": "payment_received", "payload_format": "flat"}
+    first = client.post("/webhooks/new", data=form)
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert "Webhook added" in page and "Note:" not in page
+    second = client.post("/webhooks/new", data=form)  # a second click
+    page = client.get(second.headers["Location"]).get_data(as_text=True)
+    first_id = first.headers["Location"].split("/")[2].split("?")[0]
+    assert f"Note: #{first_id} “Hook” already delivers some of its events to the same URL" in page
+    # Another event to the same URL, or the same event elsewhere, is no such case.
+    other = client.post("/webhooks/new", data={**form, "event": "invoice_sent"})
+    assert "Note:" not in client.get(other.headers["Location"]).get_data(as_text=True)
+
+
 def test_the_settings_form_saves_or_shows_the_error(client):
     webhook = add(client)
     path = f"/webhooks/{webhook['id']}"
