@@ -44,16 +44,24 @@
     if (button) createBin(button);
   });
 
-  // One click, one webhook: the form's button is off once it is sent (a new page follows).
+  // One click, one webhook: a form already sent is not sent again (a new page follows).
   document.addEventListener("submit", (event) => {
     const form = event.target.closest(".webhook-form");
-    const submit = form?.querySelector('button[type="submit"]');
-    if (submit) setTimeout(() => { submit.disabled = true; }, 0);
+    if (!form) return;
+    if (form.dataset.sent) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sent = "1";
+    const submit = form.querySelector('button[type="submit"]');
+    if (submit) submit.disabled = true;
   });
-  // ... and on again when the browser shows this page from its history (Back).
+  // ... and it may be sent again when the browser shows this page from its history (Back).
   window.addEventListener("pageshow", () => {
-    for (const submit of document.querySelectorAll('.webhook-form button[type="submit"]')) {
-      submit.disabled = false;
+    for (const form of document.querySelectorAll(".webhook-form")) {
+      delete form.dataset.sent;
+      const submit = form.querySelector('button[type="submit"]');
+      if (submit) submit.disabled = false;
     }
   });
 })();

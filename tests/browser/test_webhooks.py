@@ -313,3 +313,17 @@ def test_a_long_name_wraps_instead_of_widening_the_tables(page, live_server):
     expect(page.locator(".bins-table .bin-name")).to_have_count(1)
     assert page.evaluate(fits, ".bins-table")
     assert page.js_errors == []
+
+
+def test_a_double_click_on_add_makes_one_webhook(page, live_server):
+    page.goto(f"{live_server.url}/webhooks")
+    page.get_by_label("Name", exact=True).fill("Once")
+    page.get_by_label("URL", exact=True).fill("https://example.com/once")
+    page.get_by_label("Event", exact=True).select_option(label="Payment Received")
+    page.get_by_role("button", name="Add New Webhook").dblclick()
+    expect(page).to_have_url(re.compile(r"/webhooks/\d+\?created=1$"))
+    listed = requests.get(f"{live_server.url}/api/webhooks", timeout=5).json()
+    assert [w["name"] for w in listed] == ["Once"]
+    page.go_back()  # the form may be sent again from the history
+    expect(page.get_by_role("button", name="Add New Webhook")).to_be_enabled()
+    assert page.js_errors == []
