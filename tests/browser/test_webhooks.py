@@ -321,7 +321,8 @@ def test_a_form_already_sent_is_not_sent_again(page, live_server):
     page.goto(f"{live_server.url}/webhooks")
     twice = """() => {
         const form = document.querySelector('.webhook-form');
-        const send = () => form.dispatchEvent(new Event('submit', {cancelable: true, bubbles: true}));
+        const submit = () => new Event('submit', {cancelable: true, bubbles: true});
+        const send = () => form.dispatchEvent(submit());
         const first = send(), second = send();
         return [first, second, form.querySelector('button[type=submit]').disabled];
     }"""
