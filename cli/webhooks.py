@@ -251,7 +251,8 @@ def describe_test(result: dict) -> str:
     # The time goes before the reason: after it, "… at 127.0.0.1:9 in 1 ms" reads as the address.
     after = f" after {ms} ms" if ms is not None else ""
     why = result.get("error") or f"the receiver answered {result.get('status_code')}"
-    return f"✗ Test event failed{after}: {why}"
+    gone = " (410 Gone: the webhook is now disabled)" if result.get("status_code") == 410 else ""
+    return f"✗ Test event failed{after}: {why}{gone}"
 
 
 @webhook_group.command("deliveries")

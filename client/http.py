@@ -18,7 +18,7 @@ import simple_websocket
 
 import hooklab.shared
 from hooklab.shared import json_input
-from hooklab.shared.resend import resend_headers
+from hooklab.shared.resend import resend_headers, with_subpath
 
 BUSY_RETRY_S = 1.0  # the server's Retry-After for a long poll it has no place for
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -941,7 +941,8 @@ def replay(
     body = client.raw_body(bin_id, request_id)
     url = to
     if with_path:
-        url = to.rstrip("/") + (captured.get("subpath") or "")
+        # A captured `/../../x` stays below `to` (resend.with_subpath), as the server's replay.
+        url = with_subpath(to, captured.get("subpath") or "")
         if captured.get("query_string"):
             url += "?" + captured["query_string"]
     session = requests.Session()

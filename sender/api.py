@@ -13,10 +13,22 @@ from hooklab.sender.schemas import problems_summary
 from hooklab.shared import json_input
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
-from hooklab.shared.params import query_int
+from hooklab.shared.params import path_number, query_int
 from hooklab.shared.store import MAX_ROW_ID
 
 bp = Blueprint("sender_api", __name__)
+
+# Ids in this API's paths, as design.md wants a bad one answered: a 400 that names it.
+PATH_IDS = {"webhook_id": "webhook id", "delivery_id": "delivery id"}
+
+
+@bp.url_value_preprocessor
+def _check_path_ids(endpoint: str | None, values: dict | None) -> None:
+    """A webhook or delivery id that is not a whole number is a 400 naming it (a whole number
+    no row has is left to the lookup: 404)."""
+    for field, what in PATH_IDS.items():
+        if values and field in values:
+            path_number(values[field], what, field)
 
 
 def json_body(empty: Any = ...) -> Any:

@@ -77,7 +77,7 @@ class Claim:
     delivery_id: int
     attempt_id: int
     number: int
-    trigger: str  # scheduled, redeliver or test
+    trigger: str  # scheduled, manual (a redelivery someone asked for) or test
     token: str | None
     message_id: str
     event: str
@@ -331,15 +331,19 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
         pass  # a delivery that arrived once stays delivered; the failed attempt is in the log
     elif outcome.status_code == 410:
         changes.update(status="failed", finished_at=now, next_attempt_at=None)
-        if counts_for_webhook:
-            webhook_changes.update(
-                active=0,
-                disabled_at=now,
-                disabled_reason=(
-                    f"Disabled on {readable(now)}: the receiver answered 410 Gone, which says this "
-                    "URL will never accept deliveries again."
-                ),
-            )
+        # Whatever sent it (a test too): the receiver says this URL takes nothing any more.
+        # A webhook disabled already keeps the reason it was disabled for.
+        conn.execute(
+            "UPDATE webhooks SET active = 0, disabled_at = ?, disabled_reason = ?, "
+            "updated_at = ? WHERE id = ? AND active = 1",
+            (
+                now,
+                f"Disabled on {readable(now)}: the receiver answered 410 Gone, which says this "
+                "URL will never accept deliveries again.",
+                now,
+                claim.webhook_id,
+            ),
+        )
     elif claim.trigger == "scheduled":
         attempts = delivery["scheduled_attempts"]
         if attempts <= len(settings.retry_schedule):
@@ -513,6 +517,8 @@ def send_test(
     record(store, settings, claim, outcome)
     return {
         "ok": outcome.ok,
+        # A 410 disables the webhook, a test's too: the answer says so.
+        "webhook_active": bool(require_webhook(store, webhook["id"])["active"]),
         "status_code": outcome.status_code,
         "duration_ms": outcome.duration_ms,
         "response_headers": outcome.response_headers,
@@ -533,7 +539,7 @@ def redeliver(store: Store, settings: Settings, delivery_id: int | str) -> dict[
         found = row(conn, DELIVERY_WITH_WEBHOOK, (number,)) if number else None
         if found is None:
             raise ApiError(404, "delivery_not_found", f"No delivery with id {delivery_id!r}.")
-        claim = _start_attempt(conn, found, "redeliver", "request", None)
+        claim = _start_attempt(conn, found, "manual", "request", None)
     outcome = send_claim(store, claim, settings)
     record(store, settings, claim, outcome)
     return {"delivery_id": number, "attempt_number": claim.number, "ok": outcome.ok}

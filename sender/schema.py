@@ -148,3 +148,10 @@ def m005_catalog_events(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX catalog_events_prefix ON catalog_events (prefix, slug)")
+
+
+@migrations()
+def m006_manual_trigger(db: Database) -> None:
+    # design.md names the triggers scheduled, manual and test: a redelivery someone asked for
+    # is `manual` again (m004 had called it `redeliver`).
+    db.execute("UPDATE attempts SET trigger = 'manual' WHERE trigger = 'redeliver'")

@@ -235,6 +235,9 @@
         el("span", { className: "badge bad", text: String(result.status_code) }),
         ` Not delivered${after}: ${result.error}.`
       );
+      if (result.status_code === 410 && result.webhook_active === false) {
+        outcome.append(" The receiver says the URL is gone: the webhook is now disabled.");
+      }
     } else {
       outcome.append(
         el("span", { className: "badge bad", text: result.error_kind || "error" }),

@@ -951,3 +951,15 @@ def test_bin_rm_deletes_several_in_one_call_and_names_those_not_found(run, live_
     result = run("bin", "rm", kept["id"], "not-a-bin")
     assert result.exit_code == 1 and "'not-a-bin' is not a bin id." in result.output
     assert run("bin", "show", kept["id"]).exit_code == 0
+
+
+def test_a_test_send_answered_410_says_the_webhook_is_now_disabled():
+    from hooklab.cli.webhooks import describe_test
+
+    gone = {"ok": False, "status_code": 410, "error": "the receiver answered 410 Gone",
+            "duration_ms": 3, "webhook_active": False}  # fmt: skip
+    assert describe_test(gone) == (
+        "✗ Test event failed after 3 ms: the receiver answered 410 Gone "
+        "(410 Gone: the webhook is now disabled)"
+    )
+    assert "disabled" not in describe_test({**gone, "status_code": 500})

@@ -277,6 +277,29 @@ def test_410_disables_the_webhook(live_server, receivers):
     assert len(receiver.received) == 1
 
 
+def test_a_410_to_a_test_send_disables_the_webhook_too(live_server, receivers):
+    # design.md: "a 410 disables the webhook" (the receiver says the URL is gone, for good).
+    base = live_server.url
+    receivers_ = receivers(Answer(410), Answer(410))
+    webhook = add_webhook(base, receivers_.url)
+    url = f"{base}/api/webhooks/{webhook['id']}"
+    tested = requests.post(f"{url}/test", timeout=10).json()
+    assert tested["ok"] is False and tested["status_code"] == 410
+    assert tested["webhook_active"] is False
+    disabled = requests.get(url, timeout=5).json()
+    assert disabled["active"] is False and "410 Gone" in disabled["disabled_reason"]
+    # Tested again while disabled (tests still go out): it keeps the reason it had.
+    again = requests.post(f"{url}/test", timeout=10).json()
+    assert again["status_code"] == 410 and again["webhook_active"] is False
+    assert requests.get(url, timeout=5).json()["disabled_at"] == disabled["disabled_at"]
+    ok = requests.post(f"{base}/api/webhooks", timeout=5, json={
+        "name": "fine", "url": receivers(Answer(200)).url, "event": "*"}).json()  # fmt: skip
+    assert (
+        requests.post(f"{base}/api/webhooks/{ok['id']}/test", timeout=10).json()["webhook_active"]
+        is True
+    )
+
+
 def test_429_retry_after_is_honoured(live_server, receivers):
     base = live_server.url
     receiver = receivers(Answer(429, headers={"Retry-After": "1"}), Answer(200))
@@ -456,7 +479,7 @@ def test_redeliver_sends_the_same_message_again(live_server, receivers):
     assert response.status_code == 200
     result = response.json()
     assert result["ok"] is True
-    assert result["attempt"]["number"] == 2 and result["attempt"]["trigger"] == "redeliver"
+    assert result["attempt"]["number"] == 2 and result["attempt"]["trigger"] == "manual"
     assert result["attempt"]["response"]["body"] == "thanks"
     assert result["delivery"]["status"] == "succeeded"
     first, again = receiver.received
@@ -497,7 +520,15 @@ def test_redeliver_a_failed_fired_delivery(tmp_path, receivers):
     triggers = store.conn.execute(
         "SELECT trigger FROM attempts WHERE delivery_id = ? ORDER BY number", (delivery_id,)
     ).fetchall()
-    assert triggers == [("scheduled",), ("scheduled",), ("redeliver",)]
+    assert triggers == [("scheduled",), ("scheduled",), ("manual",)]
+    # A database from before keeps its redeliveries under the contract's name too.
+    store.conn.execute("UPDATE attempts SET trigger = 'redeliver' WHERE number = 3")
+    from hooklab.sender.schema import m006_manual_trigger
+
+    m006_manual_trigger(store.db)
+    assert store.conn.execute(
+        "SELECT trigger FROM attempts WHERE delivery_id = ? AND number = 3", (delivery_id,)
+    ).fetchone() == ("manual",)
     store.close()
 
 
@@ -774,14 +805,14 @@ def test_test_sends_and_redeliveries_whose_sender_died_are_closed(tmp_path, monk
     with pytest.raises(Died):
         delivery_module.redeliver(store, settings, test_id)
     assert delivery_module.fail_abandoned_sends(store) == 0  # may still be on its way
-    store.conn.execute("UPDATE attempts SET started_at = 0 WHERE trigger = 'redeliver'")
+    store.conn.execute("UPDATE attempts SET started_at = 0 WHERE trigger = 'manual'")
     store.conn.commit()
     assert delivery_module.fail_abandoned_sends(store) == 1
     rows = store.conn.execute(
         "SELECT a.trigger, a.error_kind, d.status FROM attempts a "
         "JOIN deliveries d ON d.id = a.delivery_id ORDER BY a.number"
     ).fetchall()
-    assert rows == [("test", "abandoned", "failed"), ("redeliver", "abandoned", "failed")]
+    assert rows == [("test", "abandoned", "failed"), ("manual", "abandoned", "failed")]
     assert delivery_module.fail_abandoned_sends(store) == 0
     store.close()
 

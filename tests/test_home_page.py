@@ -57,3 +57,35 @@ def test_a_page_that_is_not_a_whole_number_from_1_is_a_400_page(client, page):
     assert response.status_code == 400
     assert response.mimetype == "text/html"
     assert "page must be a whole number from 1" in response.get_data(as_text=True)
+
+
+def test_the_pages_show_this_servers_limits(tmp_path):
+    # design.md: the limits are "shown in the UI and GET /api/settings", as this server has them.
+    from hooklab.app.factory import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        tmp_path,
+        max_requests_per_bin=250,
+        max_body_bytes=1024 * 1024,
+        max_delay_ms=5000,
+        bin_ttl_s=7200,
+        retry_schedule="5,30,120",
+        retry_jitter=0.2,
+        disable_after_failures=4,
+    )
+    client = create_app(settings).test_client()
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+
+    def text(path: str) -> str:
+        html = client.get(path).get_data(as_text=True)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+    for page in (text("/"), text(f"/bins/{bin_id}")):
+        assert "keeps the newest 250 requests of each bin, and bodies up to 1 MiB" in page
+        assert "delay its answers by up to 5 s" in page
+        assert "Bins with no request for 2 h are deleted." in page
+    assert 'max="5000"' in client.get(f"/bins/{bin_id}").get_data(as_text=True)
+    webhooks = text("/webhooks")
+    assert "is tried again after 5 s, 30 s, 2 min (±20 %)" in webhooks
+    assert "A 410 disables the webhook at once, as do 4 failed deliveries in a row." in webhooks

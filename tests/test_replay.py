@@ -328,5 +328,11 @@ def test_a_captured_path_cannot_climb_above_the_apps_url(live_server):
         response = replay(live_server, captured, url=app.url + "/hooks", with_path=True)
         assert response.status_code == 200, response.text
         assert app.seen[0].path == "/hooks/../../secret/admin"
+        # The same from this machine (`hooklab replay` unedited, `hooklab listen`).
+        from hooklab.client.http import Client
+        from hooklab.client.http import replay as replay_here
+
+        replay_here(Client(live_server.url), source["id"], captured["id"], app.url + "/hooks", True)
+        assert app.seen[1].path == "/hooks/../../secret/admin"
     finally:
         app.stop()

@@ -149,7 +149,7 @@ def test_list_is_newest_first_without_secrets_and_read_shows_the_secret(client):
     assert read["secret"] == first["secret"]
 
 
-@pytest.mark.parametrize("webhook_id", ["999", "abc"])
+@pytest.mark.parametrize("webhook_id", ["999", str(2**64)])
 def test_unknown_webhook_is_a_json_404(client, webhook_id):
     for method, path in [
         ("GET", ""),
@@ -363,12 +363,29 @@ def test_deliveries_bad_cursor_or_limit_is_a_400_naming_it(client, query):
     assert response.get_json()["error"]["field"] == query.split("=")[0]
 
 
-@pytest.mark.parametrize("delivery_id", ["999", "abc"])
+@pytest.mark.parametrize("delivery_id", ["999", str(2**64)])
 def test_unknown_delivery_is_a_json_404(client, delivery_id):
     for method, path in [("GET", ""), ("POST", "/redeliver")]:
         response = client.open(f"/api/deliveries/{delivery_id}{path}", method=method)
         assert response.status_code == 404
         assert response.get_json()["error"]["code"] == "delivery_not_found"
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1.5", "+1", "%D9%A1"])
+def test_an_id_in_the_path_that_is_not_a_number_is_a_400_naming_it(client, bad):
+    # design.md: "a bad number in a URL or query is a 400 that names it".
+    for method, path, field in [
+        ("GET", f"/api/webhooks/{bad}", "webhook_id"),
+        ("PATCH", f"/api/webhooks/{bad}", "webhook_id"),
+        ("POST", f"/api/webhooks/{bad}/test", "webhook_id"),
+        ("GET", f"/api/webhooks/{bad}/deliveries", "webhook_id"),
+        ("GET", f"/api/deliveries/{bad}", "delivery_id"),
+        ("POST", f"/api/deliveries/{bad}/redeliver", "delivery_id"),
+    ]:
+        response = client.open(path, method=method, json={})
+        assert response.status_code == 400, (method, path)
+        error = response.get_json()["error"]
+        assert error["field"] == field and "must be a whole number" in error["message"]
 
 
 def test_test_send_to_a_wildcard_webhook_picks_an_event(client):

@@ -87,7 +87,7 @@ def test_add_a_webhook_into_a_bin_send_a_test_event_and_see_it_arrive(
     delivery.get_by_role("button", name="Redeliver").click()
     expect(page.locator("#delivery-log .delivery").first.locator(".attempt")).to_have_count(2)
     expect(page.locator("#delivery-log .delivery").first.locator(".trigger").nth(1)).to_have_text(
-        "redeliver"
+        "manual"
     )
     expect(inspector.locator(".request-row")).to_have_count(2)
     captured = requests.get(f"{base}/api/bins/{bin_id}/requests", timeout=5).json()
@@ -208,10 +208,15 @@ def test_the_page_follows_new_deliveries_and_a_410_that_disables_it(page, live_s
     page.goto(f"{base}/webhooks/{webhook['id']}")
     expect(page.locator("#detail-deliveries")).to_have_text("0")
 
-    # Send Test Event: the details count it without a reload (a test never disables).
+    # Send Test Event: the 410 disables the webhook (design.md: "a 410 disables the webhook"),
+    # and the dialog says so; the details count the delivery without a reload.
     page.get_by_role("button", name="Send Test Event").click()
+    expect(page.locator("#test-outcome")).to_contain_text("the webhook is now disabled")
     page.get_by_role("dialog").get_by_role("button", name="Close").click()
     expect(page.locator("#detail-deliveries")).to_have_text("1")
+    page.clock.fast_forward(11_000)
+    expect(page.locator("#webhook-state")).to_have_text("Disabled")
+    page.locator("#state-form").get_by_role("button", name="Enable").click()
     expect(page.locator("#webhook-state")).to_have_text("Active")
 
     # An event fired elsewhere gets 410 Gone: the webhook is disabled, and the page's next
