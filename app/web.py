@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify
 
 import hooklab.shared
-from hooklab.shared.context import get_settings
+from hooklab.bin_server.holds import thread_holds
+from hooklab.shared.context import get_settings, get_store
 
 bp = Blueprint("web", __name__)
 
@@ -18,8 +19,16 @@ def settings():
 
 @bp.get("/api/health")
 def health():
-    """A cheap liveness check."""
-    return jsonify({"ok": True, "version": hooklab.shared.__version__})
+    """A cheap liveness check, and how many of its places for waiting connections (long polls,
+    live pages, delayed answers) are taken: past them, more are refused (bin_server/holds.py)."""
+    holds = thread_holds(get_store(), get_settings())
+    return jsonify(
+        {
+            "ok": True,
+            "version": hooklab.shared.__version__,
+            "waiting": {"connections": holds.count, "places": holds.cap},
+        }
+    )
 
 
 def size_text(count: int) -> str:

@@ -22,12 +22,13 @@ bp = Blueprint("sender_api", __name__)
 PATH_IDS = {"webhook_id": "webhook id", "delivery_id": "delivery id"}
 
 
-@bp.url_value_preprocessor
-def _check_path_ids(endpoint: str | None, values: dict | None) -> None:
+@bp.before_request
+def _check_path_ids() -> None:
     """A webhook or delivery id that is not a whole number is a 400 naming it (a whole number
-    no row has is left to the lookup: 404)."""
+    no row has is left to the lookup: 404). After the app's own checks (token, origin)."""
+    values = request.view_args or {}
     for field, what in PATH_IDS.items():
-        if values and field in values:
+        if field in values:
             path_number(values[field], what, field)
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+import hooklab.shared
 from hooklab.shared.notify import Notifier
 
 BUSY_TIMEOUT_MS = 5000
@@ -26,6 +27,42 @@ def is_busy(exc: BaseException) -> bool:
     """Whether a sqlite3 error means another connection held the lock past the busy timeout."""
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file keeps after a checkpoint
+
+
+def refuse_a_foreign_database(conn: sqlite3.Connection, path: str) -> None:
+    """StoreError when `path` holds another program's tables and none of Hooklab's: its
+    migrations would add ~100 tables to someone else's database."""
+    names = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+    if names and "_sqlite_migrations" not in names:
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        raise StoreError(
+            f"{path} is a database of another program (tables: {shown}), not Hooklab's; "
+            "Hooklab adds nothing to it. Give another --db."
+        )
+
+
+def refuse_a_newer_schema(db: sqlite_utils.Database, known: list[Migrations], path: str) -> None:
+    """StoreError when the file was brought up to a schema this version does not know (a newer
+    Hooklab used it): running on it could misread or break what the newer one wrote."""
+    if "_sqlite_migrations" not in db.table_names():
+        return
+    ours = {m.name: {step.name for step in m._migrations} for m in known}
+    for migration_set, name in db.execute("SELECT migration_set, name FROM _sqlite_migrations"):
+        if migration_set in ours and name not in ours[migration_set]:
+            raise StoreError(
+                f"{path} was used by a newer Hooklab (its schema has {migration_set} {name}, "
+                f"unknown to Hooklab {hooklab.shared.__version__}): run that version, "
+                "or give another --db."
+            )
 
 
 def explain(path: str, exc: BaseException) -> str:
@@ -93,6 +130,7 @@ class Store:
         # Re-entrant: what `make()` builds may itself be attached things (a queue that keeps
         # a notifier), made under the same guard by the same thread.
         self._attached_guard = threading.RLock()
+        self._checked_ours = False  # the file is not another program's (first connection)
 
     def attached(self, key: str, make: Callable[[], T]) -> T:
         """The object kept under `key` for as long as this store, made by `make()` on first use."""
@@ -132,6 +170,10 @@ class Store:
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=check_same_thread
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not self._checked_ours:
+                # Before anything is changed in it (WAL mode is kept in the file).
+                refuse_a_foreign_database(conn, self.path)
+                self._checked_ours = True
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal" and self.path != ":memory:":
                 raise StoreError(f"{self.path}: could not switch the database to WAL mode")
@@ -139,6 +181,9 @@ class Store:
             # only a power loss may lose the last commits.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # A burst of big bodies grows the WAL; once checkpointed it is cut back to this
+            # (SQLite otherwise keeps the file at its largest size for good).
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(explain(self.path, exc)) from None
         return sqlite_utils.Database(conn)
@@ -151,6 +196,7 @@ class Store:
         """
         try:
             with self.atomic() as db:
+                refuse_a_newer_schema(db, self.migrations, self.path)
                 for migrations in self.migrations:
                     migrations.apply(db)
                 # SQLite opens a file it may not write read-only and says nothing until the

@@ -16,6 +16,7 @@ from hooklab.bin_server.holds import Holds, reserved
 from hooklab.client.http import Client, LiveSocket
 from tests.conftest import make_settings, start_live_server
 from tests.test_long_polls import open_long_poll
+from tests.waiting import wait_for
 
 THREADS = 8  # reserved(8) = 2: six places for waiting connections
 
@@ -42,14 +43,16 @@ def test_waiting_connections_never_take_the_last_threads(tmp_path):
         polls = [open_long_poll(live.port, target["id"], "&path=/never") for _ in range(cap // 2)]
         for _ in range(cap - cap // 2):
             sockets.append(LiveSocket.connect(f"{live.ws_url}/ws/bins/{target['id']}"))
-        # Every place is taken once the server has read them all: one more poll is refused.
-        deadline = time.monotonic() + 10
-        while True:
-            refused = requests.get(
-                f"{live.url}/api/bins/{target['id']}/requests/wait?timeout=5", timeout=10
-            )
-            if refused.status_code == 503 or time.monotonic() > deadline:
-                break
+        # Every place is taken once the server has read them all (its health says how many
+        # are): one more poll is refused.
+        wait_for(
+            lambda: requests.get(f"{live.url}/api/health", timeout=5).json()["waiting"]
+            == {"connections": cap, "places": cap},
+            what="every place taken",
+        )
+        refused = requests.get(
+            f"{live.url}/api/bins/{target['id']}/requests/wait?timeout=5", timeout=10
+        )
         assert refused.status_code == 503, refused.text
         assert refused.json()["error"]["code"] == "too_many_waiting"
         assert refused.headers["Retry-After"] == "1"
@@ -84,8 +87,11 @@ def test_waiting_connections_never_take_the_last_threads(tmp_path):
         later.join()
         assert found is not None and found["body_text"] == "y"
     finally:
+        live.kill()  # first: a socket the server closed already must not leave it running
         for sock in polls:
             sock.close()
         for ws in sockets:
-            ws.close()
-        live.kill()
+            try:
+                ws.close()
+            except simple_websocket.ConnectionClosed:
+                pass

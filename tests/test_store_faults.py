@@ -22,7 +22,7 @@ import requests
 
 from hooklab.app.factory import open_store
 from hooklab.bin_server.schema import migrations as bin_migrations
-from hooklab.shared.store import BUSY_TIMEOUT_MS
+from hooklab.shared.store import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT
 from tests.served import HOOKLAB, start
 
 HOLD_LOCK = """
@@ -359,3 +359,38 @@ def test_a_database_left_by_kill_9_opens_cleanly(tmp_path):
     finally:
         again.stop()
     assert integrity(db) == "ok"
+
+
+def test_another_programs_database_is_left_alone(tmp_path):
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        conn.execute("INSERT INTO users (email) VALUES ('a@example.com')")
+    before = digest(db)
+    result = serve_once(db)
+    assert_one_clear_line(result, str(db), "another program", "users")
+    assert digest(db) == before  # no Hooklab table, not even WAL mode
+    with sqlite3.connect(db) as conn:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["users"]
+
+
+def test_a_database_of_a_newer_hooklab_is_refused(tmp_path):
+    db = tmp_path / "newer.db"
+    store = open_store(db)
+    store.migrate()
+    store.conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('hooklab.sender', 'm099_future', '2027-01-01')"
+    )
+    store.conn.commit()
+    store.close()
+    result = serve_once(db)
+    assert_one_clear_line(result, str(db), "newer Hooklab", "m099_future")
+
+
+def test_the_wal_is_cut_back_after_a_burst(tmp_path):
+    store = open_store(tmp_path / "wal.db")
+    store.migrate()
+    assert store.conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_SIZE_LIMIT
+    store.close()
