@@ -32,6 +32,11 @@ WORD_CHAR = re.compile(r"[^\W_]")
 SEARCHED_COLUMNS = "{subpath query headers body}"
 SNIPPET_CONTEXT = 40  # characters shown either side of a match
 BATCH = 200  # rows read at a time when matching here
+# Of a body, the first this many characters are searched (here and in the index alike): a
+# 10 MiB body indexed whole held the write lock for seconds, and captures waited behind it.
+MAX_SEARCHED_BODY = 256 * 1024
+# A summary, and as much of the body as is searched (at most 4 bytes a character).
+SEARCH_COLUMNS = f"{captured.SUMMARY_COLUMNS}, substr(body, 1, {MAX_SEARCHED_BODY * 4}) AS body"
 # Bodies of these types are not searched: their bytes would only make noise words.
 BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream",
                 "application/zip", "application/gzip", "application/pdf")  # fmt: skip
@@ -72,7 +77,8 @@ def searched_text(row: dict) -> list[tuple[str, str]]:
     text = ""
     if body and not content_type.startswith(BINARY_TYPES):
         # A body that is not UTF-8 is searched for the text it holds, never an error.
-        text = bytes(body).decode("utf-8", "replace")
+        text = bytes(body[: MAX_SEARCHED_BODY * 4]).decode("utf-8", "replace")
+        text = text[:MAX_SEARCHED_BODY]
     parts.append(("body", text))
     return parts
 
@@ -163,7 +169,7 @@ def find(
         before,
         limit,
         keep=matcher.matches,
-        columns=captured.FULL_COLUMNS,
+        columns=SEARCH_COLUMNS,
     )
     if len(found) < limit and after < upto:
         table = search_table(bin_id)  # one of a fixed list of names

@@ -18,19 +18,25 @@ from collections.abc import Callable
 from flask import Flask
 
 from hooklab.bin_server.schema import search_table
-from hooklab.bin_server.search import indexed_up_to, searched_text
+from hooklab.bin_server.search import MAX_SEARCHED_BODY, indexed_up_to, searched_text
 from hooklab.shared.context import get_notifier, get_settings, get_store
 from hooklab.shared.store import Store, rows
 
 log = logging.getLogger("hooklab")
 
-BATCH = 100  # requests per write transaction: a short hold on the write lock
+BATCH = 100  # requests per write transaction: a short hold on the write lock ...
+BATCH_TEXT = 512 * 1024  # ... and at most about this many characters of text in one
 QUIET_S = 0.3  # index once no capture came for this long ...
 MAX_WAIT_S = 10.0  # ... or once the oldest request not indexed waited this long ...
 MAX_BEHIND = 20_000  # ... or once this many wait (a search reads at most a bin's worth directly)
 YIELD_S = 0.05  # under a steady stream of captures, the pause between two batches
 IDLE_CHECK_S = 5.0  # with nothing to do, look again this often (captures by other processes)
-INDEXED_COLUMNS = "id, bin_id, subpath, query_string, headers, content_type, body"
+# Only the start of a body is read: no more is searched (search.MAX_SEARCHED_BODY characters,
+# at most 4 bytes each).
+INDEXED_COLUMNS = (
+    "id, bin_id, subpath, query_string, headers, content_type, "
+    f"substr(body, 1, {MAX_SEARCHED_BODY * 4}) AS body"
+)
 
 
 def index_batch(store: Store, limit: int = BATCH) -> int:
@@ -44,8 +50,13 @@ def index_batch(store: Store, limit: int = BATCH) -> int:
         (start, limit),
     )
     values = {}
+    text_size = 0
     for row in found:
+        if values and text_size >= BATCH_TEXT:
+            found = found[: len(values)]  # the rest in the next batch
+            break
         texts = dict(searched_text(row))
+        text_size += sum(len(text) for text in texts.values())
         values[row["id"]] = (
             row["id"],
             row["bin_id"],

@@ -230,6 +230,30 @@ def test_a_search_spans_indexed_and_newer_requests(app, client):
     assert ids(client, bin_id, q="needle", before=every[1], limit=2) == every[2:4]
 
 
+def test_the_start_of_a_big_body_is_searched_the_same_before_and_after_indexing(app, client):
+    # Indexing a 10 MiB body whole held the write lock for seconds (captures waited behind it):
+    # the first MAX_SEARCHED_BODY characters are searched, by the index and directly alike.
+    from hooklab.bin_server.search import MAX_SEARCHED_BODY
+    from hooklab.bin_server.search_index import BATCH_TEXT, index_batch
+
+    store = get_store(app)
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    filler = b"x " * (MAX_SEARCHED_BODY // 2)
+    body = b"early " + filler + b" late"  # "late" past the searched start
+    for i in range(4):
+        client.post(f"/b/{bin_id}/big/{i}", data=body, content_type="text/plain")
+    for indexed in (False, True):
+        assert paths(client, bin_id, q="early") == [f"/big/{i}" for i in (3, 2, 1, 0)], indexed
+        assert paths(client, bin_id, q="late") == [], indexed
+        if not indexed:
+            # At most about BATCH_TEXT characters of text a write transaction: 4 of these
+            # bodies (4 x 256 KiB) do not go in one.
+            assert MAX_SEARCHED_BODY * 3 > BATCH_TEXT
+            first = index_batch(store)
+            assert 1 <= first < 4
+            catch_up(store)
+
+
 def test_the_indexer_runs_in_a_live_server(live_server):
     import time
 
