@@ -44,7 +44,9 @@ def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
         "permit_unconventional_http_method": True,
         "keepalive": 5,
         "timeout": 60,
-        "graceful_timeout": 5,
+        # Time to stop (after SIGTERM or Ctrl-C) before gunicorn kills the serving process:
+        # enough for the delivery workers' stop (sender/delivery.py, 5 s at most).
+        "graceful_timeout": 10,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
@@ -55,6 +57,7 @@ def run_gunicorn(
     load: Callable[[], Any],
     config: dict,
     post_worker_init: Callable[[Any], None] | None = None,
+    worker_exit: Callable[[Any, Any], None] | None = None,
 ) -> None:
     """Serve the WSGI app that `load()` builds inside the serving process, until stopped."""
     from gunicorn.app.base import BaseApplication
@@ -65,6 +68,8 @@ def run_gunicorn(
                 self.cfg.set(key, value)
             if post_worker_init is not None:
                 self.cfg.set("post_worker_init", post_worker_init)
+            if worker_exit is not None:
+                self.cfg.set("worker_exit", worker_exit)
 
         def load(self):
             # Built inside the serving process, so threads started later survive the fork.
@@ -75,7 +80,7 @@ def run_gunicorn(
 
 def serve(settings: Settings, listen_fd: int | None = None) -> None:
     """Serve Hooklab until interrupted (gunicorn; Werkzeug only where gunicorn cannot run)."""
-    from hooklab.app.factory import create_app, start_background
+    from hooklab.app.factory import create_app, start_background, stop_background
 
     try:
         import fcntl  # noqa: F401  (gunicorn needs a POSIX system)
@@ -94,7 +99,14 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
         built.append(create_app(settings))
         return built[-1]
 
-    run_gunicorn(load, config, lambda serving: start_background(built[-1]))
+    def stop(server: Any, serving: Any) -> None:
+        # The serving process ends (SIGTERM, Ctrl-C): attempts in flight may finish, claimed
+        # deliveries not sent yet are handed back, outcomes are written; else a stop would
+        # leave them as a kill -9 does (sent again once their claims lapse).
+        if built:
+            stop_background(built[-1])
+
+    run_gunicorn(load, config, lambda serving: start_background(built[-1]), stop)
 
 
 def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 from hooklab.sender.delivery import DeliveryWorkers
@@ -19,6 +20,10 @@ def run_worker(store: Store, settings: Settings, stop: threading.Event | None = 
         flush=True,
     )
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (systemd, docker stop) stops as Ctrl-C does: claims handed back, outcomes
+        # written (workers.stop below), nothing left to be sent twice.
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         # wait() with a timeout keeps the main thread responsive to Ctrl-C.
         while not stop.wait(0.5):

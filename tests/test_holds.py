@@ -46,8 +46,10 @@ def test_waiting_connections_never_take_the_last_threads(tmp_path):
         # Every place is taken once the server has read them all (its health says how many
         # are): one more poll is refused.
         wait_for(
-            lambda: requests.get(f"{live.url}/api/health", timeout=5).json()["waiting"]
-            == {"connections": cap, "places": cap},
+            lambda: (
+                requests.get(f"{live.url}/api/health", timeout=5).json()["waiting"]
+                == {"connections": cap, "places": cap}
+            ),
             what="every place taken",
         )
         refused = requests.get(
