@@ -13,6 +13,7 @@ from hooklab.bin_server.schema import migrations as bin_migrations
 from hooklab.sender.catalog_api import check_payload
 from hooklab.sender.schema import migrations as sender_migrations
 from hooklab.shared import errors, security
+from hooklab.shared.context import get_notifier, get_stopping
 from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store
 from hooklab.shared.websocket import sock
@@ -73,3 +74,11 @@ def stop_background(app: Flask) -> None:
     """Stop what `start_background` started (tests, and a clean shutdown)."""
     for stop in reversed(app.extensions.pop("hooklab.stoppers", None) or []):
         stop()
+
+
+def begin_stop(app: Flask) -> None:
+    """The server is stopping (gunicorn's graceful stop, SIGTERM): what waits stops waiting,
+    so each answer goes out before the serving process ends (bin_server: long polls, delayed
+    answers, live pages)."""
+    get_stopping(app).set()
+    get_notifier(app).changed()  # wake the waiters now, not at their next look

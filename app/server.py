@@ -80,7 +80,7 @@ def run_gunicorn(
 
 def serve(settings: Settings, listen_fd: int | None = None) -> None:
     """Serve Hooklab until interrupted (gunicorn; Werkzeug only where gunicorn cannot run)."""
-    from hooklab.app.factory import create_app, start_background, stop_background
+    from hooklab.app.factory import begin_stop, create_app, start_background, stop_background
 
     try:
         import fcntl  # noqa: F401  (gunicorn needs a POSIX system)
@@ -98,6 +98,14 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
     def load():
         built.append(create_app(settings))
         return built[-1]
+
+    def stopping() -> None:
+        if built:
+            begin_stop(built[-1])
+
+    # A graceful stop (SIGTERM) first ends what waits (long polls, delayed answers, live
+    # pages), so each gets its answer within gunicorn's graceful time.
+    config["worker_class"].on_stop = staticmethod(stopping)
 
     def stop(server: Any, serving: Any) -> None:
         # The serving process ends (SIGTERM, Ctrl-C): attempts in flight may finish, claimed

@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -59,6 +60,14 @@ class ReadDeadlineThreads(ThreadWorker):
     """gthread with a per-request read deadline (set `read_timeout_s` on a subclass)."""
 
     read_timeout_s = 30.0
+    # Called (in a thread of its own) when a graceful stop begins (SIGTERM): set by `serve`.
+    on_stop: Callable[[], None] | None = None
+
+    def handle_exit(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+        if self.on_stop is not None:
+            # Not in the signal handler itself: the callback takes locks.
+            threading.Thread(target=self.on_stop, name="hooklab-stop", daemon=True).start()
 
     def init_process(self) -> None:
         wire_errors.install()  # gunicorn's own answers (a request it cannot parse) as JSON

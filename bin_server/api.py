@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request, send_file, stream_with_
 from hooklab.bin_server import bins, captured, export, replay, search
 from hooklab.bin_server.holds import busy_message, thread_holds
 from hooklab.shared import json_input
-from hooklab.shared.context import get_notifier, get_settings, get_store
+from hooklab.shared.context import get_notifier, get_settings, get_stopping, get_store
 from hooklab.shared.errors import ApiError, json_error
 from hooklab.shared.own_server import this_server
 from hooklab.shared.params import path_number, query_int, query_seconds
@@ -360,7 +360,7 @@ def _wait(store, bin_id: str, bin_row: dict, after: int, timeout: float, method:
                         404, "bin_not_found", f"Bin {bin_id!r} was deleted while waiting."
                     )
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or get_stopping().is_set():  # the server is stopping: answer now
                 return "", 204
             bell.wait(min(WAIT_POLL_S, remaining))
             waited = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import socket
-import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from http import HTTPStatus
@@ -39,6 +38,7 @@ from hooklab.bin_server.rules import (
     rule_states,
 )
 from hooklab.shared.clock import now_ms
+from hooklab.shared.context import stopping_of
 from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store, is_busy
@@ -172,6 +172,7 @@ class CaptureMiddleware:
         # ... and they count against the app's budget of waiting connections (holds.py).
         self.waiting = Holds(max(cap, 0), thread_holds(store, settings))
         self.forwards = forward_queue(store, settings)
+        self.stopping = stopping_of(store)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(PREFIX):
@@ -282,7 +283,8 @@ class CaptureMiddleware:
                     extra=[id_header],
                 )
             if plan.delay_ms:
-                time.sleep(plan.delay_ms / 1000)
+                # Cut short when the server stops: the answer goes out, not a dropped connection.
+                self.stopping.wait(plan.delay_ms / 1000)
             if plan.drop:
                 hang_up(environ)
             if plan.sync_forward is not None:

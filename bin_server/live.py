@@ -22,7 +22,7 @@ from simple_websocket import ConnectionClosed
 from hooklab.bin_server.bins import get_bin_row, looks_like_bin_id
 from hooklab.bin_server.captured import SUMMARY_COLUMNS, summary
 from hooklab.bin_server.holds import busy_message, thread_holds
-from hooklab.shared.context import get_notifier, get_settings, get_store
+from hooklab.shared.context import get_notifier, get_settings, get_stopping, get_store
 from hooklab.shared.store import MAX_ROW_ID, Store, rows
 from hooklab.shared.websocket import sock, whole_frames
 
@@ -164,6 +164,7 @@ def stream_bin(ws, bin_id: str) -> None:
     app = current_app._get_current_object()
     store, settings = get_store(app), get_settings(app)
     notifier = get_notifier(app)
+    stopping = get_stopping(app)
     feeds = store.attached("live_feeds", Feeds)
     base_url = settings.public_url or request.host_url
     trust_host = not settings.public_url
@@ -203,6 +204,9 @@ def stream_bin(ws, bin_id: str) -> None:
                 after = request_id
             if len(frames) == BATCH:
                 continue  # more to replay: no waiting
+            if stopping.is_set():  # the server is stopping: 1001, going away (the page retries)
+                _close(ws, reason=1001, message="the server is stopping")
+                return
             notifier.wait(seen, POLL_S)
     except ConnectionClosed:
         return

@@ -7,6 +7,8 @@ Nothing is kept at module level, so two apps in one process share nothing.
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, current_app
 
 from hooklab.shared.notify import Notifier
@@ -31,3 +33,14 @@ def get_store(app: Flask | None = None) -> Store:
 def get_notifier(app: Flask | None = None) -> Notifier:
     """The notifier that wakes live streams and long polls when a captured request changes."""
     return get_store(app).notifier("captures")
+
+
+def get_stopping(app: Flask | None = None) -> threading.Event:
+    """Set once the server is stopping (SIGTERM): waits end early (long polls answer 204,
+    delayed answers go out, live pages are closed) instead of being cut off unanswered."""
+    return stopping_of(get_store(app))
+
+
+def stopping_of(store: Store) -> threading.Event:
+    """`get_stopping` for code that holds the store, not the app (the capture middleware)."""
+    return store.attached("stopping", threading.Event)

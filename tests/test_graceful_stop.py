@@ -8,9 +8,14 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
+import simple_websocket
 
+from hooklab.client.http import LiveSocket
 from tests.app_receiver import AppReceiver
 from tests.served import HOOKLAB, start
 from tests.waiting import wait_for
@@ -83,3 +88,44 @@ def test_sigterm_to_the_worker_finishes_or_hands_back_every_delivery(tmp_path):
         served.kill()
         receiver.stop()
     assert left_behind(db) == (0, 0)
+
+
+def test_sigterm_answers_what_waits_before_the_server_ends(tmp_path):
+    # A delayed answer (8 s), a long poll (30 s) and a live page outlast gunicorn's graceful
+    # time: the stop ends their waits, so each gets its answer instead of a dropped connection
+    # (the live page a close "going away", 1001, after which the inspector tries again).
+    served = start(tmp_path, "--db", str(tmp_path / "waits.db"))
+    try:
+        delayed = requests.post(
+            f"{served.url}/api/bins", json={"response": {"status": 201, "delay_ms": 8000}},
+            timeout=10,
+        ).json()  # fmt: skip
+        polled = requests.post(f"{served.url}/api/bins", json={}, timeout=10).json()
+        with ThreadPoolExecutor(2) as pool:
+            answer = pool.submit(requests.post, delayed["url"], data=b"kept", timeout=30)
+            poll = pool.submit(
+                requests.get, f"{served.url}/api/bins/{polled['id']}/requests/wait?timeout=30",
+                timeout=40,
+            )  # fmt: skip
+            live = LiveSocket.connect(f"{served.ws_url}/ws/bins/{polled['id']}")
+            wait_for(
+                lambda: requests.get(f"{served.url}/api/health", timeout=5).json()["waiting"][
+                    "connections"
+                ] == 3,
+                what="all three waiting",
+            )  # fmt: skip
+            started = time.monotonic()
+            served.process.send_signal(signal.SIGTERM)
+            assert answer.result().status_code == 201
+            assert poll.result().status_code == 204
+            with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+                while time.monotonic() - started < 10:  # (frames of a replay, if any, skipped)
+                    live.receive(timeout=1)
+            assert closed.value.reason == 1001
+            assert time.monotonic() - started < 5  # not the 8 s and 30 s they asked for
+        assert served.process.wait(20) == 0
+    finally:
+        if served.process.poll() is None:
+            served.kill()
+    with sqlite3.connect(tmp_path / "waits.db") as conn:
+        assert conn.execute("SELECT body FROM captured_requests").fetchall() == [(b"kept",)]
