@@ -332,16 +332,22 @@ def start_tail(live_server, bin_id: str, *options: str) -> subprocess.Popen:
     return tail
 
 
-def test_bin_tail_stops_when_the_bin_is_deleted(live_server):
+def tail_until_deleted(live_server, *options: str) -> tuple[int, str, str]:
+    """`bin tail` of a new bin, which is then deleted: (exit code, stderr, the bin's id)."""
     created = live_server.create_bin()
-    tail = start_tail(live_server, created["id"])
+    tail = start_tail(live_server, created["id"], *options)
     try:
         requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
-        out, err = tail.communicate(timeout=10)
+        _, err = tail.communicate(timeout=10)
     finally:
         if tail.poll() is None:
             tail.kill()
-    assert tail.returncode == 0, err
+    return tail.returncode, err, created["id"]
+
+
+def test_bin_tail_stops_when_the_bin_is_deleted(live_server):
+    code, err, _ = tail_until_deleted(live_server)
+    assert code == 0, err
     assert "the bin was deleted" in err and "Traceback" not in err
 
 
@@ -366,17 +372,10 @@ def test_bin_tail_waiting_for_a_count_fails_when_the_bin_is_deleted_or_it_is_sto
     live_server,
 ):
     # A script's wait that ends short of --count is a failure however it ends.
-    created = live_server.create_bin()
-    tail = start_tail(live_server, created["id"], "--count", "1", "--timeout", "30")
-    try:
-        requests.delete(f"{live_server.url}/api/bins/{created['id']}", timeout=5)
-        out, err = tail.communicate(timeout=10)
-    finally:
-        if tail.poll() is None:
-            tail.kill()
-    assert tail.returncode == 1, err
+    code, err, bin_id = tail_until_deleted(live_server, "--count", "1", "--timeout", "30")
+    assert code == 1, err
     assert "the bin was deleted" in err
-    assert f"Error: the bin was deleted: only 0 of 1 requests arrived at bin {created['id']}" in err
+    assert f"Error: the bin was deleted: only 0 of 1 requests arrived at bin {bin_id}" in err
 
     created = live_server.create_bin()
     tail = start_tail(live_server, created["id"], "--count", "3")
