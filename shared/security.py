@@ -223,8 +223,26 @@ def _from_another_site(settings: Settings) -> bool:
         return True
     origin = request.headers.get("Origin")
     if origin is None:
-        return False  # curl, the CLI, the client, the fixture: no browser page behind them
+        # A browser that sends no Origin (an older one, a privacy extension) still names the
+        # page in Referer; curl, the CLI, the client and the fixture send neither.
+        referer = request.headers.get("Referer")
+        if not referer:
+            return False
+        origin = _origin_of(referer)
+        if origin is None:
+            return True  # a Referer that names no page cannot vouch for one
     return not origin_allowed(settings, origin)
+
+
+def _origin_of(url: str) -> str | None:
+    """The origin (scheme://host[:port]) of a URL, or None when it has none."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _is_websocket() -> bool:

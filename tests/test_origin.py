@@ -94,6 +94,15 @@ def test_a_rebinding_host_cannot_read_the_bins(client):
         ({"Sec-Fetch-Site": "cross-site"}, 403),
         ({"Sec-Fetch-Site": "same-site"}, 403),
         ({"Origin": "http://localhost", "Sec-Fetch-Site": "cross-site"}, 403),
+        # Without Origin (an older browser, a privacy extension), the Referer says where from.
+        ({"Referer": "http://localhost/bins/abc?x=1"}, 201),
+        ({"Referer": "http://127.0.0.1:80/"}, 201),
+        ({"Referer": EVIL + "/attack.html"}, 403),
+        ({"Referer": "http://localhost:3000/"}, 403),
+        ({"Referer": "http://localhost.evil.example/"}, 403),
+        ({"Referer": "not a url"}, 403),
+        ({"Referer": ""}, 201),  # an empty Referer says nothing, like none at all
+        ({"Origin": "http://localhost", "Referer": EVIL + "/"}, 201),  # Origin decides
     ],
 )
 def test_state_changes_need_our_origin_or_none(client, headers, status):
