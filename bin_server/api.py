@@ -427,6 +427,22 @@ def replay_request(bin_id: str, request_id: str):
     return jsonify(answer)
 
 
+@bp.post("/api/bins/<bin_id>/requests/<request_id>/replays")
+def report_replay(bin_id: str, request_id: str):
+    """Keep a replay that a client sent itself (an unedited `hooklab replay`); 201 with the entry.
+
+    `{"url", "method", "status_code" | null, "duration_ms", "error"?}`: so every replay is in
+    the request's `replays`, whoever sent it (`sent_from`: "server" or "cli").
+    """
+    request_id = request_id_in_path(request_id)
+    store = get_store()
+    bins.require_bin(store, bin_id)
+    captured_row = _get_request_row(bin_id, request_id)
+    entry = replay.record_reported(store, captured_row["id"], _json_body())
+    _changed(bin_id)
+    return jsonify(entry), 201
+
+
 # -- export -------------------------------------------------------------------------------------
 
 

@@ -288,22 +288,119 @@ def _reason(exc: BaseException) -> str:
 
 
 def record(store: Store, request_id: int, replay: ReplayPlan, answer: dict) -> dict:
-    """Keep a replay on its captured request; returns the `replays` entry."""
-    at = now_ms()
+    """Keep a replay this server sent on its captured request; returns the `replays` entry."""
+    return _keep(
+        store,
+        request_id,
+        {
+            "url": replay.url,
+            "method": replay.method,
+            "edited": json.dumps(replay.edited),
+            "resigned": int(replay.secret is not None),
+            "status_code": answer["status_code"],
+            "duration_ms": answer["duration_ms"],
+            "error": answer["error"],
+            "sent_from": "server",
+        },
+    )
+
+
+REPORTED_FIELDS = ("url", "method", "status_code", "duration_ms", "error")
+MAX_REPORTED_URL = 8192
+MAX_REPORTED_ERROR = 2000
+MAX_REPORTED_DURATION_MS = 24 * 3600 * 1000
+
+
+def record_reported(store: Store, request_id: int, data: dict) -> dict:
+    """Keep a replay a client sent itself (an unedited `hooklab replay`); returns the entry.
+
+    `{"url", "method", "status_code" (100-599, or null when it failed), "duration_ms",
+    "error"?}`: checked field by field (422 naming the field) before anything is written.
+    """
+    unknown = sorted(set(data) - set(REPORTED_FIELDS))
+    if unknown:
+        raise _invalid(unknown[0], f"Unknown field {unknown[0]!r}.")
+    url = data.get("url")
+    if not isinstance(url, str) or not url:
+        raise _invalid("url", "url must be the http:// or https:// URL the replay went to.")
+    if len(url) > MAX_REPORTED_URL:
+        raise _invalid("url", f"url must be at most {MAX_REPORTED_URL} characters.")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _invalid("url", "url must be the http:// or https:// URL the replay went to.")
+    method = data.get("method")
+    if not isinstance(method, str) or not TOKEN.fullmatch(method):
+        raise _invalid("method", "method must be an HTTP method (letters, digits, -).")
+    status = data.get("status_code")
+    if status is not None and (
+        not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599
+    ):
+        raise _invalid("status_code", "status_code must be a number from 100 to 599, or null.")
+    duration = data.get("duration_ms")
+    if (
+        not isinstance(duration, int)
+        or isinstance(duration, bool)
+        or not 0 <= duration <= MAX_REPORTED_DURATION_MS
+    ):
+        raise _invalid(
+            "duration_ms", f"duration_ms must be a number from 0 to {MAX_REPORTED_DURATION_MS}."
+        )
+    error = data.get("error")
+    if error is not None and not isinstance(error, str):
+        raise _invalid("error", "error must be text, or null.")
+    if error is not None and len(error) > MAX_REPORTED_ERROR:
+        raise _invalid("error", f"error must be at most {MAX_REPORTED_ERROR} characters.")
+    if status is None and not error:
+        raise _invalid("status_code", "Give the status_code it was answered, or the error.")
+    return _keep(
+        store,
+        request_id,
+        {
+            "url": url,
+            "method": method,
+            "edited": "[]",
+            "resigned": 0,
+            "status_code": status,
+            "duration_ms": duration,
+            "error": error or None,
+            "sent_from": "cli",
+        },
+    )
+
+
+def _keep(store: Store, request_id: int, entry: dict) -> dict:
+    """Write a `replays` entry (the newest KEPT_PER_REQUEST stay); returns it as the API shows."""
+    try:
+        _insert(store, request_id, entry)
+    except sqlite3.IntegrityError:  # the request was evicted or deleted a moment ago
+        raise ApiError(
+            404, "request_not_found", f"Captured request {request_id} is gone (evicted or deleted)."
+        ) from None
+    kept = replays_of(store.conn, request_id)
+    if not kept:  # deleted with its request just after the write
+        raise ApiError(404, "request_not_found", f"Captured request {request_id} is gone.")
+    return kept[0]
+
+
+def _insert(store: Store, request_id: int, entry: dict) -> None:
     with store.write() as conn:
         conn.execute(
             "INSERT INTO replays (request_id, at, url, method, edited, resigned, status_code, "
-            "duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "duration_ms, error, sent_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request_id,
-                at,
-                replay.url,
-                replay.method,
-                json.dumps(replay.edited),
-                int(replay.secret is not None),
-                answer["status_code"],
-                answer["duration_ms"],
-                answer["error"],
+                now_ms(),
+                entry["url"],
+                entry["method"],
+                entry["edited"],
+                entry["resigned"],
+                entry["status_code"],
+                entry["duration_ms"],
+                entry["error"],
+                entry["sent_from"],
             ),
         )
         conn.execute(
@@ -311,14 +408,13 @@ def record(store: Store, request_id: int, replay: ReplayPlan, answer: dict) -> d
             "(SELECT id FROM replays WHERE request_id = ? ORDER BY id DESC LIMIT ?)",
             (request_id, request_id, KEPT_PER_REQUEST),
         )
-    return replays_of(store.conn, request_id)[0]
 
 
 def replays_of(conn: sqlite3.Connection, request_id: int) -> list[dict]:
     """The replays of a captured request, newest first."""
     found = rows(
         conn,
-        "SELECT at, url, method, edited, resigned, status_code, duration_ms, error "
+        "SELECT at, url, method, edited, resigned, status_code, duration_ms, error, sent_from "
         "FROM replays WHERE request_id = ? ORDER BY id DESC",
         (request_id,),
     )

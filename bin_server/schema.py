@@ -208,3 +208,10 @@ def m006_one_statement_captures(db: Database) -> None:
         "INSERT OR REPLACE INTO pending_forwards (request_id, bin_id, forward, due_at) "
         "VALUES (new.id, new.bin_id, new.forward_queued, new.received_at); END"
     )
+
+
+@migrations()
+def m007_replays_sent_from(db: Database) -> None:
+    # Who sent a replay: this server (the inspector, the API, an edited `hooklab replay`) or
+    # the CLI from its own machine (an unedited `hooklab replay`, which reports it here).
+    db.execute("ALTER TABLE replays ADD COLUMN sent_from TEXT NOT NULL DEFAULT 'server'")

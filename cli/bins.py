@@ -25,7 +25,7 @@ from hooklab.cli.common import (
 )
 from hooklab.cli.edits import edit_headers, set_fields
 from hooklab.cli.rules import GRAMMAR, RuleSyntaxError, parse_rule
-from hooklab.client.http import Client, HooklabError, LiveSocket, replay
+from hooklab.client.http import Client, HooklabError, LiveSocket, ReplayFailed, replay
 from hooklab.shared.settings import SETTINGS
 from hooklab.shared.store import MAX_ROW_ID
 
@@ -843,7 +843,8 @@ def replay_command(
     (Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Proxy-*, Expect and
     those named in Connection) are dropped, and Host and Content-Length are computed again
     for the new request. Header names are as the capturing server stored them (WSGI servers
-    title-case them and join repeated headers). Redirects are not followed.
+    title-case them and join repeated headers). Redirects are not followed. The outcome is
+    kept in the request's history on the server too (the inspector shows it, "from the CLI").
 
     With any edit (--method, --header, --drop-header, --body, --set, --resign) the Hooklab
     server sends it (POST /api/bins/BIN/requests/RID/replay), so URL must be reachable from
@@ -870,8 +871,36 @@ def replay_command(
         )
         return
     started = time.monotonic()
-    captured, response = replay(client, bin_id, request_id, to, with_path, timeout)
+    try:
+        captured, response = replay(client, bin_id, request_id, to, with_path, timeout)
+    except ReplayFailed as failed:
+        # Kept in the request's history too (design.md: every replay is kept), then reported.
+        _keep_replay(
+            client,
+            bin_id,
+            request_id,
+            {
+                "url": failed.url,
+                "method": failed.method,
+                "status_code": None,
+                "duration_ms": round((time.monotonic() - started) * 1000),
+                "error": failed.message,
+            },
+        )
+        raise
     duration_ms = round((time.monotonic() - started) * 1000)
+    _keep_replay(
+        client,
+        bin_id,
+        request_id,
+        {
+            "url": response.url,
+            "method": captured["method"],
+            "status_code": response.status_code,
+            "duration_ms": duration_ms,
+            "error": None,
+        },
+    )
     if as_json:
         print_json(
             {
@@ -894,6 +923,17 @@ def replay_command(
     if response.content:
         text = visible(response.text, multiline=True)
         click.echo(text if len(text) <= 2000 else text[:2000] + "…", nl=not text.endswith("\n"))
+
+
+def _keep_replay(client: Client, bin_id: str, request_id: str, entry: dict) -> None:
+    """Have the server keep a replay sent from here; a server that cannot is only noted."""
+    try:
+        client.report_replay(bin_id, request_id, entry)
+    except HooklabError as exc:
+        click.echo(
+            visible(f"note: the replay was sent but not kept in the request's history: {exc}"),
+            err=True,
+        )
 
 
 def _replay_edited(

@@ -612,6 +612,15 @@ class Client:
         answer = self.call("POST", path, json=fields, timeout=max(self.timeout, 60.0))
         return answer.object("status_code", "duration_ms", "error")
 
+    def report_replay(self, bin_id: str, request_id: int | str, entry: dict) -> dict:
+        """Keep a replay sent from here in the request's `replays`; returns the kept entry.
+
+        `entry`: `{"url", "method", "status_code" (None when it failed), "duration_ms",
+        "error"}`.
+        """
+        path = f"{_request_path(bin_id, request_id)}/replays"
+        return self.call("POST", path, json=entry).object("url", "method", "sent_from")
+
     def request(self, bin_id: str, request_id: int | str) -> dict:
         """One captured request in full."""
         return self.get_object(_request_path(bin_id, request_id), *REQUEST_KEYS)
@@ -920,6 +929,15 @@ def header_value(captured: dict, name: str) -> str | None:
     return None
 
 
+class ReplayFailed(HooklabError):
+    """A replay sent from here got no answer (`url`, `method`: what was sent where)."""
+
+    def __init__(self, url: str, method: str, message: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.method = method
+
+
 def replay(
     client: Client,
     bin_id: str,
@@ -958,11 +976,14 @@ def replay(
             allow_redirects=False,
         )
     except requests.ConnectionError:
-        raise HooklabError(f"cannot reach {url} (is your app running?)") from None
+        why = f"cannot reach {url} (is your app running?)"
+        raise ReplayFailed(url, captured["method"], why) from None
     except requests.Timeout:
-        raise HooklabError(f"{url} did not answer within {timeout:g} s") from None
+        why = f"{url} did not answer within {timeout:g} s"
+        raise ReplayFailed(url, captured["method"], why) from None
     except requests.RequestException as exc:
-        raise HooklabError(f"replaying to {url} failed: {exc}") from None
+        why = f"replaying to {url} failed: {exc}"
+        raise ReplayFailed(url, captured["method"], why) from None
     finally:
         session.close()
     return captured, response

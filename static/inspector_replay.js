@@ -260,7 +260,12 @@
           el("td", { text: formatTime(new Date(r.at)) }),
           el("td", { text: r.method }),
           el("td", { className: "wrap", text: r.url }),
-          el("td", { text: changed + (r.resigned ? "; re-signed" : "") }),
+          el("td", {
+            text:
+              changed +
+              (r.resigned ? "; re-signed" : "") +
+              (r.sent_from === "cli" ? "; sent by the CLI" : ""),
+          }),
           el("td", {}, statusBadge(r.status_code, r.error)),
           el("td", { className: "num", text: `${r.duration_ms} ms` }),
           el("td", { text: r.error || "" })

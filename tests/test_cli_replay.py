@@ -13,6 +13,7 @@ from hooklab.cli.edits import dump_like, set_field
 from hooklab.cli.main import cli
 from hooklab.client.http import HooklabError
 from hooklab.shared.signing import generate_secret, sign
+from tests.served import free_port
 
 SECRET = generate_secret()
 PAYLOAD = {"type": "invoice.paid", "data": {"amount": 4200, "items": [{"sku": "a", "qty": 1}]}}
@@ -103,13 +104,44 @@ def test_header_drop_header_method_and_body(run, live_server, source, tmp_path):
     assert newest(live_server, target["id"])[1] == b"\x00\xff raw"
 
 
-def test_an_unedited_replay_stays_client_side_and_is_not_recorded(run, live_server, source):
+def test_an_unedited_replay_is_sent_from_here_and_kept_on_the_request(run, live_server, source):
     target = live_server.create_bin()
     result = run("replay", source["id"], "latest", "--to", target["url"])
     assert result.exit_code == 0, result.output
     _, body = newest(live_server, target["id"])
     assert body == json.dumps(PAYLOAD).encode()
-    assert newest(live_server, source["id"])[0]["replays"] == []
+    # design.md: every replay is kept on the captured request, this one too.
+    (kept,) = newest(live_server, source["id"])[0]["replays"]
+    assert kept["url"] == target["url"] and kept["method"] == "POST"
+    assert kept["status_code"] == 200 and kept["error"] is None
+    assert kept["sent_from"] == "cli" and kept["edited"] == [] and kept["resigned"] is False
+    assert 0 <= kept["duration_ms"] < 10_000
+    # An edited one is sent by the server and says so.
+    assert run("replay", source["id"], "latest", "--to", target["url"], "--method", "PUT")
+    assert newest(live_server, source["id"])[0]["replays"][0]["sent_from"] == "server"
+
+
+def test_an_unedited_replay_that_fails_is_kept_with_its_error(run, live_server, source):
+    closed = f"http://127.0.0.1:{free_port()}/app"
+    result = run("replay", source["id"], "latest", "--to", closed)
+    assert result.exit_code == 1
+    assert "cannot reach http://127.0.0.1:" in result.stderr
+    (kept,) = newest(live_server, source["id"])[0]["replays"]
+    assert kept["url"] == closed and kept["status_code"] is None
+    assert kept["error"].startswith("cannot reach") and kept["sent_from"] == "cli"
+
+
+def test_a_server_that_cannot_keep_it_is_only_a_note(run, live_server, source, monkeypatch):
+    # An older server (no POST .../replays) or one that refuses: the replay still counts.
+    def refuse(self, bin_id, request_id, entry):
+        raise HooklabError("404 not_found: no such route")
+
+    monkeypatch.setattr("hooklab.client.http.Client.report_replay", refuse)
+    target = live_server.create_bin()
+    result = run("replay", source["id"], "latest", "--to", target["url"], "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["status_code"] == 200  # stdout stays one JSON object
+    assert "not kept in the request's history: 404 not_found" in result.stderr
 
 
 @pytest.mark.parametrize(

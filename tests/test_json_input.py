@@ -73,6 +73,9 @@ def test_no_route_takes_a_lone_surrogate_and_none_fails_on_one(client):
         ("POST", "/api/events/payment_received", b'{"a": ' + LONE + b"}"),
         ("POST", f"/api/bins/{bin_id}/requests/{request_id}/replay",
          b'{"url": "http://127.0.0.1:9/", "body": ' + LONE + b"}"),
+        ("POST", f"/api/bins/{bin_id}/requests/{request_id}/replays",
+         b'{"url": "http://127.0.0.1:9/", "method": "POST", "duration_ms": 1, "error": '
+         + LONE + b"}"),
     ]:  # fmt: skip
         response = client.open(path, method=method, data=body, content_type="application/json")
         assert response.status_code == 400, (method, path, response.get_data(as_text=True))

@@ -336,3 +336,73 @@ def test_a_captured_path_cannot_climb_above_the_apps_url(live_server):
         assert app.seen[1].path == "/hooks/../../secret/admin"
     finally:
         app.stop()
+
+
+# -- a replay sent by a client (an unedited `hooklab replay`), reported to be kept ------------
+
+GOOD_REPORT = {"url": "http://127.0.0.1:5000/hooks", "method": "POST", "duration_ms": 12}
+
+
+def reported_request(client) -> tuple[str, int]:
+    created = client.post("/api/bins", json={}).get_json()
+    client.post(f"/b/{created['id']}", data=b"x")
+    rid = client.get(f"/api/bins/{created['id']}/requests").get_json()[0]["id"]
+    return created["id"], rid
+
+
+def test_a_reported_replay_is_kept_newest_first(client):
+    bin_id, rid = reported_request(client)
+    path = f"/api/bins/{bin_id}/requests/{rid}/replays"
+    first = client.post(path, json={**GOOD_REPORT, "status_code": 204})
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["sent_from"] == "cli" and first.get_json()["status_code"] == 204
+    failed = {**GOOD_REPORT, "status_code": None, "error": "cannot reach it"}
+    assert client.post(path, json=failed).status_code == 201
+    kept = client.get(f"/api/bins/{bin_id}/requests/{rid}").get_json()["replays"]
+    assert [r["status_code"] for r in kept] == [None, 204]
+    assert kept[0]["error"] == "cannot reach it" and kept[0]["edited"] == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({**GOOD_REPORT, "status_code": 200, "colour": "red"}, "colour"),
+        ({"method": "POST", "duration_ms": 1, "status_code": 200}, "url"),
+        ({**GOOD_REPORT, "url": "ftp://x/", "status_code": 200}, "url"),
+        ({**GOOD_REPORT, "url": "http://" + "a" * 9000, "status_code": 200}, "url"),
+        ({**GOOD_REPORT, "url": "http://[::1/", "status_code": 200}, "url"),
+        ({**GOOD_REPORT, "method": "GET POST", "status_code": 200}, "method"),
+        ({**GOOD_REPORT, "method": 5, "status_code": 200}, "method"),
+        ({**GOOD_REPORT, "status_code": 99}, "status_code"),
+        ({**GOOD_REPORT, "status_code": 2**64}, "status_code"),
+        ({**GOOD_REPORT, "status_code": True}, "status_code"),
+        ({**GOOD_REPORT, "status_code": 200.0}, "status_code"),
+        ({**GOOD_REPORT}, "status_code"),  # neither a status nor an error
+        ({**GOOD_REPORT, "status_code": 200, "duration_ms": -1}, "duration_ms"),
+        ({**GOOD_REPORT, "status_code": 200, "duration_ms": 2**63}, "duration_ms"),
+        ({**GOOD_REPORT, "status_code": 200, "duration_ms": "5"}, "duration_ms"),
+        ({**GOOD_REPORT, "status_code": None, "error": 5}, "error"),
+        ({**GOOD_REPORT, "status_code": None, "error": "x" * 2001}, "error"),
+    ],
+)
+def test_bad_reported_replays_are_422_naming_the_field_and_keep_nothing(client, fields, field):
+    bin_id, rid = reported_request(client)
+    response = client.post(f"/api/bins/{bin_id}/requests/{rid}/replays", json=fields)
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["field"] == field
+    assert client.get(f"/api/bins/{bin_id}/requests/{rid}").get_json()["replays"] == []
+
+
+def test_a_report_for_a_missing_request_is_404_and_a_bad_body_400(client):
+    bin_id, rid = reported_request(client)
+    missing = client.post(
+        f"/api/bins/{bin_id}/requests/{rid + 1}/replays", json={**GOOD_REPORT, "status_code": 200}
+    )
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["code"] == "request_not_found"
+    not_json = client.post(
+        f"/api/bins/{bin_id}/requests/{rid}/replays",
+        data=b"[1,",
+        headers={"Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 400

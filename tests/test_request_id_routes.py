@@ -39,6 +39,7 @@ SUFFIXES = [
     ("GET", "/check"),
     ("GET", "/files/0"),
     ("POST", "/replay"),
+    ("POST", "/replays"),
 ]
 
 
