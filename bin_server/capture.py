@@ -65,7 +65,9 @@ def raw_target(environ: dict) -> tuple[str, str]:
     """The path and query string exactly as the client sent them."""
     uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if uri:
-        if "://" in uri.split("?", 1)[0]:  # absolute-form target: drop scheme and host
+        if not uri.startswith("/") and "://" in uri.split("?", 1)[0]:
+            # absolute-form target (http://host/b/...): drop scheme and host. A path that
+            # merely holds a URL (/b/<id>/http://x/y) starts with "/" and is kept whole.
             after = uri.split("://", 1)[1]
             uri = "/" + after.split("/", 1)[1] if "/" in after else "/"
         path, _, query = uri.partition("?")
@@ -185,9 +187,15 @@ class CaptureMiddleware:
         path, query = raw_target(environ)
         rest = environ["PATH_INFO"][len(PREFIX) :]
         bin_id, slash, _ = rest.partition("/")
-        # The subpath is taken from the raw path, so percent-encoding is kept as sent.
+        # The subpath is taken from the raw path, so percent-encoding is kept as sent: all
+        # that follows the bin id (an encoded slash right after it, `<id>%2Fx`, included).
         raw_rest = path[len(PREFIX) :] if path.startswith(PREFIX) else rest
-        subpath = "/" + raw_rest.partition("/")[2] if slash else ""
+        if not slash:
+            subpath = ""
+        elif raw_rest.startswith(bin_id):
+            subpath = raw_rest[len(bin_id) :]
+        else:  # the bin id itself was percent-encoded
+            subpath = "/" + raw_rest.partition("/")[2]
         bin_row = self.bins.get(self.store, bin_id) if looks_like_bin_id(bin_id) else None
         if bin_row is None:
             return _json(

@@ -475,13 +475,34 @@ def test_paths_are_kept_as_sent(live_server, bin_, sent_subpath, stored_subpath)
         ("/a%2fb", "/a%2fb"),  # lower-case escapes, as sent
         ("/semi;colon=1", "/semi;colon=1"),
         ("/plus+sign", "/plus+sign"),
+        # A path that holds a URL is a path, not an absolute-form target.
+        ("/http://foo/bar", "/http://foo/bar"),
+        ("/see/https://x.y/z", "/see/https://x.y/z"),
+        ("/http://foo/a%20b%2Fc", "/http://foo/a%20b%2Fc"),
+        # An encoded slash right after the bin id stays in the subpath, as sent.
+        ("%2Fsub/deeper", "%2Fsub/deeper"),
     ],
 )
 def test_raw_paths_on_a_socket(live_server, bin_, target_suffix, subpath):
-    response = raw_request(live_server, "GET", f"/b/{bin_['id']}{target_suffix}")
+    target = f"/b/{bin_['id']}{target_suffix}"
+    response = raw_request(live_server, "GET", target + "?x=1")
     assert response.status == 200
     item, _ = read_back(live_server, bin_["id"], request_id(response))
     assert item["subpath"] == subpath
+    assert item["path"] == target
+    assert item["url"] == f"{live_server.url}{target}?x=1"
+
+
+def test_an_absolute_form_target_is_stored_as_its_path(live_server, bin_):
+    target = f"/b/{bin_['id']}/abs/http://x/y"
+    response = raw_request(live_server, "GET", f"http://127.0.0.1:{live_server.port}{target}?x=1")
+    assert response.status == 200
+    item, _ = read_back(live_server, bin_["id"], request_id(response))
+    assert (item["path"], item["subpath"], item["query_string"]) == (
+        target,
+        "/abs/http://x/y",
+        "x=1",
+    )
 
 
 @pytest.mark.parametrize(
