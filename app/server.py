@@ -42,6 +42,11 @@ def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
         # A bin captures any method that is an HTTP token ("x-custom", "M-SEARCH#1"), not only
         # the upper-case ones gunicorn lets through by default.
         "permit_unconventional_http_method": True,
+        # What a request's head may hold before gunicorn refuses it (414/431, a JSON error:
+        # app/wire_errors.py): settings, so a bin takes long callback URLs and big cookies.
+        "limit_request_line": settings.max_request_line,
+        "limit_request_fields": settings.max_header_count,
+        "limit_request_field_size": settings.max_header_bytes,
         "keepalive": 5,
         "timeout": 60,
         # Time to stop (after SIGTERM or Ctrl-C) before gunicorn kills the serving process:

@@ -1,7 +1,8 @@
 """The answers gunicorn gives itself, as JSON errors like every other answer of Hooklab.
 
-A request gunicorn cannot parse never reaches the app: a request line over 4094 bytes (a long
-`?q=` or `?after=`), a second Host header, a broken chunk. gunicorn answers those on its own,
+A request gunicorn cannot parse never reaches the app: a request line over
+`--max-request-line` bytes, too many or too long header lines, a second Host header, a broken
+chunk. gunicorn answers those on its own,
 with an HTML page; a CLI, a client or a script reading `/api` then gets HTML where every other
 error is `{"error": {"code", "message"}}`. `write_json_error` replaces gunicorn's
 `util.write_error` in the serving process (app/slow_clients.py installs it): same status and
@@ -38,6 +39,8 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
         "X-Content-Type-Options: nosniff\r\n"
+        # As every capture answer (design.md): a page that shows it runs nothing.
+        "Content-Security-Policy: sandbox\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)

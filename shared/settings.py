@@ -100,6 +100,30 @@ SETTINGS: list[Setting] = [
         high=512 * 1024 * 1024,
     ),
     Setting(
+        "max_request_line",
+        8190,
+        "Longest request line (method, target, version) in bytes; longer gets 414, not captured.",
+        int,
+        low=256,
+        high=8190,  # gunicorn's own ceiling
+    ),
+    Setting(
+        "max_header_count",
+        200,
+        "Most header lines a request may have; more gets 431, not captured.",
+        int,
+        low=10,
+        high=32768,  # gunicorn's own ceiling
+    ),
+    Setting(
+        "max_header_bytes",
+        16384,
+        "Longest header line (name and value) in bytes; longer gets 431, not captured.",
+        int,
+        low=256,
+        high=65536,
+    ),
+    Setting(
         "max_import_bytes",
         64 * 1024 * 1024,
         "Largest OpenAPI document `hooklab events import` may send.",
