@@ -8,7 +8,9 @@ matched here, by the same rules, so a search never misses a request. bench/searc
 both ways against a plain scan: see docs/benchmarks.md.
 
 Whatever a person types is a valid `q`: words are taken out of it and each goes to the index
-quoted, so no full-text syntax gets through, and none can cause an error.
+quoted, so no full-text syntax gets through, and none can cause an error. A `q` with no words
+at all ("€", "✓", "->") is looked for as typed, in any case, by reading the bin's requests
+(the index holds only words); beside words, symbols are left out.
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ def terms(q: str) -> list[Term]:
         if words:
             found.append((words, not phrase))
     return found
+
+
+def literal_terms(q: str) -> list[str]:
+    """The terms of a `q`, lower-cased, for a `q` that holds no words ("€", "✓", "->").
+
+    Such a `q` has nothing the index knows: its terms are looked for as they are typed.
+    """
+    return [(phrase or bare).lower() for phrase, bare in TERM.findall(q or "") if phrase or bare]
 
 
 def fts_query(bin_id: str, found: list[Term]) -> str:
@@ -120,6 +130,20 @@ class Matcher:
         )
 
 
+class LiteralMatcher(Matcher):
+    """A `q` of symbols only: each term is looked for as typed, in any case, anywhere."""
+
+    def __init__(self, literals: list[str]) -> None:
+        self.terms = literals
+
+    def find(self, text: str, term_index: int = 0, lowered: str | None = None) -> tuple[int, int]:
+        """Where a term starts and ends in `text`, or (-1, -1)."""
+        literal = self.terms[term_index]
+        lowered = text.lower() if lowered is None else lowered
+        position = lowered.find(literal)
+        return (position, position + len(literal)) if position != -1 else (-1, -1)
+
+
 def path_filter(pattern: str) -> Callable[[str], bool]:
     """A `path` glob on the subpath, as a rule's `match.path` (`*` spans `/`; `?`, `[...]`).
 
@@ -156,7 +180,15 @@ def find(
     """Summary rows of the bin's requests that match, newest first, at most `limit`."""
     found_terms = terms(q)
     if not found_terms:
-        return _newest(conn, bin_id, method, path_filter, after, before, limit)
+        literals = literal_terms(q)
+        if not literals:
+            return _newest(conn, bin_id, method, path_filter, after, before, limit)
+        # No words, so nothing the index holds: every request of the bin is read and matched.
+        found = _newest(
+            conn, bin_id, method, path_filter, after, before, limit,
+            keep=LiteralMatcher(literals).matches, columns=SEARCH_COLUMNS,
+        )  # fmt: skip
+        return _summaries(found)
     upto = indexed_up_to(conn)
     # The newest requests, not indexed yet: matched here.
     matcher = Matcher(found_terms)
@@ -181,6 +213,10 @@ def find(
             conn, bin_id, method, path_filter, after, min(before, upto + 1), limit - len(found),
             where=match,
         )  # fmt: skip
+    return _summaries(found)
+
+
+def _summaries(found: list[dict]) -> list[dict]:
     for row in found:  # summaries: the columns only FULL_COLUMNS has go
         row.pop("body", None)
         row.pop("forward", None)
@@ -233,9 +269,10 @@ def _newest(
 def snippet(row: dict, q: str) -> dict | None:
     """Where the first term of `q` shows in a request: `{in, before, text, after}`, or None."""
     found = terms(q)
-    if not found:
+    literals = [] if found else literal_terms(q)
+    if not found and not literals:
         return None
-    matcher = Matcher(found[:1])
+    matcher = Matcher(found[:1]) if found else LiteralMatcher(literals[:1])
     for where, text in searched_text(row):
         start, end = matcher.find(text)
         if start == -1:

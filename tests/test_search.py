@@ -84,11 +84,13 @@ def test_q_searches_paths_queries_header_values_and_text_bodies(client, bin_id, 
 @pytest.mark.parametrize(
     ("q", "expected"),
     [
-        ('"', None),  # only syntax: no words, so no filter
-        ("(", None),
-        ("*", None),
-        ("-", None),
-        ("^", None),
+        ('"', None),  # an empty phrase: nothing to look for, so no filter
+        ('""', None),
+        # No words: looked for as typed (the index holds only words).
+        ("(", ["/refunds"]),
+        ("*", []),
+        ("-", ["/refunds", "/orders/7"]),  # "- done", "Acme-Store"
+        ("^", []),
         ('"OR"', ["/refunds"]),  # a word like any other
         ("OR", ["/orders/8", "/refunds", "/orders/7"]),  # or a prefix: orders, or
         ('"or" -', ["/refunds"]),
@@ -279,3 +281,23 @@ def test_terms_and_the_match_expression():
     assert fts_query('a"b', [(["x"], True)]) == (
         'bin_id : "a""b" AND {subpath query headers body} : ("x"*)'
     )
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_a_q_of_symbols_only_is_looked_for_as_typed(app, client, indexed):
+    # Both reviews of the inspector found "€" or "✓" matching every request (no words, no
+    # filter): such a q is now a literal, in any case, with a snippet where it was found.
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    for body in ["price in € euro", "check ✓ done", "emoji 🎉 party", "plain words", "a -> b"]:
+        client.post(f"/b/{bin_id}/x", data=body.encode(), content_type="text/plain")
+    if indexed:
+        catch_up(get_store(app))
+    found = client.get(f"/api/bins/{bin_id}/requests", query_string={"q": "✓"}).get_json()
+    assert [item["match"]["text"] for item in found] == ["✓"]
+    assert found[0]["match"]["before"] == "check " and found[0]["match"]["in"] == "body"
+    assert len(ids(client, bin_id, q="€")) == 1
+    assert len(ids(client, bin_id, q="🎉")) == 1
+    assert len(ids(client, bin_id, q="->")) == 1
+    assert ids(client, bin_id, q="✓ 🎉") == []  # every term, as with words
+    assert ids(client, bin_id, q="§") == []
+    assert len(ids(client, bin_id, q="euro €")) == 1  # beside words, the words decide
