@@ -475,7 +475,9 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        if _token() and request.endpoint != "static":
-            # Pages behind the token must not stay in shared caches or the back button.
+        if request.endpoint != "static":
+            # Pages and API answers are live: the back button must not show a stale list (a
+            # webhook form shown again, filled in, made a duplicate), and pages behind the
+            # token must not stay in shared caches.
             response.headers.setdefault("Cache-Control", "no-store")
         return response
