@@ -661,19 +661,15 @@ def bin_tail(
                 seen += 1
                 _print_tailed(client, bin_id, frame["request"], full, as_json)
             elif kind == "cleared":
-                if as_json:
-                    click.echo(json.dumps(frame))
-                else:
-                    click.echo("— the bin was cleared —", err=True)
+                # Notices go to stderr in both modes: with --json, stdout holds requests only
+                # (`--count 1 --json | jq .method` must read a request).
+                click.echo("— the bin was cleared —", err=True)
             elif kind == "error" and (frame.get("error") or {}).get("code") != "bin_not_found":
                 error = frame.get("error") or {}
                 raise HooklabError(error.get("message") or "the live stream reported an error")
             elif kind in ("bin_deleted", "error"):
                 # An error "bin_not_found" here: the bin existed a moment ago, so it was deleted.
-                if as_json:
-                    click.echo(json.dumps({"type": "bin_deleted"}))
-                else:
-                    click.echo("— the bin was deleted —", err=True)
+                click.echo("— the bin was deleted —", err=True)
                 missing = short_of_goal()
                 if missing:
                     raise HooklabError(f"the bin was deleted: {missing}")

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,8 @@ from hooklab.client.probe import ProbeReport
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
 PREVIEW_CHARS = 160
 LISTED_AT_MOST = 20
+PREVIEW_FETCH_BYTES = 64 * 1024  # bodies up to this are read for a failure message's preview
+MAX_WAIT_S = 24 * 3600.0  # the longest `wait_for(timeout=...)`: a day
 # Default bins the housekeeper keeps ready: a test rarely creates more than a few. The first
 # WATCHED of them each hold a long poll (a thread of the server) until a test takes them.
 POOL_SIZE = 16
@@ -132,12 +135,27 @@ class CapturedRequest(Record):
         The answer is true or false, and says why: `assert request.verify(secret)` fails with
         the reason ("signature matches, but webhook-timestamp is 3601 s away ...").
         """
-        from hooklab.shared.signing import verify
+        from hooklab.shared.signing import PREFIX, PUBLIC_PREFIX, verify
 
+        __tracebackhide__ = True
+        if not isinstance(secret, str):
+            hint = ' (a webhook? pass webhook["secret"])' if isinstance(secret, dict) else ""
+            raise TypeError(
+                f"request.verify() takes the secret as text, 'whsec_…' or 'whpk_…', "
+                f"not {type(secret).__name__}{hint}"
+            )
         received = self.get("received_at")
         received_at_s = datetime.fromisoformat(received).timestamp() if received else None
         headers = {name: value for name, value in self.get("headers") or []}
         valid, reason = verify(secret, headers, self.body, received_at_s)
+        if not valid and not secret.startswith((PREFIX, PUBLIC_PREFIX)):
+            # The Standard Webhooks libraries take a secret without its whsec_ as well.
+            try:
+                base64.b64decode(secret, validate=True)
+            except ValueError:
+                reason += f" (it is not a Standard Webhooks secret: those are {PREFIX}…)"
+            else:
+                valid, reason = verify(PREFIX + secret, headers, self.body, received_at_s)
         return Verdict(valid, reason.replace("the bin's secret", "the secret given"))
 
     def check(self, event: str | None = None) -> list[dict[str, str]]:
@@ -227,6 +245,7 @@ class Bin:
         nothing matches.
         """
         __tracebackhide__ = True  # the failure points at the test's line, not at this loop
+        _check_wait_args(method, path, predicate, timeout)
         deadline = time.monotonic() + timeout
         after = 0
         drained = False  # a look without waiting found nothing more (after the deadline)
@@ -288,18 +307,27 @@ class Bin:
             wanted.append(f"predicate={getattr(predicate, '__name__', repr(predicate))}")
         what = "matching " + ", ".join(wanted) if wanted else "at all"
         lines = [f"No request {what} arrived at bin {self.id} ({self.url}) within {timeout:g} s."]
-        arrived = self.requests()
-        if not arrived:
+        # Summaries only, and the bodies of the few listed when small: a bin of 1,000 bodies
+        # of 10 MiB must not be downloaded to write this message.
+        client = self._client
+        newest = self._hooklab._call(client.requests, self.id, limit=LISTED_AT_MOST + 1)
+        if not newest:
             lines.append("It received no requests.")
-        else:
-            lines.append(f"It received {len(arrived)}:")
-            for captured in arrived[:LISTED_AT_MOST]:
-                note = (
-                    "  (matched by an earlier wait_for)" if captured["id"] in self._matched else ""
-                )
-                lines.append(f"  {_describe(captured)}{note}")
-            if len(arrived) > LISTED_AT_MOST:
-                lines.append(f"  … and {len(arrived) - LISTED_AT_MOST} more")
+            return "\n".join(lines)
+        count = len(newest)
+        if count > LISTED_AT_MOST:
+            count = self._hooklab._call(client.bin, self.id).get("request_count", count)
+        shown = list(reversed(newest[:LISTED_AT_MOST]))  # oldest first
+        older = count - len(shown)
+        lines.append(f"It received {count}" + (f" (the newest {len(shown)}):" if older else ":"))
+        if older:
+            lines.append(f"  … {older} older not shown")
+        for summary in shown:
+            captured = summary
+            if (summary.get("body_size") or 0) <= PREVIEW_FETCH_BYTES:
+                captured = self._hooklab._call(client.request, self.id, summary["id"])
+            note = "  (matched by an earlier wait_for)" if captured["id"] in self._matched else ""
+            lines.append(f"  {_describe(captured)}{note}")
         return "\n".join(lines)
 
     def clear(self) -> None:
@@ -314,6 +342,25 @@ class Bin:
         watch, self._watch = self._watch, None
         if watch is not None:
             watch.close()
+
+
+def _check_wait_args(method: Any, path: Any, predicate: Any, timeout: Any) -> None:
+    """Refuse arguments `wait_for` cannot use, with a message saying which and why."""
+    __tracebackhide__ = True
+    if method is not None and not isinstance(method, str):
+        raise TypeError(f"wait_for(method=...) takes a method name such as 'POST', not {method!r}")
+    if path is not None and not isinstance(path, str):
+        raise TypeError(f"wait_for(path=...) takes a path such as '/orders/*', not {path!r}")
+    if predicate is not None and not callable(predicate):
+        raise TypeError(
+            f"wait_for(predicate=...) takes a function of the request, not {predicate!r}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"wait_for(timeout=...) takes seconds as a number, not {timeout!r}")
+    if not 0 <= timeout <= MAX_WAIT_S:  # NaN fails this too
+        raise ValueError(
+            f"wait_for(timeout=...) takes 0 to {MAX_WAIT_S:g} seconds, not {timeout!r}"
+        )
 
 
 def _describe(captured: dict) -> str:
@@ -847,15 +894,19 @@ def hooklab_server(
     """The base URL of the session's Hooklab server (started here unless --hooklab-url)."""
     url = request.config.getoption("hooklab_url")
     if url:
-        client = Client(url, request.config.getoption("hooklab_token"))
-        client.token_hint = "give it with --hooklab-token"
         problem = None
         try:
-            client.health()
-        except HooklabError as exc:
+            client = Client(url, request.config.getoption("hooklab_token"))
+        except HooklabError as exc:  # not a URL at all: once, in one line, not every test
             problem = exc.message
-        finally:
-            client.close()
+        else:
+            client.token_hint = "give it with --hooklab-token"
+            try:
+                client.health()
+            except HooklabError as exc:
+                problem = exc.message
+            finally:
+                client.close()
         if problem:
             # Outside the except: failing inside it would print the error twice, chained by
             # "During handling of the above exception, another exception occurred".
@@ -866,7 +917,7 @@ def hooklab_server(
 
     settings = dict(hooklab_settings)
     # A database of the test's choosing is honoured; by default a fresh one of the session's.
-    db = settings.pop("db", None) or tmp_path_factory.mktemp("hooklab") / "hooklab.db"
+    db = settings.pop("db", None) or _session_db(request.config, tmp_path_factory)
     # The plugin's own calls need the token it starts the server with.
     request.config.stash[OWN_TOKEN] = settings.get("token") or None
     server = start_server(db=db, **settings)
@@ -880,6 +931,22 @@ def hooklab_server(
         if keep:
             # The server is gone with the session; what the tests made is in its database.
             say_at_the_end(request.config, f"hooklab: kept; to look at it: hooklab serve --db {db}")
+
+
+def _session_db(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh database for the session's server.
+
+    Kept (--hooklab-keep) it goes in pytest's cache folder (.pytest_cache/d/hooklab), which
+    stays until the next kept run replaces it: pytest prunes its temporary folders after three
+    more runs, and the printed `hooklab serve --db` would soon point at nothing.
+    """
+    cache = getattr(config, "cache", None)
+    if config.getoption("hooklab_keep") and cache is not None:
+        db = Path(cache.mkdir("hooklab")) / "hooklab.db"
+        for suffix in ("", "-wal", "-shm"):
+            db.with_name(db.name + suffix).unlink(missing_ok=True)
+        return db
+    return tmp_path_factory.mktemp("hooklab") / "hooklab.db"
 
 
 OWN_TOKEN = pytest.StashKey[str | None]()  # the token the plugin started its server with

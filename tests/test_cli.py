@@ -150,8 +150,8 @@ def test_usage_errors_are_one_line_and_exit_2(args, message):
 
 def test_a_malformed_server_url_is_a_clear_error():
     result = CliRunner().invoke(cli, ["bin", "list", "--server", "localhost:8000"])
-    assert result.exit_code == 1
-    assert "must be an http:// URL" in result.stderr
+    assert result.exit_code == 2  # a usage error (tests/test_cli_webhooks.py has more)
+    assert "--server (or HOOKLAB_SERVER): 'localhost:8000' is not an http://" in result.stderr
 
 
 def test_bin_create_prints_the_capture_url_and_the_bin_answers_as_configured(run):
@@ -310,6 +310,24 @@ def test_bin_tail_prints_requests_as_they_arrive(live_server):
     lines = [first] + [json.loads(line) for line in out.splitlines()]
     assert [line["json"] for line in lines] == [{"n": 1}, {"n": 2}]
     assert lines[1]["subpath"] == "/second"
+
+
+def test_bin_tail_json_prints_requests_only_and_notices_on_stderr(live_server):
+    # `{"type": "cleared"}` was a line of stdout: `--count 1 --json | jq .method` read null.
+    created = live_server.create_bin()
+    requests.post(created["url"] + "/first", data="1", timeout=5)
+    tail = popen_tail(live_server, created["id"], "--after", "0", "--count", "2", "--json")
+    try:
+        assert json.loads(tail.stdout.readline())["subpath"] == "/first"  # connected
+        requests.delete(f"{live_server.url}/api/bins/{created['id']}/requests", timeout=5)
+        requests.post(created["url"] + "/second", data="2", timeout=5)
+        out, err = tail.communicate(timeout=15)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0, err
+    assert [json.loads(line)["subpath"] for line in out.splitlines()] == ["/second"]
+    assert "the bin was cleared" in err
 
 
 def popen_tail(live_server, bin_id: str, *options: str) -> subprocess.Popen:

@@ -6,6 +6,7 @@ import base64
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -474,6 +475,33 @@ def test_an_unreachable_hooklab_url_fails_clearly():
     assert "During handling of the above exception" not in done.stdout, done.stdout
 
 
+def test_a_malformed_hooklab_url_fails_in_one_line():
+    # Each test printed a traceback through the plugin's internals.
+    done = run_project("tests/test_orders.py", "--hooklab-url", "127.0.0.1:8241")
+    assert done.returncode == 1
+    assert re.search(r"^--hooklab-url: .*'127\.0\.0\.1:8241'.* http://", done.stdout, re.M)
+    assert "Traceback" not in done.stdout and "pytest_plugin.py" not in done.stdout, done.stdout
+
+
+def test_verify_takes_a_secret_as_the_libraries_do_and_says_what_is_wrong():
+    secret = generate_secret()
+    body = b'{"paid": true}'
+    headers = [
+        ["Webhook-Id", "msg_1"],
+        ["Webhook-Timestamp", "1700000000"],
+        ["Webhook-Signature", sign(secret, "msg_1", 1700000000, body)],
+    ]
+    captured = CapturedRequest({"headers": headers, "body_base64": base64.b64encode(body).decode()})
+    assert captured.verify(secret.removeprefix("whsec_"))  # the base64 alone, as libraries take
+    assert not captured.verify(generate_secret().removeprefix("whsec_"))
+    wrong = captured.verify("not-a-secret")
+    assert not wrong and "not a Standard Webhooks secret: those are whsec_" in wrong.reason
+    with pytest.raises(TypeError, match=re.escape('pass webhook["secret"]')):
+        captured.verify({"id": 1, "secret": secret})
+    with pytest.raises(TypeError, match="takes the secret as text"):
+        captured.verify(None)
+
+
 def test_hooklab_settings_may_give_the_server_a_token_and_a_database(tmp_path):
     db = tmp_path / "kept.db"
     (tmp_path / "conftest.py").write_text(
@@ -495,6 +523,25 @@ def test_hooklab_settings_may_give_the_server_a_token_and_a_database(tmp_path):
     assert "1 passed" in done.stdout
     assert db.exists()  # the database the settings named, not one of the session's
     assert f"hooklab: kept; to look at it: hooklab serve --db {db}" in done.stdout
+
+
+def test_a_kept_database_outlives_pytests_temporary_folders(tmp_path):
+    # It was kept under pytest's temporary base, which pytest prunes after three more runs.
+    (tmp_path / "test_it.py").write_text(
+        "def test_it(hooklab):\n    hooklab.create_bin(name='kept-one')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HOOKLAB_"))}
+    for _ in range(2):  # the second run replaces the first one's database
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "--hooklab-keep", "test_it.py"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    db = tmp_path / ".pytest_cache" / "d" / "hooklab" / "hooklab.db"
+    assert f"hooklab: kept; to look at it: hooklab serve --db {db}" in done.stdout
+    with sqlite3.connect(db) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM bins")]
+    assert names == ["kept-one"]  # this run's only
 
 
 def test_a_server_that_needs_a_token_names_the_option_that_gives_it(tmp_path):
@@ -565,3 +612,51 @@ def test_a_failing_check_fails_the_test_with_the_report_card(hooklab):
 def test_probe_with_a_bad_secret_says_so(hooklab):
     with pytest.raises(HooklabError, match="hooklab: Secret: a secret starts with whsec_"):
         hooklab.probe("http://127.0.0.1:9/hook", "not-a-secret")
+
+
+def test_a_failed_wait_for_lists_summaries_not_every_body(hooklab, monkeypatch):
+    # It exported the whole bin, every body, to write 20 lines: 100 bodies of 2 MB took a
+    # failing test from 0.5 s to 5 s and its process to 937 MB.
+    bin = hooklab.create_bin(name="many")
+    big = b"x" * 200_000
+    for n in range(23):
+        requests.post(bin.url + f"/n{n}", data=big if n % 2 else b'{"n": %d}' % n, timeout=5)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the failure message must not export the bin")
+
+    monkeypatch.setattr(hooklab.client, "export", no_export)
+    with pytest.raises(AssertionError) as failure:
+        bin.wait_for(path="/nope", timeout=0)
+    lines = str(failure.value).splitlines()
+    assert lines[1] == "It received 23 (the newest 20):"
+    assert lines[2] == "  … 3 older not shown"
+    assert lines[3].startswith("  #") and " POST /b/" in lines[3] and "/n3 " in lines[3]
+    assert lines[3].endswith("<200000 bytes>")  # a big body: described, not read
+    assert lines[4].endswith('{"n": 4}')  # a small one: previewed
+    assert len(lines) == 23
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"timeout": float("inf")}, ValueError, "takes 0 to 86400 seconds, not inf"),
+        ({"timeout": 1e10}, ValueError, "not 10000000000.0"),
+        ({"timeout": float("nan")}, ValueError, "not nan"),
+        ({"timeout": -1}, ValueError, "not -1"),
+        ({"timeout": "1"}, TypeError, "takes seconds as a number, not '1'"),
+        ({"timeout": None}, TypeError, "not None"),
+        ({"method": 5}, TypeError, "method name such as 'POST', not 5"),
+        ({"path": b"/x"}, TypeError, "path such as '/orders/*'"),
+        ({"predicate": "yes"}, TypeError, "a function of the request"),
+    ],
+)
+@pytest.mark.parametrize("made", ["ready", "named"])
+def test_wait_for_refuses_arguments_it_cannot_use_the_same_on_every_bin(
+    hooklab, kwargs, error, message, made
+):
+    # A ready bin (made ahead, with a long poll sent) raised OverflowError or AttributeError
+    # from inside the client, a named one (made on the spot) did not.
+    bin = hooklab.create_bin() if made == "ready" else hooklab.create_bin(name="named")
+    with pytest.raises(error, match=re.escape(message)):
+        bin.wait_for(**kwargs)
