@@ -498,11 +498,60 @@ def format_body(captured: dict) -> str:
     if size == 0:
         return "(empty body)"
     note = "  (truncated at the body limit)" if captured.get("truncated") else ""
+    if captured.get("json") is not None and captured.get("body_text") is not None:
+        # Laid out for reading, token for token as received (a duplicate key, `1E2`, `-0`
+        # and escapes stay: json.dumps of the parsed value changed them without a word).
+        laid_out = layout_json(captured["body_text"])
+        if laid_out != captured["body_text"]:
+            note = (
+                "\n(JSON laid out for reading: only whitespace changed; --raw for the bytes)" + note
+            )
+        return laid_out + note
     if captured.get("json") is not None:
         return json.dumps(captured["json"], indent=2, ensure_ascii=False) + note
     if captured.get("body_text") is not None:
         return captured["body_text"] + note
     return f"({human_size(size)} of binary data: use --raw to write the bytes){note}"
+
+
+def layout_json(text: str, indent: str = "  ") -> str:
+    """Valid JSON `text` with one member or item a line, every token kept exactly as it is."""
+    out: list[str] = []
+    depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == '"':  # a string, escapes and all, as it is
+            end = i + 1
+            while end < n and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            out.append(text[i : end + 1])
+            i = end + 1
+            continue
+        if char in " \t\r\n":
+            i += 1
+            continue
+        if char in "{[":
+            j = i + 1
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j < n and text[j] in "}]":  # an empty object or list stays on its line
+                out.append(char + text[j])
+                i = j + 1
+                continue
+            depth += 1
+            out.append(char + "\n" + indent * depth)
+        elif char in "}]":
+            depth -= 1
+            out.append("\n" + indent * depth + char)
+        elif char == ",":
+            out.append(",\n" + indent * depth)
+        elif char == ":":
+            out.append(": ")
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
 
 
 @bin_group.command("check")

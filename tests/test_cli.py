@@ -264,6 +264,21 @@ def test_bin_list_requests_and_one_request(run, live_server):
     assert raw.stdout_bytes == b"\xff\xfe binary"
 
 
+def test_bin_request_lays_out_a_json_body_token_for_token(run, live_server):
+    # It printed json.dumps of the parsed body: a duplicate key, 1E2, -0 and the precision of
+    # 0.1000…0555 silently changed, misleading anyone checking a signature by eye.
+    created = live_server.create_bin()
+    body = b'{"a":1,"a":2,"e":1E2,"n":-0,"p":0.1000000000000000055511151231257827,"u":"\\u00e9"}'
+    requests.post(
+        created["url"], data=body, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    shown = run("bin", "request", created["id"], "latest").stdout
+    kept = ['  "a": 1,\n  "a": 2,', '"e": 1E2', '"n": -0', "0.1000000000000000055511151231257827"]
+    for line in [*kept, '"u": "\\u00e9"']:
+        assert line in shown, shown
+    assert "only whitespace changed; --raw for the bytes" in shown
+
+
 def test_errors_from_the_api_are_one_line(run):
     result = run("bin", "show", "a" * 26)
     assert result.exit_code == 1
