@@ -99,6 +99,11 @@ def headers_json(environ: dict) -> str:
     (the hot path: see docs/benchmarks.md). Order: see docs/architecture.md.
     """
     starts = _HEADER_NAMES
+    # gunicorn sets CONTENT_TYPE / CONTENT_LENGTH only for a header that was sent, so an empty
+    # one was sent empty; other servers (Werkzeug's) set them "" when it was not sent at all.
+    absent_if_empty = (
+        () if environ.get("SERVER_SOFTWARE", "")[:8] == "gunicorn" else _EMPTY_MEANS_ABSENT
+    )
     pairs = []
     for key, value in environ.items():
         start = starts.get(key)
@@ -107,7 +112,7 @@ def headers_json(environ: dict) -> str:
             start = "[" + _quote(name) + ", " if name else ""
             if len(starts) < _HEADER_NAMES_MAX:
                 starts[key] = start
-        if start and (value or key not in _EMPTY_MEANS_ABSENT):
+        if start and (value or key not in absent_if_empty):
             pairs.append(start + _quote(value) + "]")
     return "[" + ", ".join(pairs) + "]"
 

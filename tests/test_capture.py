@@ -493,6 +493,22 @@ def test_raw_paths_on_a_socket(live_server, bin_, target_suffix, subpath):
     assert item["url"] == f"{live_server.url}{target}?x=1"
 
 
+def test_an_empty_content_type_sent_is_kept_in_its_place(live_server, bin_):
+    # It vanished (taken for "not sent"), while any other empty header was kept.
+    response = raw_request(
+        live_server,
+        "POST",
+        f"/b/{bin_['id']}",
+        [("X-Before", "1"), ("Content-Type", ""), ("X-Empty", ""), ("Content-Length", "0")],
+    )
+    assert response.status == 200
+    item, _ = read_back(live_server, bin_["id"], request_id(response))
+    assert item["headers"][1:5] == [
+        ["X-Before", "1"], ["Content-Type", ""], ["X-Empty", ""], ["Content-Length", "0"]
+    ]  # fmt: skip
+    assert item["content_type"] is None
+
+
 def test_an_absolute_form_target_is_stored_as_its_path(live_server, bin_):
     target = f"/b/{bin_['id']}/abs/http://x/y"
     response = raw_request(live_server, "GET", f"http://127.0.0.1:{live_server.port}{target}?x=1")
