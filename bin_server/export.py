@@ -99,7 +99,11 @@ def har_entry(item: dict, bin_row: dict, settings: Settings, truncated: bool) ->
 
 def har_request(item: dict) -> dict:
     """The request part of a HAR entry."""
-    cookie_header = "; ".join(v for n, v in item["headers"] if n.lower() == "cookie")
+    # Two Cookie headers reach us joined with a comma (the server joins repeated headers); a
+    # comma is never part of a cookie (RFC 6265's cookie-octet), so it separates them too.
+    cookie_header = "; ".join(
+        v.replace(",", ";") for n, v in item["headers"] if n.lower() == "cookie"
+    )
     request = {
         "method": item["method"],
         "url": item["url"],

@@ -277,3 +277,25 @@ def test_har_response_of_a_sync_forward_is_the_apps_answer(live_server):
     assert response["status"] == 418
     assert response["content"]["text"] == "teapot"
     assert response["content"]["mimeType"] == "text/plain"
+
+
+def test_har_cookies_of_two_cookie_headers_are_both_there(live_server):
+    # The server joins the two headers with a comma: cookie b was lost inside a's value.
+    import socket
+
+    bin_ = live_server.create_bin()
+    head = (
+        f"GET /b/{bin_['id']} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Cookie: a=1; c=3\r\nCookie: b=2\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=5) as sock:
+        sock.sendall(head.encode())
+        while sock.recv(65536):
+            pass
+    har = requests.get(f"{live_server.url}/api/bins/{bin_['id']}/export", timeout=5).json()
+    cookies = har["log"]["entries"][0]["request"]["cookies"]
+    assert cookies == [
+        {"name": "a", "value": "1"},
+        {"name": "c", "value": "3"},
+        {"name": "b", "value": "2"},
+    ]
