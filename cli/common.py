@@ -16,6 +16,7 @@ from hooklab.client.http import (
     DEFAULT_SERVER,
     Client,
     HooklabError,
+    ServerUrlError,
     bin_id_problem,
     parse_json_text,
     slug_problem,
@@ -35,6 +36,11 @@ class HooklabGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ServerUrlError as exc:
+            # A usage error (exit 2) of whichever gave the URL: the option or the environment.
+            raise UsageProblem(
+                f"--server (or HOOKLAB_SERVER): {visible(exc.why)}; give one like {DEFAULT_SERVER}"
+            ) from None
         except HooklabError as exc:
             # The message may quote what a server or a receiver said: nothing the terminal acts on.
             raise click.ClickException(visible(exc.message, multiline=True)) from None

@@ -36,6 +36,7 @@ def events_group(ctx: click.Context, client: Client, as_json: bool) -> None:
       hooklab events
       hooklab events --json | jq '.[] | select(.slug == "payment_received").payload'
       hooklab events show payment_received
+      hooklab events rm shop.order_paid
       hooklab events import github-webhooks.yaml --prefix github.
     """
     if ctx.invoked_subcommand is not None:
@@ -99,6 +100,22 @@ def events_check(client: Client, event: str, data: str, as_json: bool) -> None:
         click.echo(format_check(result, "the payload"))
     if not result.get("valid"):
         raise click.exceptions.Exit(1)
+
+
+@events_group.command("rm")
+@with_client
+@click.argument("slug")
+def events_rm(client: Client, slug: str) -> None:
+    """Delete an event you added or imported (built-in events stay).
+
+    An event that webhooks subscribe to is not deleted: the error names them.
+
+    \b
+    Example:
+      hooklab events rm shop.order_paid
+    """
+    client.delete_event(slug)
+    click.echo(printable(f"Deleted event {slug}"))
 
 
 @events_group.command("import")

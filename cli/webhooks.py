@@ -29,6 +29,11 @@ PROGRESS_FROM = 20
 MAX_FIRE_COUNT = 100_000
 # A webhook's timeout per attempt, as the server takes it (sender/webhooks.py).
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 60.0
+# Deliveries in one page of the log, as the API takes `limit` (sender/deliveries.py MAX_LIMIT).
+MAX_DELIVERIES_LIMIT = 200
+DEFAULT_DELIVERIES_LIMIT = 50
+# A delivery id, as the API takes `before` (shared/store.py MAX_ROW_ID).
+MAX_ROW_ID = 2**63 - 1
 
 
 @click.group("webhook")
@@ -214,7 +219,48 @@ def webhook_show(client: Client, webhook_id: str, as_json: bool) -> None:
         lines.append(("Last delivery", f"#{last['id']} {last.get('status')}{test}: {answer}"))
     if webhook.get("consecutive_failures"):
         lines.append(("Failures in a row", webhook["consecutive_failures"]))
+    if not webhook.get("active"):
+        lines.append(("Enable it", f"hooklab webhook enable {webhook['id']}"))
     print_fields(lines)
+
+
+def _switch(client: Client, webhook_id: str, active: bool) -> None:
+    """Enable or disable a webhook, and say so in one line."""
+    word = "enabled" if active else "disabled"
+    current = client.webhook(webhook_id)
+    if bool(current.get("active")) == active:
+        click.echo(visible(f"Webhook {webhook_id} is already {word}: {current['name']}"))
+        return
+    webhook = client.update_webhook(webhook_id, active=active)
+    click.echo(visible(f"{word.capitalize()} webhook {webhook['id']}: {webhook['name']}"))
+
+
+@webhook_group.command("enable")
+@with_client
+@click.argument("webhook_id", type=WHOLE_NUMBER_ID)
+def webhook_enable(client: Client, webhook_id: str) -> None:
+    """Enable a webhook again (after too many failures, a 410, or `disable`): events reach it.
+
+    Its count of failures in a row starts again from 0.
+
+    \b
+    Example:
+      hooklab webhook enable 1
+    """
+    _switch(client, webhook_id, True)
+
+
+@webhook_group.command("disable")
+@with_client
+@click.argument("webhook_id", type=WHOLE_NUMBER_ID)
+def webhook_disable(client: Client, webhook_id: str) -> None:
+    """Disable a webhook: fired events no longer reach it (`enable` turns it back on).
+
+    \b
+    Example:
+      hooklab webhook disable 1
+    """
+    _switch(client, webhook_id, False)
 
 
 @webhook_group.command("test")
@@ -258,15 +304,37 @@ def describe_test(result: dict) -> str:
 @webhook_group.command("deliveries")
 @with_client
 @click.argument("webhook_id", type=WHOLE_NUMBER_ID)
+@click.option(
+    "--limit",
+    type=Number(int, 1, MAX_DELIVERIES_LIMIT),
+    default=DEFAULT_DELIVERIES_LIMIT,
+    show_default=True,
+    help=f"Show at most this many (1 to {MAX_DELIVERIES_LIMIT}), newest first.",
+)
+@click.option(
+    "--before",
+    type=Number(int, 0, MAX_ROW_ID),
+    default=None,
+    metavar="DELIVERY_ID",
+    help="Only deliveries older than this one (the next page).",
+)
 @json_option
-def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
-    """List a webhook's deliveries with their attempts, newest first.
+def webhook_deliveries(
+    client: Client, webhook_id: str, limit: int, before: int | None, as_json: bool
+) -> None:
+    """List a webhook's deliveries with their attempts, newest first, a page at a time.
+
+    When older deliveries are left out, the last line says how many, and the --before that
+    shows the next page. --json prints the page as a JSON array, nothing else.
 
     \b
     Example:
+      hooklab webhook deliveries 1
+      hooklab webhook deliveries 1 --limit 10 --before 120
       hooklab webhook deliveries 1 --json | jq '.[0].attempts'
     """
-    deliveries = client.deliveries(webhook_id)
+    page = client.deliveries_page(webhook_id, limit=limit, before=before)
+    deliveries = page["deliveries"]
     if as_json:
         print_json(deliveries)
         return
@@ -285,8 +353,12 @@ def webhook_deliveries(client: Client, webhook_id: str, as_json: bool) -> None:
     print_table(
         rows,
         ["ID", "EVENT", "STATUS", "ATTEMPTS", "LAST ANSWER", "TEST", "CREATED"],
-        "No deliveries yet.",
+        "No deliveries yet." if before is None else f"No deliveries before {before}.",
     )
+    left_out = (page["total"] or 0) - len(deliveries)
+    if deliveries and left_out > 0:
+        older = count_of(left_out, "older delivery", "older deliveries")
+        click.echo(f"… {older} not shown (--before {deliveries[-1]['id']})")
 
 
 @webhook_group.command("redeliver")

@@ -28,6 +28,12 @@ WAIT_SLICE_S = 30.0
 MAX_SPARE = 16
 # Bins the server's batch routes take in one call (POST /api/bins/batch, DELETE /api/bins).
 BINS_PER_CALL = 100
+# The longest timeout the server lets a webhook have (sender/webhooks.py MAX_TIMEOUT_S).
+MAX_WEBHOOK_TIMEOUT_S = 60.0
+# How long a test send or a redelivery is waited for: the server answers once the attempt
+# is over, which may take a webhook's whole timeout (its deadline adds 0.25 s), plus the
+# name lookup, the write of its outcome and the trip back.
+ATTEMPT_WAIT_S = MAX_WEBHOOK_TIMEOUT_S + 15.0
 
 
 class Record(dict):
@@ -72,15 +78,48 @@ class HooklabError(Exception):
         self.field = field
 
 
-def normalize_server(server: str | None) -> str:
-    """The base URL of a server (no trailing slash), or a HooklabError for a malformed one."""
-    server = (server or DEFAULT_SERVER).strip().rstrip("/")
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise HooklabError(
-            f"the server must be an http:// URL, like {DEFAULT_SERVER} (got {server!r})"
+class ServerUrlError(HooklabError):
+    """A server URL that cannot be called (`why` says what is wrong with it, in words)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"the Hooklab server URL {why}; give one like {DEFAULT_SERVER}", None, "bad_server"
         )
-    return server
+        self.why = why
+
+
+def server_url_problem(server: str) -> str | None:
+    """What is wrong with a server's base URL, in words (`'x' names no host`), or None."""
+    shown = repr(server if len(server) <= 80 else server[:80] + "…")
+    try:
+        parts = urlsplit(server)
+    except ValueError as exc:  # "http://[::1": urlsplit refuses an unclosed bracket
+        unclosed = "Invalid IPv6 URL" in str(exc)
+        return f"{shown} is not a valid URL: " + (
+            "its host has an unclosed [" if unclosed else str(exc)
+        )
+    if parts.scheme.lower() not in ("http", "https") or "://" not in server:
+        return f"{shown} is not an http:// or https:// URL"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 0x7F for c in server):
+        return f"{shown} has a space or a control character in it"
+    if not parts.hostname:
+        return f"{shown} names no host"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        return f"{shown} has no valid port (1 to 65535)"
+    return None
+
+
+def normalize_server(server: str | None) -> str:
+    """The base URL of a server (no trailing slash), or a ServerUrlError for a malformed one."""
+    server = (server or DEFAULT_SERVER).strip()
+    problem = server_url_problem(server)
+    if problem is not None:
+        raise ServerUrlError(problem)
+    return server.rstrip("/")
 
 
 class Answer:
@@ -91,14 +130,36 @@ class Answer:
     --server, a proxy's error page) answers with HTML or with JSON of another shape.
     """
 
-    __slots__ = ("status_code", "content", "content_type", "origin")
+    __slots__ = ("status_code", "content", "content_type", "origin", "headers")
 
-    def __init__(self, status_code: int, content: bytes, content_type: str | None = "") -> None:
+    def __init__(
+        self,
+        status_code: int,
+        content: bytes,
+        content_type: str | None = "",
+        headers: Any = None,
+    ) -> None:
         self.status_code = status_code
         self.content = content
         self.content_type = content_type or ""
+        # As handed over (requests' mapping, or http.client's list of pairs): see `header`.
+        self.headers = headers
         # (server, method, path) of the call, for the errors below; set by the Client.
         self.origin: tuple[str, str, str] | None = None
+
+    def header(self, name: str) -> str | None:
+        """The value of one of the answer's headers (names compare case-insensitively)."""
+        if self.headers is None:
+            return None
+        if hasattr(self.headers, "items"):
+            pairs = self.headers.items()
+        else:
+            pairs = self.headers
+        wanted = name.lower()
+        for key, value in pairs:
+            if key.lower() == wanted:
+                return value
+        return None
 
     def json(self) -> Any:
         """The body as JSON (a HooklabError when it is not JSON)."""
@@ -218,7 +279,9 @@ class Connection:
                 conn.request(method, self._prefix + path, body=body, headers=headers)
                 response = conn.getresponse()
                 content_type = response.getheader("Content-Type")
-                answer = Answer(response.status, response.read(), content_type)
+                answer = Answer(
+                    response.status, response.read(), content_type, response.getheaders()
+                )
             except (ConnectionError, http.client.HTTPException):
                 self.close()
                 # A kept-alive connection the server closed meanwhile (its keep-alive timeout):
@@ -445,7 +508,7 @@ class Client:
         except requests.RequestException as exc:
             raise HooklabError(f"calling Hooklab at {self.server} failed: {exc}") from None
         content_type = response.headers.get("Content-Type")
-        answer = Answer(response.status_code, response.content, content_type)
+        answer = Answer(response.status_code, response.content, content_type, response.headers)
         return self._checked(method, path, answer)
 
     def _lean_call(
@@ -715,10 +778,16 @@ class Client:
         """Delete a webhook."""
         self.call("DELETE", f"/api/webhooks/{_webhook(webhook_id)}")
 
-    def test_webhook(self, webhook_id: int | str, timeout: float = 60.0) -> dict:
-        """Send the webhook's test event now and wait for the answer."""
+    def test_webhook(self, webhook_id: int | str, timeout: float | None = None) -> dict:
+        """Send the webhook's test event now and wait for the answer (by default as long as
+        an attempt of any webhook may take: `ATTEMPT_WAIT_S`)."""
         path = f"/api/webhooks/{_webhook(webhook_id)}/test"
-        return self.call("POST", path, timeout=timeout).object("ok", "status_code", "error")
+        wait = self.attempt_wait() if timeout is None else timeout
+        return self.call("POST", path, timeout=wait).object("ok", "status_code", "error")
+
+    def attempt_wait(self) -> float:
+        """How long to wait for a call that answers once a delivery attempt is over."""
+        return max(self.timeout, ATTEMPT_WAIT_S)
 
     def rotate_secret(self, webhook_id: int | str) -> dict:
         """A new secret; the previous one stays valid until `previous_secret_expires_at`."""
@@ -816,19 +885,42 @@ class Client:
             timeout=timeout,
         ).object()
 
-    def deliveries(self, webhook_id: int | str) -> list[dict]:
-        """A webhook's deliveries with their attempts."""
+    def deliveries(
+        self,
+        webhook_id: int | str,
+        limit: int | None = None,
+        before: int | None = None,
+        status: str | None = None,
+    ) -> list[dict]:
+        """A webhook's deliveries with their attempts, newest first (the server's default
+        page: the newest 50; `before`: only older than that delivery id)."""
+        return self.deliveries_page(webhook_id, limit, before, status)["deliveries"]
+
+    def deliveries_page(
+        self,
+        webhook_id: int | str,
+        limit: int | None = None,
+        before: int | None = None,
+        status: str | None = None,
+    ) -> dict:
+        """One page of a webhook's deliveries: `{"deliveries", "total"}`, `total` being how
+        many match (`X-Total-Count`; None from a server that does not say)."""
         path = f"/api/webhooks/{_webhook(webhook_id)}/deliveries"
-        return self.call("GET", path).items("deliveries", "id")
+        params = {"limit": limit, "before": before, "status": status}
+        answer = self.call("GET", path, params=params)
+        found = answer.items("deliveries", "id")
+        total = (answer.header("X-Total-Count") or "").strip()
+        counted = total.isascii() and total.isdigit()
+        return {"deliveries": found, "total": int(total) if counted else None}
 
     def delivery(self, delivery_id: int | str) -> dict:
         """One delivery with its attempts."""
         return self.get_object(f"/api/deliveries/{_delivery(delivery_id)}", "id")
 
     def redeliver(self, delivery_id: int | str) -> dict:
-        """One more attempt of a delivery, now."""
+        """One more attempt of a delivery, now; waits for it (as `test_webhook`)."""
         path = f"/api/deliveries/{_delivery(delivery_id)}/redeliver"
-        return self.call("POST", path).object("ok")
+        return self.call("POST", path, timeout=self.attempt_wait()).object("ok")
 
 
 def probe_wait_s(timeout_s: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -208,34 +209,69 @@ def test_webhook(webhook_id: str):
     body = json_body(empty={})
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    unknown = sorted(set(body) - {"event"})
+    if unknown:
+        # As create and PATCH: a misspelt field is named, not quietly ignored.
+        name = unknown[0]
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        raise ApiError(
+            422,
+            "invalid",
+            f"Unknown field {shown!r}; a test takes only event (for a webhook of all events).",
+            name,
+        )
     event = body.get("event")
-    if event is not None and not isinstance(event, str):
-        raise ApiError(422, "invalid", "event must be an event slug.", "event")
+    if "event" in body and not isinstance(event, str):
+        kind = webhooks.json_kind(event)
+        raise ApiError(422, "invalid", f"event must be an event slug (text), not {kind}.", "event")
     result = delivery.send_test(get_store(), get_settings(), get_catalog(), webhook_id, event)
     return jsonify(result)
 
 
+# What GET /api/webhooks/<id>/deliveries reads of its query; anything else is refused, so a
+# paging parameter of another API (`offset`, `page`) is not silently ignored.
+DELIVERY_LOG_PARAMS = ("limit", "before", "after", "status")
+DELIVERY_STATUSES = ("pending", "succeeded", "failed", "cancelled")
+
+
+def _refuse_unknown_params(known: tuple[str, ...]) -> None:
+    for name in request.args:
+        if name not in known:
+            raise ApiError(
+                400,
+                "bad_request",
+                f"Unknown query parameter {name!r}; this route takes {', '.join(known)}.",
+                name,
+            )
+
+
 @bp.get("/api/webhooks/<webhook_id>/deliveries")
 def list_deliveries(webhook_id: str):
-    """A webhook's deliveries, newest first, with their attempts (`limit`, `before`, `status`)."""
+    """A webhook's deliveries, newest first, with their attempts (`limit`, `before`, `after`,
+    `status`). The body is the page, a bare array; `X-Total-Count` says how many deliveries
+    match without `limit`, and a `Link` header with rel="next" gives the next, older page."""
     webhook = webhooks.require_webhook(get_store(), webhook_id)
+    _refuse_unknown_params(DELIVERY_LOG_PARAMS)
     status = request.args.get("status") or None
-    if status is not None and status not in ("pending", "succeeded", "failed", "cancelled"):
+    if status is not None and status not in DELIVERY_STATUSES:
         raise ApiError(
-            400,
-            "bad_request",
-            "status is one of pending, succeeded, failed, cancelled.",
-            "status",
+            400, "bad_request", f"status is one of {', '.join(DELIVERY_STATUSES)}.", "status"
         )
+    limit = query_int("limit", 50, 1, deliveries.MAX_LIMIT)
+    before = query_int("before", None, 0, MAX_ROW_ID)
+    after = query_int("after", None, 0, MAX_ROW_ID)
+    store = get_store()
     found = deliveries.list_deliveries(
-        get_store(),
-        get_catalog(),
-        webhook["id"],
-        limit=query_int("limit", 50, 1, deliveries.MAX_LIMIT),
-        before=query_int("before", None, 0, MAX_ROW_ID),
-        status=status,
+        store, get_catalog(), webhook["id"], limit, before, status, after
     )
-    return jsonify(found)
+    total = deliveries.count_deliveries(store, webhook["id"], before, status, after)
+    response = jsonify(found)
+    response.headers["X-Total-Count"] = str(total)
+    if total > len(found):
+        query = {"limit": limit, "before": found[-1]["id"], "after": after, "status": status}
+        given = urlencode({k: v for k, v in query.items() if v is not None})
+        response.headers["Link"] = f'<{request.path}?{given}>; rel="next"'
+    return response
 
 
 @bp.get("/api/deliveries/<delivery_id>")

@@ -99,9 +99,10 @@ def change_event(slug: str):
 
 @bp.delete("/api/events/<slug>")
 def delete_event(slug: str) -> Response:
-    """Delete a user event (webhooks subscribed to it stay, and no longer receive it); 204."""
+    """Delete a user event; 204. One that webhooks subscribe to is refused (409
+    `event_in_use`, naming them): they would be left with an event nobody can fire or test."""
     _require_user_event(get_catalog(), slug)
-    user_events.delete_event(get_store(), slug)
+    user_events.delete_event(get_store(), slug, unless_used=True)
     return Response(status=204)
 
 

@@ -90,6 +90,24 @@ def _attempts_of(store: Store, delivery_ids: list[int]) -> dict[int, list[dict[s
     return out
 
 
+def _log_filter(
+    webhook_id: int, before: int | None, after: int | None, status: str | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its values) of a page of a webhook's delivery log."""
+    sql = "webhook_id = ?"
+    params: list[Any] = [webhook_id]
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    if after is not None:
+        sql += " AND id > ?"
+        params.append(after)
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    return sql, params
+
+
 def list_deliveries(
     store: Store,
     catalog: Catalog,
@@ -97,21 +115,31 @@ def list_deliveries(
     limit: int = 50,
     before: int | None = None,
     status: str | None = None,
+    after: int | None = None,
 ) -> list[dict[str, Any]]:
-    """A webhook's deliveries, newest first, each with its attempts."""
-    sql = "SELECT * FROM deliveries WHERE webhook_id = ?"
-    params: list[Any] = [webhook_id]
-    if before is not None:
-        sql += " AND id < ?"
-        params.append(before)
-    if status is not None:
-        sql += " AND status = ?"
-        params.append(status)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(max(1, min(limit, MAX_LIMIT)))
-    found = rows(store.conn, sql, params)
+    """A webhook's deliveries, newest first, each with its attempts (ids between `after` and
+    `before`, both left out)."""
+    where, params = _log_filter(webhook_id, before, after, status)
+    found = rows(
+        store.conn,
+        f"SELECT * FROM deliveries WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 - fixed
+        [*params, max(1, min(limit, MAX_LIMIT))],
+    )
     attempts = _attempts_of(store, [d["id"] for d in found])
     return [delivery_to_json(d, attempts[d["id"]], catalog) for d in found]
+
+
+def count_deliveries(
+    store: Store,
+    webhook_id: int,
+    before: int | None = None,
+    status: str | None = None,
+    after: int | None = None,
+) -> int:
+    """How many deliveries `list_deliveries` would find with no limit."""
+    where, params = _log_filter(webhook_id, before, after, status)
+    sql = f"SELECT count(*) FROM deliveries WHERE {where}"  # noqa: S608 - fixed clauses
+    return store.conn.execute(sql, params).fetchone()[0]
 
 
 def get_delivery(store: Store, catalog: Catalog, delivery_id: int | str) -> dict[str, Any]:

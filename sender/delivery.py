@@ -484,8 +484,17 @@ def send_test(
             "event",
         )
     catalog_event = catalog.get(slug)
-    if catalog_event is None:
+    if catalog_event is None and webhook["event"] == WILDCARD:  # the caller's choice
         raise ApiError(422, "invalid", f"No event {slug!r} in the catalog.", "event")
+    if catalog_event is None:
+        # The webhook's own event is gone (a user event deleted behind its back, a --catalog
+        # file no longer given): nothing the caller sent is wrong.
+        raise ApiError(
+            409,
+            "event_gone",
+            f"Webhook {webhook['id']} is for event {slug!r}, which is no longer in the "
+            "catalog: give it another event (PATCH its event) or add the event again.",
+        )
     payload = catalog_event.example()
     with store.write() as conn:
         now = now_ms()

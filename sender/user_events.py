@@ -255,7 +255,36 @@ def update_event(store: Store, slug: str, columns: dict[str, Any]) -> None:
         )
 
 
-def delete_event(store: Store, slug: str) -> bool:
-    """Delete a user event; False when there was none."""
+def delete_event(store: Store, slug: str, unless_used: bool = False) -> bool:
+    """Delete a user event; False when there was none.
+
+    `unless_used`: a 409 `event_in_use` naming the webhooks subscribed to it instead (checked
+    in the same transaction, so none can subscribe in between).
+    """
     with store.write() as conn:
+        if unless_used:
+            users = conn.execute(
+                "SELECT id, name FROM webhooks WHERE event = ? ORDER BY id", (slug,)
+            ).fetchall()
+            if users:
+                raise EventInUse(slug, users)
         return conn.execute("DELETE FROM catalog_events WHERE slug = ?", (slug,)).rowcount > 0
+
+
+class EventInUse(ApiError):
+    """A user event that webhooks subscribe to cannot be deleted: 409 naming them."""
+
+    LISTED = 10  # webhooks named in the message; the rest are counted
+
+    def __init__(self, slug: str, users: list[tuple[int, str]]) -> None:
+        one = len(users) == 1
+        named = ", ".join(f"{webhook_id} ({name})" for webhook_id, name in users[: self.LISTED])
+        if len(users) > self.LISTED:
+            named += f" and {len(users) - self.LISTED} more"
+        them = "it" if one else "them"
+        super().__init__(
+            409,
+            "event_in_use",
+            f"Event {slug!r} is used by {len(users)} webhook{'' if one else 's'}: {named}. "
+            f"Point {them} at another event, or delete {them}, first.",
+        )

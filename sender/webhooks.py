@@ -12,11 +12,13 @@ from hooklab.shared.errors import ApiError
 from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here, this_server
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import (
+    PREFIX,
     SCHEMES,
     check_secret,
     generate_secret,
     generate_signing_key,
     public_key,
+    secret_key,
 )
 from hooklab.shared.store import Store, row, row_id, rows
 from hooklab.shared.targets import TargetBlocked, check_target
@@ -36,6 +38,9 @@ MAX_NAME = 200
 MAX_URL = 2048
 MIN_TIMEOUT_S = 0.1
 MAX_TIMEOUT_S = 60.0
+# Standard Webhooks: a secret carries 24 to 64 bytes. Hooklab takes 16 and more (shared
+# signing's check_secret), and at most this: a secret is a key, not a place to store data.
+MAX_SECRET_BYTES = 64
 
 # The list and page need counts and the last delivery; one query keeps that cheap.
 SELECT = """
@@ -54,6 +59,49 @@ class WebhookErrors(ApiError):
         field, message = next(iter(errors.items()))
         super().__init__(422, "invalid", message, field)
         self.errors = errors
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in words, for an error message: `null`, `a number`, `a list`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def event_problem(event: Any, catalog: Catalog) -> str | None:
+    """Why `event` cannot be a webhook's event (a slug of the catalog, or "*"), or None."""
+    if not isinstance(event, str):
+        return f"Event must be an event slug (text) or '*', not {json_kind(event)}."
+    if event != WILDCARD and event not in catalog:
+        shown = event if len(event) <= 80 else event[:80] + "…"
+        return (
+            f"Event {shown!r} is not in the catalog: choose one of its events "
+            "(GET /api/events lists them) or '*' for all events."
+        )
+    return None
+
+
+def secret_problem(secret: Any) -> str | None:
+    """Why `secret` cannot be a webhook's whsec_ secret, or None."""
+    if not isinstance(secret, str):
+        return f"Secret must be text (whsec_ followed by base64), not {json_kind(secret)}."
+    # Its length first: a secret of megabytes is refused without decoding it.
+    if len(secret) > len(PREFIX) + 4 * (MAX_SECRET_BYTES // 3 + 1):
+        return f"Secret: a secret carries at most {MAX_SECRET_BYTES} bytes."
+    problem = check_secret(secret)
+    if problem:
+        return f"Secret: {problem}."
+    if len(secret_key(secret)) > MAX_SECRET_BYTES:
+        return f"Secret: a secret carries at most {MAX_SECRET_BYTES} bytes."
+    return None
 
 
 def url_problem(
@@ -112,9 +160,11 @@ def check_fields(
 
     if "name" in data:
         name = data["name"]
-        if isinstance(name, str) and not name.strip():
+        if not isinstance(name, str):
+            errors["name"] = f"Name must be text, not {json_kind(name)}."
+        elif not name.strip():
             errors["name"] = "Name is required."
-        elif not isinstance(name, str) or len(name.strip()) < 2:
+        elif len(name.strip()) < 2:
             errors["name"] = "Name must be at least 2 characters."
         elif len(name.strip()) > MAX_NAME:
             errors["name"] = f"Name is at most {MAX_NAME} characters."
@@ -127,23 +177,20 @@ def check_fields(
         else:
             columns["url"] = data["url"].strip()
     if "event" in data:
-        event = data["event"]
-        if not isinstance(event, str) or (event != WILDCARD and event not in catalog):
-            errors["event"] = (
-                f"Event {event!r} is not in the catalog: choose one of its events "
-                "(GET /api/events lists them) or '*' for all events."
-            )
+        problem = event_problem(data["event"], catalog)
+        if problem:
+            errors["event"] = problem
         else:
-            columns["event"] = event
+            columns["event"] = data["event"]
     if "active" in data:
         if not isinstance(data["active"], bool):
             errors["active"] = "active must be true or false."
         else:
             columns["active"] = int(data["active"])
     if "secret" in data and data["secret"] not in (None, ""):
-        problem = check_secret(data["secret"])
+        problem = secret_problem(data["secret"])
         if problem:
-            errors["secret"] = f"Secret: {problem}."
+            errors["secret"] = problem
         else:
             columns["secret"] = data["secret"]
     elif "secret" in data and partial:
