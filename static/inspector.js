@@ -19,6 +19,14 @@
   const PAGE = 100;
   const FULL_CACHE = 50;
   const HEX_LIMIT = 64 * 1024;
+  // A big body is shown in part: a span per JSON token of a 9 MiB body froze the page for
+  // seconds. The whole body is one click away (the raw download).
+  const TEXT_LIMIT = 256 * 1024; // characters of a text or JSON body shown (Body and Raw tabs)
+  const COLOUR_LIMIT = 64 * 1024; // JSON up to this many characters is coloured, token by token
+  const PRETTY_LIMIT = 1024 * 1024; // re-indented JSON longer than this is shown as sent
+  const CURL_BODY_LIMIT = 64 * 1024; // a larger body: the curl command reads the downloaded file
+  // The bin keeps its newest max_requests_per_bin requests (the server's setting).
+  const MAX_REQUESTS = Number(root.dataset.maxRequests) || Infinity;
 
   const $ = (id) => document.getElementById(id);
   const list = $("request-list");
@@ -105,6 +113,27 @@
       setTimeout(done, 4000);
     }
     return true;
+  }
+
+  /** Drop the rows past the bin's limit, the oldest: the bin evicted those requests. */
+  function dropEvicted() {
+    if (rows.size <= MAX_REQUESTS) return;
+    // The list is in id order, newest first: the evicted are at its end.
+    while (rows.size > MAX_REQUESTS) {
+      const row = list.lastElementChild;
+      const id = Number(row.dataset.id);
+      row.remove();
+      rows.delete(id);
+      summaries.delete(id);
+      fullCache.delete(id);
+      if (list.getAttribute("aria-activedescendant") === row.id) {
+        list.removeAttribute("aria-activedescendant");
+      }
+      announce("removed", { id });
+    }
+    minId = Number(list.lastElementChild.dataset.id);
+    // Whatever is older than the rows dropped was evicted before them: nothing older to load.
+    $("load-older").hidden = true;
   }
 
   function updateCount() {
@@ -257,7 +286,8 @@
 
     const curl = curlCommand(request);
     $("copy-curl").dataset.curl = curl;
-    $("download-raw").href = `${apiBase}/requests/${request.id}/raw`;
+    $("copy-curl").dataset.bodyFile = curlReadsFile(request) ? bodyFile(request) : "";
+    $("download-raw").href = rawHref(request);
     $("download-raw").hidden = !request.body_size; // nothing to download from an empty body
 
     const queryPairs = flatten(request.query);
@@ -469,8 +499,12 @@
     );
     const form = flatten(request.form);
     const files = request.files || [];
-    if (request.json !== null && request.json !== undefined) {
-      panel.append(el("h3", { text: "JSON" }), prettyJson(request.body_text, request.json));
+    const text = request.body_text;
+    if (request.json !== null && request.json !== undefined && text.length <= TEXT_LIMIT) {
+      panel.append(el("h3", { text: "JSON" }), prettyJson(text, request.json));
+    } else if (request.json !== null && request.json !== undefined) {
+      // Too big to re-indent: the start of it as sent.
+      panel.append(el("h3", { text: "JSON" }), ...textPart(request, text, "code json"));
     } else if (form.length || files.length) {
       if (form.length) {
         panel.append(el("h3", { text: "Form fields" }), pairsTable(form, ["Field", "Value"], ""));
@@ -478,11 +512,40 @@
       if (files.length) panel.append(el("h3", { text: "Files" }), filesTable(request, files));
     } else if (!request.body_size || request.truncated) {
       if (!request.truncated) panel.append(el("p", { className: "empty", text: "No body." }));
-    } else if (request.body_text !== null && request.body_text !== undefined) {
-      panel.append(el("h3", { text: "Text" }), el("pre", { className: "code", text: request.body_text }));
+    } else if (text !== null && text !== undefined) {
+      panel.append(el("h3", { text: "Text" }), ...textPart(request, text, "code"));
     } else {
-      panel.append(el("h3", { text: "Binary (hex)" }), hexDump(request.body_base64 || ""));
+      panel.append(el("h3", { text: "Binary (hex)" }), hexDump(request));
     }
+  }
+
+  function rawHref(request) {
+    return `${apiBase}/requests/${request.id}/raw`;
+  }
+
+  /** "Showing the first N of M — Download the whole body", over a body shown in part. */
+  function cutNotice(request, shownBytes) {
+    return el(
+      "p",
+      { className: "banner body-cut" },
+      `Showing the first ${formatSize(shownBytes)} of ${formatSize(request.body_size || 0)} — `,
+      el("a", { href: rawHref(request), download: "", text: "Download the whole body" })
+    );
+  }
+
+  /** The first TEXT_LIMIT characters of a text, never half a surrogate pair. */
+  function textStart(text) {
+    if (text.length <= TEXT_LIMIT) return text;
+    const end = /[\ud800-\udbff]/.test(text[TEXT_LIMIT - 1]) ? TEXT_LIMIT - 1 : TEXT_LIMIT;
+    return text.slice(0, end);
+  }
+
+  /** A text body in a <pre>: whole when short, else its start under a note saying so. */
+  function textPart(request, text, className) {
+    const shown = textStart(text);
+    const pre = el("pre", { className, text: shown });
+    if (shown.length === text.length) return [pre];
+    return [cutNotice(request, new TextEncoder().encode(shown).length), pre];
   }
 
   function filesTable(request, files) {
@@ -523,7 +586,8 @@
     );
   }
 
-  /** Re-indent JSON from its text, keeping numbers and strings exactly as sent, with colours. */
+  /** Re-indent JSON from its text, keeping numbers and strings exactly as sent: coloured (a
+      span per token) up to COLOUR_LIMIT characters, one plain text above. */
   function prettyJson(text, parsed) {
     const pre = el("pre", { className: "code json" });
     const tokens = tokenizeJson(text || "");
@@ -531,45 +595,59 @@
       pre.textContent = JSON.stringify(parsed, null, 2);
       return pre;
     }
+    const colour = text.length <= COLOUR_LIMIT;
     const indent = (depth) => "\n" + "  ".repeat(depth);
+    const pieces = []; // plain text, or [class, token] for a coloured span
     let depth = 0;
     let plain = "";
-    const flush = () => {
-      if (plain) pre.append(document.createTextNode(plain));
+    let length = 0;
+    const add = (value) => {
+      plain += value;
+      length += value.length;
+    };
+    const token = (cls, value) => {
+      if (!colour) return add(value);
+      if (plain) pieces.push(plain);
       plain = "";
+      pieces.push([cls, value]);
+      length += value.length;
     };
-    const span = (cls, value) => {
-      flush();
-      pre.append(el("span", { className: cls, text: value }));
-    };
-    for (let i = 0; i < tokens.length; i++) {
+    for (let i = 0; i < tokens.length && length <= PRETTY_LIMIT; i++) {
       const [kind, value] = tokens[i];
       const next = tokens[i + 1];
       if (value === "{" || value === "[") {
         const close = value === "{" ? "}" : "]";
         if (next && next[1] === close) {
-          plain += value + close;
+          add(value + close);
           i++;
         } else {
           depth++;
-          plain += value + indent(depth);
+          add(value + indent(depth));
         }
       } else if (value === "}" || value === "]") {
         depth--;
-        plain += indent(depth) + value;
+        add(indent(depth) + value);
       } else if (value === ",") {
-        plain += "," + indent(depth);
+        add("," + indent(depth));
       } else if (value === ":") {
-        plain += ": ";
+        add(": ");
       } else if (kind === "string") {
-        span(next && next[1] === ":" ? "j-key" : "j-str", value);
+        token(next && next[1] === ":" ? "j-key" : "j-str", value);
       } else if (kind === "number") {
-        span("j-num", value);
+        token("j-num", value);
       } else {
-        span("j-lit", value);
+        token("j-lit", value);
       }
     }
-    flush();
+    if (length > PRETTY_LIMIT) {
+      // Nested so deep that its indentation alone would be megabytes: as sent, then.
+      pre.textContent = text;
+      return pre;
+    }
+    if (plain) pieces.push(plain);
+    for (const piece of pieces) {
+      pre.append(typeof piece === "string" ? piece : el("span", { className: piece[0], text: piece[1] }));
+    }
     return pre;
   }
 
@@ -599,9 +677,10 @@
   }
 
   /** A classic hex dump: offset, 16 bytes in hex, and the printable ASCII beside them. */
-  function hexDump(base64) {
-    const bytes = decodeBase64(base64);
-    const shown = bytes.subarray(0, HEX_LIMIT);
+  function hexDump(request) {
+    // Only the bytes shown are decoded: 4 base64 characters carry 3 bytes.
+    const base64 = (request.body_base64 || "").slice(0, Math.ceil(HEX_LIMIT / 3) * 4);
+    const shown = decodeBase64(base64).subarray(0, HEX_LIMIT);
     const lines = [];
     for (let offset = 0; offset < shown.length; offset += 16) {
       const chunk = shown.subarray(offset, offset + 16);
@@ -619,14 +698,7 @@
       lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex} |${ascii}|`);
     }
     const wrap = el("div", {}, el("pre", { className: "code hex", text: lines.join("\n") }));
-    if (bytes.length > HEX_LIMIT) {
-      wrap.append(
-        el("p", {
-          className: "muted",
-          text: `Showing the first ${formatSize(HEX_LIMIT)} of ${formatSize(bytes.length)}; download the body for the rest.`,
-        })
-      );
-    }
+    if (request.body_size > shown.length) wrap.prepend(cutNotice(request, shown.length));
     return wrap;
   }
 
@@ -637,25 +709,39 @@
     for (const [name, value] of request.headers || []) head.push(`${name}: ${value}`);
     let text = head.join("\n") + "\n\n";
     let note = null;
-    const rawHref = `${apiBase}/requests/${request.id}/raw`;
+    let cut = null;
     if (request.truncated) {
       note = "The body was over the size limit and was not kept.";
     } else if (request.body_size && (request.body_text === null || request.body_text === undefined)) {
       note = `The body is binary (${formatSize(request.body_size)}); see the Body tab for a hex dump.`;
     } else {
-      text += request.body_text || "";
+      const body = request.body_text || "";
+      const shown = textStart(body);
+      text += shown;
+      if (shown.length < body.length) cut = cutNotice(request, new TextEncoder().encode(shown).length);
     }
     panel.replaceChildren(el("pre", { className: "code raw", text }));
+    if (cut) panel.prepend(cut);
     if (note) panel.append(el("p", { className: "muted", text: note }));
     panel.append(
       el(
         "p",
         { className: "body-meta" },
-        el("a", { href: rawHref, download: "", text: "Download the body exactly as received" })
+        el("a", { href: rawHref(request), download: "", text: "Download the body exactly as received" })
       ),
       el("h3", { text: "As curl" }),
       el("pre", { className: "code curl", id: "curl-text", text: curl })
     );
+    if (curlReadsFile(request)) {
+      panel.append(
+        el("p", {
+          className: "muted",
+          text:
+            `The body (${formatSize(request.body_size)}) is too big to paste into a terminal: the ` +
+            `command reads it from ${bodyFile(request)}, the file the download link above saves.`,
+        })
+      );
+    }
   }
 
   /* ---------- copy as curl ---------- */
@@ -664,6 +750,16 @@
   const CURL_SKIP = new Set(["host", "content-length", "transfer-encoding", "connection"]);
   // Text that a terminal paste or a shell string would not carry safely goes through base64.
   const UNSAFE_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
+  /** Whether the curl command reads the body from the downloaded file, not from the command. */
+  function curlReadsFile(request) {
+    return !request.truncated && request.body_size > CURL_BODY_LIMIT;
+  }
+
+  /** The name the raw download saves the body under (its Content-Disposition). */
+  function bodyFile(request) {
+    return `request-${request.id}.bin`;
+  }
 
   /** A shell-quoted curl command that sends the same request again. */
   function curlCommand(request) {
@@ -685,7 +781,9 @@
         rest.push(`-H ${shellQuote("Content-Type:")}`); // curl would add a form content type
       }
       const text = request.body_text;
-      if (text !== null && text !== undefined && !UNSAFE_TEXT.test(text)) {
+      if (curlReadsFile(request)) {
+        rest.push(`--data-binary @${bodyFile(request)}`);
+      } else if (text !== null && text !== undefined && !UNSAFE_TEXT.test(text)) {
         rest.push(`--data-raw ${shellQuote(text)}`);
       } else {
         stdin = request.body_base64 || "";
@@ -738,6 +836,7 @@
       const added = addRequest(message.request, true);
       if (added) {
         Hooklab.binRules.counted(message.request.answered_by, message.request.id);
+        dropEvicted();
         updateCount();
         if (selectedId === null) select(message.request.id);
       }
@@ -969,7 +1068,8 @@
 
   /* ---------- for the search and replay scripts (inspector_search.js, inspector_replay.js) ---------- */
 
-  /** Tell the other inspector scripts: "row" (a row added), "selected", "cleared". */
+  /** Tell the other inspector scripts: "row" (a row added), "removed" (a row the bin no longer
+      keeps), "selected", "cleared". */
   function announce(name, detail) {
     root.dispatchEvent(new CustomEvent(`hooklab:${name}`, { detail }));
   }
@@ -982,6 +1082,7 @@
     /** Add summaries (e.g. search results older than the loaded pages) to the list. */
     addRequests(items) {
       for (const request of items) addRequest(request, false);
+      dropEvicted();
       updateCount();
     },
     /** Forget the cached copy of a request (it changed: a replay was added). */
@@ -1006,7 +1107,8 @@
       const ok = await Hooklab.copyText(button.dataset.curl || "");
       if (ok) {
         Hooklab.flash(button, "Copied");
-        toast("curl command copied", "ok");
+        const file = button.dataset.bodyFile;
+        toast(file ? `curl command copied; it reads the body from ${file}: download it first` : "curl command copied", "ok");
       } else {
         showTab("raw");
         toast("Copying failed: the command is in the Raw tab", "error");

@@ -57,6 +57,10 @@
   function showAll() {
     for (const [id, row] of rows) showRow(id, row);
     pane.classList.toggle("searching", Boolean(q));
+    showCount();
+  }
+
+  function showCount() {
     if (!q) {
       status.textContent = "";
       return;
@@ -131,6 +135,9 @@
     }
   });
   root.addEventListener("hooklab:row", (event) => checkRow(event.detail.request, event.detail.row));
+  root.addEventListener("hooklab:removed", (event) => {
+    if (matches.delete(event.detail.id)) showCount();
+  });
   root.addEventListener("hooklab:cleared", () => {
     matches = new Map();
     showAll();

@@ -266,8 +266,15 @@
     } finally {
       testButton.disabled = false;
       testButton.textContent = label;
+      // Disabled while sending, the button lost focus to <body>; with no dialog open, give it back.
+      if (!testDialog.open && document.activeElement === document.body) testButton.focus();
       loadLog();
     }
+  });
+  // The dialog gives focus back to what had it when it opened: <body>, as the button was
+  // disabled then. Escape or Close leads back to the button instead.
+  testDialog.addEventListener("close", () => {
+    if (!testButton.disabled) testButton.focus();
   });
 
   // ---- the delivery log ----------------------------------------------------------------------
@@ -278,6 +285,8 @@
   const moreButton = document.getElementById("log-more");
   const openDeliveries = new Set();
   const openAttempts = new Set();
+  const shownDeliveries = new Map(); // delivery id -> {data (its JSON), node}
+  let pendingFocus = null; // where focus goes once the log is read again (see focusKey)
   let shown = PAGE;
   let pollTimer = null;
   let deleted = false;
@@ -387,6 +396,8 @@
   }
 
   async function redeliverNow(delivery, button) {
+    // The log is read again below: focus goes to this delivery's new Redeliver button.
+    if (document.activeElement === button) pendingFocus = focusKey(button);
     button.disabled = true;
     button.textContent = "Sending…";
     try {
@@ -439,6 +450,59 @@
     moreButton.hidden = true;
   }
 
+  /** Where focus is in the log, in words that outlive its nodes: which delivery, which control. */
+  function focusKey(node) {
+    const delivery = node && node.closest && node.closest("#delivery-log .delivery");
+    if (!delivery) return null;
+    const attempt = node.closest(".attempt");
+    let control = null;
+    if (node.matches(".delivery-tools button")) control = "redeliver";
+    else if (node.matches("summary")) control = "summary";
+    return { delivery: delivery.dataset.deliveryId, attempt: attempt && attempt.dataset.key, control };
+  }
+
+  function restoreFocus(key) {
+    const delivery = [...log.children].find((node) => node.dataset.deliveryId === key.delivery);
+    if (!delivery) return;
+    let target = null;
+    if (key.control === "redeliver") {
+      target = delivery.querySelector(".delivery-tools button");
+    } else if (key.attempt) {
+      const attempt = [...delivery.querySelectorAll(".attempt")].find((a) => a.dataset.key === key.attempt);
+      target = attempt && attempt.querySelector(":scope > summary");
+    }
+    target = target || delivery.querySelector(":scope > summary");
+    target.focus({ preventScroll: true });
+  }
+
+  /** Show the deliveries, rebuilding only those whose data changed: the others keep their
+      nodes, so focus and a text selection in them survive the poll. Where a rebuilt delivery
+      had focus, its new node gets it back. */
+  function showDeliveries(deliveries) {
+    const focus = focusKey(document.activeElement) || pendingFocus;
+    pendingFocus = null;
+    const wanted = deliveries.map((delivery) => {
+      const data = JSON.stringify(delivery);
+      const known = shownDeliveries.get(delivery.id);
+      if (known && known.data === data) return known.node;
+      const node = renderDelivery(delivery);
+      shownDeliveries.set(delivery.id, { data, node });
+      return node;
+    });
+    const keep = new Set(wanted);
+    for (const [id, known] of shownDeliveries) if (!keep.has(known.node)) shownDeliveries.delete(id);
+    for (const node of [...log.children]) if (!keep.has(node)) node.remove();
+    // New nodes go in at their place; kept ones are not moved (moving a node drops its focus).
+    let cursor = log.firstElementChild;
+    for (const node of wanted) {
+      if (node === cursor) cursor = cursor.nextElementSibling;
+      else log.insertBefore(node, cursor);
+    }
+    // Only where focus was lost with a removed node: never taken from elsewhere on the page.
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (focus && lost) restoreFocus(focus);
+  }
+
   async function loadLog() {
     if (deleted) return;
     clearTimeout(pollTimer);
@@ -462,7 +526,7 @@
     }
     moreButton.hidden = deliveries.length <= shown;
     deliveries = deliveries.slice(0, shown);
-    log.replaceChildren(...deliveries.map(renderDelivery));
+    showDeliveries(deliveries);
     logEmpty.hidden = deliveries.length > 0;
     refreshTimes(log);
     const busy = deliveries.some((d) => d.status === "pending" || d.status === "sending");

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import requests
 from playwright.sync_api import expect
 
 from hooklab.shared.signing import generate_secret, sign
+from tests.browser.conftest import watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -360,4 +362,98 @@ def test_a_page_refused_for_lack_of_threads_backs_off_and_comes_live_later(page,
     expect(status).to_have_text("Live", timeout=15000)
     requests.post(target["url"], data=b"after the wait", timeout=5)
     expect(page.locator("#request-list")).to_contain_text("POST")
+    assert page.js_errors == []
+
+
+def _big_json(size: int) -> bytes:
+    """A compact JSON array of about `size` bytes: many small objects, many tokens."""
+    item = {"id": 0, "name": "item", "tags": ["a", "b"], "ok": True, "price": 12.5}
+    one = len(json.dumps(item, separators=(",", ":"))) + 1
+    items = [{**item, "id": i} for i in range(size // one)]
+    return json.dumps(items, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("kind", ["json", "text"])
+def test_a_big_body_shows_a_bounded_part_and_stays_fast(page, live_server, kind):
+    created = live_server.create_bin()
+    if kind == "json":
+        body, content_type = _big_json(8 * 1024 * 1024), "application/json"
+    else:
+        body = b"".join(b"line %07d of a long log\n" % n for n in range(8 * 1024 * 1024 // 25))
+        content_type = "text/plain"
+    requests.post(
+        created["url"] + "/big", data=body, headers={"Content-Type": content_type}, timeout=30
+    )
+    listed = requests.get(f"{live_server.url}/api/bins/{created['id']}/requests", timeout=5)
+    rid = listed.json()[0]["id"]
+    console = watch_console(page)
+    open_request(page, created["inspect_url"], "/big", "Body")
+
+    size = f"{len(body) / 1024 / 1024:.1f} MiB"
+    raw_href = f"/api/bins/{created['id']}/requests/{rid}/raw"
+    note = page.locator("#panel-body .body-cut")
+    expect(note).to_contain_text(f"Showing the first 256.0 KiB of {size}")
+    download = note.get_by_role("link", name="Download the whole body")
+    expect(download).to_have_attribute("href", raw_href)
+    shown = page.locator("#panel-body pre.code")
+    expect(shown).to_have_count(1)
+    expect(shown).to_contain_text("item" if kind == "json" else "line 0000000 of a long log")
+    # Above the bound there is no span per token: the page stays small.
+    assert page.evaluate("document.getElementsByTagName('*').length") < 2000
+    assert page.locator("#panel-body pre.code span").count() == 0
+    # The body is nowhere on the page in full (Body, Raw and the curl command are each bounded).
+    assert page.evaluate("document.body.textContent.length") < 3 * 300 * 1024
+    assert len(page.locator("#copy-curl").get_attribute("data-curl")) < 4096
+
+    page.get_by_role("tab", name="Raw").click()
+    expect(page.locator("#panel-raw .body-cut")).to_contain_text(f"of {size}")
+    curl = page.locator("#curl-text")
+    expect(curl).to_contain_text(f"--data-binary @request-{rid}.bin")
+    expect(page.locator("#panel-raw")).to_contain_text(f"request-{rid}.bin")
+    assert requests.get(live_server.url + raw_href, timeout=30).content == body
+
+    # The page answers at once: the arrow keys and the tabs still work.
+    page.get_by_role("tab", name="Overview").click()
+    expect(page.locator("#panel-overview")).to_contain_text(f"{len(body)} bytes")
+    assert page.js_errors == []
+    assert console == []
+
+
+def test_a_json_body_below_the_bound_is_coloured_whole(page, live_server):
+    created = live_server.create_bin()
+    body = _big_json(40 * 1024)
+    requests.post(
+        created["url"] + "/mid", data=body, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    open_request(page, created["inspect_url"], "/mid", "Body")
+    expect(page.locator("#panel-body pre.json span.j-key").first).to_have_text('"id"')
+    expect(page.locator("#panel-body .body-cut")).to_have_count(0)
+    text = page.locator("#panel-body pre.json").inner_text()
+    assert json.loads(text) == json.loads(body)
+    assert "--data-raw" in page.locator("#copy-curl").get_attribute("data-curl")
+
+
+@pytest.mark.parametrize("settings", [{"max_requests_per_bin": 5}], indirect=True)
+def test_rows_the_bin_no_longer_keeps_leave_the_list(page, live_server):
+    created = live_server.create_bin()
+    for number in range(3):
+        requests.get(f"{created['url']}/old{number}", timeout=5)
+    page.goto(created["inspect_url"])
+    rows = page.locator(".request-row")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    with requests.Session() as session:
+        for number in range(6):
+            session.get(f"{created['url']}/new{number}", timeout=5)
+    expect(page.locator(".request-row", has_text="/new5")).to_have_count(1)
+    expect(rows).to_have_count(5)
+    expect(page.locator("#request-count")).to_have_text("5 requests")
+    kept = requests.get(f"{live_server.url}/api/bins/{created['id']}/requests", timeout=5).json()
+    assert len(kept) == 5
+    shown = [int(row.get_attribute("data-id")) for row in rows.all()]
+    assert shown == [request["id"] for request in kept]
+    # The keyboard still walks the list that is left.
+    page.locator(".request-row", has_text="/new3").click()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#detail-path")).to_have_text("/new2")
     assert page.js_errors == []

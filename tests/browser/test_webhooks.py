@@ -336,3 +336,128 @@ def test_a_form_already_sent_is_not_sent_again(page, live_server):
     expect(page.get_by_role("button", name="Add New Webhook")).to_be_enabled()
     assert page.evaluate(twice) == [True, False, True]
     assert page.js_errors == []
+
+
+def _webhook_into_a_bin(live_server, event: str = "payment_received") -> dict:
+    target = live_server.create_bin()
+    return requests.post(
+        f"{live_server.url}/api/webhooks",
+        json={"name": "Into a bin", "url": target["url"], "event": event},
+        timeout=5,
+    ).json()
+
+
+def _fire_and_wait(live_server, webhook: dict, count: int) -> None:
+    """Fire the webhook's event and wait until `count` deliveries have succeeded."""
+    base = live_server.url
+    requests.post(f"{base}/api/events/{webhook['event']}", json={"payment_id": 1}, timeout=5)
+    deadline = time.monotonic() + 10
+    while True:
+        log = requests.get(f"{base}/api/webhooks/{webhook['id']}/deliveries", timeout=5).json()
+        if len(log) == count and all(d["status"] == "succeeded" for d in log):
+            return
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+
+
+def _poll_the_log(page) -> None:
+    """Make the page read its log now, and wait until it has dealt with the answer.
+
+    A read that works empties #log-status in the same step that updates the log, so a
+    placeholder put there shows when the update is done.
+    """
+    page.evaluate(
+        """() => {
+          document.getElementById("log-status").textContent = "polling";
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    expect(page.locator("#log-status")).to_have_text("")
+
+
+def test_the_delivery_log_keeps_focus_and_selection_across_polls(page, live_server):
+    webhook = _webhook_into_a_bin(live_server)
+    _fire_and_wait(live_server, webhook, 1)
+    _fire_and_wait(live_server, webhook, 2)
+    page.goto(f"{live_server.url}/webhooks/{webhook['id']}")
+    deliveries = page.locator("#delivery-log .delivery")
+    expect(deliveries).to_have_count(2)
+    older = deliveries.nth(1)
+    older_id = older.get_attribute("data-delivery-id")
+    older.locator("> summary").click()
+    redeliver = older.get_by_role("button", name="Redeliver")
+    redeliver.focus()
+    # Select some of the payload's text, and mark the focused button to know it again.
+    page.evaluate(
+        """(id) => {
+          const box = document.querySelector(`[data-delivery-id="${id}"] pre.payload`);
+          const range = document.createRange();
+          range.selectNodeContents(box);
+          getSelection().removeAllRanges();
+          getSelection().addRange(range);
+          document.activeElement.dataset.mark = "focused";
+        }""",
+        older_id,
+    )
+    redeliver.focus()
+
+    # Nothing changed: the page leaves the log alone.
+    _poll_the_log(page)
+    assert page.evaluate("document.activeElement.dataset.mark") == "focused"
+    assert "payment_id" in page.evaluate("getSelection().toString()")
+
+    # A new delivery arrives: the others stay as they are, focus and selection included.
+    _fire_and_wait(live_server, webhook, 3)
+    _poll_the_log(page)
+    expect(deliveries).to_have_count(3)
+    assert page.evaluate("document.activeElement.dataset.mark") == "focused"
+    assert "payment_id" in page.evaluate("getSelection().toString()")
+
+    # Redeliver from the keyboard: that delivery changes, and focus stays on its button.
+    page.keyboard.press("Enter")
+    changed = page.locator(f'#delivery-log .delivery[data-delivery-id="{older_id}"]')
+    expect(changed.locator("> summary")).to_contain_text("2 attempts")
+    expect(changed).to_have_attribute("open", "")
+    expect(changed.get_by_role("button", name="Redeliver")).to_be_focused()
+    assert page.js_errors == []
+
+
+def test_closing_the_test_response_gives_focus_back_to_the_button(page, live_server):
+    webhook = _webhook_into_a_bin(live_server)
+    page.goto(f"{live_server.url}/webhooks/{webhook['id']}")
+    button = page.get_by_role("button", name="Send Test Event")
+    dialog = page.locator("#test-dialog")
+    for close in ("Escape", "Close"):
+        button.focus()
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("#test-outcome")).to_contain_text("Delivered")
+        if close == "Escape":
+            page.keyboard.press("Escape")
+        else:
+            dialog.get_by_role("button", name="Close").click()
+        expect(dialog).to_be_hidden()
+        expect(button).to_be_focused()
+    assert page.js_errors == []
+
+
+def test_event_payloads_and_schemas_keep_their_lines_whole(page, live_server):
+    page.goto(f"{live_server.url}/webhooks")
+    boxes = page.locator(".events-table pre.payload, .events-table pre.schema")
+    expect(boxes.first).to_be_visible()
+    # Each box shows one screen line per line of JSON: no key is split, nothing wraps.
+    wrapped = page.evaluate(
+        """() => [...document.querySelectorAll(".events-table pre")]
+          .map((box) => {
+            const range = document.createRange();
+            range.selectNodeContents(box);
+            const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+            const lines = box.textContent.replace(/\\n$/, "").split("\\n").length;
+            return { id: box.id, lines, shown: tops.size };
+          })
+          .filter((box) => box.shown !== box.lines)"""
+    )
+    assert wrapped == []
+    # A box wider than its text still scrolls inside itself, not the page.
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert page.js_errors == []
