@@ -31,7 +31,12 @@ from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.sender.deadline import Watchdog
 from hooklab.sender.firing import new_message_id, render_body
 from hooklab.sender.retention import prune
-from hooklab.sender.webhooks import MAX_TIMEOUT_S, require_webhook, signing_keys
+from hooklab.sender.webhooks import (
+    MAX_TIMEOUT_S,
+    cancel_pending,
+    require_webhook,
+    signing_keys,
+)
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
@@ -333,7 +338,7 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
         changes.update(status="failed", finished_at=now, next_attempt_at=None)
         # Whatever sent it (a test too): the receiver says this URL takes nothing any more.
         # A webhook disabled already keeps the reason it was disabled for.
-        conn.execute(
+        disabled = conn.execute(
             "UPDATE webhooks SET active = 0, disabled_at = ?, disabled_reason = ?, "
             "updated_at = ? WHERE id = ? AND active = 1",
             (
@@ -343,7 +348,9 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
                 now,
                 claim.webhook_id,
             ),
-        )
+        ).rowcount
+        if disabled:
+            cancel_pending(conn, claim.webhook_id, now)
     elif claim.trigger == "scheduled":
         attempts = delivery["scheduled_attempts"]
         if attempts <= len(settings.retry_schedule):
@@ -360,6 +367,8 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
     if webhook_changes:
         webhook_changes["updated_at"] = now
         _update(conn, "webhooks", claim.webhook_id, webhook_changes)
+        if webhook_changes.get("active") == 0:  # too many failures in a row
+            cancel_pending(conn, claim.webhook_id, now)
 
 
 def _count_failure(conn, settings, webhook_id: int, outcome: Outcome, now: int, changes) -> None:

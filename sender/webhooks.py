@@ -307,7 +307,22 @@ def update_webhook(store: Store, webhook_id: int, columns: dict[str, Any]) -> di
                 f"UPDATE webhooks SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
                 [*changes.values(), webhook_id],
             )
+            if changes.get("active") == 0:
+                cancel_pending(conn, webhook_id, changes["updated_at"])
     return require_webhook(store, webhook_id)
+
+
+CANCELLED_BY_DISABLE = "cancelled: the webhook was disabled"
+
+
+def cancel_pending(conn: Any, webhook_id: int, now: int) -> int:
+    """Cancel a disabled webhook's deliveries that wait for a retry, at once (the log said
+    "pending, next attempt in 30 min" until then); one being sent right now finishes."""
+    return conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', finished_at = ?, next_attempt_at = NULL, "
+        "last_error = ? WHERE webhook_id = ? AND status = 'pending' AND claim_token IS NULL",
+        (now, CANCELLED_BY_DISABLE, webhook_id),
+    ).rowcount
 
 
 def regenerate_secret(store: Store, webhook_id: int) -> dict[str, Any]:

@@ -392,6 +392,52 @@ def test_a_webhook_disabled_after_firing_gets_nothing(app, receivers):
     assert receiver.received == []
 
 
+def test_disabling_a_webhook_cancels_its_waiting_retries_at_once(tmp_path, receivers):
+    # They showed "pending, next attempt in 10 min" until that attempt came round, whether
+    # the webhook was switched off by hand, by a 410 or by failures in a row.
+    from tests.conftest import start_live_server
+
+    settings = make_settings(tmp_path, retry_schedule="0.05", disable_after_failures=1)
+    live = start_live_server(settings)
+    later = Answer(503, headers={"Retry-After": "600"})  # the retry waits 10 minutes
+    try:
+        base = live.url
+
+        def tried_once(delivery_id):
+            def check():
+                found = get_delivery(base, delivery_id)
+                return found if found["attempts"] and found["status"] == "pending" else None
+
+            return check
+
+        def waiting(*answers):
+            webhook = add_webhook(base, receivers(later, *answers).url)
+            delivery_id = fire_event(base)["deliveries"][0]["id"]
+            wait_for(tried_once(delivery_id), what="a first attempt told to come back later")
+            return webhook, delivery_id
+
+        # By hand.
+        webhook, delivery_id = waiting()
+        requests.patch(f"{base}/api/webhooks/{webhook['id']}", json={"active": False}, timeout=5)
+        cancelled = get_delivery(base, delivery_id)
+        assert cancelled["status"] == "cancelled", cancelled
+        assert cancelled["next_attempt_at"] is None
+        # By a 410 to another of its deliveries.
+        _, delivery_id = waiting(Answer(410))
+        gone = fire_event(base)["deliveries"][0]["id"]
+        wait_for(finished(base, gone, "failed"), what="the 410")
+        assert get_delivery(base, delivery_id)["status"] == "cancelled"
+        # By failures in a row (one here): another delivery fails after its one retry.
+        webhook, delivery_id = waiting(Answer(500))
+        failing = fire_event(base)["deliveries"][0]["id"]
+        wait_for(finished(base, failing, "failed"), what="a delivery that failed for good")
+        found = requests.get(f"{base}/api/webhooks/{webhook['id']}", timeout=5).json()
+        assert found["active"] is False
+        assert get_delivery(base, delivery_id)["status"] == "cancelled"
+    finally:
+        live.stop()
+
+
 def test_envelope_payloads_arrive_wrapped(live_server, receivers):
     base = live_server.url
     receiver = receivers(Answer(200))
