@@ -364,13 +364,21 @@
     const badge = $("detail-check");
     badge.replaceChildren();
     badge.hidden = true;
-    if (!headerValue(request, "X-Hooklab-Event")) return;
+    const slug = (headerValue(request, "X-Hooklab-Event") || "").trim();
+    if (!slug) return;
     let result = checkCache.get(request.id);
     if (!result) {
-      try {
-        result = await api("GET", `${apiBase}/requests/${request.id}/check`);
-      } catch (err) {
-        result = { error: err.message };
+      // What the server would refuse is said here, without asking it (each refusal was an
+      // error in the browser's console during normal use).
+      const why = await uncheckable(request, slug);
+      if (why) {
+        result = { error: why };
+      } else {
+        try {
+          result = await api("GET", `${apiBase}/requests/${request.id}/check`);
+        } catch (err) {
+          result = { error: err.message };
+        }
       }
       checkCache.set(request.id, result);
       if (checkCache.size > FULL_CACHE) checkCache.delete(checkCache.keys().next().value);
@@ -380,6 +388,33 @@
     badge.hidden = false;
     // First in the Overview: whether the payload is what it claims is what one looks for.
     $("panel-overview").prepend(checkReport(result));
+  }
+
+  let catalogSlugs = null; // the catalog's event slugs, read when first needed
+
+  async function catalogHas(slug) {
+    for (const fresh of [false, true]) {
+      // Read again before saying no: an event may have been added since.
+      if (fresh || !catalogSlugs) {
+        try {
+          catalogSlugs = new Set((await api("GET", "/api/events")).map((event) => event.slug));
+        } catch (err) {
+          return true; // unknown: let the server say
+        }
+      }
+      if (catalogSlugs.has(slug)) return true;
+    }
+    return false;
+  }
+
+  /** Why a request that names an event cannot be checked against it, or null when it can. */
+  async function uncheckable(request, slug) {
+    if (request.truncated) return "The body was cut at the body limit, so it cannot be checked.";
+    if (request.json === null || request.json === undefined) {
+      return "The body is not JSON, so it cannot be checked against an event.";
+    }
+    if (!(await catalogHas(slug))) return `No event '${slug}' in the catalog.`;
+    return null;
   }
 
   function checkBadge(result) {

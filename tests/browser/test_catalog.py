@@ -61,13 +61,31 @@ def test_the_inspector_shows_whether_a_request_matches_its_event(page, live_serv
 
 def test_a_request_that_cannot_be_checked_says_why(page, live_server):
     base = live_server.url
+    console = watch_console(page)
     created = requests.post(f"{base}/api/bins", json={}, timeout=5).json()
     post(created["url"] + "/unknown", {"a": 1}, "no_such_event")
+    requests.post(
+        created["url"] + "/text",
+        data=b"not json",
+        headers={"X-Hooklab-Event": "payment_received", "Content-Type": "text/plain"},
+        timeout=5,
+    )
     page.goto(created["inspect_url"])
     page.locator(".request-row", has_text="/unknown").click()
     expect(page.locator("#detail-check")).to_have_text("Not checked")
     expect(page.locator("#check-report")).to_contain_text("No event 'no_such_event'")
+    page.locator(".request-row", has_text="/text").click()
+    expect(page.locator("#detail-path")).to_have_text("/text")
+    expect(page.locator("#check-report")).to_contain_text("The body is not JSON")
+    # An event added meanwhile is found (the page reads the catalog again before saying no).
+    event = {"slug": "no_such_event", "name": "Now there", "description": "d", "payload": {"a": 1}}
+    assert requests.post(f"{base}/api/events", json=event, timeout=5).status_code == 201
+    post(created["url"] + "/later", {"a": 1}, "no_such_event")
+    page.locator(".request-row", has_text="/later").click()
+    expect(page.locator("#detail-check")).to_have_text("matches Now there")
     assert page.js_errors == []
+    # Said without asking the server: no refused call shows in the console (it did, as 404).
+    assert console == [], console
 
 
 def test_the_webhooks_page_shows_schemas_and_groups_imported_events(page, live_server):
