@@ -198,7 +198,11 @@ class CaptureMiddleware:
         if not slash:
             subpath = ""
         elif raw_rest.startswith(bin_id):
+            # Always from a "/": a forward or replay puts the subpath after its URL, and an
+            # `<id>%2F@host/x` taken as is would turn that URL's host into userinfo.
             subpath = raw_rest[len(bin_id) :]
+            if not subpath.startswith("/"):
+                subpath = "/" + subpath
         else:  # the bin id itself was percent-encoded
             subpath = "/" + raw_rest.partition("/")[2]
         bin_row = self.bins.get(self.store, bin_id) if looks_like_bin_id(bin_id) else None

@@ -56,8 +56,16 @@ def with_subpath(url: str, subpath: str) -> str:
     Its `.` and `..` segments are sent as they came, percent-encoded: an HTTP library would
     resolve them against `url` first, and a captured `/../../admin` would reach above the
     app's URL (`http://app/hooks` + `/../../admin` is `http://app/admin`).
+
+    A subpath always goes after a `/` of its own: without one, `%2F@evil:80/x` appended to
+    `http://app:5000` would be read as `app:5000%2F` userinfo and host `evil:80`; and `?` or
+    `#` in it (never in a captured path, which the server split at `?`) are encoded, so the
+    result's scheme and host are always `url`'s.
     """
     if not subpath:
         return url
+    if not subpath.startswith("/"):
+        subpath = "/" + subpath
+    subpath = subpath.replace("?", "%3F").replace("#", "%23")
     segments = ["%2E" * len(part) if part in (".", "..") else part for part in subpath.split("/")]
     return url.rstrip("/") + "/".join(segments)

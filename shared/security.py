@@ -132,6 +132,16 @@ def _listens_on_loopback(host: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def _loopback_only(host: str) -> bool:
+    """Whether a server bound to `host` is reached from this machine only (not 0.0.0.0)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _authority(text: str, default_port: int) -> tuple[str, int] | None:
     """`host[:port]` as (lowercased host without brackets, port), or None when malformed."""
     try:
@@ -279,17 +289,13 @@ def check_request() -> Response | None:
         )
     if settings.token:
         # With a token the token guards: a foreign page has neither it nor the cookie's site.
+        # A server only this machine reaches still knows its names: any other is a page's DNS
+        # rebinding, which could try tokens and throttle the user's own login.
+        if _loopback_only(settings.host) and not host_allowed(settings):
+            return _host_refused()
         return None
     if not host_allowed(settings):
-        name = request.host
-        bare = (_authority(name, 80) or (name, 0))[0]
-        return _refuse(
-            403,
-            "host_not_allowed",
-            f"This server does not answer to the name {name!r} (a guard against DNS "
-            f"rebinding). To allow it, start it with --allow-host {bare} "
-            f"(or HOOKLAB_ALLOW_HOST={bare}).",
-        )
+        return _host_refused()
     if (request.method in STATE_CHANGING or _is_websocket()) and _from_another_site(settings):
         return _refuse(
             403,
@@ -298,6 +304,18 @@ def check_request() -> Response | None:
             "no Origin (curl, the CLI), may change things here.",
         )
     return None
+
+
+def _host_refused() -> Response:
+    name = request.host
+    bare = (_authority(name, 80) or (name, 0))[0]
+    return _refuse(
+        403,
+        "host_not_allowed",
+        f"This server does not answer to the name {name!r} (a guard against DNS "
+        f"rebinding). To allow it, start it with --allow-host {bare} "
+        f"(or HOOKLAB_ALLOW_HOST={bare}).",
+    )
 
 
 def check_json_body() -> Response | None:

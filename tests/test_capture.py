@@ -480,7 +480,7 @@ def test_paths_are_kept_as_sent(live_server, bin_, sent_subpath, stored_subpath)
         ("/see/https://x.y/z", "/see/https://x.y/z"),
         ("/http://foo/a%20b%2Fc", "/http://foo/a%20b%2Fc"),
         # An encoded slash right after the bin id stays in the subpath, as sent.
-        ("%2Fsub/deeper", "%2Fsub/deeper"),
+        ("%2Fsub/deeper", "/%2Fsub/deeper"),
     ],
 )
 def test_raw_paths_on_a_socket(live_server, bin_, target_suffix, subpath):
@@ -682,3 +682,23 @@ def test_full_and_summary_agree(live_server, bin_):
     }
     assert item["received_at"].endswith("Z")
     assert item["bin_id"] == bin_["id"]
+
+
+def test_body_limit_reads_the_start_of_a_big_body(live_server, bin_):
+    # The inspector reads a 10 MiB request as its start: the answer had it three times over.
+    body = ("é" * 3000).encode() + b'{"x": 1}'  # 6,008 bytes, two a character at first
+    response = requests.post(bin_["url"], data=body, timeout=5)
+    base = f"{live_server.url}/api/bins/{bin_['id']}/requests/{request_id(response)}"
+    cut = requests.get(base, params={"body_limit": 1001}, timeout=5).json()
+    assert cut["body_cut"] is True and cut["body_size"] == len(body)
+    assert cut["body_text"] == "é" * 500  # 1,001 bytes: never half a character
+    assert base64.b64decode(cut["body_base64"]) == ("é" * 500).encode()
+    assert cut["json"] is None
+    whole = requests.get(base, timeout=5).json()
+    assert whole["body_cut"] is False and whole["body_text"] == body.decode()
+    assert (
+        requests.get(base, params={"body_limit": len(body)}, timeout=5).json()["body_cut"] is False
+    )
+    for bad in ("-1", "x", str(2**64)):
+        refused = requests.get(base, params={"body_limit": bad}, timeout=5)
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "body_limit"

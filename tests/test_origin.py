@@ -263,13 +263,33 @@ def test_own_names_follow_the_bound_address(bound, name, included):
 
 
 def test_token_mode_keeps_its_own_rules(tmp_path):
-    client = create_app(make_settings(tmp_path, token="s3cret")).test_client()
+    shared = make_settings(tmp_path, token="s3cret", host="0.0.0.0")  # noqa: S104
+    client = create_app(shared).test_client()
     bearer = {"Authorization": "Bearer s3cret"}
-    # The token guards: a page has neither it nor the cookie, so the name is not checked.
+    # Reached by others, the token guards: a page has neither it nor the cookie, so the name
+    # (the deployment's own: a proxy's, a LAN address) is not checked.
     assert (
         client.get("/api/health", headers={**bearer, "Host": "hooks.internal"}).status_code == 200
     )
     assert client.get("/api/bins", headers={"Host": "evil.example"}).status_code == 401
+
+
+def test_token_mode_on_loopback_refuses_a_rebinding_name_at_login_too(tmp_path):
+    # A DNS-rebinding page could post wrong tokens to /login: ten a minute, throttling the
+    # user's own login (the throttle counts by address, and every page here is 127.0.0.1).
+    client = create_app(make_settings(tmp_path, token="s3cret")).test_client()
+    rebound = {
+        "Host": "rebind.attacker.example:8000",
+        "Origin": "http://rebind.attacker.example:8000",
+    }
+    for _ in range(12):
+        refused = client.post("/login", data={"token": "guess"}, headers=rebound)
+        assert refused.status_code == 403
+    assert b"does not answer to the name" in refused.data
+    own = {"Host": "127.0.0.1:80", "Origin": "http://127.0.0.1:80"}
+    assert client.post("/login", data={"token": "s3cret"}, headers=own).status_code in (302, 303)
+    bearer = {"Authorization": "Bearer s3cret"}
+    assert client.get("/api/health", headers={**bearer, "Host": "evil.example"}).status_code == 403
 
 
 # --- the websocket handshake (real server) ------------------------------------------------------

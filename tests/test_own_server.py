@@ -238,3 +238,86 @@ def test_a_replay_to_this_servers_api_is_refused_but_into_a_bin_is_fine(live_ser
     assert sent.status_code in (200, 201), sent.text
     listed = requests.get(f"{live_server.url}/api/bins/{into['id']}/requests", timeout=5).json()
     assert len(listed) == 1
+
+
+class _App:
+    """An app on a free port of 127.0.0.1 that records the paths it was sent."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.paths: list[str] = []
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                app.paths.append(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = do_DELETE = _any  # noqa: N815 - http.server's naming
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_captured_path_cannot_change_the_host_a_forward_or_replay_goes_to(live_server):
+    # `/b/<id>%2F@127.0.0.1:<port>/api/...` put after `http://127.0.0.1:5000` made the app's
+    # address userinfo and this server (or any host) the target: a hostile sender drove the
+    # API through a replay or `hooklab listen`, and read internal services through a forward.
+    app = _App()
+    try:
+        port = live_server.url.rsplit(":", 1)[1]
+        sneaky = f"%2F@127.0.0.1:{port}/api/bins"
+        forwarding = live_server.create_bin(forward={"url": app.url, "mode": "sync"})
+        answer = requests.get(f"{forwarding['url']}{sneaky}", timeout=10)
+        assert answer.status_code == 200 and answer.text == "ok"
+        assert app.paths == [f"/{sneaky}"]  # the app got it, below its URL
+
+        source = live_server.create_bin()
+        victim = live_server.create_bin()
+        hostile = f"%2F@127.0.0.1:{port}/api/bins/{victim['id']}"
+        rid = requests.delete(f"{source['url']}{hostile}", timeout=5).headers[
+            "X-Hooklab-Request-Id"
+        ]
+        replayed = requests.post(
+            f"{live_server.url}/api/bins/{source['id']}/requests/{rid}/replay",
+            json={"url": app.url, "with_path": True},
+            timeout=10,
+        )
+        assert replayed.json()["status_code"] == 200, replayed.text
+        assert app.paths[-1] == f"/{hostile}"
+        assert requests.get(f"{live_server.url}/api/bins/{victim['id']}", timeout=5).ok
+    finally:
+        app.stop()
+
+
+@pytest.mark.parametrize(
+    ("subpath", "sent"),
+    [
+        ("%2F@evil.example:80/x", "http://127.0.0.1:5000/%2F@evil.example:80/x"),
+        ("/a?b#c", "http://127.0.0.1:5000/a%3Fb%23c"),
+        ("/../admin", "http://127.0.0.1:5000/%2E%2E/admin"),
+        ("/x", "http://127.0.0.1:5000/x"),
+    ],
+)
+def test_a_subpath_always_goes_below_the_url(subpath, sent):
+    from urllib.parse import urlsplit
+
+    from hooklab.shared.resend import with_subpath
+
+    assert with_subpath("http://127.0.0.1:5000", subpath) == sent
+    assert urlsplit(with_subpath("http://127.0.0.1:5000", subpath)).hostname == "127.0.0.1"
