@@ -95,8 +95,8 @@ def _get_request_row(bin_id: str, request_id: int | str) -> dict:
     return found
 
 
-def _full(row: dict, bin_row: dict) -> dict:
-    body = captured.full(row, bin_row, base_url(), _trust_host())
+def _full(row: dict, bin_row: dict, body_limit: int | None = None) -> dict:
+    body = captured.full(row, bin_row, base_url(), _trust_host(), body_limit)
     body["replays"] = replay.replays_of(get_store().conn, row["id"])
     return body
 
@@ -260,10 +260,11 @@ def clear_requests(bin_id: str):
 # `\d` also matched other scripts' digits ("١" was request 1).
 @bp.get("/api/bins/<bin_id>/requests/<request_id>")
 def read_request(bin_id: str, request_id: str):
-    """One captured request in full."""
+    """One captured request in full (`body_limit`: at most that many bytes of the body)."""
     request_id = request_id_in_path(request_id)
     bin_row = bins.require_bin(get_store(), bin_id)
-    return jsonify(_full(_get_request_row(bin_id, request_id), bin_row))
+    body_limit = query_int("body_limit", None, 0, MAX_ROW_ID)
+    return jsonify(_full(_get_request_row(bin_id, request_id), bin_row, body_limit))
 
 
 @bp.get("/api/bins/<bin_id>/requests/<request_id>/raw")

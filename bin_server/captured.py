@@ -57,13 +57,23 @@ def summary(row: dict, base_url: str, trust_host: bool = True) -> dict:
     }
 
 
-def full(row: dict, bin_row: dict, base_url: str, trust_host: bool = True) -> dict:
-    """A captured request in full: the summary plus body, JSON, form, files and signature."""
+def full(
+    row: dict, bin_row: dict, base_url: str, trust_host: bool = True, body_limit: int | None = None
+) -> dict:
+    """A captured request in full: the summary plus body, JSON, form, files and signature.
+
+    `body_limit`: a body longer than that many bytes comes as its start only (`body_cut`
+    true, `json` null; `body_size`, the form, files and signature are still the whole body's),
+    so a page showing a 10 MiB request does not read it three times over.
+    """
     body: bytes = row["body"] or b""
     out = summary(row, base_url, trust_host)
-    out["body_text"] = body_text(body)
-    out["body_base64"] = base64.b64encode(body).decode("ascii")
-    out["json"] = parse_json(body)
+    cut = body_limit is not None and len(body) > body_limit
+    shown = _start_of(body, body_limit) if cut else body
+    out["body_text"] = body_text(shown)
+    out["body_base64"] = base64.b64encode(shown).decode("ascii")
+    out["body_cut"] = cut
+    out["json"] = None if cut else parse_json(body)
     form, files = parse_form(row["content_type"], body)
     out["form"] = form
     out["files"] = [file_info(f) for f in files]
@@ -105,6 +115,19 @@ def parse_query(query_string: str) -> dict[str, list[str]]:
     for name, value in parse_qsl(query_string, keep_blank_values=True):
         out.setdefault(name, []).append(value)
     return out
+
+
+def _start_of(body: bytes, limit: int) -> bytes:
+    """The first `limit` bytes, less a UTF-8 character cut in two at the end (so that text
+    stays text)."""
+    start = body[:limit]
+    for back in range(1, 4):
+        if len(start) >= back and start[-back] & 0xC0 == 0xC0:  # a lead byte `back` from the end
+            needed = 2 if start[-back] < 0xE0 else 3 if start[-back] < 0xF0 else 4
+            return start[:-back] if needed > back else start
+        if len(start) < back or start[-back] & 0xC0 != 0x80:
+            break  # ASCII: nothing cut
+    return start
 
 
 def body_text(body: bytes) -> str | None:

@@ -22,6 +22,7 @@
   // A big body is shown in part: a span per JSON token of a 9 MiB body froze the page for
   // seconds. The whole body is one click away (the raw download).
   const TEXT_LIMIT = 256 * 1024; // characters of a text or JSON body shown (Body and Raw tabs)
+  const BODY_FETCH_LIMIT = 4 * TEXT_LIMIT; // bytes of a body read: TEXT_LIMIT characters at least
   const COLOUR_LIMIT = 64 * 1024; // JSON up to this many characters is coloured, token by token
   const PRETTY_LIMIT = 1024 * 1024; // re-indented JSON longer than this is shown as sent
   const CURL_BODY_LIMIT = 64 * 1024; // a larger body: the curl command reads the downloaded file
@@ -213,7 +214,8 @@
     let full = fullCache.get(id);
     if (!full) {
       try {
-        full = await api("GET", `${apiBase}/requests/${id}`);
+        // A big body comes as its start only (body_cut): the page shows no more than that.
+        full = await api("GET", `${apiBase}/requests/${id}?body_limit=${BODY_FETCH_LIMIT}`);
       } catch (err) {
         if (token !== selectToken) return;
         $("detail").hidden = true;
@@ -579,7 +581,7 @@
   function textPart(request, text, className) {
     const shown = textStart(text);
     const pre = el("pre", { className, text: shown });
-    if (shown.length === text.length) return [pre];
+    if (shown.length === text.length && !request.body_cut) return [pre];
     return [cutNotice(request, new TextEncoder().encode(shown).length), pre];
   }
 
@@ -753,7 +755,9 @@
       const body = request.body_text || "";
       const shown = textStart(body);
       text += shown;
-      if (shown.length < body.length) cut = cutNotice(request, new TextEncoder().encode(shown).length);
+      if (shown.length < body.length || request.body_cut) {
+        cut = cutNotice(request, new TextEncoder().encode(shown).length);
+      }
     }
     panel.replaceChildren(el("pre", { className: "code raw", text }));
     if (cut) panel.prepend(cut);

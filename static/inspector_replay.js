@@ -86,12 +86,18 @@
     );
     const isText = request.body_text !== null && request.body_text !== undefined;
     bodyBox.value = isText ? request.body_text : "";
-    bodyBox.disabled = !isText || request.truncated;
+    // A body the page read only the start of (body_cut) is sent as captured, never cut.
+    bodyBox.disabled = !isText || request.truncated || Boolean(request.body_cut);
     const note = $("replay-body-note");
-    note.hidden = isText && !request.truncated;
-    note.textContent = request.truncated
-      ? "The body was over the size limit when captured and was not kept."
-      : `The body is binary (${request.body_size} bytes): it is sent as captured.`;
+    note.hidden = isText && !request.truncated && !request.body_cut;
+    if (request.truncated) {
+      note.textContent = "The body was over the size limit when captured and was not kept.";
+    } else if (request.body_cut) {
+      note.textContent = `The body is large (${request.body_size} bytes): it is sent as captured.`;
+      bodyBox.value = "";
+    } else {
+      note.textContent = `The body is binary (${request.body_size} bytes): it is sent as captured.`;
+    }
     initial = {
       method: request.method,
       headers: JSON.stringify(editedHeaders()),

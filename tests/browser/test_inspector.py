@@ -387,6 +387,11 @@ def test_a_big_body_shows_a_bounded_part_and_stays_fast(page, live_server, kind)
     listed = requests.get(f"{live_server.url}/api/bins/{created['id']}/requests", timeout=5)
     rid = listed.json()[0]["id"]
     console = watch_console(page)
+    read: list[int] = []  # the sizes of the page's reads of this request
+    page.on(
+        "response",
+        lambda r: read.append(len(r.body())) if f"/requests/{rid}?" in r.url else None,
+    )
     open_request(page, created["inspect_url"], "/big", "Body")
 
     size = f"{len(body) / 1024 / 1024:.1f} MiB"
@@ -417,6 +422,13 @@ def test_a_big_body_shows_a_bounded_part_and_stays_fast(page, live_server, kind)
     expect(page.locator("#panel-overview")).to_contain_text(f"{len(body)} bytes")
     assert page.js_errors == []
     assert console == []
+    # The page read the start of the body, not 8 MiB three times over (text, base64, JSON).
+    assert read and max(read) < 3 * 1024 * 1024, read
+
+    # The replay editor sends such a body as captured: it is not put in the box half read.
+    page.get_by_role("button", name="Replay").click()
+    expect(page.locator("#replay-body-note")).to_contain_text("sent as captured")
+    expect(page.locator("#replay-body")).to_be_disabled()
 
 
 def test_a_json_body_below_the_bound_is_coloured_whole(page, live_server):
