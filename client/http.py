@@ -18,6 +18,7 @@ import simple_websocket
 
 import hooklab.shared
 from hooklab.shared import json_input
+from hooklab.shared.own_server import is_capture_url, points_here, server_at
 from hooklab.shared.resend import resend_headers, with_subpath
 
 BUSY_RETRY_S = 1.0  # the server's Retry-After for a long poll it has no place for
@@ -1055,6 +1056,14 @@ def replay(
         url = with_subpath(to, captured.get("subpath") or "")
         if captured.get("query_string"):
             url += "?" + captured["query_string"]
+    here = server_at(client.server)
+    if here is not None and points_here(url, here) and not is_capture_url(url):
+        # As the server's own replays: a captured request (hostile data) must not drive the
+        # Hooklab API it was read from, through a user's replay or `hooklab listen`.
+        raise HooklabError(
+            f"--to {url} is the Hooklab server's own API or pages ({client.server}); a replay "
+            "there may only go to a bin's capture URL (/b/…)"
+        )
     session = requests.Session()
     session.headers.clear()  # no default headers of requests' own: only the captured ones
     session.trust_env = False  # no proxy or .netrc credentials from the environment

@@ -106,6 +106,21 @@ def this_server(settings: Settings) -> ServerAddress:
     return ServerAddress(frozenset(names), loopback)
 
 
+def server_at(base_url: str) -> ServerAddress | None:
+    """The addresses of a Hooklab server as a client knows it, by its base URL (the CLI's
+    --server), or None when the URL names no host and port."""
+    try:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname, _port(parts)
+    except ValueError:
+        return None
+    if not host or port is None:
+        return None
+    host = host.lower().rstrip(".")
+    loopback = frozenset({port}) if _reaches_loopback(host) else frozenset()
+    return ServerAddress(frozenset({(host, port)}), loopback)
+
+
 def as_sent(url: str) -> str:
     """`url` as the HTTP library will send it, which is what reaches a server: requests
     (urllib3) takes a `\\` for a `/` (`http://here:80\\@x/` goes to `here`, where urlsplit

@@ -215,3 +215,18 @@ def test_an_edited_replay_shows_the_receivers_answer_as_text_only(run, live_serv
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b]0;PWNED\\x07\\x1b[31mRED" in result.stdout
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "localhost", "127.1"])
+def test_an_unedited_replay_to_the_servers_own_api_is_refused(run, live_server, source, spelling):
+    # The CLI sends it itself, and skipped the check the server's replays make: a captured
+    # request (hostile data) replayed at /api/bins made a bin.
+    port = live_server.url.rsplit(":", 1)[1]
+    before = requests.get(f"{live_server.url}/api/bins", timeout=5).json()
+    result = run("replay", source["id"], "latest", "--to", f"http://{spelling}:{port}/api/bins")
+    assert result.exit_code == 1
+    assert "own API or pages" in result.stderr and "capture URL (/b/…)" in result.stderr
+    assert requests.get(f"{live_server.url}/api/bins", timeout=5).json() == before
+    # Into a bin of the same server is the walkthrough: fine.
+    target = live_server.create_bin()
+    assert run("replay", source["id"], "latest", "--to", target["url"]).exit_code == 0
