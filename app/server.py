@@ -46,7 +46,8 @@ def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
         # app/wire_errors.py): settings, so a bin takes long callback URLs and big cookies.
         "limit_request_line": settings.max_request_line,
         "limit_request_fields": settings.max_header_count,
-        "limit_request_field_size": settings.max_header_bytes,
+        # gunicorn counts a header line with its CRLF; the setting counts name and value.
+        "limit_request_field_size": settings.max_header_bytes + 2,
         "keepalive": 5,
         "timeout": 60,
         # Time to stop (after SIGTERM or Ctrl-C) before gunicorn kills the serving process:

@@ -947,15 +947,21 @@ def replay_command(
         },
     )
     if as_json:
+        # The keys of an edited replay's answer (the server's), then this one's own.
+        answer = {"status_code": response.status_code, "headers": list(response.headers.items())}
+        try:
+            answer["body_text"] = response.content.decode("utf-8")
+        except UnicodeDecodeError:
+            answer["body_base64"] = base64.b64encode(response.content).decode("ascii")
+        answer.update(duration_ms=duration_ms, error=None)
         print_json(
             {
+                **answer,
                 "request_id": captured["id"],
                 "method": captured["method"],
                 "url": response.url,
-                "status_code": response.status_code,
-                "response_headers": list(response.headers.items()),
+                "response_headers": answer["headers"],
                 "response_body": response.text,
-                "duration_ms": duration_ms,
             }
         )
         return

@@ -17,21 +17,26 @@ from hooklab.cli.events import events_group
 from hooklab.cli.listen import listen_command
 from hooklab.cli.probe import probe_command
 from hooklab.cli.webhooks import fire_command, webhook_group
-from hooklab.shared.settings import SETTINGS, SettingError, Settings, range_text
+from hooklab.shared.settings import SETTINGS, SettingError, Settings, _bool, range_text
 from hooklab.shared.store import StoreError
 
 
 def settings_options(func):
     """Add one option per setting (the settings table drives the CLI)."""
     for setting in reversed(SETTINGS):
+        extra = {}
+        if setting.type is _bool:  # `--search-index` alone says true; a value may follow
+            extra = {"is_flag": False, "flag_value": "true", "metavar": "[true|false]"}
+        ranged = range_text(setting)
         func = click.option(
             setting.option,
             setting.name,
             default=None,
             help=f"{setting.help} [env {setting.env}; default {setting.default}"
-            + (f"; {range_text(setting)}]" if setting.low is not None else "]"),
+            + (f"; {ranged}]" if ranged else "]"),
             show_default=False,
             multiple=setting.multiple,
+            **extra,
         )(func)
     return func
 

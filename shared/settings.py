@@ -385,7 +385,10 @@ def settings_markdown() -> str:
 
 
 def range_text(setting: Setting) -> str:
-    """The range of a number setting as the README and `--help` give it ("" for others)."""
+    """The range of a number setting as the README and `--help` give it (the values of a
+    true/false one; "" for others)."""
+    if setting.type is _bool:
+        return "true or false (alone: true)"
     if setting.low is None:
         return ""
     each = "each " if setting.type in _LISTS else ""

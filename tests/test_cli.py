@@ -522,6 +522,15 @@ def test_replay_with_path_and_json_output(run, live_server):
     ).json()[0]
     assert replayed["subpath"] == "/hooks/github"
     assert replayed["query_string"] == "delivery=9"
+    # The keys of an edited replay's --json too, so a script reads both alike.
+    edited = json.loads(
+        run(
+            "replay", source["id"], "latest", "--to", target["url"], "--method", "PUT", "--json"
+        ).stdout
+    )
+    assert set(edited) <= set(out)
+    assert (out["body_text"], out["error"]) == ("made", None)
+    assert dict(out["headers"])["Content-Type"] == dict(edited["headers"])["Content-Type"]
 
 
 @pytest.mark.parametrize(

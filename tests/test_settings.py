@@ -138,3 +138,21 @@ def test_an_out_of_range_option_is_one_line_before_anything_starts(tmp_path):
 def test_help_gives_each_number_its_range():
     result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=500)
     assert "default 64; 1 to 1000]" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "blocked", "indexed"),
+    [
+        (["--block-private-targets"], True, True),  # alone, as the README's table shows it
+        (["--block-private-targets", "false", "--search-index", "off"], False, False),
+        (["--search-index", "--block-private-targets", "yes"], True, True),
+        ([], False, True),
+    ],
+)
+def test_true_false_settings_take_a_value_or_none(args, blocked, indexed):
+    from hooklab.cli.main import load_settings
+
+    command = cli.commands["serve"]
+    params = command.make_context("serve", list(args)).params
+    chosen = load_settings({k: v for k, v in params.items() if k in {s.name for s in SETTINGS}})
+    assert (chosen.block_private_targets, chosen.search_index) == (blocked, indexed)

@@ -109,3 +109,14 @@ def test_past_the_head_limits_a_capture_is_a_json_error_and_not_stored(
     assert answer["Content-Security-Policy"] == "sandbox"
     listed = requests.get(f"{live_server.url}/api/bins/{bin_['id']}/requests", timeout=5).json()
     assert listed == []
+
+
+def test_the_header_line_limit_counts_name_and_value_exactly(live_server):
+    # A line of exactly --max-header-bytes (16 KiB) was refused: gunicorn counted its CRLF.
+    bin_ = live_server.create_bin()
+    name = "X-Big"
+    exact = 16384 - len(name) - 2  # "X-Big: " + value is 16,384 bytes
+    status_line, _, _ = raw(live_server, head_with(f"/b/{bin_['id']}", [(name, "v" * exact)]))
+    assert status_line.startswith("HTTP/1.1 200 "), status_line
+    status_line, _, _ = raw(live_server, head_with(f"/b/{bin_['id']}", [(name, "v" * (exact + 1))]))
+    assert status_line.startswith("HTTP/1.1 431 "), status_line
