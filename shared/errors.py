@@ -69,11 +69,19 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:  # Werkzeug's words name no limit: say which, and how to raise it
+            limit = request.max_content_length
+            setting = "--max-import-bytes" if request.path == "/api/events/import" else None
+            setting = setting or "--max-body-bytes"
+            message = (
+                "The request body is larger than this server takes here"
+                + (f" ({limit:,} bytes" if limit is not None else " (")
+                + f"; the server's {setting} setting)."
+            )
         if _wants_json():
-            return json_error(status, CODES.get(status, "error"), exc.description or exc.name)
-        return render_template(
-            "error.html", status=status, title=exc.name, message=exc.description
-        ), status
+            return json_error(status, CODES.get(status, "error"), message)
+        return render_template("error.html", status=status, title=exc.name, message=message), status
 
     @app.errorhandler(sqlite3.OperationalError)
     def _store_busy(exc: sqlite3.OperationalError):
