@@ -673,6 +673,7 @@ def test_full_and_summary_agree(live_server, bin_):
     assert set(item) - set(summary) == {
         "body_text",
         "body_base64",
+        "body_cut",
         "json",
         "form",
         "files",
