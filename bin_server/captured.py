@@ -63,7 +63,8 @@ def full(
     """A captured request in full: the summary plus body, JSON, form, files and signature.
 
     `body_limit`: a body longer than that many bytes comes as its start only (`body_cut`
-    true, `json` null; `body_size`, the form, files and signature are still the whole body's),
+    true, `json` null, each form value cut as well; `body_size`, files and signature are still
+    the whole body's),
     so a page showing a 10 MiB request does not read it three times over.
     """
     body: bytes = row["body"] or b""
@@ -75,6 +76,8 @@ def full(
     out["body_cut"] = cut
     out["json"] = None if cut else parse_json(body)
     form, files = parse_form(row["content_type"], body)
+    if cut and form:  # a 9 MiB field would come whole otherwise: its start, as the body's
+        form = {name: [value[:body_limit] for value in values] for name, values in form.items()}
     out["form"] = form
     out["files"] = [file_info(f) for f in files]
     out["signature"] = signature(

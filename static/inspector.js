@@ -130,11 +130,23 @@
       if (list.getAttribute("aria-activedescendant") === row.id) {
         list.removeAttribute("aria-activedescendant");
       }
+      if (selectedId === id) showGone(id); // the one being read: say so, not keep showing it
       announce("removed", { id });
     }
     minId = Number(list.lastElementChild.dataset.id);
     // Whatever is older than the rows dropped was evicted before them: nothing older to load.
     $("load-older").hidden = true;
+  }
+
+  /** The selected request is no longer kept: its details give way to a note saying so. */
+  function showGone(id) {
+    selectedId = null;
+    ++selectToken; // a read of it still under way is not shown
+    $("detail").hidden = true;
+    const box = $("detail-error");
+    box.textContent = `Request #${id} is no longer kept (evicted as the bin filled up).`;
+    box.hidden = false;
+    history.replaceState(null, "", location.pathname + location.search);
   }
 
   function updateCount() {
@@ -412,7 +424,8 @@
   /** Why a request that names an event cannot be checked against it, or null when it can. */
   async function uncheckable(request, slug) {
     if (request.truncated) return "The body was cut at the body limit, so it cannot be checked.";
-    if (request.json === null || request.json === undefined) {
+    // A body the page read only the start of (body_cut) has no `json` here: the server knows.
+    if (!request.body_cut && (request.json === null || request.json === undefined)) {
       return "The body is not JSON, so it cannot be checked against an event.";
     }
     if (!(await catalogHas(slug))) return `No event '${slug}' in the catalog.`;
@@ -877,7 +890,9 @@
         Hooklab.binRules.counted(message.request.answered_by, message.request.id);
         dropEvicted();
         updateCount();
-        if (selectedId === null) select(message.request.id);
+        // The newest is shown when nothing is, but not in place of a note that the request
+        // being read is gone (the reader would not see that it went).
+        if (selectedId === null && $("detail-error").hidden) select(message.request.id);
       }
     } else if (message.type === "cleared") {
       clearList();

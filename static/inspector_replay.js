@@ -204,7 +204,8 @@
       $("replay-status").textContent = "";
       renderAnswer(answer);
       inspector.forget(request.id);
-      const full = await api("GET", `${apiBase}/requests/${request.id}`);
+      // Only its replays are wanted: none of the body (it may be megabytes).
+      const full = await api("GET", `${apiBase}/requests/${request.id}?body_limit=0`);
       if (current && current.id === request.id) renderHistory(full.replays || []);
     } catch (err) {
       $("replay-status").textContent = "";

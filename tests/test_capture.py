@@ -700,6 +700,10 @@ def test_body_limit_reads_the_start_of_a_big_body(live_server, bin_):
     assert (
         requests.get(base, params={"body_limit": len(body)}, timeout=5).json()["body_cut"] is False
     )
+    form = requests.post(bin_["url"], data={"field": "a" * 5000, "small": "b"}, timeout=5)
+    base_form = f"{live_server.url}/api/bins/{bin_['id']}/requests/{request_id(form)}"
+    cut_form = requests.get(base_form, params={"body_limit": 1000}, timeout=5).json()
+    assert cut_form["form"] == {"field": ["a" * 1000], "small": ["b"]}
     for bad in ("-1", "x", str(2**64)):
         refused = requests.get(base, params={"body_limit": bad}, timeout=5)
         assert refused.status_code == 400 and refused.json()["error"]["field"] == "body_limit"

@@ -469,3 +469,35 @@ def test_rows_the_bin_no_longer_keeps_leave_the_list(page, live_server):
     page.keyboard.press("ArrowDown")
     expect(page.locator("#detail-path")).to_have_text("/new2")
     assert page.js_errors == []
+
+
+def test_a_big_json_body_naming_its_event_is_still_checked(page, live_server):
+    # Read with ?body_limit, it had no `json` on the page, which then said "not JSON".
+    created = live_server.create_bin()
+    example = requests.get(f"{live_server.url}/api/events/payment_received", timeout=5).json()
+    body = json.dumps({**example["payload"], "padding": "x" * (1024 * 1024 + 10)})
+    requests.post(
+        created["url"] + "/bigcheck",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Hooklab-Event": "payment_received"},
+        timeout=30,
+    )
+    open_request(page, created["inspect_url"], "/bigcheck", "Overview")
+    expect(page.locator("#detail-check")).not_to_have_text("Not checked")
+    expect(page.locator("#check-report")).not_to_contain_text("not JSON")
+
+
+def test_the_request_being_read_says_when_the_bin_no_longer_keeps_it(page, tmp_path):
+    from tests.conftest import make_settings, start_live_server
+
+    live = start_live_server(make_settings(tmp_path, max_requests_per_bin=3))
+    try:
+        created = live.create_bin()
+        requests.post(created["url"] + "/first", data="1", timeout=5)
+        open_request(page, created["inspect_url"], "/first", "Overview")
+        for n in range(3):
+            requests.post(created["url"] + f"/later{n}", data="x", timeout=5)
+        expect(page.locator("#detail-error")).to_contain_text("is no longer kept")
+        expect(page.locator("#detail")).to_be_hidden()
+    finally:
+        live.stop()
