@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import socket
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -41,9 +42,10 @@ from hooklab.shared.clock import now_ms
 from hooklab.shared.context import stopping_of
 from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
-from hooklab.shared.store import Store, is_busy
+from hooklab.shared.store import DISK_FULL_MESSAGE, Store, is_busy, is_full
 
 PREFIX = "/b/"
+log = logging.getLogger("hooklab")
 READ_CHUNK = 64 * 1024
 
 
@@ -256,6 +258,12 @@ class CaptureMiddleware:
                         "The database is busy (another program holds its lock); try again shortly.",
                         extra=[("Retry-After", "1")],
                     )
+                if is_full(exc):
+                    log.warning("disk full: a capture to bin %s was not stored", bin_id)
+                    return _json(start_response, 507, "disk_full", DISK_FULL_MESSAGE)
+                # Read again, not from the cache: another server on this database may have
+                # deleted the bin a moment ago (the cache keeps a bin for 2 s).
+                self.bins.forget(bin_id)
                 if self.bins.get(self.store, bin_id) is None:
                     return _json(
                         start_response, 404, "bin_not_found", f"No bin with id {bin_id!r}."

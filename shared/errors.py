@@ -8,7 +8,7 @@ import sqlite3
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from hooklab.shared.store import is_busy
+from hooklab.shared.store import DISK_FULL_MESSAGE, is_busy, is_full
 
 log = logging.getLogger("hooklab")
 
@@ -85,6 +85,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(sqlite3.OperationalError)
     def _store_busy(exc: sqlite3.OperationalError):
+        if is_full(exc):  # one line in the log, no traceback: the message says it all
+            log.warning("disk full on %s %s: %s", request.method, request.path, exc)
+            if _wants_json():
+                return json_error(507, "disk_full", DISK_FULL_MESSAGE)
+            page = render_template(
+                "error.html", status=507, title="Disk full", message=DISK_FULL_MESSAGE
+            )
+            return Response(page, status=507, mimetype="text/html")
         if not is_busy(exc):
             return _unexpected(exc)
         # Another program held the database's write lock past the busy timeout: try later.

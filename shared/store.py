@@ -29,6 +29,17 @@ def is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def is_full(exc: BaseException) -> bool:
+    """Whether a sqlite3 error means the disk holding the database is full."""
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc).lower()
+
+
+DISK_FULL_MESSAGE = (
+    "The disk holding the database is full: nothing more can be stored until space is freed "
+    "(what was answered before is kept)."
+)
+
+
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file keeps after a checkpoint
 
 
