@@ -101,6 +101,13 @@ def worker(**options) -> None:
     settings = load_settings(options)
     if settings.delivery_workers < 1:
         raise click.UsageError("--delivery-workers: `hooklab worker` needs at least 1")
+    if not os.path.exists(settings.db):
+        # A misspelt --db made an empty database and delivered nothing, without a word: the
+        # workers serve a database `hooklab serve` made.
+        raise click.ClickException(
+            f"there is no database at {settings.db}: give the --db (or HOOKLAB_DB) of the "
+            "`hooklab serve` whose deliveries these workers should send"
+        )
     _check_store(settings)
     run_workers(settings)
 

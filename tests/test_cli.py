@@ -1004,3 +1004,12 @@ def test_a_test_send_answered_410_says_the_webhook_is_now_disabled():
         "(410 Gone: the webhook is now disabled)"
     )
     assert "disabled" not in describe_test({**gone, "status_code": 500})
+
+
+def test_worker_refuses_a_database_that_is_not_there(tmp_path):
+    # A misspelt --db made an empty database and ran forever, delivering nothing.
+    missing = tmp_path / "typo.db"
+    result = CliRunner().invoke(cli, ["worker", "--db", str(missing)], env={"HOOKLAB_TOKEN": None})
+    assert result.exit_code == 1
+    assert f"there is no database at {missing}" in result.stderr
+    assert not missing.exists()
