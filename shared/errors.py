@@ -72,12 +72,12 @@ def init_app(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 413:  # Werkzeug's words name no limit: say which, and how to raise it
             limit = request.max_content_length
-            setting = "--max-import-bytes" if request.path == "/api/events/import" else None
-            setting = setting or "--max-body-bytes"
+            importing = request.path == "/api/events/import"
+            setting = "--max-import-bytes" if importing else "--max-body-bytes"
+            size = f"{limit:,} bytes; " if limit is not None else ""
             message = (
-                "The request body is larger than this server takes here"
-                + (f" ({limit:,} bytes" if limit is not None else " (")
-                + f"; the server's {setting} setting)."
+                f"The request body is larger than this server takes here ({size}the server's "
+                f"{setting} setting)."
             )
         if _wants_json():
             return json_error(status, CODES.get(status, "error"), message)

@@ -123,13 +123,12 @@ def same_origin() -> bool:
 
 def _listens_on_loopback(host: str) -> bool:
     # 0.0.0.0 and :: listen on every address, loopback included.
-    if host.lower() == "localhost":
+    if _loopback_only(host):
         return True
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
     except ValueError:
         return False
-    return address.is_loopback or address.is_unspecified
 
 
 def _loopback_only(host: str) -> bool:

@@ -123,17 +123,22 @@ def test_json_matches_objects_on_the_keys_given(expected, actual, matches):
     assert json_matches(expected, actual) is matches
 
 
+def signed_request(secret: str, body: bytes, timestamp: int = 1700000000, **fields):
+    """A captured request carrying a Standard Webhooks signature made with `secret`."""
+    headers = [
+        ["Webhook-Id", "msg_1"],
+        ["Webhook-Timestamp", str(timestamp)],
+        ["Webhook-Signature", sign(secret, "msg_1", timestamp, body)],
+    ]
+    return CapturedRequest(
+        {"headers": headers, "body_base64": base64.b64encode(body).decode(), **fields}
+    )
+
+
 def test_captured_request_helpers():
     secret = generate_secret()
     body = b'{"paid": true}'
-    headers = [
-        ["Webhook-Id", "msg_1"],
-        ["Webhook-Timestamp", "1700000000"],
-        ["Webhook-Signature", sign(secret, "msg_1", 1700000000, body)],
-    ]
-    captured = CapturedRequest(
-        {"headers": headers, "body_base64": base64.b64encode(body).decode(), "method": "POST"}
-    )
+    captured = signed_request(secret, body, method="POST")
     assert captured.method == "POST" and captured["method"] == "POST"
     assert captured.header("webhook-id") == "msg_1" and captured.header("nope") is None
     assert captured.body == body
@@ -152,29 +157,10 @@ def test_verify_judges_the_timestamp_as_a_receiver_would_when_it_arrived():
     body = b'{"paid": true}'
     arrived = "2023-11-14T22:13:20.000Z"  # 1700000000
     for timestamp in (1700000000 - 3600, 1700000000 * 1000):
-        headers = [
-            ["Webhook-Id", "msg_1"],
-            ["Webhook-Timestamp", str(timestamp)],
-            ["Webhook-Signature", sign(secret, "msg_1", timestamp, body)],
-        ]
-        captured = CapturedRequest(
-            {"headers": headers, "body_base64": base64.b64encode(body).decode(),
-             "received_at": arrived}
-        )  # fmt: skip
-        verdict = captured.verify(secret)
+        verdict = signed_request(secret, body, timestamp, received_at=arrived).verify(secret)
         assert not verdict
         assert "away from when it arrived" in verdict.reason
-    on_time = CapturedRequest(
-        {
-            "headers": [
-                ["Webhook-Id", "msg_1"],
-                ["Webhook-Timestamp", "1700000100"],
-                ["Webhook-Signature", sign(secret, "msg_1", 1700000100, body)],
-            ],
-            "body_base64": base64.b64encode(body).decode(),
-            "received_at": arrived,
-        }
-    )
+    on_time = signed_request(secret, body, 1700000100, received_at=arrived)
     assert on_time.verify(secret)
     assert on_time.verify(secret).reason == "signature matches the secret given"
 
@@ -485,13 +471,7 @@ def test_a_malformed_hooklab_url_fails_in_one_line():
 
 def test_verify_takes_a_secret_as_the_libraries_do_and_says_what_is_wrong():
     secret = generate_secret()
-    body = b'{"paid": true}'
-    headers = [
-        ["Webhook-Id", "msg_1"],
-        ["Webhook-Timestamp", "1700000000"],
-        ["Webhook-Signature", sign(secret, "msg_1", 1700000000, body)],
-    ]
-    captured = CapturedRequest({"headers": headers, "body_base64": base64.b64encode(body).decode()})
+    captured = signed_request(secret, b'{"paid": true}')
     assert captured.verify(secret.removeprefix("whsec_"))  # the base64 alone, as libraries take
     assert not captured.verify(generate_secret().removeprefix("whsec_"))
     wrong = captured.verify("not-a-secret")
