@@ -18,7 +18,6 @@ import simple_websocket
 
 import hooklab.shared
 from hooklab.shared import json_input
-from hooklab.shared.own_server import is_capture_url, points_here, server_at
 from hooklab.shared.resend import resend_headers, with_subpath
 
 BUSY_RETRY_S = 1.0  # the server's Retry-After for a long poll it has no place for
@@ -1056,6 +1055,10 @@ def replay(
         url = with_subpath(to, captured.get("subpath") or "")
         if captured.get("query_string"):
             url += "?" + captured["query_string"]
+    # Here, not at the top: own_server imports Flask, which no other client call needs (the
+    # CLI and the pytest plugin start faster without it).
+    from hooklab.shared.own_server import is_capture_url, points_here, server_at
+
     here = server_at(client.server)
     if here is not None and points_here(url, here) and not is_capture_url(url):
         # As the server's own replays: a captured request (hostile data) must not drive the

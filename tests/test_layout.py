@@ -114,3 +114,14 @@ def test_the_checker_sees_a_hidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from hooklab.bin_server import bins\n")
     assert imports_of("hooklab.shared.bad", bad) == {"hooklab.bin_server.bins"}
+
+
+def test_the_client_starts_without_flask():
+    # The CLI's calls and the pytest plugin load the client; a top-level import of
+    # shared/own_server (for one replay check) had made each of them import Flask too.
+    import subprocess
+    import sys
+
+    code = "import sys, hooklab.client.http; print('flask' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
