@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import ThreadWorker
 
 from hooklab.app import wire_errors
@@ -68,6 +69,19 @@ class ReadDeadlineThreads(ThreadWorker):
         if self.on_stop is not None:
             # Not in the signal handler itself: the callback takes locks.
             threading.Thread(target=self.on_stop, name="hooklab-stop", daemon=True).start()
+
+    def handle_quit(self, sig, frame) -> None:
+        """A quick stop (SIGINT, Ctrl-C; SIGQUIT): the base worker's, without gthread's extra.
+
+        gthread's own handler first calls `self.tpool.shutdown()`, here in the signal handler.
+        A signal that lands while the main thread is inside `tpool.submit` (it is, whenever a
+        connection closes as the stop begins) finds the pool's lock held by the very code it
+        interrupted, and waits for it forever (python/cpython#121649): the serving process hung
+        until gunicorn killed it 10 s later, and the kill skipped `worker_exit`, which hands
+        back claimed deliveries. Leaving the pool alone is safe: the interpreter's exit shuts
+        it down and lets what is running finish.
+        """
+        Worker.handle_quit(self, sig, frame)
 
     def init_process(self) -> None:
         wire_errors.install()  # gunicorn's own answers (a request it cannot parse) as JSON

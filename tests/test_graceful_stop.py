@@ -8,13 +8,16 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import requests
 import simple_websocket
 
+from hooklab.app.slow_clients import ReadDeadlineThreads
 from hooklab.client.http import LiveSocket
 from tests.app_receiver import AppReceiver
 from tests.served import HOOKLAB, start
@@ -129,3 +132,27 @@ def test_sigterm_answers_what_waits_before_the_server_ends(tmp_path):
             served.kill()
     with sqlite3.connect(tmp_path / "waits.db") as conn:
         assert conn.execute("SELECT body FROM captured_requests").fetchall() == [(b"kept",)]
+
+
+def test_a_quick_stop_that_lands_inside_the_thread_pools_submit_does_not_hang():
+    """Ctrl-C (SIGINT) reaches the serving process as its main thread hands a connection to the
+    thread pool, e.g. because a client closed its connection just then. gthread's handler shut
+    the pool down inside the signal handler, waiting for the lock `submit` held underneath it:
+    the process hung until killed 10 s later, and the kill skipped handing back deliveries."""
+    pool = ThreadPoolExecutor(1)
+    worker = SimpleNamespace(tpool=pool, alive=True, cfg=SimpleNamespace(worker_int=lambda w: None))
+    exits = []
+
+    def signal_inside_submit() -> None:
+        with pool._shutdown_lock:  # what `submit` holds while it queues the work
+            try:
+                ReadDeadlineThreads.handle_quit(worker, signal.SIGINT, None)
+            except SystemExit as stop:
+                exits.append(stop.code)
+
+    handler = threading.Thread(target=signal_inside_submit, daemon=True)
+    handler.start()
+    handler.join(10)
+    assert exits == [0], "the quick stop's handler waited for the pool's lock"
+    assert worker.alive is False
+    pool.shutdown()
