@@ -80,7 +80,15 @@ class ReadDeadlineThreads(ThreadWorker):
         until gunicorn killed it 10 s later, and the kill skipped `worker_exit`, which hands
         back claimed deliveries. Leaving the pool alone is safe: the interpreter's exit shuts
         it down and lets what is running finish.
+
+        Only the first quick-stop signal counts. Ctrl-C sends SIGINT to the whole process group,
+        and gunicorn's arbiter sends a SIGQUIT of its own right after it: handled again, that
+        raised SystemExit a second time, possibly inside `worker_exit` as it handed deliveries
+        back.
         """
+        if getattr(self, "_quitting", False):
+            return
+        self._quitting = True
         Worker.handle_quit(self, sig, frame)
 
     def init_process(self) -> None:

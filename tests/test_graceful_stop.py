@@ -156,3 +156,12 @@ def test_a_quick_stop_that_lands_inside_the_thread_pools_submit_does_not_hang():
     assert exits == [0], "the quick stop's handler waited for the pool's lock"
     assert worker.alive is False
     pool.shutdown()
+
+
+def test_the_second_quick_stop_signal_does_not_cut_the_first_ones_exit_short():
+    """Ctrl-C reaches the serving process twice: SIGINT from the terminal, then gunicorn's
+    SIGQUIT. The second must not raise SystemExit again inside the first one's clean-up."""
+    worker = SimpleNamespace(alive=True, cfg=SimpleNamespace(worker_int=lambda w: None))
+    with pytest.raises(SystemExit):
+        ReadDeadlineThreads.handle_quit(worker, signal.SIGINT, None)
+    assert ReadDeadlineThreads.handle_quit(worker, signal.SIGQUIT, None) is None
