@@ -10,6 +10,7 @@ import click
 
 from hooklab.cli.common import (
     BIN_ID,
+    RECONNECT_S,
     REQUEST_ID,
     Number,
     human_size,
@@ -673,6 +674,7 @@ def bin_tail(
             f"cannot open the live stream at {url} — is `hooklab serve` running?"
         ) from None
     seen = 0
+    failures = 0  # tries in a row to get a lost stream back
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def short_of_goal() -> str | None:
@@ -682,6 +684,30 @@ def bin_tail(
         if count is None and timeout is not None and not seen:
             return f"no request arrived at bin {bin_id}"
         return None
+
+    def reconnect(left: float) -> LiveSocket | None:
+        """The stream again from the last request printed, after a pause; None: not yet."""
+        nonlocal failures
+        pause = min(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)], left)
+        failures += 1
+        # On stderr in both modes: with --json, stdout holds requests only.
+        click.echo(f"Lost the live stream; trying again in {pause:g} s…", err=True)
+        time.sleep(pause)
+        try:
+            again = LiveSocket.connect(
+                client.live_url(bin_id, after), headers=client.auth_headers()
+            )
+        except simple_websocket.ConnectionError as exc:
+            if exc.status_code in (401, 403):  # trying again will not help
+                raise HooklabError(
+                    f"the server refused the live stream ({exc.status_code}): check --token"
+                ) from None
+            return None
+        except Exception:  # refused, reset, or closed mid-handshake (wsproto's errors)
+            return None
+        failures = 0
+        click.echo("Live again; requests that came meanwhile follow.", err=True)
+        return again
 
     try:
         if not as_json:
@@ -698,16 +724,23 @@ def bin_tail(
                         f"within {timeout:g} s"
                     )
                 raise HooklabError(f"no request arrived at bin {bin_id} within {timeout:g} s")
+            if ws is None:
+                ws = reconnect(left if deadline is not None else RECONNECT_S[-1])
+                continue
             try:
                 message = ws.receive(timeout=min(1.0, left))
-            except simple_websocket.ConnectionClosed:
-                raise HooklabError(f"the live stream from {client.server} closed") from None
+            except (simple_websocket.ConnectionClosed, OSError):
+                # The server restarted or the connection broke: follow on from the last
+                # request printed, as `listen` does (a deleted bin is told by a frame).
+                ws = None
+                continue
             if message is None:
                 continue
             frame = json.loads(message)
             kind = frame.get("type")
             if kind == "request":
                 seen += 1
+                after = frame["request"]["id"]
                 _print_tailed(client, bin_id, frame["request"], full, as_json)
             elif kind == "cleared":
                 # Notices go to stderr in both modes: with --json, stdout holds requests only
@@ -731,8 +764,9 @@ def bin_tail(
             raise HooklabError(f"stopped (Ctrl-C): {missing}") from None
     finally:
         try:
-            ws.close()
-        except simple_websocket.ConnectionClosed:
+            if ws is not None:
+                ws.close()
+        except (simple_websocket.ConnectionClosed, OSError):
             pass  # the server closed it first (the bin was deleted)
 
 

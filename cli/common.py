@@ -23,6 +23,9 @@ from hooklab.client.http import (
     whole_number_problem,
 )
 
+# Pauses before each new try when a live stream is lost (`listen`, `bin tail`), then 5 s.
+RECONNECT_S = (0.5, 1, 2, 5)
+
 
 class UsageProblem(click.ClickException):
     """A wrong option or argument, shown in one line (click's own shows the usage too)."""

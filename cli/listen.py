@@ -14,11 +14,9 @@ from urllib.parse import urlsplit
 
 import click
 
-from hooklab.cli.common import BIN_ID, Number, json_option, with_client
+from hooklab.cli.common import BIN_ID, RECONNECT_S, Number, json_option, with_client
 from hooklab.client.http import Client, HooklabError, LiveSocket, replay
 from hooklab.shared.store import MAX_ROW_ID
-
-RECONNECT_S = (0.5, 1, 2, 5)
 
 
 @click.command("listen")

@@ -1,4 +1,4 @@
-"""`hooklab listen`: follows a bin, forwards each request, catches up after a forced disconnect."""
+"""`hooklab listen` and `bin tail`: follow a bin live and catch up after a forced disconnect."""
 
 from __future__ import annotations
 
@@ -215,3 +215,40 @@ def test_listen_says_when_the_app_is_down(served):
         assert line.startswith("POST /h -> error: cannot reach")
     finally:
         interrupt(process)
+
+
+def test_bin_tail_follows_on_after_a_disconnect_without_missing_a_request(tmp_path):
+    # A restarted server or a broken connection: tail picks the stream up again from the last
+    # request it printed (it used to end with "the live stream closed").
+    proxy = CuttableProxy(0)
+    served = start(tmp_path, "--db", str(tmp_path / "tail.db"))
+    proxy.target_port = served.port
+    bin_row = requests.post(f"{served.url}/api/bins", json={}, timeout=5).json()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
+    process = subprocess.Popen(
+        [HOOKLAB, "bin", "tail", bin_row["id"], "--server", proxy.url, "--json", "--after", "0",
+         "--count", "4", "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    printed: list[dict] = []
+    reader = threading.Thread(
+        target=lambda: printed.extend(json.loads(line) for line in process.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        assert requests.post(bin_row["url"] + "/before", timeout=5).ok
+        wait_for(lambda: printed, timeout=30, what="the first request, live")
+        proxy.cut()  # the stream breaks; requests keep arriving meanwhile
+        for i in range(3):
+            assert requests.post(bin_row["url"] + f"/while-away/{i}", timeout=5).ok
+        proxy.resume()
+        assert process.wait(60) == 0
+        reader.join(10)
+        err = finish(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        proxy.close()
+        served.stop()
+    assert [r["subpath"] for r in printed] == ["/before"] + [f"/while-away/{i}" for i in range(3)]
+    assert "Lost the live stream" in err and "Traceback" not in err
