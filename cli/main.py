@@ -20,10 +20,30 @@ from hooklab.cli.webhooks import fire_command, webhook_group
 from hooklab.shared.settings import SETTINGS, SettingError, Settings, _bool, range_text
 from hooklab.shared.store import StoreError
 
+# What `hooklab worker` reads: the database and how deliveries are sent. The server's own
+# settings (address, threads, token, capture limits…) would do nothing there.
+WORKER_SETTINGS = frozenset(
+    {
+        "db",
+        "delivery_workers",
+        "retry_schedule",
+        "retry_jitter",
+        "disable_after_failures",
+        "response_body_cap",
+        "claim_timeout_s",
+        "retention_days",
+        "block_private_targets",
+    }
+)
 
-def settings_options(func):
-    """Add one option per setting (the settings table drives the CLI)."""
+
+def settings_options(func=None, *, only: frozenset[str] | None = None):
+    """Add one option per setting (the settings table drives the CLI); `only`: these ones."""
+    if func is None:
+        return lambda f: settings_options(f, only=only)
     for setting in reversed(SETTINGS):
+        if only is not None and setting.name not in only:
+            continue
         extra = {}
         if setting.type is _bool:  # `--search-index` alone says true; a value may follow
             extra = {"is_flag": False, "flag_value": "true", "metavar": "[true|false]"}
@@ -88,7 +108,7 @@ def serve(**options) -> None:
 
 
 @cli.command()
-@settings_options
+@settings_options(only=WORKER_SETTINGS)
 def worker(**options) -> None:
     """Run delivery workers alone against the database (no web server), for more throughput.
 

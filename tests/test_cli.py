@@ -1015,3 +1015,16 @@ def test_worker_refuses_a_database_that_is_not_there(tmp_path):
     assert result.exit_code == 1
     assert f"there is no database at {missing}" in result.stderr
     assert not missing.exists()
+
+
+def test_worker_offers_only_the_settings_it_reads():
+    # `hooklab worker --help` listed --port, --threads, --token…, which did nothing there.
+    shown = CliRunner().invoke(cli, ["worker", "--help"]).output
+    for option in ("--db", "--delivery-workers", "--retry-schedule", "--block-private-targets"):
+        assert option in shown
+    for option in ("--port", "--host", "--threads", "--token", "--max-body-bytes"):
+        assert option not in shown
+    refused = CliRunner().invoke(cli, ["worker", "--port", "9000"])
+    assert refused.exit_code == 2
+    assert "No such option '--port'" in refused.stderr
+    assert "--port" in CliRunner().invoke(cli, ["serve", "--help"]).output
