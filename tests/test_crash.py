@@ -33,7 +33,13 @@ class Receiver:
     """A webhook receiver on 127.0.0.1 that records every webhook-id it is sent."""
 
     def __init__(self) -> None:
-        self.delay_s = 0.05  # slow enough that the kill lands in the middle of the deliveries
+        self.delay_s = 0.05
+        # Once `hold_after` deliveries have arrived, the next ones are held (their attempts stay
+        # in flight) until `released`: the kill lands in the middle of the deliveries however
+        # slowly this test's threads are scheduled. `reached` tells the test when.
+        self.hold_after: int | None = None
+        self.reached = threading.Event()
+        self.released = threading.Event()
         self.lock = threading.Lock()
         self.by_delivery: dict[str, list[str]] = defaultdict(list)
         self.received = 0
@@ -46,10 +52,18 @@ class Receiver:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 time.sleep(receiver.delay_s)
                 with receiver.lock:
+                    hold = (
+                        receiver.hold_after is not None and receiver.received >= receiver.hold_after
+                    )
+                if hold:
+                    receiver.released.wait(60)
+                with receiver.lock:
                     receiver.received += 1
                     receiver.by_delivery[self.headers["X-Hooklab-Delivery"]].append(
                         self.headers["webhook-id"]
                     )
+                    if receiver.hold_after is not None and receiver.received >= receiver.hold_after:
+                        receiver.reached.set()
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -124,14 +138,14 @@ def test_kill_9_during_delivery_loses_nothing(tmp_path):
 
         capturer = threading.Thread(target=capture_until_killed)
         capturer.start()
+        receiver.hold_after = 100
         with ThreadPoolExecutor(8) as pool:
             event_ids = list(pool.map(fire, range(EVENTS)))
         assert len(set(event_ids)) == EVENTS
 
-        # Kill once the deliveries are well under way, but far from done.
-        deadline = time.monotonic() + 30
-        while len(receiver.message_ids()) < 100 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # Kill once the deliveries are well under way, but far from done: 100 arrived, the
+        # next ones held in flight by the receiver.
+        assert receiver.reached.wait(60), "the first 100 deliveries did not arrive"
         served.kill()
         stop_capturing.set()
         capturer.join(10)
@@ -141,6 +155,8 @@ def test_kill_9_during_delivery_loses_nothing(tmp_path):
             db, "SELECT count(*) FROM deliveries WHERE claim_token IS NOT NULL"
         )[0][0]
 
+        receiver.hold_after = None
+        receiver.released.set()  # the held requests were sent: they count as received
         receiver.delay_s = 0.002
         restarted = start(tmp_path, "--db", str(db), env=ENV)
         deadline = time.monotonic() + 90
