@@ -573,12 +573,22 @@
     return `${apiBase}/requests/${request.id}/raw`;
   }
 
+  /** "the first N of M", in bytes exactly where the rounded sizes read the same
+      ("256.0 KiB of 256.0 KiB" for 262,144 of 262,150 bytes). */
+  function shownOf(shownBytes, totalBytes) {
+    const shown = formatSize(shownBytes);
+    const total = formatSize(totalBytes);
+    if (shown !== total || shownBytes === totalBytes) return `${shown} of ${total}`;
+    const exact = (n) => n.toLocaleString("en-US");
+    return `${exact(shownBytes)} of ${exact(totalBytes)} bytes`;
+  }
+
   /** "Showing the first N of M — Download the whole body", over a body shown in part. */
   function cutNotice(request, shownBytes) {
     return el(
       "p",
       { className: "banner body-cut" },
-      `Showing the first ${formatSize(shownBytes)} of ${formatSize(request.body_size || 0)} — `,
+      `Showing the first ${shownOf(shownBytes, request.body_size || 0)} — `,
       el("a", { href: rawHref(request), download: "", text: "Download the whole body" })
     );
   }

@@ -26,6 +26,7 @@
   let current = null; // the request in full the editor was filled from
   let initial = null; // {method, headers (JSON text), body} as filled
   let webhooksLoaded = false;
+  let editAsJson = false; // the person pressed "Pretty-print JSON": the body is meant as JSON
 
   /* ---------- filling the editor ---------- */
 
@@ -55,7 +56,10 @@
     );
     row.querySelector(".header-name").value = name;
     row.querySelector(".header-value").value = value;
-    remove.addEventListener("click", () => row.remove());
+    remove.addEventListener("click", () => {
+      row.remove();
+      markJson(); // the Content-Type may have gone with it
+    });
     return row;
   }
 
@@ -76,6 +80,7 @@
 
   function fill(request) {
     current = request;
+    editAsJson = false;
     Hooklab.clearFieldErrors(form);
     $("replay-of").textContent = `of #${request.id}`;
     $("replay-url").value = localStorage.getItem(URL_KEY) || "";
@@ -142,25 +147,38 @@
 
   /* ---------- the body's JSON mark ---------- */
 
+  /** What the body is sent as, by the Content-Type in the editor: "json", "form" or "other". */
+  function bodyKind() {
+    if (editAsJson) return "json";
+    const header = editedHeaders().find(([name]) => name.toLowerCase() === "content-type");
+    const type = header ? header[1].split(";")[0].trim().toLowerCase() : "";
+    if (/^[\w.+-]+\/([\w.+-]+\+)?json$/.test(type)) return "json";
+    if (type === "application/x-www-form-urlencoded" || type.startsWith("multipart/")) return "form";
+    return "other";
+  }
+
+  /** "Valid JSON" / "Not valid JSON: …" by the body. Only a body sent as JSON is called not
+      valid JSON: a form body is not JSON and is not meant to be. */
   function markJson() {
     const mark = $("replay-json-mark");
     const text = bodyBox.value;
     mark.className = "json-mark";
-    if (bodyBox.disabled || !text.trim()) {
-      mark.textContent = "";
-      return;
-    }
+    mark.textContent = "";
+    const kind = bodyKind();
+    if (bodyBox.disabled || !text.trim() || kind === "form") return;
     try {
       JSON.parse(text);
       mark.textContent = "Valid JSON";
       mark.classList.add("ok");
     } catch (err) {
+      if (kind !== "json") return;
       mark.textContent = `Not valid JSON: ${err.message}`;
       mark.classList.add("bad");
     }
   }
 
   function prettyPrint() {
+    editAsJson = true;
     try {
       bodyBox.value = JSON.stringify(JSON.parse(bodyBox.value), null, 2);
     } catch (err) {
@@ -320,6 +338,7 @@
     markJson();
   });
   bodyBox.addEventListener("input", markJson);
+  $("replay-headers").addEventListener("input", markJson); // a Content-Type typed or changed
   $("replay-resign").addEventListener("change", () => {
     const paste = $("replay-resign").value === "paste";
     $("replay-secret").hidden = !paste;

@@ -533,10 +533,25 @@
     if (!document.hidden) pollTimer = setTimeout(loadLog, busy ? FAST_POLL_MS : SLOW_POLL_MS);
   }
 
-  moreButton.addEventListener("click", () => {
+  /** Show older deliveries. While more remain, focus stays on the button; once it hides,
+      focus goes to the first newly shown delivery instead of falling to <body>. */
+  async function showMore() {
+    const before = new Set([...log.children].map((node) => node.dataset.deliveryId));
     shown += PAGE;
-    loadLog();
-  });
+    await loadLog();
+    if (!moreButton.hidden) return;
+    const active = document.activeElement;
+    if (active && active !== document.body && active !== moreButton) return;
+    const rows = [...log.children];
+    let lastOld = -1;
+    rows.forEach((node, index) => {
+      if (before.has(node.dataset.deliveryId)) lastOld = index;
+    });
+    const target = rows[lastOld + 1] || rows[rows.length - 1];
+    if (target) target.querySelector(":scope > summary").focus();
+  }
+
+  moreButton.addEventListener("click", showMore);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) loadLog();
   });
