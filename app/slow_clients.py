@@ -89,6 +89,11 @@ class ReadDeadlineThreads(ThreadWorker):
         if getattr(self, "_quitting", False):
             return
         self._quitting = True
+        if self.on_stop is not None:
+            # What waits stops waiting, as in a graceful stop: an open live page or `bin tail`
+            # (a pool thread in its websocket loop) kept the exit waiting for that thread until
+            # gunicorn killed the process 10 s later. Not in the handler itself: it takes locks.
+            threading.Thread(target=self.on_stop, name="hooklab-stop", daemon=True).start()
         Worker.handle_quit(self, sig, frame)
 
     def init_process(self) -> None:

@@ -140,7 +140,9 @@ def test_a_quick_stop_that_lands_inside_the_thread_pools_submit_does_not_hang():
     the pool down inside the signal handler, waiting for the lock `submit` held underneath it:
     the process hung until killed 10 s later, and the kill skipped handing back deliveries."""
     pool = ThreadPoolExecutor(1)
-    worker = SimpleNamespace(tpool=pool, alive=True, cfg=SimpleNamespace(worker_int=lambda w: None))
+    worker = SimpleNamespace(
+        tpool=pool, alive=True, on_stop=None, cfg=SimpleNamespace(worker_int=lambda w: None)
+    )
     exits = []
 
     def signal_inside_submit() -> None:
@@ -161,7 +163,42 @@ def test_a_quick_stop_that_lands_inside_the_thread_pools_submit_does_not_hang():
 def test_the_second_quick_stop_signal_does_not_cut_the_first_ones_exit_short():
     """Ctrl-C reaches the serving process twice: SIGINT from the terminal, then gunicorn's
     SIGQUIT. The second must not raise SystemExit again inside the first one's clean-up."""
-    worker = SimpleNamespace(alive=True, cfg=SimpleNamespace(worker_int=lambda w: None))
+    worker = SimpleNamespace(
+        alive=True, on_stop=None, cfg=SimpleNamespace(worker_int=lambda w: None)
+    )
     with pytest.raises(SystemExit):
         ReadDeadlineThreads.handle_quit(worker, signal.SIGINT, None)
     assert ReadDeadlineThreads.handle_quit(worker, signal.SIGQUIT, None) is None
+
+
+def test_ctrl_c_with_a_live_page_and_a_long_poll_open_ends_at_once(tmp_path):
+    # Ctrl-C reaches the whole process group. An open live page (or `bin tail`) held a pool
+    # thread in its websocket loop, and the serving process waited for it until gunicorn
+    # killed it 10 s later, skipping the hand-back of claimed deliveries.
+    served = start(tmp_path, "--db", str(tmp_path / "ctrl-c.db"))
+    try:
+        bin_row = requests.post(f"{served.url}/api/bins", json={}, timeout=10).json()
+        with ThreadPoolExecutor(1) as pool:
+            poll = pool.submit(
+                requests.get, f"{served.url}/api/bins/{bin_row['id']}/requests/wait?timeout=30",
+                timeout=40,
+            )  # fmt: skip
+            live = LiveSocket.connect(f"{served.ws_url}/ws/bins/{bin_row['id']}")
+            wait_for(
+                lambda: requests.get(f"{served.url}/api/health", timeout=5).json()["waiting"][
+                    "connections"
+                ] == 2,
+                what="both waiting",
+            )  # fmt: skip
+            served.signal(signal.SIGINT)
+            assert poll.result().status_code == 204
+            with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+                for _ in range(10):
+                    live.receive(timeout=1)
+            assert closed.value.reason == 1001
+        # Well before gunicorn's kill at 10 s: the serving process ended by itself.
+        assert served.process.wait(8) == 0
+    finally:
+        if served.process.poll() is None:
+            served.kill()
+    assert "Traceback" not in served.log()
