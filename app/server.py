@@ -8,6 +8,7 @@ the benchmarks, so every one of them gets the same header handling and read dead
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +96,16 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
         return
     config = gunicorn_config(settings, listen_fd)
     print(banner(settings), flush=True)
+    claim = _claim_database(settings.db)  # held (open) until the server ends
+    if claim is None:
+        print(
+            f"Warning: another `hooklab serve` is using {settings.db}. Each server counts its "
+            "bins' response rules on its own (a rule for the first N requests answers up to N "
+            "times on each), and both send webhook deliveries; to send deliveries faster, add "
+            "`hooklab worker` to one server instead.",
+            file=sys.stderr,
+            flush=True,
+        )
     from hooklab.app.slow_clients import read_deadline_notice
 
     if notice := read_deadline_notice():
@@ -121,6 +132,31 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
             stop_background(built[-1])
 
     run_gunicorn(load, config, lambda serving: start_background(built[-1]), stop)
+
+
+def _claim_database(db: str) -> int | bool | None:
+    """Mark `db` as served by this process, for the next `hooklab serve` on it to see.
+
+    An advisory lock (flock) on the database file itself, held by the file descriptor returned
+    (gunicorn's processes inherit it; it goes with the last of them). flock and the POSIX
+    locks SQLite takes do not meet on Linux. None: another server holds it. False: there is
+    nothing to mark (no such file could be made; the store reports that itself).
+    """
+    import fcntl
+
+    try:
+        fd = os.open(db, os.O_RDONLY | os.O_CREAT, 0o644)  # an empty file is a new database
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:  # a file system without flock
+        os.close(fd)
+        return False
+    return fd
 
 
 def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows

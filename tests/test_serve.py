@@ -15,6 +15,7 @@ import simple_websocket
 
 from hooklab.app.factory import open_store
 from hooklab.bin_server.bins import create_bin
+from tests.served import start
 
 
 def make_bin(tmp_path) -> str:
@@ -84,3 +85,27 @@ def test_unusable_database_is_one_clear_line(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
     assert str(not_a_db) in result.stderr
+
+
+def test_a_second_serve_on_the_same_database_is_warned(tmp_path):
+    # Two servers on one database keep separate rule counts and both deliver: a mistake more
+    # often than not (a forgotten server on another port), so the second one says so.
+    db = tmp_path / "shared.db"
+    for folder in ("one", "two", "three"):
+        (tmp_path / folder).mkdir()
+    first = start(tmp_path / "one", "--db", str(db))
+    try:
+        second = start(tmp_path / "two", "--db", str(db))
+        try:
+            assert requests.get(f"{second.url}/api/health", timeout=5).ok  # it still serves
+            assert f"another `hooklab serve` is using {db}" in second.log()
+        finally:
+            second.stop()
+        assert "another `hooklab serve`" not in first.log()
+    finally:
+        first.stop()
+    third = start(tmp_path / "three", "--db", str(db))  # the first one is gone: no warning
+    try:
+        assert "another `hooklab serve`" not in third.log()
+    finally:
+        third.stop()
