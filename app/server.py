@@ -144,6 +144,8 @@ def _claim_database(db: str) -> int | bool | None:
     """
     import fcntl
 
+    if not sys.platform.startswith("linux"):
+        return False  # elsewhere (BSD, macOS) flock may meet SQLite's locks: no mark, no warning
     try:
         fd = os.open(db, os.O_RDONLY | os.O_CREAT, 0o644)  # an empty file is a new database
     except OSError:
