@@ -20,6 +20,8 @@ Hooklab.binRules = (() => {
 
   let apiBase = "";
   let rules = [];
+  let wanted = null; // the rules as the last change asked for, shown until its save answers
+  let saving = Promise.resolve(); // the changes' saves, one after the other
   let counts = [];
   let forwarding = false;
 
@@ -119,7 +121,7 @@ Hooklab.binRules = (() => {
   function renderRules() {
     const list = $("rules-list");
     list.replaceChildren();
-    rules.forEach((rule, index) => {
+    (wanted || rules).forEach((rule, index) => {
       const spent = rule.times && (counts[index] || 0) >= rule.times;
       const remove = el("button", {
         type: "button",
@@ -127,7 +129,8 @@ Hooklab.binRules = (() => {
         text: "Remove",
         "aria-label": `Remove rule ${index + 1}`,
       });
-      remove.addEventListener("click", () => save(rules.filter((_, i) => i !== index)));
+      // This rule, not this position: a change still being saved may have moved it.
+      remove.addEventListener("click", () => change((current) => current.filter((r) => r !== rule)));
       list.append(
         el(
           "li",
@@ -186,15 +189,26 @@ Hooklab.binRules = (() => {
     box.hidden = !err;
   }
 
-  async function save(newRules) {
-    showError(null);
-    try {
-      rulesSaved(await api("PATCH", apiBase, { rules: newRules }), "Rules saved");
-      return true;
-    } catch (err) {
-      showError(err);
-      return false;
-    }
+  /** Apply `edit` to the rules shown, show the result at once and save it. Changes made in
+      quick succession (two presets clicked before the first save came back) each build on the
+      one before and are saved in order: each used to start from the rules last saved, and the
+      later save dropped the earlier one's rule. */
+  function change(edit) {
+    const newRules = edit(wanted || rules);
+    wanted = newRules;
+    renderRules();
+    saving = saving.then(async () => {
+      showError(null);
+      try {
+        const bin = await api("PATCH", apiBase, { rules: newRules });
+        if (wanted === newRules) wanted = null; // the last change: show the server's answer
+        rulesSaved(bin, "Rules saved");
+      } catch (err) {
+        wanted = null; // back to what the server holds, with the error beside it
+        renderRules();
+        showError(err);
+      }
+    });
   }
 
   /** Show a newer answered-by on a request's row (a sync forward that has finished). */
@@ -232,10 +246,10 @@ Hooklab.binRules = (() => {
     for (const button of document.querySelectorAll("[data-preset]")) {
       button.addEventListener("click", () => {
         const preset = PRESETS[button.dataset.preset];
-        if (preset) save([...rules, structuredClone(preset)]);
+        if (preset) change((current) => [...current, structuredClone(preset)]);
       });
     }
-    $("rules-clear").addEventListener("click", () => save([]));
+    $("rules-clear").addEventListener("click", () => change(() => []));
     $("rules-reset").addEventListener("click", async () => {
       try {
         rulesSaved(await api("POST", `${apiBase}/rules/reset`), "Counts reset");

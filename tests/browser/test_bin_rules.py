@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.app_receiver import AppReceiver
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +55,46 @@ def test_a_preset_in_one_click_and_the_badge_updates_live(page, live_server, scr
 
     page.locator("#rules-reset").click()
     expect(page.locator(".rule-row .rule-count")).to_have_text("answered 0")
+    assert page.js_errors == []
+
+
+def test_presets_clicked_before_the_first_save_returns_are_all_kept(page, live_server):
+    # Each click used to save the rules shown plus its preset, so the second save (sent
+    # before the first one's answer) dropped the first preset: two clicks, one rule.
+    created = live_server.create_bin()
+    open_settings(page, created["inspect_url"])
+    page.evaluate(
+        """() => {
+            const presets = document.querySelectorAll("[data-preset]");
+            presets[0].click();  // both in one task: no answer can come in between
+            presets[1].click();
+            presets[2].click();
+        }"""
+    )
+    expect(page.locator(".rule-row")).to_have_count(3)
+    bin_url = f"{live_server.url}/api/bins/{created['id']}"
+    wait_for(
+        lambda: len(requests.get(bin_url, timeout=5).json()["rules"]) == 3,
+        what="the three presets saved",
+    )
+    shown = requests.get(bin_url, timeout=5).json()
+    page.evaluate(
+        """() => {
+            // Both buttons as the person saw them, before the first click changed the list.
+            const first = document.querySelector('[aria-label="Remove rule 1"]');
+            const second = document.querySelector('[aria-label="Remove rule 2"]');
+            first.click();
+            second.click();
+        }"""
+    )
+    expect(page.locator(".rule-row")).to_have_count(1)
+    wait_for(
+        lambda: len(requests.get(bin_url, timeout=5).json()["rules"]) == 1,
+        what="both removals saved",
+    )
+    kept = requests.get(bin_url, timeout=5).json()["rules"]
+    assert [r["name"] for r in kept] == [shown["rules"][2]["name"]]
+    expect(page.locator(".rule-row .rule-name")).to_have_text(shown["rules"][2]["name"])
     assert page.js_errors == []
 
 
