@@ -96,8 +96,7 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
         return
     config = gunicorn_config(settings, listen_fd)
     print(banner(settings), flush=True)
-    claim = _claim_database(settings.db)  # held (open) until the server ends
-    if claim is None:
+    if _served_elsewhere(settings.db):
         print(
             f"Warning: another `hooklab serve` is using {settings.db}. Each server counts its "
             "bins' response rules on its own (a rule for the first N requests answers up to N "
@@ -134,31 +133,29 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
     run_gunicorn(load, config, lambda serving: start_background(built[-1]), stop)
 
 
-def _claim_database(db: str) -> int | bool | None:
-    """Mark `db` as served by this process, for the next `hooklab serve` on it to see.
+def _served_elsewhere(db: str) -> bool:
+    """Whether another `hooklab serve` serves `db`; if not, this process marks it as served.
 
-    An advisory lock (flock) on the database file itself, held by the file descriptor returned
-    (gunicorn's processes inherit it; it goes with the last of them). flock and the POSIX
-    locks SQLite takes do not meet on Linux. None: another server holds it. False: there is
-    nothing to mark (no such file could be made; the store reports that itself).
+    The mark is an advisory lock (flock) on the database file itself, on a descriptor left open
+    for the server's life (gunicorn's processes inherit it; the lock goes with the last of
+    them). flock and the POSIX locks SQLite takes do not meet on Linux; elsewhere (BSD, macOS)
+    they may, so there is no mark and no warning. A file that cannot be opened is the store's
+    to report.
     """
     import fcntl
 
     if not sys.platform.startswith("linux"):
-        return False  # elsewhere (BSD, macOS) flock may meet SQLite's locks: no mark, no warning
+        return False
     try:
         fd = os.open(db, os.O_RDONLY | os.O_CREAT, 0o644)  # an empty file is a new database
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as exc:  # held elsewhere, or a file system without flock
         os.close(fd)
-        return None
-    except OSError:  # a file system without flock
-        os.close(fd)
-        return False
-    return fd
+        return isinstance(exc, BlockingIOError)
+    return False
 
 
 def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows

@@ -16,6 +16,7 @@ from hooklab.cli.common import (
     human_size,
     json_option,
     json_text,
+    open_live,
     print_fields,
     print_json,
     print_table,
@@ -693,20 +694,10 @@ def bin_tail(
         # On stderr in both modes: with --json, stdout holds requests only.
         click.echo(f"Lost the live stream; trying again in {pause:g} s…", err=True)
         time.sleep(pause)
-        try:
-            again = LiveSocket.connect(
-                client.live_url(bin_id, after), headers=client.auth_headers()
-            )
-        except simple_websocket.ConnectionError as exc:
-            if exc.status_code in (401, 403):  # trying again will not help
-                raise HooklabError(
-                    f"the server refused the live stream ({exc.status_code}): check --token"
-                ) from None
-            return None
-        except Exception:  # refused, reset, or closed mid-handshake (wsproto's errors)
-            return None
-        failures = 0
-        click.echo("Live again; requests that came meanwhile follow.", err=True)
+        again = open_live(client, bin_id, after)
+        if again is not None:
+            failures = 0
+            click.echo("Live again; requests that came meanwhile follow.", err=True)
         return again
 
     try:

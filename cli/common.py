@@ -16,6 +16,7 @@ from hooklab.client.http import (
     DEFAULT_SERVER,
     Client,
     HooklabError,
+    LiveSocket,
     ServerUrlError,
     bin_id_problem,
     parse_json_text,
@@ -25,6 +26,24 @@ from hooklab.client.http import (
 
 # Pauses before each new try when a live stream is lost (`listen`, `bin tail`), then 5 s.
 RECONNECT_S = (0.5, 1, 2, 5)
+
+
+def open_live(client: Client, bin_id: str, after: int) -> LiveSocket | None:
+    """A bin's live stream from request id `after` (`listen`, `bin tail` getting a lost stream
+    back), or None when it cannot be opened now (to be tried again after a pause). A refused
+    token is a HooklabError: trying again will not help."""
+    import simple_websocket
+
+    try:
+        return LiveSocket.connect(client.live_url(bin_id, after), headers=client.auth_headers())
+    except simple_websocket.ConnectionError as exc:
+        if exc.status_code in (401, 403):
+            raise HooklabError(
+                f"the server refused the live stream ({exc.status_code}): check --token"
+            ) from None
+        return None
+    except Exception:  # refused, reset, or closed mid-handshake (wsproto's errors)
+        return None
 
 
 class UsageProblem(click.ClickException):

@@ -14,8 +14,15 @@ from urllib.parse import urlsplit
 
 import click
 
-from hooklab.cli.common import BIN_ID, RECONNECT_S, Number, json_option, with_client
-from hooklab.client.http import Client, HooklabError, LiveSocket, replay
+from hooklab.cli.common import (
+    BIN_ID,
+    RECONNECT_S,
+    Number,
+    json_option,
+    open_live,
+    with_client,
+)
+from hooklab.client.http import Client, HooklabError, replay
 from hooklab.shared.store import MAX_ROW_ID
 
 
@@ -98,16 +105,8 @@ def follow(
     failures = 0
     while True:
         url = client.live_url(bin_id, after)
-        try:
-            ws = LiveSocket.connect(url, headers=client.auth_headers())
-        except simple_websocket.ConnectionError as exc:
-            if exc.status_code in (401, 403):  # trying again will not help
-                raise HooklabError(
-                    f"the server refused the live stream ({exc.status_code}): check --token"
-                ) from None
-            failures = _wait_to_reconnect(failures, as_json, url)
-            continue
-        except Exception:  # refused, reset, or closed mid-handshake (wsproto's errors)
+        ws = open_live(client, bin_id, after)
+        if ws is None:
             failures = _wait_to_reconnect(failures, as_json, url)
             continue
         failures = 0

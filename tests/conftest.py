@@ -51,6 +51,12 @@ class LiveServer(RunningServer):
         response.raise_for_status()
         return response.json()
 
+    def add_webhook(self, **fields) -> dict:
+        """Add a webhook through the API; returns its JSON."""
+        response = requests.post(f"{self.url}/api/webhooks", json=fields, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
 
 def start_live_server(settings: Settings) -> LiveServer:
     """Serve Hooklab with `settings` on a free port, delivery workers running."""

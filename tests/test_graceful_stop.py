@@ -39,6 +39,11 @@ def left_behind(db) -> tuple[int, int]:
     return claimed, unfinished
 
 
+def waiting(served) -> int:
+    """How many connections wait on the server now (long polls, live pages, delayed answers)."""
+    return requests.get(f"{served.url}/api/health", timeout=5).json()["waiting"]["connections"]
+
+
 def fire_many(base: str, receiver_url: str) -> None:
     webhook = {"name": "Slow", "url": receiver_url, "event": "*", "timeout_s": 5}
     assert requests.post(f"{base}/api/webhooks", json=webhook, timeout=10).status_code == 201
@@ -111,12 +116,7 @@ def test_sigterm_answers_what_waits_before_the_server_ends(tmp_path):
                 timeout=40,
             )  # fmt: skip
             live = LiveSocket.connect(f"{served.ws_url}/ws/bins/{polled['id']}")
-            wait_for(
-                lambda: requests.get(f"{served.url}/api/health", timeout=5).json()["waiting"][
-                    "connections"
-                ] == 3,
-                what="all three waiting",
-            )  # fmt: skip
+            wait_for(lambda: waiting(served) == 3, what="all three waiting")
             started = time.monotonic()
             served.process.send_signal(signal.SIGTERM)
             assert answer.result().status_code == 201
@@ -184,12 +184,7 @@ def test_ctrl_c_with_a_live_page_and_a_long_poll_open_ends_at_once(tmp_path):
                 timeout=40,
             )  # fmt: skip
             live = LiveSocket.connect(f"{served.ws_url}/ws/bins/{bin_row['id']}")
-            wait_for(
-                lambda: requests.get(f"{served.url}/api/health", timeout=5).json()["waiting"][
-                    "connections"
-                ] == 2,
-                what="both waiting",
-            )  # fmt: skip
+            wait_for(lambda: waiting(served) == 2, what="both waiting")
             served.signal(signal.SIGINT)
             assert poll.result().status_code == 204
             with pytest.raises(simple_websocket.ConnectionClosed) as closed:

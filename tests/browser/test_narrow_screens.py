@@ -35,11 +35,7 @@ def test_home_fits_a_phone(phone, live_server):
 
 def test_webhooks_fit_a_phone(phone, live_server):
     target = live_server.create_bin()
-    webhook = requests.post(
-        f"{live_server.url}/api/webhooks",
-        json={"name": "Narrow", "url": target["url"], "event": "payment_received"},
-        timeout=5,
-    ).json()
+    webhook = live_server.add_webhook(name="Narrow", url=target["url"], event="payment_received")
     phone.goto(live_server.url + "/webhooks")
     expect(phone.locator(".events-table")).to_be_visible()
     assert_no_sideways_scroll(phone)

@@ -16,11 +16,9 @@ pytestmark = pytest.mark.browser
 
 def test_show_older_deliveries_moves_focus_to_the_first_new_delivery(page, live_server):
     target = live_server.create_bin()
-    webhook = requests.post(
-        f"{live_server.url}/api/webhooks",
-        json={"name": "Many deliveries", "url": target["url"], "event": "payment_received"},
-        timeout=5,
-    ).json()
+    webhook = live_server.add_webhook(
+        name="Many deliveries", url=target["url"], event="payment_received"
+    )
     # One more than a page of the log (25): the button shows, and one press shows them all.
     for _ in range(26):
         sent = requests.post(f"{live_server.url}/api/webhooks/{webhook['id']}/test", timeout=10)
