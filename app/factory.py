@@ -16,7 +16,6 @@ from hooklab.shared import errors, security
 from hooklab.shared.context import get_notifier, get_stopping
 from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store
-from hooklab.shared.websocket import sock
 
 PACKAGE_ROOT = Path(hooklab.shared.__file__).resolve().parent.parent
 
@@ -40,7 +39,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Callables run once the serving process is up (delivery workers); see app/server.py.
     app.extensions["hooklab.background"] = []
 
-    sock.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     web.init_app(app)

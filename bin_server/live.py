@@ -17,7 +17,6 @@ import time
 from collections import deque
 
 from flask import Blueprint, Flask, current_app, request
-from simple_websocket import ConnectionClosed
 
 from hooklab.bin_server.bins import get_bin_row, looks_like_bin_id
 from hooklab.bin_server.captured import SUMMARY_COLUMNS, summary
@@ -160,6 +159,8 @@ def _close(ws, **reason) -> None:
 @sock.route("/ws/bins/<bin_id>", bp=bp)
 def stream_bin(ws, bin_id: str) -> None:
     """Send every request with id > after, then new ones as they arrive, until either side stops."""
+    from simple_websocket import ConnectionClosed  # imported with the socket's first use
+
     whole_frames(ws)  # our frames and simple-websocket's pings, never interleaved
     app = current_app._get_current_object()
     store, settings = get_store(app), get_settings(app)

@@ -17,13 +17,13 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource, Unresolvable
-from referencing.jsonschema import DRAFT202012
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry, Resource
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Marks the `unevaluatedProperties: false` added to find unexpected keys, so that only those
@@ -51,17 +51,29 @@ class UnusableSchema(InvalidSchema):
 
 def _refuse_retrieval(uri: str) -> Resource:
     """The registry's way to fetch what a schema names: never (no URL, no file)."""
+    from referencing.exceptions import NoSuchResource
+
     raise NoSuchResource(ref=uri)
 
 
-# Without a registry, jsonschema fetches what a `$ref` names (http://, file://) with urlopen.
-# Through this one, whatever is not in the schema itself is simply not found.
-NO_RETRIEVAL: Registry = Registry(retrieve=_refuse_retrieval)
+@cache
+def no_retrieval() -> Registry:
+    """The registry every check uses: whatever is not in the schema itself is simply not found.
+
+    Without one, jsonschema fetches what a `$ref` names (http://, file://) with urlopen.
+    jsonschema is imported on first use, not when the server starts (it is a tenth of the
+    start-up's imports: docs/benchmarks.md).
+    """
+    from referencing import Registry
+
+    return Registry(retrieve=_refuse_retrieval)
 
 
 def compile_validator(schema: Any) -> Draft202012Validator:
     """A draft 2020-12 validator for `schema` that never fetches anything its `$ref`s name."""
-    return Draft202012Validator(schema, registry=NO_RETRIEVAL)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema, registry=no_retrieval())
 
 
 def derive_schema(example: dict[str, Any], optional: Iterable[str] = ()) -> dict[str, Any]:
@@ -125,6 +137,8 @@ class SchemaValidity:
     """
 
     def __init__(self) -> None:
+        from jsonschema import Draft202012Validator
+
         self.validator = compile_validator(Draft202012Validator.META_SCHEMA)
         self.known_good: set[str] = set()
 
@@ -144,7 +158,7 @@ class SchemaValidity:
             alone = self._alone(node, path, stack)
             key = json.dumps(alone, sort_keys=True, default=repr)
             if key not in self.known_good:
-                error = best_match(self.validator.iter_errors(alone))
+                error = _best_match(self.validator.iter_errors(alone))
                 if error is not None:
                     where = pointer([*path, *error.path]) or "/"
                     raise InvalidSchema(f"at {where}: {_short(error.message)}")
@@ -242,7 +256,7 @@ def schema_problem(schema: Any) -> str | None:
             where = f"at {pointer([*path, key])}: {key} {_short(repr(ref))}"
             try:
                 target = resolver.lookup(ref).contents
-            except Unresolvable:
+            except _unresolvable():
                 return f"{where} does not resolve"
             if isinstance(target, dict) and id(target) in nodes:
                 targets.append(id(target))
@@ -259,8 +273,10 @@ def schema_problem(schema: Any) -> str | None:
 
 def _positions(schema: dict[str, Any]) -> dict[int, tuple[dict[str, Any], tuple[Any, ...], Any]]:
     """Each schema object of `schema` by id: the object, its path, and its `$ref` resolver."""
+    from referencing.jsonschema import DRAFT202012
+
     root = DRAFT202012.create_resource(schema)
-    stack = [(schema, (), NO_RETRIEVAL.resolver_with_root(root))]
+    stack = [(schema, (), no_retrieval().resolver_with_root(root))]
     found: dict[int, tuple[dict[str, Any], tuple[Any, ...], Any]] = {}
     while stack:
         node, path, resolver = stack.pop()
@@ -357,7 +373,7 @@ class Checker:
         try:
             problems = list(_problems(self.validator.iter_errors(payload)))
             warnings = _unexpected_keys(self.strict.iter_errors(payload), problems)
-        except Unresolvable as exc:  # a safety net: for_schema resolved every $ref already
+        except _unresolvable() as exc:  # a safety net: for_schema resolved every $ref already
             return self._unusable(f"a reference does not resolve ({_short(str(exc))})")
         except re.error as exc:
             return self._unusable(f"a pattern is not a valid regular expression ({exc})")
@@ -394,7 +410,7 @@ def describe(error: ValidationError) -> str:
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
         return f"expected {wanted}, got {JSON_TYPES.get(type(error.instance), 'a value')}"
     if error.validator in ("oneOf", "anyOf") and error.context:
-        deepest = best_match(error.context)
+        deepest = _best_match(error.context)
         inner = f"{pointer(deepest.absolute_path) or '/'}: {describe(deepest)}"
         return f"matches none of the allowed shapes ({error.validator}; closest: {inner})"
     if error.validator == "enum":
@@ -402,6 +418,19 @@ def describe(error: ValidationError) -> str:
     if error.validator == "const":
         return f"must be {_short(repr(error.validator_value))}"
     return _short(error.message)
+
+
+def _unresolvable() -> type[Exception]:
+    """The error of a `$ref` that does not resolve (referencing, imported on first use)."""
+    from referencing.exceptions import Unresolvable
+
+    return Unresolvable
+
+
+def _best_match(errors: Iterable[ValidationError]) -> ValidationError | None:
+    from jsonschema.exceptions import best_match
+
+    return best_match(errors)
 
 
 def _short(text: str) -> str:

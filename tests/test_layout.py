@@ -125,3 +125,25 @@ def test_the_client_starts_without_flask():
     code = "import sys, hooklab.client.http; print('flask' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_server_starts_without_the_schema_and_websocket_libraries(tmp_path):
+    # jsonschema (with referencing, attrs) and flask-sock (with simple-websocket, wsproto,
+    # h11) were two fifths of the serving process's imports (docs/benchmarks.md, start-up):
+    # they load on the first schema check and the first websocket, not at start.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hooklab.app.factory import create_app, start_background, stop_background\n"
+        "from hooklab.shared.settings import Settings\n"
+        f"app = create_app(Settings({{'db': {str(tmp_path / 'h.db')!r}}}))\n"
+        "start_background(app)\n"
+        "assert app.test_client().get('/api/health').status_code == 200\n"
+        "stop_background(app)\n"
+        "late = ('jsonschema', 'referencing', 'flask_sock', 'simple_websocket', 'wsproto', 'h11')\n"
+        "print(sorted(name for name in late if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
