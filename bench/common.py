@@ -133,6 +133,25 @@ def temp_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+SETUP_INDEX_BATCH = 5_000  # requests indexed per transaction while setting up
+
+
+def index_for_setup(db: str) -> float:
+    """Bring the search index of `db` up to date (what the server's indexer would do); returns
+    the seconds. Set-up only: 5,000 requests a transaction where the indexer takes 100 (to hold
+    the write lock briefly while captures wait), which halves the time (bench/search.py times
+    the indexer's own rate, on a sample)."""
+    from hooklab.app.factory import open_store
+    from hooklab.bin_server.search_index import index_batch
+
+    started = time.monotonic()
+    store = open_store(db)
+    while index_batch(store, SETUP_INDEX_BATCH):
+        pass
+    store.close()
+    return time.monotonic() - started
+
+
 def new_bin(db: str, **columns) -> str:
     """Create a bin directly in the store at `db`; returns its id."""
     from hooklab.app.factory import open_store

@@ -30,7 +30,6 @@ import common  # noqa: E402
 BINS = 1000
 CONNECTIONS = 16
 TIMED_GETS = 40
-SETUP_INDEX_BATCH = 5_000  # requests indexed per transaction while setting up
 
 FILL = """
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
@@ -64,22 +63,6 @@ def fill(db: str, total: int) -> list[str]:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return bin_ids
-
-
-def index(db: str) -> float:
-    """Bring the search index up to date (what the server's indexer would do); returns the
-    seconds. Set-up only: 5,000 requests a transaction where the indexer takes 100 (to hold the
-    write lock briefly while captures wait), which halves the time (bench/search.py times the
-    indexer's own rate)."""
-    from hooklab.app.factory import open_store
-    from hooklab.bin_server.search_index import index_batch
-
-    started = time.monotonic()
-    store = open_store(db)
-    while index_batch(store, SETUP_INDEX_BATCH):
-        pass
-    store.close()
-    return time.monotonic() - started
 
 
 def timed_gets(url: str, count: int = TIMED_GETS) -> dict:
@@ -128,7 +111,7 @@ def main(seconds: int = 10, rounds: int = 2, total: int = 1_000_000) -> dict:
         # indexer keeps up once captures pause): index this one before anything is timed, or
         # the server spends the timed runs indexing a backlog of 1,000,000 instead.
         started = time.monotonic()
-        index_s = index(full_db)
+        index_s = common.index_for_setup(full_db)
         size_mb = Path(full_db).stat().st_size / 1e6
         print(
             f"store: {total} requests in {BINS} bins, {size_mb:.0f} MB, filled in {fill_s:.0f} s,"
