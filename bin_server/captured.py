@@ -102,7 +102,11 @@ def request_url(row: dict, headers: list, base_url: str, trust_host: bool = True
     """The capture URL as the client asked for it: its Host (when sane), path and query."""
     base = base_url.rstrip("/")
     if trust_host:
-        host = next((v for n, v in headers if n.lower() == "host"), None)
+        host = None
+        for name, value in headers:
+            if len(name) == 4 and name.lower() == "host":
+                host = value
+                break
         if host and SAFE_HOST.match(host):
             scheme = base.split("://", 1)[0] if "://" in base else "http"
             base = f"{scheme}://{host}"
@@ -115,6 +119,8 @@ def request_url(row: dict, headers: list, base_url: str, trust_host: bool = True
 def parse_query(query_string: str) -> dict[str, list[str]]:
     """The query string as name → list of values, in order, blank values kept."""
     out: dict[str, list[str]] = {}
+    if not query_string:  # most captures: no query (a list of 1,000 asks 1,000 times)
+        return out
     for name, value in parse_qsl(query_string, keep_blank_values=True):
         out.setdefault(name, []).append(value)
     return out
