@@ -133,6 +133,34 @@ def temp_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# Set by run_all.py for one run: a folder where a benchmark leaves a database it set up for a
+# later one (store_scale's 1,000,000 requests, indexed, for search), so it is built once.
+SHARED_ENV = "HOOKLAB_BENCH_SHARED"
+
+
+def full_store_name(total: int) -> str:
+    """The name store_scale keeps its store of `total` requests under (1,000 bins, 120-byte
+    bodies, indexed for search)."""
+    return f"full-store-{total}.db"
+
+
+def keep_for_later(db: str, name: str) -> None:
+    """Copy `db` (closed, its WAL checkpointed away) for a later benchmark of this run."""
+    folder = os.environ.get(SHARED_ENV)
+    if folder:
+        shutil.copyfile(db, Path(folder) / name)
+
+
+def take_kept(name: str, db: str) -> bool:
+    """Copy what an earlier benchmark of this run kept as `name` to `db`; False if nothing."""
+    folder = os.environ.get(SHARED_ENV)
+    kept = Path(folder) / name if folder else None
+    if kept is None or not kept.exists():
+        return False
+    shutil.copyfile(kept, db)
+    return True
+
+
 SETUP_INDEX_BATCH = 5_000  # requests indexed per transaction while setting up
 
 

@@ -69,6 +69,25 @@ def run(names: list[str], note: str) -> dict:
     crashed = {n: e for n, e in (previous.get("crashed") or {}).items() if n not in names}
     info = common.machine()
     started = time.monotonic()
+    with common.temp_dir() as shared:
+        os.environ[common.SHARED_ENV] = str(shared)  # databases one benchmark sets up for another
+        try:
+            run_each(names, everything, results, crashed)
+        finally:
+            os.environ.pop(common.SHARED_ENV, None)
+    info["duration_s"] = time.monotonic() - started
+    info["date"] = now_utc()
+    info["note"] = note
+    info["ran"] = names
+    ordered = {n: results[n] for n in report.NAMES if n in results}
+    ordered.update({n: r for n, r in results.items() if n not in ordered})
+    return {"machine": info, "results": ordered, "crashed": crashed}
+
+
+def run_each(names: list[str], everything: dict, results: dict, crashed: dict) -> None:
+    """Run each benchmark of `names` in turn, into `results` (or `crashed`)."""
+    import common
+
     for name in names:
         print(f"== {name}", flush=True)
         # How busy the machine is as each benchmark starts (ours are idle then), and after.
@@ -84,13 +103,6 @@ def run(names: list[str], note: str) -> dict:
             continue
         load.update(after=os.getloadavg()[0], duration_s=time.monotonic() - began)
         results[name] = {**result, "load": load}
-    info["duration_s"] = time.monotonic() - started
-    info["date"] = now_utc()
-    info["note"] = note
-    info["ran"] = names
-    ordered = {n: results[n] for n in report.NAMES if n in results}
-    ordered.update({n: r for n, r in results.items() if n not in ordered})
-    return {"machine": info, "results": ordered, "crashed": crashed}
 
 
 def main() -> int:

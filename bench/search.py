@@ -11,8 +11,9 @@
    - `api`: `GET /api/bins/<id>/requests?q=` on `hooklab serve` (the whole request, with the
      match snippets), sequential, after a warm-up.
 2. The same with `--stored N` more requests (120-byte bodies, 1,000 other bins) in the store,
-   indexed first (the server's indexer timed on the first 100,000 for its rate, the rest
-   indexed in bigger set-up batches).
+   indexed first. Under run_all.py that is store_scale's store, copied, with the searched bin
+   added (built once a run); alone, they are added here (the server's indexer timed on the
+   first 100,000 for its rate, the rest indexed in bigger set-up batches).
 3. Capture throughput (wrk, 16 connections, as bench/capture.py) with the search index on
    (the default) against `--search-index off`, 120-byte and 10 KB bodies, in alternating
    rounds; and how long the indexer then takes to catch up with what a round captured.
@@ -279,6 +280,43 @@ def measure_capture(folder: Path, seconds: int, rounds: int) -> dict:
     return out
 
 
+def with_stored(folder: Path, db: str, bin_id: str, stored: int) -> tuple[dict, str, str]:
+    """A store holding the searched bin and `stored` more requests, indexed: (figures, the
+    database, the searched bin's id there).
+
+    Under run_all.py, store_scale's store (the same size: 120-byte bodies over 1,000 bins,
+    indexed) is copied and the searched bin added to it; alone, `db` gets `stored` more.
+    """
+    started = time.monotonic()
+    kept_db = str(folder / "stored.db")
+    if common.take_kept(common.full_store_name(stored), kept_db):
+        kept_bin, _ = fill_bin(kept_db)  # the same requests, seeded: the same searches apply
+        figures = {"requests": stored, "from": "store_scale", "indexer": None}
+        figures["index_s"] = round(common.index_for_setup(kept_db), 1)
+        db, bin_id = kept_db, kept_bin
+        print(f"search: store_scale's {stored} requests, copied, and the searched bin added")
+    else:
+        figures = {
+            "requests": stored,
+            "from": "built here",
+            "fill_s": round(fill_others(db, stored), 1),
+        }
+        indexer = indexer_rate(db)
+        figures["indexer"] = indexer
+        figures["index_s"] = round(indexer["seconds"] + common.index_for_setup(db), 1)
+        print(
+            f"search: {stored} more requests stored in {figures['fill_s']:.0f} s, indexed in "
+            f"{figures['index_s']:.0f} s; the server's indexer alone: {indexer['per_s']} "
+            f"requests/s (the first {indexer['requests']})"
+        )
+    wal = Path(db + "-wal")  # gone when the last connection closed it
+    figures["db_mb"] = round(
+        (Path(db).stat().st_size + (wal.stat().st_size if wal.exists() else 0)) / 1e6
+    )
+    figures["set_up_s"] = round(time.monotonic() - started, 1)
+    return figures, db, bin_id
+
+
 def main(stored: int, seconds: int, rounds: int, skip_capture: bool) -> dict:
     """Run the benchmark; returns (and saves) its result."""
     result: dict = {"machine": common.machine(), "requests": REQUESTS, "body_bytes": BODY_BYTES}
@@ -290,26 +328,10 @@ def main(stored: int, seconds: int, rounds: int, skip_capture: bool) -> dict:
             url = f"{server.url}/api/bins/{bin_id}/requests"
             result["bin_only"] = measure_searches(db, bin_id, searches, url)
         if stored:
-            fill_s = fill_others(db, stored)
-            indexer = indexer_rate(db)
-            index_s = indexer["seconds"] + common.index_for_setup(db)
-            wal = Path(db + "-wal")  # gone when the last connection closed it
-            size_mb = (Path(db).stat().st_size + (wal.stat().st_size if wal.exists() else 0)) / 1e6
-            print(f"search: {stored} more requests stored in {fill_s:.0f} s ({size_mb:.0f} MB)")
-            result["stored"] = {
-                "requests": stored,
-                "fill_s": round(fill_s),
-                "index_s": round(index_s),
-                "indexer": indexer,
-                "db_mb": round(size_mb),
-            }
-            print(
-                f"search: indexed them in {index_s:.0f} s; the server's indexer alone: "
-                f"{indexer['per_s']:.0f} requests/s (the first {indexer['requests']})"
-            )
-            with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
-                url = f"{server.url}/api/bins/{bin_id}/requests"
-                result["with_stored"] = measure_searches(db, bin_id, searches, url)
+            result["stored"], stored_db, stored_bin = with_stored(folder, db, bin_id, stored)
+            with common.running(common.hooklab_serve(stored_db, port), port, "/api/health") as srv:
+                url = f"{srv.url}/api/bins/{stored_bin}/requests"
+                result["with_stored"] = measure_searches(stored_db, stored_bin, searches, url)
         if not skip_capture:
             common.ensure_wrk()
             result["capture"] = measure_capture(folder, seconds, rounds)
