@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -145,9 +146,14 @@ def full_store_name(total: int) -> str:
 
 
 def keep_for_later(db: str, name: str) -> None:
-    """Copy `db` (closed, its WAL checkpointed away) for a later benchmark of this run."""
+    """Copy `db` (no one writing to it) for a later benchmark of this run."""
     folder = os.environ.get(SHARED_ENV)
     if folder:
+        conn = sqlite3.connect(db)
+        try:  # all of it in the main file, so that a copy of that file is the whole store
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            conn.close()
         shutil.copyfile(db, Path(folder) / name)
 
 

@@ -33,6 +33,7 @@ import random
 import sqlite3
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import requests
@@ -290,6 +291,10 @@ def with_stored(folder: Path, db: str, bin_id: str, stored: int) -> tuple[dict, 
     started = time.monotonic()
     kept_db = str(folder / "stored.db")
     if common.take_kept(common.full_store_name(stored), kept_db):
+        with closing(sqlite3.connect(kept_db)) as conn:
+            held = conn.execute("SELECT count(*) FROM captured_requests").fetchone()[0]
+        if held != stored:  # never measure a smaller store than the page says
+            raise RuntimeError(f"store_scale's store holds {held} requests, not {stored}")
         kept_bin, _ = fill_bin(kept_db)  # the same requests, seeded: the same searches apply
         figures = {"requests": stored, "from": "store_scale", "indexer": None}
         figures["index_s"] = round(common.index_for_setup(kept_db), 1)

@@ -110,9 +110,8 @@ def main(seconds: int = 10, rounds: int = 2, total: int = 1_000_000) -> dict:
         # A store that grew through the capture path is indexed for search as it goes (the
         # indexer keeps up once captures pause): index this one before anything is timed, or
         # the server spends the timed runs indexing a backlog of 1,000,000 instead.
-        started = time.monotonic()
         index_s = common.index_for_setup(full_db)
-        # Before anything else writes to it: bench/search.py stores it too (one build a run).
+        # Kept before anything else writes to it: bench/search.py copies it (one build a run).
         common.keep_for_later(full_db, common.full_store_name(total))
         size_mb = Path(full_db).stat().st_size / 1e6
         print(
