@@ -84,6 +84,11 @@ def search_table(bin_id: str) -> str:
     return SEARCH_TABLES[zlib.crc32(bin_id.encode("utf-8", "replace")) % SEARCH_SHARDS]
 
 
+# The search index's tokenizer, as m003 created its tables (bin_server/search.py splits words
+# the same way).
+SEARCH_TOKENIZER = "unicode61 remove_diacritics 0"
+
+
 @migrations()
 def m003_request_search(db: Database) -> None:
     # The full-text index of what `q` searches, written by bin_server/search_index.py in the

@@ -19,18 +19,18 @@ import fnmatch
 import json
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable
+from functools import cache
+from itertools import chain
 from urllib.parse import unquote, unquote_plus
 
 from hooklab.bin_server import captured
-from hooklab.bin_server.schema import search_table
+from hooklab.bin_server.schema import SEARCH_TOKENIZER, search_table
 from hooklab.shared.store import rows
 
 # A quoted phrase (its closing quote may be missing) or a run of anything but spaces.
 TERM = re.compile(r'"([^"]*)"?|(\S+)')
-# A letter or digit: what the index's tokenizer keeps as part of a word.
-WORD = re.compile(r"[^\W_]+")
-WORD_CHAR = re.compile(r"[^\W_]")
 SEARCHED_COLUMNS = "{subpath query headers body}"
 SNIPPET_CONTEXT = 40  # characters shown either side of a match
 BATCH = 200  # rows read at a time when matching here
@@ -46,11 +46,65 @@ BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream
 Term = tuple[list[str], bool]  # the words of a term, and whether the last is a prefix
 
 
+@cache
+def _kept_marks() -> str:
+    r"""The combining marks the index's tokenizer keeps inside a word, as a regex class body.
+
+    A word is letters and digits (`[^\W_]`) and, as FTS5's unicode61 has it, 809 combining
+    marks: the combining accents (`cafe` + U+0301, text in NFD, is one word) and marks of
+    scripts newer than its Unicode 6.1 tables; it splits words at the others (Devanagari's
+    vowel signs, Arabic's vowel marks), as `[\W_]` does. Python's `\w` has no marks, so a word
+    with a kept mark was two words here and one in the index: found before indexing and not
+    after, or the other way round. Which marks are kept is asked of SQLite itself, once, on
+    the first search (~0.1 s).
+    """
+    marks = [
+        chr(code)
+        for code in chain(range(0x300, 0x30000), range(0xE0100, 0xE01F0))
+        if unicodedata.category(chr(code)).startswith("M")
+    ]
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{SEARCH_TOKENIZER}')")
+        conn.executemany("INSERT INTO t (x) VALUES (?)", [(f"a{mark}a",) for mark in marks])
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'row')")
+        found = conn.execute("SELECT term FROM v").fetchall()
+        kept = sorted(ord(term[1]) for (term,) in found if len(term) == 3)
+    finally:
+        conn.close()
+    spans: list[list[int]] = []
+    for code in kept:  # runs of consecutive marks as ranges: a shorter class
+        if spans and spans[-1][1] == code - 1:
+            spans[-1][1] = code
+        else:
+            spans.append([code, code])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" if a < b else f"\\U{a:08x}" for a, b in spans)
+
+
+@cache
+def word_patterns() -> tuple[str, str]:
+    """Regex pieces for one word character and one separator character, as the index splits."""
+    marks = _kept_marks()
+    if not marks:
+        return r"[^\W_]", r"[\W_]"
+    return rf"(?:[^\W_]|[{marks}])", rf"(?:(?![{marks}])[\W_])"
+
+
+@cache
+def _word() -> re.Pattern:
+    return re.compile(word_patterns()[0] + "+")
+
+
+@cache
+def _word_char() -> re.Pattern:
+    return re.compile(word_patterns()[0])
+
+
 def terms(q: str) -> list[Term]:
     """The words of each term of `q`, and whether the last word may be a prefix (not quoted)."""
     found = []
     for phrase, bare in TERM.findall(q or ""):
-        words = WORD.findall(phrase if phrase else bare)
+        words = _word().findall(phrase if phrase else bare)
         if words:
             found.append((words, not phrase))
     return found
@@ -98,10 +152,11 @@ class Matcher:
 
     def __init__(self, found: list[Term]) -> None:
         self.terms = []
+        word, separator = word_patterns()
         for words, prefix in found:
             lowered = [w.lower() for w in words]
-            rest = "".join(r"[\W_]+" + re.escape(w) for w in lowered[1:])
-            end = "" if prefix else r"(?![^\W_])"
+            rest = "".join(separator + "+" + re.escape(w) for w in lowered[1:])
+            end = "" if prefix else f"(?!{word})"
             follow = re.compile(rest + end) if rest or end else None
             self.terms.append((lowered[0], follow))
 
@@ -111,7 +166,7 @@ class Matcher:
         lowered = text.lower() if lowered is None else lowered
         position = lowered.find(first)
         while position != -1:
-            if position == 0 or not WORD_CHAR.match(lowered, position - 1):
+            if position == 0 or not _word_char().match(lowered, position - 1):
                 end = position + len(first)
                 if follow is None:
                     return position, end
@@ -277,6 +332,8 @@ def snippet(row: dict, q: str) -> dict | None:
         start, end = matcher.find(text)
         if start == -1:
             continue
+        while end < len(text) and unicodedata.category(text[end]).startswith("M"):
+            end += 1  # a word's last letter with its marks (नमस्ते, not नमस्त)
         # Lower-casing can change a text's length (rarely): show the original where it holds.
         if len(text.lower()) != len(text):
             return {"in": where, "before": "", "text": text[:80], "after": ""}
