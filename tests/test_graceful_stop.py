@@ -44,6 +44,23 @@ def waiting(served) -> int:
     return requests.get(f"{served.url}/api/health", timeout=5).json()["waiting"]["connections"]
 
 
+def open_waiters(pool: ThreadPoolExecutor, served, bin_id: str):
+    """A long poll (30 s) and a live page on a bin: (the poll's future, the live socket)."""
+    poll = pool.submit(
+        requests.get, f"{served.url}/api/bins/{bin_id}/requests/wait?timeout=30", timeout=40
+    )
+    return poll, LiveSocket.connect(f"{served.ws_url}/ws/bins/{bin_id}")
+
+
+def close_code(live, within_s: float = 10) -> int:
+    """The code `live` is closed with, its frames (a replay's, if any) read and skipped."""
+    deadline = time.monotonic() + within_s
+    with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            live.receive(timeout=1)
+    return closed.value.reason
+
+
 def fire_many(base: str, receiver_url: str) -> None:
     webhook = {"name": "Slow", "url": receiver_url, "event": "*", "timeout_s": 5}
     assert requests.post(f"{base}/api/webhooks", json=webhook, timeout=10).status_code == 201
@@ -111,20 +128,13 @@ def test_sigterm_answers_what_waits_before_the_server_ends(tmp_path):
         polled = requests.post(f"{served.url}/api/bins", json={}, timeout=10).json()
         with ThreadPoolExecutor(2) as pool:
             answer = pool.submit(requests.post, delayed["url"], data=b"kept", timeout=30)
-            poll = pool.submit(
-                requests.get, f"{served.url}/api/bins/{polled['id']}/requests/wait?timeout=30",
-                timeout=40,
-            )  # fmt: skip
-            live = LiveSocket.connect(f"{served.ws_url}/ws/bins/{polled['id']}")
+            poll, live = open_waiters(pool, served, polled["id"])
             wait_for(lambda: waiting(served) == 3, what="all three waiting")
             started = time.monotonic()
             served.process.send_signal(signal.SIGTERM)
             assert answer.result().status_code == 201
             assert poll.result().status_code == 204
-            with pytest.raises(simple_websocket.ConnectionClosed) as closed:
-                while time.monotonic() - started < 10:  # (frames of a replay, if any, skipped)
-                    live.receive(timeout=1)
-            assert closed.value.reason == 1001
+            assert close_code(live) == 1001
             assert time.monotonic() - started < 5  # not the 8 s and 30 s they asked for
         assert served.process.wait(20) == 0
     finally:
@@ -179,18 +189,11 @@ def test_ctrl_c_with_a_live_page_and_a_long_poll_open_ends_at_once(tmp_path):
     try:
         bin_row = requests.post(f"{served.url}/api/bins", json={}, timeout=10).json()
         with ThreadPoolExecutor(1) as pool:
-            poll = pool.submit(
-                requests.get, f"{served.url}/api/bins/{bin_row['id']}/requests/wait?timeout=30",
-                timeout=40,
-            )  # fmt: skip
-            live = LiveSocket.connect(f"{served.ws_url}/ws/bins/{bin_row['id']}")
+            poll, live = open_waiters(pool, served, bin_row["id"])
             wait_for(lambda: waiting(served) == 2, what="both waiting")
             served.signal(signal.SIGINT)
             assert poll.result().status_code == 204
-            with pytest.raises(simple_websocket.ConnectionClosed) as closed:
-                for _ in range(10):
-                    live.receive(timeout=1)
-            assert closed.value.reason == 1001
+            assert close_code(live) == 1001
         # Well before gunicorn's kill at 10 s: the serving process ended by itself.
         assert served.process.wait(8) == 0
     finally:
