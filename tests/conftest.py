@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -59,8 +60,12 @@ class LiveServer(RunningServer):
 
 
 def start_live_server(settings: Settings) -> LiveServer:
-    """Serve Hooklab with `settings` on a free port, delivery workers running."""
-    return start_server(settings=settings, kind=LiveServer)
+    """Serve Hooklab with `settings` on a free port, delivery workers running.
+
+    Its log goes beside the database (the test's tmp_path): a temporary folder of its own
+    would outlive the `kill()` the tests stop it with, one left in /tmp per test.
+    """
+    return start_server(settings=settings, kind=LiveServer, folder=Path(settings.db).parent)
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from hooklab.app.launcher import start_server
 from tests.waiting import wait_for
 
 START_AND_HANG = (
-    "from hooklab.app.launcher import start_server; import time; "
-    "server = start_server(); print(server.process.pid, flush=True); time.sleep(120)"
+    "from hooklab.app.launcher import start_server; import sys, time; "
+    "server = start_server(folder=sys.argv[1]); print(server.process.pid, flush=True); "
+    "time.sleep(120)"
 )
 
 
@@ -41,9 +42,11 @@ def test_the_child_is_gunicorn_with_the_given_settings():
     assert not server.folder.exists()  # the temporary folder and database went with it
 
 
-def test_a_server_does_not_outlive_the_process_that_started_it():
+def test_a_server_does_not_outlive_the_process_that_started_it(tmp_path):
     # A test run killed half-way (CI's time limit, Ctrl-C twice) leaves no server behind.
-    parent = subprocess.Popen([sys.executable, "-c", START_AND_HANG], stdout=subprocess.PIPE)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", START_AND_HANG, str(tmp_path)], stdout=subprocess.PIPE
+    )
     child = int(parent.stdout.readline())
     parent.stdout.close()
     assert not gone(child)
