@@ -6,7 +6,7 @@ import io
 import socket
 import time
 
-from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, stream_with_context
 
 from hooklab.bin_server import bins, captured, export, replay, search
 from hooklab.bin_server.holds import busy_message, thread_holds
@@ -230,8 +230,7 @@ def list_requests(bin_id: str):
         before=before,
         limit=limit,
     )
-    base, trust = base_url(), _trust_host()
-    summaries = [captured.summary(r, base, trust) for r in found]
+    matches = None
     if q and found:
         bodies = dict(
             store.conn.execute(
@@ -240,9 +239,9 @@ def list_requests(bin_id: str):
                 [r["id"] for r in found],
             ).fetchall()
         )
-        for r, item in zip(found, summaries, strict=True):
-            item["match"] = search.snippet({**r, "body": bodies.get(r["id"])}, q)
-    return jsonify(summaries)
+        matches = [search.snippet({**r, "body": bodies.get(r["id"])}, q) for r in found]
+    text = captured.summaries_json(found, base_url(), _trust_host(), matches)
+    return current_app.response_class(text + "\n", mimetype="application/json")
 
 
 @bp.delete("/api/bins/<bin_id>/requests")
