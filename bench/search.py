@@ -72,8 +72,15 @@ def vocabulary(rnd: random.Random, size: int = 5000) -> list[str]:
 def json_body(rnd: random.Random, words: list[str], size: int, extra: str) -> bytes:
     """A JSON object of about `size` bytes of random words, with `extra` in its note."""
     data: dict = {"type": "invoice.paid", "note": extra}
-    while len(json.dumps(data)) < size:
-        data[rnd.choice(words)] = " ".join(rnd.choices(words, k=8))
+    length = len(json.dumps(data))  # kept up to date, not measured again each time
+    while length < size:
+        value = " ".join(rnd.choices(words, k=8))  # drawn first, as `data[k] = v` evaluates
+        key = rnd.choice(words)
+        if key in data:  # replaced: json.dumps' ", " and ": " stay as they were
+            length += len(json.dumps(value)) - len(json.dumps(data[key]))
+        else:
+            length += len(json.dumps(key)) + len(json.dumps(value)) + 4
+        data[key] = value
     return json.dumps(data).encode()
 
 
