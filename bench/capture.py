@@ -1,11 +1,16 @@
 """Capture throughput: wrk POSTs a 120-byte JSON body, 16 connections, against three servers.
 
 Contenders, each served by gunicorn with the config of `hooklab serve` (1 worker, gthread,
-the default thread count), measured one after the other in the same run:
+the default thread count):
 - hooklab: `hooklab serve` as a user runs it, POST /b/<bin_id>;
 - httpbin: POST /anything (echoes, stores nothing);
 - bare: a WSGI app that reads the body and answers "ok" (the ceiling).
-Rounds alternate the order and each contender keeps its best round (noise only slows).
+The three servers run side by side, and wrk goes from one to the next in short runs (ROUNDS
+rounds of SECONDS each, the order reversed every other round), so that all three see the same
+moments of the machine, whose speed jumps by a third from one minute to the next
+(docs/benchmarks.md). After each Hooklab run its search indexer catches up before the next
+contender's run (else its work would land in their runs). Each ratio is judged on the median
+of its rounds' ratios; medians and best rounds are kept too.
 Then the count check: every request answered 2xx is in the store.
 
 Then the cost of one request apart from scheduling: on this 2-CPU virtual machine the figures
@@ -15,7 +20,7 @@ fast or a slow regime from run to run. So one more run of hooklab and of the bar
 the serving process held on one CPU and wrk on the other: the server's CPU time per request
 (from /proc) is what each request costs itself. Reported beside the target, not judged.
 
-Usage: python bench/capture.py [--seconds 10] [--rounds 2]
+Usage: python bench/capture.py [--seconds 3] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import argparse
 import os
 import shutil
 import sqlite3
+import statistics
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 CONNECTIONS = 16
+ROUNDS = 5  # rounds of one run of each contender ...
+SECONDS = 3  # ... of this many seconds
 KEEP_PER_BIN = 1000  # the default of max_requests_per_bin
 
 
@@ -74,34 +83,50 @@ def timed_run(server, url: str, script: str, seconds: int) -> tuple:
     return result, common.context_switches(worker) - before
 
 
-def run_hooklab(folder: Path, script: str, seconds: int, *extra: str) -> dict:
-    """One wrk run against `hooklab serve` on a fresh database, with the store checked after."""
-    db = str(folder / f"capture-{len(list(folder.glob('*.db')))}.db")
+def side_by_side(folder: Path, script: str, httpbin_python: str, rounds: int, seconds: int):
+    """The three servers started together; `rounds` rounds of one wrk run on each."""
+    db = str(folder / "capture.db")
     bin_id = common.new_bin(db)
-    port = common.free_port()
-    with common.running(common.hooklab_serve(db, port, *extra), port, "/api/health") as server:
-        common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
-        time.sleep(0.5)  # the warm-up's last requests (in flight when wrk stopped) finish
-        before = _sequence(db)
-        result, switches = timed_run(server, f"{server.url}/b/{bin_id}", script, seconds)
-    after = _sequence(db)
-    kept, newest = _bin_rows(db, bin_id)
-    stored = after - before
-    return {
-        **wrk_figures(result, switches),
-        "stored": stored,
-        "kept": kept,
-        # A fresh database: the bin holds every id handed out, up to the per-bin limit.
-        "kept_as_expected": kept == min(after, KEEP_PER_BIN) and newest == after,
+    ports = {name: common.free_port() for name in ("hooklab", "httpbin", "bare")}
+    commands = {
+        "hooklab": (common.hooklab_serve(db, ports["hooklab"]), "/api/health", f"/b/{bin_id}"),
+        "httpbin": (
+            common.gunicorn_app("httpbin:app", ports["httpbin"], httpbin_python),
+            "/",
+            "/anything",
+        ),
+        "bare": (common.gunicorn_app("bare_app:app", ports["bare"]), "/", "/"),
     }
+    runs: dict[str, list[dict]] = {name: [] for name in commands}
+    with ExitStack() as stack:
+        servers, urls = {}, {}
+        for name, (cmd, ready, path) in commands.items():
+            servers[name] = stack.enter_context(common.running(cmd, ports[name], ready))
+            urls[name] = f"http://{common.HOST}:{ports[name]}{path}"
+        for name in commands:
+            common.run_wrk(urls[name], 1, CONNECTIONS, script=script)  # warm-up
+        settle(db)
+        order = list(commands)
+        for number in range(rounds):
+            for name in order if number % 2 == 0 else list(reversed(order)):
+                before = _sequence(db)
+                result, switches = timed_run(servers[name], urls[name], script, seconds)
+                run = wrk_figures(result, switches)
+                if name == "hooklab":
+                    settle(db)
+                    run["stored"] = _sequence(db) - before
+                runs[name].append(run)
+                print(f"capture: round {number + 1} {name:8} {run['rps']:8.0f} req/s", flush=True)
+    kept, newest = _bin_rows(db, bin_id)
+    after = _sequence(db)
+    # One bin for every Hooklab run: it holds every id handed out, up to the per-bin limit.
+    return runs, kept == min(after, KEEP_PER_BIN) and newest == after
 
 
-def run_contender(cmd: list[str], port: int, url: str, script: str, seconds: int) -> dict:
-    """One wrk run against another server."""
-    with common.running(cmd, port, "/") as server:
-        common.run_wrk(url, 1, CONNECTIONS, script=script)  # warm-up
-        result, switches = timed_run(server, url, script, seconds)
-    return wrk_figures(result, switches)
+def settle(db: str) -> None:
+    """The requests in flight when wrk stopped answered, and the search index caught up."""
+    time.sleep(0.3)
+    common.caught_up(db)
 
 
 def pinned_cost(folder: Path, script: str, seconds: int) -> dict | None:
@@ -151,46 +176,36 @@ def exact_count_check(folder: Path, script: str, seconds: int) -> dict:
     return {"answered_2xx": result.ok, "rows": kept, "passed": passed}
 
 
-def main(seconds: int = 10, rounds: int = 2) -> dict:
+def main(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict:
     """Run the benchmark; returns (and saves) its result."""
     common.ensure_wrk()
     httpbin_python = common.ensure_httpbin()
-    runs: dict[str, list[dict]] = {"hooklab": [], "httpbin": [], "bare": []}
     with common.temp_dir() as folder:
         script = common.post_script(folder)
-        order = list(runs)
-        for number in range(rounds):
-            for name in order if number % 2 == 0 else list(reversed(order)):
-                port = common.free_port()
-                if name == "hooklab":
-                    run = run_hooklab(folder, script, seconds)
-                elif name == "httpbin":
-                    cmd = common.gunicorn_app("httpbin:app", port, httpbin_python)
-                    url = f"http://{common.HOST}:{port}/anything"
-                    run = run_contender(cmd, port, url, script, seconds)
-                else:
-                    cmd = common.gunicorn_app("bare_app:app", port)
-                    url = f"http://{common.HOST}:{port}/"
-                    run = run_contender(cmd, port, url, script, seconds)
-                runs[name].append(run)
-                print(f"capture: round {number + 1} {name:8} {run['rps']:8.0f} req/s", flush=True)
-        count = exact_count_check(folder, script, min(seconds, 3))
-        pinned = pinned_cost(folder, script, min(seconds, 5))
+        runs, kept_as_expected = side_by_side(folder, script, httpbin_python, rounds, seconds)
+        count = exact_count_check(folder, script, 3)
+        pinned = pinned_cost(folder, script, 5)
     best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in runs.items()}
-    hooklab_runs_ok = all(
-        r["non_2xx"] == 0
-        and r["ok"] <= r["stored"] <= r["requests"] + CONNECTIONS
-        and r["kept_as_expected"]
+    hooklab_runs_ok = kept_as_expected and all(
+        r["non_2xx"] == 0 and r["ok"] <= r["stored"] <= r["requests"] + CONNECTIONS
         for r in runs["hooklab"]
     )
+
+    def paired(other: str) -> list[float]:
+        return [h["rps"] / o["rps"] for h, o in zip(runs["hooklab"], runs[other], strict=True)]
+
     result = {
         "seconds": seconds,
         "connections": CONNECTIONS,
         "rounds": rounds,
+        "method": "side by side",
         "runs": runs,
         "best_rps": {name: b["rps"] for name, b in best.items()},
-        "ratio_httpbin": best["hooklab"]["rps"] / best["httpbin"]["rps"],
-        "ratio_bare": best["hooklab"]["rps"] / best["bare"]["rps"],
+        "median_rps": {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()},
+        "ratios_httpbin": [round(x, 3) for x in paired("httpbin")],
+        "ratios_bare": [round(x, 3) for x in paired("bare")],
+        "ratio_httpbin": statistics.median(paired("httpbin")),
+        "ratio_bare": statistics.median(paired("bare")),
         "count_check": {**count, "timed_runs_consistent": hooklab_runs_ok},
         "pinned": pinned,
     }
@@ -200,9 +215,10 @@ def main(seconds: int = 10, rounds: int = 2) -> dict:
         "count": count["passed"] and hooklab_runs_ok,
     }
     common.write_result("capture", result)
+    median = result["median_rps"]
     print(
-        f"capture: hooklab {best['hooklab']['rps']:.0f} req/s, httpbin "
-        f"{best['httpbin']['rps']:.0f}, bare {best['bare']['rps']:.0f}; "
+        f"capture: medians hooklab {median['hooklab']:.0f} req/s, httpbin "
+        f"{median['httpbin']:.0f}, bare {median['bare']:.0f}; "
         f"x{result['ratio_httpbin']:.2f} httpbin, x{result['ratio_bare']:.2f} bare; "
         f"count check {'ok' if result['passed']['count'] else 'FAILED'}",
         flush=True,
@@ -212,7 +228,7 @@ def main(seconds: int = 10, rounds: int = 2) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=SECONDS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
     main(args.seconds, args.rounds)

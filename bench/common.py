@@ -168,6 +168,21 @@ def take_kept(name: str, db: str) -> bool:
     return True
 
 
+def caught_up(db: str, timeout: float = 600.0) -> float:
+    """Wait until the server's indexer has indexed everything; returns the seconds it took."""
+    from hooklab.app.factory import open_store
+    from hooklab.bin_server.search_index import behind
+
+    store = open_store(db)
+    started = time.monotonic()
+    while behind(store) and time.monotonic() - started < timeout:
+        time.sleep(0.05)
+    if behind(store):
+        raise RuntimeError("the search indexer did not catch up")
+    store.close()
+    return time.monotonic() - started
+
+
 SETUP_INDEX_BATCH = 5_000  # requests indexed per transaction while setting up
 
 

@@ -185,21 +185,6 @@ def direct(conn: sqlite3.Connection, bin_id: str, q: str) -> int:
     return len(found)
 
 
-def caught_up(db: str, timeout: float = 600.0) -> float:
-    """Wait until the server's indexer has indexed everything; returns the seconds it took."""
-    from hooklab.app.factory import open_store
-    from hooklab.bin_server.search_index import behind
-
-    store = open_store(db)
-    started = time.monotonic()
-    while behind(store) and time.monotonic() - started < timeout:
-        time.sleep(0.05)
-    if behind(store):
-        raise RuntimeError("the search indexer did not catch up")
-    store.close()
-    return time.monotonic() - started
-
-
 def measure_searches(db: str, bin_id: str, searches: dict[str, str], url: str) -> dict:
     """Each search by each strategy: median and p95 in ms."""
     from hooklab.app.factory import open_store
@@ -207,7 +192,7 @@ def measure_searches(db: str, bin_id: str, searches: dict[str, str], url: str) -
     from hooklab.shared.store import MAX_ROW_ID
 
     conn = open_store(db).conn
-    caught_up(db)
+    common.caught_up(db)
     session = requests.Session()
     out = {}
     for name, q in searches.items():
@@ -243,9 +228,9 @@ def capture_rate(db: str, bin_id: str, script: str, seconds: int, index: bool) -
         url = f"{server.url}/b/{bin_id}"
         common.run_wrk(url, 1, CONNECTIONS, script=script)
         if index:
-            caught_up(db)
+            common.caught_up(db)
         result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
-        catch_up_s = caught_up(db) if index else None
+        catch_up_s = common.caught_up(db) if index else None
     if result.non_2xx:
         raise RuntimeError(f"{result.non_2xx} captures were refused")
     return result.rps, catch_up_s
