@@ -68,11 +68,7 @@ def _capture_run(folder: Path, script: str, seconds: int, columns: dict, label: 
         if forwards:
             time.sleep(DRAIN_S)
         queued_drained = _queued(db) if forwards else 0
-    with sqlite3.connect(db) as conn:
-        answered = conn.execute(
-            "SELECT count(*) FROM captured_requests WHERE answered_by LIKE '%\"rule\": 4%'"
-        ).fetchone()[0]
-    figures = {**wrk_figures(result, switches), "answered_by_rule_5": answered}
+    figures = {**wrk_figures(result, switches), "answered_by_rule_5": _answered_by_rule_5(db)}
     if forwards:
         # Every capture queued one forward: sent = queued by then - still queued.
         figures["forwards"] = {
@@ -106,10 +102,6 @@ def _rules_side_by_side(folder: Path, script: str, rounds: int, seconds: int) ->
                 rates[name].append(result.rps)
                 print(f"bins_act: pair {number + 1} {name:6} {result.rps:8.0f} req/s", flush=True)
     ratios = [r / p for r, p in zip(rates["rules"], rates["plain"], strict=True)]
-    with sqlite3.connect(db) as conn:
-        answered = conn.execute(
-            "SELECT count(*) FROM captured_requests WHERE answered_by LIKE '%\"rule\": 4%'"
-        ).fetchone()[0]
     return {
         "rounds": rounds,
         "seconds": seconds,
@@ -117,8 +109,16 @@ def _rules_side_by_side(folder: Path, script: str, rounds: int, seconds: int) ->
         "ratios": [round(r, 3) for r in ratios],
         "ratio_median": statistics.median(ratios),
         "median_rps": {name: statistics.median(values) for name, values in rates.items()},
-        "answered_by_rule_5": answered,
+        "answered_by_rule_5": _answered_by_rule_5(db),
     }
+
+
+def _answered_by_rule_5(db: str) -> int:
+    """Captures the fifth rule (the 50 % draw) answered, in the store at `db`."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM captured_requests WHERE answered_by LIKE '%\"rule\": 4%'"
+        ).fetchone()[0]
 
 
 def _queued(db: str) -> int:

@@ -20,7 +20,7 @@ fast or a slow regime from run to run. So one more run of hooklab and of the bar
 the serving process held on one CPU and wrk on the other: the server's CPU time per request
 (from /proc) is what each request costs itself. Reported beside the target, not judged.
 
-Usage: python bench/capture.py [--seconds 3] [--rounds 6]
+Usage: python bench/capture.py [--seconds 3] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def side_by_side(folder: Path, script: str, httpbin_python: str, rounds: int, se
         order = list(commands)
         for number in range(rounds):
             for name in order if number % 2 == 0 else list(reversed(order)):
-                before = _sequence(db)
+                before = _sequence(db) if name == "hooklab" else 0
                 result, switches = timed_run(servers[name], urls[name], script, seconds)
                 run = wrk_figures(result, switches)
                 if name == "hooklab":

@@ -70,21 +70,14 @@ class Table:
 
 
 def _capture(t: Table, c: dict) -> None:
-    if c.get("method") == "side by side":
-        rps = c["median_rps"]
-        figure = (
-            f"the three servers side by side, wrk going from one to the next: {c['rounds']} "
-            f"rounds of {c['seconds']} s runs; judged on the median of the rounds' ratios "
-            f"(httpbin {min(c['ratios_httpbin']):.2f}–{max(c['ratios_httpbin']):.2f}, bare app "
-            f"{min(c['ratios_bare']):.2f}–{max(c['ratios_bare']):.2f}); medians: hooklab "
-            f"{rps['hooklab']:.0f} req/s, httpbin {rps['httpbin']:.0f}, bare app {rps['bare']:.0f}"
-        )
-    else:  # results of runs before 1 December's third session
-        rps = c["best_rps"]
-        figure = (
-            f"hooklab {rps['hooklab']:.0f} req/s, httpbin {rps['httpbin']:.0f}, "
-            f"bare app {rps['bare']:.0f} ({c['rounds']} alternating rounds, best of each)"
-        )
+    rps = c["median_rps"]
+    figure = (
+        f"the three servers side by side, wrk going from one to the next: {c['rounds']} "
+        f"rounds of {c['seconds']} s runs; judged on the median of the rounds' ratios "
+        f"(httpbin {min(c['ratios_httpbin']):.2f}–{max(c['ratios_httpbin']):.2f}, bare app "
+        f"{min(c['ratios_bare']):.2f}–{max(c['ratios_bare']):.2f}); medians: hooklab "
+        f"{rps['hooklab']:.0f} req/s, httpbin {rps['httpbin']:.0f}, bare app {rps['bare']:.0f}"
+    )
     passed = c["passed"]
     t.add(
         1,

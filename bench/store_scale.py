@@ -178,7 +178,7 @@ def main(seconds: int = 10, rounds: int = 2, total: int = 1_000_000) -> dict:
         # indexer keeps up once captures pause): index this one before anything is timed, or
         # the server spends the timed runs indexing a backlog of 1,000,000 instead.
         index_s = index_filled(full_db)
-        # Kept before anything else writes to it: bench/search.py copies it (one build a run).
+        # A copy kept before anything else writes to it, for bench/search.py (one build a run).
         common.keep_for_later(full_db, common.full_store_name(total))
         size_mb = Path(full_db).stat().st_size / 1e6
         print(

@@ -8,6 +8,8 @@ the order fails here, before it can become an import cycle hidden in a function.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,9 +121,6 @@ def test_the_checker_sees_a_hidden_import(tmp_path):
 def test_the_client_starts_without_flask():
     # The CLI's calls and the pytest plugin load the client; a top-level import of
     # shared/own_server (for one replay check) had made each of them import Flask too.
-    import subprocess
-    import sys
-
     code = "import sys, hooklab.client.http; print('flask' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
@@ -131,9 +130,6 @@ def test_the_server_starts_without_the_schema_and_websocket_libraries(tmp_path):
     # jsonschema (with referencing, attrs) and flask-sock (with simple-websocket, wsproto,
     # h11) were two fifths of the serving process's imports (docs/benchmarks.md, start-up):
     # they load on the first schema check and the first websocket, not at start.
-    import subprocess
-    import sys
-
     code = (
         "import sys\n"
         "from hooklab.app.factory import create_app, start_background, stop_background\n"
