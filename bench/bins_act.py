@@ -13,13 +13,14 @@
 - async forward: capture throughput of a bin forwarding async to the app against one that
   does not forward; target >= 0.9x. Under such a flood the forward senders give way to the
   capture path (bin_server/forward.py: one batch of 16 every 0.25 s) and the queue drains
-  once it is over, so what they did is reported beside the ratio: forwards sent during the
-  run, left queued at its end, and sent in the DRAIN_S seconds after (the drain rate).
-The app is bench/receiver.py (asyncio, answers at once). The async forward runs alternate the
-order on fresh servers (a forwarding server keeps sending after its run) and each side keeps
-its best round.
+  once it is over, so what they did is reported beside the ratio: forwards sent during a
+  run, left queued at its end, and the rate at which they were then sent. Side by side as
+  the rules: one server, a bin of each, SIDE_ROUNDS pairs of SIDE_S seconds; after every
+  run the server settles (the forward queue drained, the search indexer caught up), so that
+  neither bin's run carries the other's leftover work.
+The app is bench/receiver.py (asyncio, answers at once).
 
-Usage: python bench/bins_act.py [--seconds 8] [--rounds 2] [--paced-seconds 10]
+Usage: python bench/bins_act.py [--rounds 6] [--seconds 2] [--paced-seconds 6]
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-from capture import timed_run, wrk_figures  # noqa: E402
 
 CONNECTIONS = 16
 RATE = 100  # requests per second for the forward latency
-DRAIN_S = 2.0  # after a run: how long the async forwards are watched draining
+DRAIN_WAIT_S = 120.0  # the longest wait for the forward queue to drain after a run
 SIDE_ROUNDS = 6  # rules against none on one server: pairs of runs ...
 SIDE_S = 2  # ... of this many seconds each
 FIVE_RULES = [
@@ -53,31 +53,76 @@ FIVE_RULES = [
 ]
 
 
-def _capture_run(folder: Path, script: str, seconds: int, columns: dict, label: str) -> dict:
-    """One wrk run against `hooklab serve` on a fresh database and one bin made with columns."""
-    db = str(folder / f"{label}-{len(list(folder.glob('*.db')))}.db")
-    bin_id = common.new_bin(db, **columns)
+def _async_side_by_side(folder: Path, script: str, app_url: str, rounds: int, seconds: int):
+    """Async forwarding against none on one server: a bin of each, wrk alternating between
+    them in short runs (the order flips every pair), the server settled after every run;
+    each pair's ratio, judged on their median."""
+    db = str(folder / "async-side-by-side.db")
+    forward = json.dumps({"url": app_url, "mode": "async"})
+    bins = {"plain": common.new_bin(db), "forwarding": common.new_bin(db, forward=forward)}
+    rates: dict[str, list[float]] = {"plain": [], "forwarding": []}
+    forwards: list[dict] = []
     port = common.free_port()
-    forwards = "forward" in columns
     with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
-        common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
-        time.sleep(0.5)
-        queued_before = _queued(db) if forwards else 0
-        result, switches = timed_run(server, f"{server.url}/b/{bin_id}", script, seconds)
-        queued_after = _queued(db) if forwards else 0
-        if forwards:
-            time.sleep(DRAIN_S)
-        queued_drained = _queued(db) if forwards else 0
-    figures = {**wrk_figures(result, switches), "answered_by_rule_5": _answered_by_rule_5(db)}
-    if forwards:
-        # Every capture queued one forward: sent = queued by then - still queued.
-        figures["forwards"] = {
-            "queued_at_start": queued_before,
-            "sent_during_run": queued_before + result.requests - queued_after,
-            "queued_at_end": queued_after,
-            "sent_per_s_after": round((queued_after - queued_drained) / DRAIN_S),
-        }
-    return figures
+        for bin_id in bins.values():
+            common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
+            _settle(db)
+        for number in range(rounds):
+            for name in ("plain", "forwarding") if number % 2 == 0 else ("forwarding", "plain"):
+                url = f"{server.url}/b/{bins[name]}"
+                queued_before = _queued(db)
+                result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
+                queued_after = _queued(db)
+                if result.non_2xx or not result.requests:
+                    raise RuntimeError(f"{name}: {result.non_2xx} of {result.requests} not 2xx")
+                rates[name].append(result.rps)
+                drained_in = _settle(db)
+                if name == "forwarding":
+                    # Every capture queued one forward: sent = queued by then - still queued.
+                    forwards.append(
+                        {
+                            "sent_during_run": queued_before + result.requests - queued_after,
+                            "queued_at_end": queued_after,
+                            "drained_in_s": round(drained_in, 2),
+                        }
+                    )
+                rate = f"{result.rps:8.0f} req/s"
+                print(f"bins_act: async pair {number + 1} {name:10} {rate}", flush=True)
+        left = _queued(db)
+    if left:
+        raise RuntimeError(f"{left} forwards still queued at the end")
+    ratios = [f / p for f, p in zip(rates["forwarding"], rates["plain"], strict=True)]
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "rates": {name: [round(r) for r in values] for name, values in rates.items()},
+        "ratios": [round(r, 3) for r in ratios],
+        "ratio_median": statistics.median(ratios),
+        "median_rps": {name: statistics.median(values) for name, values in rates.items()},
+        "forwards": forwards,
+        "forwards_median": {
+            "sent_during_run": statistics.median(f["sent_during_run"] for f in forwards),
+            "queued_at_end": statistics.median(f["queued_at_end"] for f in forwards),
+            # queued at the end / seconds until none was: the rate once the flood is over
+            "sent_per_s_after": statistics.median(
+                f["queued_at_end"] / f["drained_in_s"] for f in forwards if f["drained_in_s"] > 0
+            ),
+        },
+    }
+
+
+def _settle(db: str) -> float:
+    """After a run: the requests in flight answered, the forward queue drained (the seconds it
+    took are returned) and the search indexer caught up."""
+    started = time.monotonic()
+    time.sleep(0.3)
+    while _queued(db):
+        if time.monotonic() - started > DRAIN_WAIT_S:
+            raise RuntimeError(f"the forward queue did not drain in {DRAIN_WAIT_S:g} s")
+        time.sleep(0.02)
+    drained_in = time.monotonic() - started
+    common.caught_up(db)
+    return drained_in
 
 
 def _rules_side_by_side(folder: Path, script: str, rounds: int, seconds: int) -> dict:
@@ -158,13 +203,13 @@ def _figures(latencies: list[float]) -> dict:
 
 def report_lines(result: dict) -> list[dict]:
     """The lines of docs/benchmarks.md (bench/report.py renders them as given)."""
-    rps = result["best_rps"]
     side = result["rules_side_by_side"]
+    forwarding = result["async_side_by_side"]
     sync = result["sync_forward"]
     direct = min(sync["direct"], key=lambda f: f["p50_ms"])
     through = min(sync["through_bin"], key=lambda f: f["p50_ms"])
     passed = result["passed"]
-    fw = max(result["runs"]["async_forward"], key=lambda r: r["rps"])["forwards"]
+    fw = forwarding["forwards_median"]
     return [
         {
             "number": 7,
@@ -198,36 +243,31 @@ def report_lines(result: dict) -> list[dict]:
             "number": 7,
             "target": "capture with async forwarding >= 0.9x without",
             "judged": "throughput",
-            "figure": f"forwarding {rps['async_forward']:.0f} req/s, none {rps['plain']:.0f} "
-            f"req/s; the forwarder gives way to the flood: {fw['sent_during_run']:,} forwards "
-            f"sent during the run, {fw['queued_at_end']:,} queued at its end, then sent at "
-            f"{fw['sent_per_s_after']:,}/s",
+            "figure": f"one server, a bin of each, wrk alternating between them: "
+            f"{forwarding['rounds']} pairs of {forwarding['seconds']} s runs, the server settled "
+            "after each (forwards sent, indexer caught up); judged on the median of the pairs' "
+            f"ratios ({min(forwarding['ratios']):.2f}–{max(forwarding['ratios']):.2f}); median "
+            f"forwarding {forwarding['median_rps']['forwarding']:.0f} req/s, none "
+            f"{forwarding['median_rps']['plain']:.0f}; the forwarder gives way to the flood "
+            f"(medians of a run): {fw['sent_during_run']:,.0f} forwards sent during it, "
+            f"{fw['queued_at_end']:,.0f} queued at its end, then sent at "
+            f"{fw['sent_per_s_after']:,.0f}/s",
             "value": f"x{result['ratio_async_forward']:.2f}",
             "met": passed["async_forward"],
         },
     ]
 
 
-def main(seconds: int = 8, rounds: int = 2, paced_seconds: float = 10.0) -> dict:
+def main(rounds: int = SIDE_ROUNDS, seconds: int = SIDE_S, paced_seconds: float = 6.0) -> dict:
     """Run the three comparisons; returns (and saves) the result."""
     common.ensure_wrk()
     app_port = common.free_port()
     app_cmd = [sys.executable, str(common.BENCH_DIR / "receiver.py"), str(app_port), "0"]
     app_url = f"http://{common.HOST}:{app_port}"
-    plain = {}
-    forwarding = {"forward": json.dumps({"url": app_url, "mode": "async"})}
-    runs: dict[str, list[dict]] = {"plain": [], "async_forward": []}
     with common.temp_dir() as folder, common.running(app_cmd, app_port, "/"):
         script = common.post_script(folder)
-        order = list(runs)
-        for number in range(rounds):
-            for name in order if number % 2 == 0 else list(reversed(order)):
-                columns = {"plain": plain, "async_forward": forwarding}[name]
-                run = _capture_run(folder, script, seconds, columns, name)
-                runs[name].append(run)
-                print(f"bins_act: round {number + 1} {name:14} {run['rps']:8.0f} req/s", flush=True)
-
-        side = _rules_side_by_side(folder, script, SIDE_ROUNDS, SIDE_S)
+        forwarding = _async_side_by_side(folder, script, app_url, rounds, seconds)
+        side = _rules_side_by_side(folder, script, rounds, seconds)
 
         # Sync forward latency: direct, then through a bin, then direct again (best of two).
         db = str(folder / "sync.db")
@@ -241,18 +281,14 @@ def main(seconds: int = 8, rounds: int = 2, paced_seconds: float = 10.0) -> dict
             through = [_figures(_paced(bin_url, paced_seconds))]
             direct.append(_figures(_paced(app_url + "/", paced_seconds)))
             through.append(_figures(_paced(bin_url, paced_seconds)))
-    best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in runs.items()}
     direct_best = min(direct, key=lambda f: f["p50_ms"])
     through_best = min(through, key=lambda f: f["p50_ms"])
     result = {
-        "seconds": seconds,
         "connections": CONNECTIONS,
-        "rounds": rounds,
-        "runs": runs,
-        "best_rps": {name: b["rps"] for name, b in best.items()},
         "rules_side_by_side": side,
         "ratio_rules": side["ratio_median"],
-        "ratio_async_forward": best["async_forward"]["rps"] / best["plain"]["rps"],
+        "async_side_by_side": forwarding,
+        "ratio_async_forward": forwarding["ratio_median"],
         "sync_forward": {
             "rate": RATE,
             "seconds": paced_seconds,
@@ -284,8 +320,8 @@ def main(seconds: int = 8, rounds: int = 2, paced_seconds: float = 10.0) -> dict
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=SIDE_ROUNDS, help="Pairs of runs.")
+    parser.add_argument("--seconds", type=int, default=SIDE_S, help="Seconds of each run.")
+    parser.add_argument("--paced-seconds", type=float, default=6.0)
     args = parser.parse_args()
-    main(args.seconds, args.rounds, args.paced_seconds)
+    main(args.rounds, args.seconds, args.paced_seconds)

@@ -46,7 +46,7 @@ def benchmarks() -> dict:
         "delivery": delivery.main,
         "store_scale": store_scale.main,
         "memory_start": memory_start.main,
-        "search": lambda: search.main(stored=1_000_000, seconds=5, rounds=2, skip_capture=False),
+        "search": lambda: search.main(stored=1_000_000, seconds=3, rounds=3, skip_capture=False),
         "fixture": fixture.main,
         "rules": bins_act.main,
     }
