@@ -132,26 +132,31 @@ def start_search_indexer(app: Flask) -> Callable[[], None] | None:
 
     def run() -> None:
         waiting_since: float | None = None
+        lull = False  # no capture came during the last pause and the batch after it
         while not stopped.is_set():
             seen = notifier.version
             try:
                 pending = behind(store)
                 if not pending:
-                    waiting_since = None
+                    waiting_since, lull = None, False
                     notifier.wait(seen, IDLE_CHECK_S)
                     continue
                 now = time.monotonic()
                 waiting_since = waiting_since or now
                 overdue = now - waiting_since >= MAX_WAIT_S or pending >= MAX_BEHIND
-                if not overdue:
+                if not overdue and not lull:
                     # A plain pause, not a wake-up per capture: under load this thread must
                     # cost the capture path nothing. Captures came meanwhile: wait for a lull.
-                    seen = notifier.version
                     if stopped.wait(QUIET_S) or notifier.version != seen:
                         continue
-                if index_batch(store) == 0:
+                indexed = index_batch(store)
+                # Still no capture: the next batch goes at once, so a backlog is indexed at
+                # full speed once captures stop (not one batch per pause); the first capture
+                # to come waits for one batch's write at most, then the pauses are back.
+                lull = indexed > 0 and notifier.version == seen
+                if not indexed:
                     waiting_since = None
-                elif overdue:
+                elif overdue and not lull:
                     stopped.wait(YIELD_S)  # captures first, between batches
             except Exception:  # a locked database is a passing state: try again shortly
                 log.exception("updating the search index failed")

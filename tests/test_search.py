@@ -328,3 +328,45 @@ def test_words_with_combining_marks_are_found_before_and_after_indexing(
     found = client.get(f"/api/bins/{bin_id}/requests", query_string={"q": q}).get_json()
     assert [item["subpath"] for item in found] == ["/x"]
     assert found[0]["match"]["text"] == q
+
+
+def test_a_backlog_is_indexed_at_full_speed_once_captures_stop(app, client, monkeypatch):
+    """After a burst, the indexer waits for one pause, then writes batch after batch while no
+    capture comes (it paused before every batch, and a burst of 3,000 took 3 s to index, 10 KB
+    bodies 6 s); a capture in between brings the pause back, so it still gives way to them."""
+    import threading
+    import time
+
+    from hooklab.bin_server import search_index
+
+    quiet = 1.0
+    monkeypatch.setattr(search_index, "QUIET_S", quiet)
+    real_batch = search_index.index_batch
+    calls: list[float] = []
+    came_between = threading.Event()
+
+    def small_batches(store, limit=search_index.BATCH):
+        calls.append(time.monotonic())
+        if len(calls) == 3:  # a capture arrives while the third batch is written
+            # (close(): the server tells the bin's waiters once it has sent the answer)
+            client.post(f"/b/{bin_id}/between", data=b"late").close()
+            came_between.set()
+        return real_batch(store, 5)
+
+    monkeypatch.setattr(search_index, "index_batch", small_batches)
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    for n in range(40):  # 8 batches of 5, then the late one
+        client.post(f"/b/{bin_id}/burst", data=f"burst {n}".encode())
+    store = get_store(app)
+    stop = search_index.start_search_indexer(app)
+    try:
+        deadline = time.monotonic() + 5 * quiet  # one pause per batch would take 9 * quiet
+        while search_index.behind(store) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert came_between.is_set()
+        assert search_index.behind(store) == 0
+    finally:
+        stop()
+    assert len(calls) >= 9
+    assert calls[3] - calls[2] >= quiet  # the capture in between: a pause before the next batch
+    assert ids(client, bin_id, q="late") and len(ids(client, bin_id, q="burst", limit=100)) == 40
