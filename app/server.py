@@ -142,11 +142,10 @@ def freeze_startup_objects() -> None:
     """Leave what the start made (imported modules, the app) out of later garbage collections.
 
     Python's full collection walks every container object the process holds: in the serving
-    process about 200,000 of them, almost all from imports, at 40-70 ms a time in which no
+    process about 50,000 of them, almost all from imports, at 40-70 ms a time in which no
     thread runs. One landed in a test now and then, inside a capture or a long poll's answer
     (docs/benchmarks.md, the fixture). Frozen, a full collection walks only what was made
-    since, and comes more rarely (its trigger counts the long-lived objects). Objects frozen
-    are never freed, so this runs once, right after the start.
+    since. Objects frozen are never freed, so this runs once, right after the start.
     """
     gc.freeze()
 

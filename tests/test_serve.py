@@ -114,7 +114,7 @@ def test_a_second_serve_on_the_same_database_is_warned(tmp_path):
 
 def test_the_serving_process_leaves_its_start_out_of_garbage_collections(tmp_path, monkeypatch):
     """Right after the start, the serving process freezes what the start made (app/server.py):
-    a full collection then walks only what came later, not the ~200,000 objects of the imports
+    a full collection then walks only what came later, not the ~50,000 objects of the imports
     (40-70 ms in which no thread runs: they showed in the fixture's benchmark)."""
     from hooklab.app import server
     from hooklab.shared.settings import Settings
