@@ -183,6 +183,7 @@ def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows
     app = create_app(settings)
     server = make_server(settings.host, settings.port, app, threaded=True)
     start_background(app)
+    freeze_startup_objects()
     print(banner(settings), flush=True)
     try:
         server.serve_forever()
