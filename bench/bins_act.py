@@ -60,45 +60,33 @@ def _async_side_by_side(folder: Path, script: str, app_url: str, rounds: int, se
     db = str(folder / "async-side-by-side.db")
     forward = json.dumps({"url": app_url, "mode": "async"})
     bins = {"plain": common.new_bin(db), "forwarding": common.new_bin(db, forward=forward)}
-    rates: dict[str, list[float]] = {"plain": [], "forwarding": []}
     forwards: list[dict] = []
+
+    def settled(name: str, result) -> None:
+        # Every capture queued one forward, and the queue was empty at the start of the run
+        # (settled after the one before): sent = answered - still queued.
+        queued = _queued(db)
+        drained_in = _settle(db)
+        if name == "forwarding":
+            forwards.append(
+                {
+                    "sent_during_run": result.requests - queued,
+                    "queued_at_end": queued,
+                    "drained_in_s": round(drained_in, 2),
+                }
+            )
+
     port = common.free_port()
     with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
-        for bin_id in bins.values():
-            common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
+        urls = {name: f"{server.url}/b/{bin_id}" for name, bin_id in bins.items()}
+        for url in urls.values():
+            common.run_wrk(url, 1, CONNECTIONS, script=script)  # warm-up
             _settle(db)
-        for number in range(rounds):
-            for name in ("plain", "forwarding") if number % 2 == 0 else ("forwarding", "plain"):
-                url = f"{server.url}/b/{bins[name]}"
-                queued_before = _queued(db)
-                result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
-                queued_after = _queued(db)
-                if result.non_2xx or not result.requests:
-                    raise RuntimeError(f"{name}: {result.non_2xx} of {result.requests} not 2xx")
-                rates[name].append(result.rps)
-                drained_in = _settle(db)
-                if name == "forwarding":
-                    # Every capture queued one forward: sent = queued by then - still queued.
-                    forwards.append(
-                        {
-                            "sent_during_run": queued_before + result.requests - queued_after,
-                            "queued_at_end": queued_after,
-                            "drained_in_s": round(drained_in, 2),
-                        }
-                    )
-                rate = f"{result.rps:8.0f} req/s"
-                print(f"bins_act: async pair {number + 1} {name:10} {rate}", flush=True)
-        left = _queued(db)
-    if left:
-        raise RuntimeError(f"{left} forwards still queued at the end")
-    ratios = [f / p for f, p in zip(rates["forwarding"], rates["plain"], strict=True)]
+        rates = common.alternate(urls, script, seconds, rounds, "bins_act: async", settled)
     return {
         "rounds": rounds,
         "seconds": seconds,
-        "rates": {name: [round(r) for r in values] for name, values in rates.items()},
-        "ratios": [round(r, 3) for r in ratios],
-        "ratio_median": statistics.median(ratios),
-        "median_rps": {name: statistics.median(values) for name, values in rates.items()},
+        **common.paired(rates, "forwarding", "plain"),
         "forwards": forwards,
         "forwards_median": {
             "sent_during_run": statistics.median(f["sent_during_run"] for f in forwards),
@@ -133,27 +121,16 @@ def _rules_side_by_side(folder: Path, script: str, rounds: int, seconds: int) ->
         "plain": common.new_bin(db),
         "rules": common.new_bin(db, rules=json.dumps(FIVE_RULES), rules_seed=1),
     }
-    rates: dict[str, list[float]] = {"plain": [], "rules": []}
     port = common.free_port()
     with common.running(common.hooklab_serve(db, port), port, "/api/health") as server:
-        for bin_id in bins.values():
-            common.run_wrk(f"{server.url}/b/{bin_id}", 1, CONNECTIONS, script=script)  # warm-up
-        for number in range(rounds):
-            for name in ("plain", "rules") if number % 2 == 0 else ("rules", "plain"):
-                url = f"{server.url}/b/{bins[name]}"
-                result = common.run_wrk(url, seconds, CONNECTIONS, script=script)
-                if result.non_2xx or not result.requests:
-                    raise RuntimeError(f"{name}: {result.non_2xx} of {result.requests} not 2xx")
-                rates[name].append(result.rps)
-                print(f"bins_act: pair {number + 1} {name:6} {result.rps:8.0f} req/s", flush=True)
-    ratios = [r / p for r, p in zip(rates["rules"], rates["plain"], strict=True)]
+        urls = {name: f"{server.url}/b/{bin_id}" for name, bin_id in bins.items()}
+        for url in urls.values():
+            common.run_wrk(url, 1, CONNECTIONS, script=script)  # warm-up
+        rates = common.alternate(urls, script, seconds, rounds, "bins_act: rules")
     return {
         "rounds": rounds,
         "seconds": seconds,
-        "rates": {name: [round(r) for r in values] for name, values in rates.items()},
-        "ratios": [round(r, 3) for r in ratios],
-        "ratio_median": statistics.median(ratios),
-        "median_rps": {name: statistics.median(values) for name, values in rates.items()},
+        **common.paired(rates, "rules", "plain"),
         "answered_by_rule_5": _answered_by_rule_5(db),
     }
 

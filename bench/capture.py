@@ -31,7 +31,6 @@ import shutil
 import sqlite3
 import statistics
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -105,7 +104,7 @@ def side_by_side(folder: Path, script: str, httpbin_python: str, rounds: int, se
             urls[name] = f"http://{common.HOST}:{ports[name]}{path}"
         for name in commands:
             common.run_wrk(urls[name], 1, CONNECTIONS, script=script)  # warm-up
-        settle(db)
+        common.settle(db)
         order = list(commands)
         for number in range(rounds):
             for name in order if number % 2 == 0 else list(reversed(order)):
@@ -113,7 +112,7 @@ def side_by_side(folder: Path, script: str, httpbin_python: str, rounds: int, se
                 result, switches = timed_run(servers[name], urls[name], script, seconds)
                 run = wrk_figures(result, switches)
                 if name == "hooklab":
-                    settle(db)
+                    common.settle(db)
                     run["stored"] = _sequence(db) - before
                 runs[name].append(run)
                 print(f"capture: round {number + 1} {name:8} {run['rps']:8.0f} req/s", flush=True)
@@ -121,12 +120,6 @@ def side_by_side(folder: Path, script: str, httpbin_python: str, rounds: int, se
     after = _sequence(db)
     # One bin for every Hooklab run: it holds every id handed out, up to the per-bin limit.
     return runs, kept == min(after, KEEP_PER_BIN) and newest == after
-
-
-def settle(db: str) -> None:
-    """The requests in flight when wrk stopped answered, and the search index caught up."""
-    time.sleep(0.3)
-    common.caught_up(db)
 
 
 def pinned_cost(folder: Path, script: str, seconds: int) -> dict | None:

@@ -13,11 +13,12 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,52 @@ def caught_up(db: str, timeout: float = 600.0) -> float:
         raise RuntimeError("the search indexer did not catch up")
     store.close()
     return time.monotonic() - started
+
+
+def settle(db: str) -> float:
+    """After a wrk run: the requests in flight when it stopped answered (0.3 s), then the
+    server's search indexer caught up; returns the seconds the indexer took."""
+    time.sleep(0.3)
+    return caught_up(db)
+
+
+def alternate(
+    urls: dict[str, str],
+    script: str,
+    seconds: int,
+    rounds: int,
+    label: str,
+    after: Callable[[str, WrkResult], str | None] | None = None,
+    connections: int = 16,
+) -> dict[str, list[float]]:
+    """Contenders side by side: one wrk run (`connections`, `script`) on each url in turn,
+    `rounds` times, the order flipped every round; each one's rates, in round order.
+
+    `after(name, result)` runs right after each run (to let the server settle, to read what
+    it did); what it returns is added to the run's line.
+    """
+    rates: dict[str, list[float]] = {name: [] for name in urls}
+    for number in range(rounds):
+        for name in urls if number % 2 == 0 else reversed(urls):
+            result = run_wrk(urls[name], seconds, connections, script=script)
+            if result.non_2xx or not result.requests:
+                raise RuntimeError(f"{name}: {result.non_2xx} of {result.requests} not 2xx")
+            rates[name].append(result.rps)
+            note = after(name, result) if after is not None else None
+            line = f"{label}: round {number + 1} {name:13} {result.rps:8.0f} req/s"
+            print(line + (f", {note}" if note else ""), flush=True)
+    return rates
+
+
+def paired(rates: dict[str, list[float]], top: str, bottom: str) -> dict:
+    """What `alternate` measured, judged on the median of the rounds' ratios top / bottom."""
+    ratios = [t / b for t, b in zip(rates[top], rates[bottom], strict=True)]
+    return {
+        "rates": {name: [round(r) for r in values] for name, values in rates.items()},
+        "ratios": [round(r, 3) for r in ratios],
+        "ratio_median": statistics.median(ratios),
+        "median_rps": {name: statistics.median(values) for name, values in rates.items()},
+    }
 
 
 SETUP_INDEX_BATCH = 5_000  # requests indexed per transaction while setting up

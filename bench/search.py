@@ -33,7 +33,6 @@ import argparse
 import json
 import random
 import sqlite3
-import statistics
 import sys
 import time
 from contextlib import ExitStack, closing
@@ -247,8 +246,15 @@ def capture_side_by_side(folder: Path, script: str, seconds: int, rounds: int) -
     indexed run its indexer catches up (timed) before the next run, so that its work never
     lands in the other server's run."""
     kinds = {"with_index": "on", "without_index": "off"}
-    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     catch_up_s: list[float] = []
+
+    def settled(kind: str, _result) -> str | None:
+        if kind != "with_index":
+            time.sleep(0.3)  # the requests in flight when wrk stopped
+            return None
+        catch_up_s.append(round(common.caught_up(dbs[kind]), 2))
+        return f"indexed {catch_up_s[-1]:.1f} s later"
+
     with ExitStack() as stack:
         urls, dbs = {}, {}
         for kind, index in kinds.items():
@@ -261,27 +267,15 @@ def capture_side_by_side(folder: Path, script: str, seconds: int, rounds: int) -
         for kind in kinds:
             common.run_wrk(urls[kind], 1, CONNECTIONS, script=script)  # warm-up
         common.caught_up(dbs["with_index"])
-        for number in range(rounds):
-            for kind in kinds if number % 2 == 0 else reversed(kinds):
-                result = common.run_wrk(urls[kind], seconds, CONNECTIONS, script=script)
-                if result.non_2xx or not result.requests:
-                    raise RuntimeError(f"{kind}: {result.non_2xx} of {result.requests} not 2xx")
-                rates[kind].append(result.rps)
-                line = f"search: capture round {number + 1} {kind:13} {result.rps:6.0f}/s"
-                if kind == "with_index":
-                    catch_up_s.append(round(common.caught_up(dbs[kind]), 2))
-                    line += f", indexed {catch_up_s[-1]:.1f} s later"
-                else:
-                    time.sleep(0.3)  # the requests in flight when wrk stopped
-                print(line, flush=True)
-    ratios = [w / o for w, o in zip(rates["with_index"], rates["without_index"], strict=True)]
+        rates = common.alternate(urls, script, seconds, rounds, "search: capture", settled)
+    side = common.paired(rates, "with_index", "without_index")
     return {
         "rounds": rounds,
         "seconds": seconds,
-        "rates": {kind: [round(r) for r in values] for kind, values in rates.items()},
-        "median_rps": {kind: statistics.median(values) for kind, values in rates.items()},
-        "ratios": [round(r, 3) for r in ratios],
-        "ratio": round(statistics.median(ratios), 3),
+        "rates": side["rates"],
+        "median_rps": side["median_rps"],
+        "ratios": side["ratios"],
+        "ratio": round(side["ratio_median"], 3),
         "catch_up_s": catch_up_s,
     }
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import statistics
 import sys
 import time
 from contextlib import ExitStack
@@ -161,7 +160,6 @@ def capture_side_by_side(dbs: dict[str, tuple[str, str]], script: str, seconds: 
     """Capture rates of servers on each store (name: (database, bin)), started together; wrk
     goes from one to the next, `rounds` times (the order flips every round). After each run the
     server's search indexer catches up, so that its work never lands in the other's run."""
-    rates: dict[str, list[float]] = {name: [] for name in dbs}
     with ExitStack() as stack:
         urls = {}
         for name, (db, bin_id) in dbs.items():
@@ -173,19 +171,11 @@ def capture_side_by_side(dbs: dict[str, tuple[str, str]], script: str, seconds: 
         for name, (db, _) in dbs.items():
             common.run_wrk(urls[name], 1, CONNECTIONS, script=script)  # warm-up
             common.caught_up(db)
-        for number in range(rounds):
-            for name in dbs if number % 2 == 0 else reversed(dbs):
-                result = common.run_wrk(urls[name], seconds, CONNECTIONS, script=script)
-                if result.non_2xx or not result.requests:
-                    raise RuntimeError(f"{name}: {result.non_2xx} of {result.requests} not 2xx")
-                rates[name].append(result.rps)
-                time.sleep(0.3)  # the requests in flight when wrk stopped
-                common.caught_up(dbs[name][0])
-                print(
-                    f"store: round {number + 1} {name:5} store {result.rps:6.0f} captures/s",
-                    flush=True,
-                )
-    return rates
+
+        def settled(name: str, _result) -> str:
+            return f"indexed {common.settle(dbs[name][0]):.1f} s later"
+
+        return common.alternate(urls, script, seconds, rounds, "store", settled)
 
 
 def main(seconds: int = 3, rounds: int = 4, total: int = 1_000_000) -> dict:
@@ -221,9 +211,8 @@ def main(seconds: int = 3, rounds: int = 4, total: int = 1_000_000) -> dict:
             }
         empty_db = str(folder / "empty.db")
         stores = {"empty": (empty_db, common.new_bin(empty_db)), "full": (full_db, bin_ids[0])}
-        rates = capture_side_by_side(stores, script, seconds, rounds)
-    ratios = [f / e for f, e in zip(rates["full"], rates["empty"], strict=True)]
-    medians = {name: statistics.median(values) for name, values in rates.items()}
+        side = common.paired(capture_side_by_side(stores, script, seconds, rounds), "full", "empty")
+    medians = side["median_rps"]
     result = {
         "requests_stored": stored,
         "bins": BINS,
@@ -232,10 +221,10 @@ def main(seconds: int = 3, rounds: int = 4, total: int = 1_000_000) -> dict:
         "index_s": round(index_s, 1),
         "seconds": seconds,
         "rounds": rounds,
-        "rates": {name: [round(r) for r in values] for name, values in rates.items()},
+        "rates": side["rates"],
         "median_rps": medians,
-        "ratios": [round(r, 3) for r in ratios],
-        "ratio_full_empty": statistics.median(ratios),
+        "ratios": side["ratios"],
+        "ratio_full_empty": side["ratio_median"],
         "reads": reads,
     }
     result["passed"] = {
