@@ -32,6 +32,7 @@ from hooklab.sender.deadline import Watchdog
 from hooklab.sender.firing import new_message_id, render_body
 from hooklab.sender.retention import prune
 from hooklab.sender.webhooks import (
+    CANCELLED_BY_DISABLE,
     MAX_TIMEOUT_S,
     cancel_pending,
     require_webhook,
@@ -353,13 +354,18 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
             cancel_pending(conn, claim.webhook_id, now)
     elif claim.trigger == "scheduled":
         attempts = delivery["scheduled_attempts"]
-        if attempts <= len(settings.retry_schedule):
-            delay = retry_delay_s(settings, attempts, outcome.retry_after_s)
-            changes.update(status="pending", next_attempt_at=now + int(delay * 1000))
-        else:
+        if attempts > len(settings.retry_schedule):
             changes.update(status="failed", finished_at=now, next_attempt_at=None)
             if counts_for_webhook:
                 _count_failure(conn, settings, claim.webhook_id, outcome, now, webhook_changes)
+        elif not _webhook_active(conn, claim.webhook_id):
+            # Disabled while this attempt was out (cancel_pending leaves a claimed delivery
+            # alone): no retry to wait for, as for the webhook's other deliveries.
+            cancelled = {"finished_at": now, "next_attempt_at": None}
+            changes.update(status="cancelled", last_error=CANCELLED_BY_DISABLE, **cancelled)
+        else:
+            delay = retry_delay_s(settings, attempts, outcome.retry_after_s)
+            changes.update(status="pending", next_attempt_at=now + int(delay * 1000))
     elif claim.trigger == "test":
         changes.update(status="failed", finished_at=now, next_attempt_at=None)
     # A failed redelivery leaves the delivery as it was (its retries, if any, go on).
@@ -369,6 +375,11 @@ def _move_on(conn, settings: Settings, claim: Claim, outcome: Outcome, delivery,
         _update(conn, "webhooks", claim.webhook_id, webhook_changes)
         if webhook_changes.get("active") == 0:  # too many failures in a row
             cancel_pending(conn, claim.webhook_id, now)
+
+
+def _webhook_active(conn, webhook_id: int) -> bool:
+    found = conn.execute("SELECT active FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
+    return found is not None and bool(found[0])
 
 
 def _count_failure(conn, settings, webhook_id: int, outcome: Outcome, now: int, changes) -> None:

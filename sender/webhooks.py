@@ -317,7 +317,8 @@ CANCELLED_BY_DISABLE = "cancelled: the webhook was disabled"
 
 def cancel_pending(conn: Any, webhook_id: int, now: int) -> int:
     """Cancel a disabled webhook's deliveries that wait for a retry, at once (the log said
-    "pending, next attempt in 30 min" until then); one being sent right now finishes."""
+    "pending, next attempt in 30 min" until then); one being sent right now finishes, and is
+    cancelled then instead of retried (sender/delivery.py, `_move_on`)."""
     return conn.execute(
         "UPDATE deliveries SET status = 'cancelled', finished_at = ?, next_attempt_at = NULL, "
         "last_error = ? WHERE webhook_id = ? AND status = 'pending' AND claim_token IS NULL",

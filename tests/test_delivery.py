@@ -44,6 +44,7 @@ class Answer:
     body: bytes = b""
     sleep: float = 0.0
     reset: bool = False
+    gate: threading.Event | None = None  # answered once the test sets it
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Receiver:
                         receiver.answers.pop(0)
                 if answer.sleep:
                     time.sleep(answer.sleep)
+                if answer.gate is not None:
+                    answer.gate.wait(30)
                 if answer.reset:
                     # SO_LINGER 0: close() sends a TCP RST instead of a FIN.
                     self.connection.setsockopt(
@@ -406,7 +409,9 @@ def test_disabling_a_webhook_cancels_its_waiting_retries_at_once(tmp_path, recei
         def tried_once(delivery_id):
             def check():
                 found = get_delivery(base, delivery_id)
-                return found if found["attempts"] and found["status"] == "pending" else None
+                attempts = found["attempts"]
+                recorded = attempts and not any(a["in_progress"] for a in attempts)
+                return found if recorded and found["status"] == "pending" else None
 
             return check
 
@@ -900,3 +905,33 @@ def test_retry_delays_follow_the_schedule_with_jitter(tmp_path):
     # Retry-After wins when it asks for longer, never when it asks for less.
     assert delivery_module.retry_delay_s(settings, 1, 600.0) == 600.0
     assert 4.0 <= delivery_module.retry_delay_s(settings, 1, 1.0) <= 6.0
+
+
+def test_a_webhook_disabled_while_an_attempt_is_out_gets_no_retry(tmp_path, receivers):
+    # The attempt's claim keeps it out of the cancel when the webhook is switched off; its
+    # answer (503, come back in 10 minutes) then scheduled a retry of a disabled webhook, shown
+    # "pending, next attempt in 10 min" until that came round.
+    from tests.conftest import start_live_server
+
+    gate = threading.Event()
+    later = Answer(503, headers={"Retry-After": "600"}, gate=gate)
+    live = start_live_server(make_settings(tmp_path, retry_schedule="0.05"))
+    try:
+        base = live.url
+        receiver = receivers(later)
+        webhook = add_webhook(base, receiver.url)
+        delivery_id = fire_event(base)["deliveries"][0]["id"]
+        wait_for(lambda: receiver.received, what="the attempt at the receiver")
+        assert get_delivery(base, delivery_id)["attempts"][0]["in_progress"]
+        patched = requests.patch(
+            f"{base}/api/webhooks/{webhook['id']}", json={"active": False}, timeout=5
+        )
+        assert patched.status_code == 200
+        gate.set()
+        done = wait_for(finished(base, delivery_id), what="the attempt's answer recorded")
+        assert done["status"] == "cancelled", done
+        assert done["next_attempt_at"] is None
+        assert done["attempts"][0]["status_code"] == 503
+    finally:
+        gate.set()
+        live.kill()
