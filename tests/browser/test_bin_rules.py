@@ -28,6 +28,8 @@ def test_a_preset_in_one_click_and_the_badge_updates_live(page, live_server, scr
     expect(page.locator(".rule-row")).to_have_count(1)
     expect(page.locator(".rule-row")).to_contain_text("Fail the first 3")
     expect(page.locator(".rule-row .rule-count")).to_have_text("answered 0")
+    # The row is shown at once; the server has the rule once the save answered.
+    expect(page.locator("#toast")).to_have_text("Rules saved")
     shown = requests.get(f"{live_server.url}/api/bins/{created['id']}", timeout=5).json()
     assert shown["rules"] == [{"name": "Fail the first 3", "times": 3, "status": 503}]
 
@@ -109,8 +111,13 @@ def test_every_preset_and_a_bad_rule_named(page, live_server):
         "Hang up",
     ):
         page.get_by_role("button", name=name).click()
-    expect(page.locator(".rule-row")).to_have_count(5)
-    shown = requests.get(f"{live_server.url}/api/bins/{created['id']}", timeout=5).json()
+    expect(page.locator(".rule-row")).to_have_count(5)  # shown at once, saved one by one
+    bin_url = f"{live_server.url}/api/bins/{created['id']}"
+    wait_for(
+        lambda: len(requests.get(bin_url, timeout=5).json()["rules"]) == 5,
+        what="the five presets saved",
+    )
+    shown = requests.get(bin_url, timeout=5).json()
     assert [r["name"] for r in shown["rules"]] == [
         "Flaky", "Slow", "Rate limited", "Gone", "Hang up"
     ]  # fmt: skip
