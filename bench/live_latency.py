@@ -70,9 +70,12 @@ def subscribe(ws_url: str, count: int, out: str, deadline_s: float) -> None:
     Path(out).write_text(json.dumps(frames))
 
 
-def send_load(url: str, rate: int, seconds: float, senders: int = 4) -> dict[int, float]:
-    """Capture `rate` requests/s for `seconds` (open loop); returns id -> the time it was sent."""
-    answered: dict[int, float] = {}
+def send_load(
+    url: str, rate: int, seconds: float, senders: int = 4
+) -> dict[int, tuple[float, float]]:
+    """Capture `rate` requests/s for `seconds` (open loop); returns id -> (the time it was
+    sent, the time its answer was read)."""
+    answered: dict[int, tuple[float, float]] = {}
     lock = threading.Lock()
     total = int(rate * seconds)
     start = clock() + 0.2
@@ -88,9 +91,10 @@ def send_load(url: str, rate: int, seconds: float, senders: int = 4) -> dict[int
             response = session.post(
                 url, data=body, headers={"Content-Type": "application/json"}, timeout=10
             )
+            read = clock()
             if response.status_code == 200:
                 with lock:
-                    answered[int(response.headers["X-Hooklab-Request-Id"])] = sent
+                    answered[int(response.headers["X-Hooklab-Request-Id"])] = (sent, read)
         session.close()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(senders)]
@@ -136,15 +140,17 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
             time.sleep(1.0)  # let the last frames arrive
             sub.communicate("stop\n", timeout=30)
         frames = json.loads(out.read_text())
-    latencies, missing = [], 0
+    latencies, after_answer, missing = [], [], 0
     for received in frames:
         seen = dict(received)
-        for request_id, sent_at in answered.items():
+        for request_id, (sent_at, read_at) in answered.items():
             at = seen.get(request_id)
             if at is None:
                 missing += 1
                 continue
             latencies.append((at - sent_at) * 1000)
+            after_answer.append((at - read_at) * 1000)
+    round_trips = [(read_at - sent_at) * 1000 for sent_at, read_at in answered.values()]
     result = {
         "seconds": seconds,
         "rate": rate,
@@ -159,6 +165,12 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
         "p99_ms": common.percentile(latencies, 99),
         "max_ms": max(latencies) if latencies else float("nan"),
         "server_cpu_cores": round(server_cpu, 2),  # CPU the serving process used meanwhile
+        # Where the time goes: the capture's own round trip (the request sent to its answer
+        # read), and the frame after that answer (negative when the frame came first).
+        "capture_p50_ms": common.percentile(round_trips, 50),
+        "capture_p99_ms": common.percentile(round_trips, 99),
+        "after_answer_p50_ms": common.percentile(after_answer, 50),
+        "after_answer_p99_ms": common.percentile(after_answer, 99),
     }
     result["passed"] = {
         "p99": result["p99_ms"] <= 25,
@@ -169,7 +181,10 @@ def main(seconds: int = 10, rate: int = 200, subscribers: int = 10) -> dict:
         f"live: {len(answered)} captures, {subscribers} subscribers: "
         f"p50 {result['p50_ms']:.1f} ms, "
         f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
-        f"{missing} frames missing (from the request sent to the frame)",
+        f"{missing} frames missing (from the request sent to the frame); "
+        f"the capture's round trip p50 {result['capture_p50_ms']:.1f} ms, "
+        f"p99 {result['capture_p99_ms']:.1f} ms; the frame after the answer "
+        f"p50 {result['after_answer_p50_ms']:.1f} ms, p99 {result['after_answer_p99_ms']:.1f} ms",
         flush=True,
     )
     return result

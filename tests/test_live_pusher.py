@@ -1,0 +1,297 @@
+"""The live pusher: one thread writes a bin's new frames to every caught-up subscriber without
+waiting, and hands a subscriber back to its own thread when its socket cannot take a frame.
+
+The feed and pusher run against a real store, with real sockets (socket pairs) as the
+subscribers' connections; the served tests use a real server and raw websocket clients.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+import requests
+import wsproto.frame_protocol as frame_protocol
+
+from hooklab.bin_server.live import BinFeed, Feeds, Subscriber
+from hooklab.shared.notify import Notifier
+from hooklab.shared.websocket import Sent, text_frame, whole_frames
+
+
+class FakeServer:
+    """What the feed needs of a simple-websocket Server: its `sock`."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+
+def parse_frames(data: bytes) -> list[str]:
+    """Whole unmasked text frames from a server, in order; fails on anything else."""
+    texts, at = [], 0
+    while at < len(data):
+        first, second = data[at], data[at + 1]
+        assert first == 0x81 and second & 0x80 == 0, "not a whole unmasked text frame"
+        size, at = second & 0x7F, at + 2
+        if size == 126:
+            (size,) = struct.unpack_from("!H", data, at)
+            at += 2
+        elif size == 127:
+            (size,) = struct.unpack_from("!Q", data, at)
+            at += 8
+        assert at + size <= len(data), "a frame cut short"
+        texts.append(data[at : at + size].decode())
+        at += size
+    return texts
+
+
+def read_all(reader: socket.socket, quiet_s: float = 0.3) -> bytes:
+    """Everything the reader has, until nothing more comes for quiet_s."""
+    reader.settimeout(quiet_s)
+    data = b""
+    try:
+        while chunk := reader.recv(1 << 20):
+            data += chunk
+    except TimeoutError:
+        pass
+    return data
+
+
+def ids_of(texts: list[str]) -> list[int]:
+    return [json.loads(text)["request"]["id"] for text in texts]
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_shared_frame_is_byte_for_byte_what_the_websocket_library_writes(size):
+    text = ("é" * size)[: max(0, size // 2)] + "x" * (size - size // 2)
+    server = frame_protocol.FrameProtocol(client=False, extensions=[])
+    assert text_frame(text) == server.send_data(text, fin=True)
+
+
+def test_try_send_writes_what_fits_and_keeps_the_rest_for_the_next_write():
+    writer, reader = socket.socketpair()
+    writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ws = whole_frames(FakeServer(writer))
+    assert ws.sock.can_try
+    assert ws.sock.try_send(b"small") is Sent.WHOLE
+    big = os.urandom(1 << 20)  # far more than both buffers hold
+    assert ws.sock.try_send(big) is Sent.PART
+    assert ws.sock.try_send(b"after") is Sent.NOTHING  # bytes are kept: nothing jumps them
+    received = []
+    drain = threading.Thread(target=lambda: received.append(read_all(reader, 1.0)))
+    drain.start()
+    ws.sock.send(b"next")  # a blocking write sends what was kept first
+    drain.join(10)
+    assert received == [b"small" + big + b"next"]
+    writer.close()
+    reader.close()
+
+
+def test_try_send_never_waits_for_another_writer_or_on_a_socket_with_a_timeout():
+    writer, reader = socket.socketpair()
+    ws = whole_frames(FakeServer(writer))
+    with ws.sock._lock:  # a ping being written by simple-websocket's thread
+        assert ws.sock.try_send(b"frame") is Sent.NOTHING
+    writer.settimeout(5)
+    assert not whole_frames(FakeServer(writer)).sock.can_try
+    writer.close()
+    reader.close()
+    assert ws.sock.try_send(b"frame") is Sent.NOTHING  # closed: its own thread finds out
+
+
+@pytest.fixture
+def bin_id(client) -> str:
+    return client.post("/api/bins", json={}).get_json()["id"]
+
+
+@pytest.fixture
+def sockets():
+    """Sockets a test opens, closed after it."""
+    opened: list[socket.socket] = []
+    yield opened
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def feeds(app) -> Feeds:
+    store = app.extensions["hooklab.store"]
+    return Feeds(store, Notifier(), threading.Event())
+
+
+def capture(client, bin_id: str, pad: int = 0) -> int:
+    headers = {"X-Pad": "p" * pad} if pad else {}
+    response = client.post(f"/b/{bin_id}", data="{}", headers=headers)
+    assert response.status_code == 200
+    return int(response.headers["X-Hooklab-Request-Id"])
+
+
+def subscribe(feed: BinFeed, store, sockets: list, sndbuf: int | None = None):
+    """A caught-up subscriber on a socket pair, handed to the pusher; returns it and its reader."""
+    writer, reader = socket.socketpair()
+    sockets += [writer, reader]
+    if sndbuf:
+        writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, sndbuf)
+    ws = whole_frames(FakeServer(writer))
+    bin_row, frames = feed.poll(store, 0, seen=0)
+    sub = Subscriber(ws, frames[-1][0] if frames else feed.high, bin_row["cleared_at"])
+    assert feed.hand_to_pusher(sub)
+    return sub, reader
+
+
+def test_one_write_of_each_new_frame_reaches_every_caught_up_subscriber(
+    app, client, bin_id, feeds, sockets
+):
+    store = app.extensions["hooklab.store"]
+    feed = feeds.join(bin_id, "http://localhost/", True)
+    first = capture(client, bin_id)
+    subs = [subscribe(feed, store, sockets) for _ in range(3)]
+    assert all(sub.after == first for sub, _ in subs)
+    new = [capture(client, bin_id) for _ in range(5)]
+    assert feeds.pusher._push(feed, seen=1) is False  # nothing more to read
+    for sub, reader in subs:
+        assert sub.pushed and sub.after == new[-1]
+        assert ids_of(parse_frames(read_all(reader))) == new
+
+
+def test_a_slow_reader_is_handed_back_and_loses_nothing_while_the_others_go_on(
+    app, client, bin_id, feeds, sockets
+):
+    store = app.extensions["hooklab.store"]
+    feed = feeds.join(bin_id, "http://localhost/", True)
+    fast, fast_reader = subscribe(feed, store, sockets)
+    slow, slow_reader = subscribe(feed, store, sockets, sndbuf=4096)
+    sent, seen = [], 0
+    # Frames of ~6 KB: the slow socket's buffers fill within a few, and it never reads.
+    while slow.pushed:
+        assert len(sent) < 200, "the slow subscriber was never handed back"
+        sent.append(capture(client, bin_id, pad=6000))
+        seen += 1
+        feeds.pusher._push(feed, seen)
+        assert fast.pushed and fast.after == sent[-1]
+    assert slow.wake.is_set() and slow not in feed.pushed
+    later = [capture(client, bin_id, pad=6000) for _ in range(3)]
+    feeds.pusher._push(feed, seen + 1)
+    assert ids_of(parse_frames(read_all(fast_reader))) == sent + later  # never held up
+    # The slow subscriber's own thread: what was kept first, then the frames after its cursor.
+    received = []
+    drain = threading.Thread(target=lambda: received.append(read_all(slow_reader, 1.0)))
+    drain.start()
+    slow.ws.sock.flush()
+    _, frames = feed.poll(store, slow.after, seen + 1)
+    for _, text in frames:
+        slow.ws.sock.send(text_frame(text))
+    drain.join(10)
+    assert ids_of(parse_frames(received[0])) == sent + later  # every frame once, in order
+
+
+def test_a_cleared_bin_or_a_stopping_server_hands_every_subscriber_back(
+    app, client, bin_id, feeds, sockets
+):
+    store = app.extensions["hooklab.store"]
+    feed = feeds.join(bin_id, "http://localhost/", True)
+    capture(client, bin_id)
+    sub, _ = subscribe(feed, store, sockets)
+    assert client.delete(f"/api/bins/{bin_id}/requests").status_code in (200, 204)
+    feeds.pusher._push(feed, seen=1)
+    assert not sub.pushed and sub.wake.is_set()
+    other, _ = subscribe(feed, store, sockets)
+    assert not feed.plan_push(store, 2, stopping=True) and not other.pushed
+
+
+def handshake(
+    port: int, bin_id: str, extensions: str | None = None, rcvbuf: int | None = None
+) -> tuple[socket.socket, bytes]:
+    """A raw websocket handshake on /ws/bins/<bin_id>; returns the socket and the 101's head."""
+    conn = socket.socket()
+    if rcvbuf:  # before connecting, so the window is set from the start
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    conn.settimeout(5)
+    conn.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET /ws/bins/{bin_id} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(1)
+        assert chunk, "the server closed the handshake"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return conn, head
+
+
+def test_a_browsers_compression_offer_is_declined_and_frames_come_plain(live_server):
+    """Browsers offer permessage-deflate; Hooklab answers without it, so every subscriber
+    gets the same plain frames (and the server compresses nothing over loopback)."""
+    bin_row = live_server.create_bin(name="plain")
+    conn, head = handshake(
+        live_server.port, bin_row["id"], "permessage-deflate; client_max_window_bits"
+    )
+    assert b"sec-websocket-extensions" not in head.lower()
+    response = requests.post(f"{live_server.url}/b/{bin_row['id']}", data="x" * 500, timeout=5)
+    rid = int(response.headers["X-Hooklab-Request-Id"])
+    texts = parse_frames(read_all(conn, 1.0))
+    assert ids_of(texts) == [rid]
+    conn.close()
+
+
+class FrameReader:
+    """Reads whole text frames from a raw websocket, as they come."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.data = b""
+
+    def ids(self, count: int, timeout: float = 5.0) -> list[int]:
+        """The ids of the first `count` request frames, waiting up to `timeout` for them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found = ids_of(parse_frames(self.data))
+            except (AssertionError, IndexError, struct.error):
+                found = []  # a frame still coming
+            if len(found) >= count:
+                return found
+            left = deadline - time.monotonic()
+            assert left > 0, f"only {len(found)} of {count} frames came in {timeout} s"
+            self.conn.settimeout(left)
+            self.data += self.conn.recv(1 << 20)
+
+
+def test_a_reader_that_stops_reading_does_not_hold_up_the_others(live_server):
+    """Served: one subscriber reads nothing while ~6 MB of frames come, more than its socket's
+    buffers hold (the server's send buffer grows to 4 MB at most, its receive buffer is set to
+    128 KB; smaller than two 64 KB loopback segments, the kernel would stall the stream by
+    itself); another gets each frame as it comes; then the first reads and gets every frame
+    once, in order."""
+    bin_id = live_server.create_bin(name="slow and fast")["id"]
+    stalled, _ = handshake(live_server.port, bin_id, rcvbuf=128 * 1024)
+    fast = FrameReader(handshake(live_server.port, bin_id)[0])
+    sent = []
+    with requests.Session() as session:
+        for _ in range(400):
+            response = session.post(
+                f"{live_server.url}/b/{bin_id}", headers={"X-Pad": "p" * 15000}, timeout=5
+            )
+            sent.append(int(response.headers["X-Hooklab-Request-Id"]))
+            assert fast.ids(len(sent)) == sent  # within seconds: nobody holds it up
+    late = FrameReader(stalled)
+    assert late.ids(len(sent), timeout=30) == sent
+    assert read_all(stalled, 0.5) == b""  # nothing twice
+    stalled.close()
+    fast.conn.close()
