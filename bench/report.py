@@ -138,6 +138,12 @@ def _live(t: Table, live: dict) -> None:
         f"{live['frames_expected']}; p95 {ms(live['p95_ms'])}, max {ms(live['max_ms'], 0)}; "
         f"server used {live['server_cpu_cores']} cores"
     )
+    if "capture_p99_ms" in live:  # runs since 1 December's fifth session
+        figure += (
+            f"; of which the capture's own round trip p99 {ms(live['capture_p99_ms'])} "
+            f"(median {ms(live['capture_p50_ms'])}), the frame after its answer p99 "
+            f"{ms(live['after_answer_p99_ms'])} (median {ms(live['after_answer_p50_ms'])})"
+        )
     met = live["passed"]["p99"] and live["passed"]["complete"]
     t.add(
         2,

@@ -17,15 +17,22 @@ separate statements in one transaction: docs/benchmarks.md):
   `forward_queued`), and permanent triggers write them on to `bins` and `pending_forwards`.
 
 Checkpoints: the writer's connection has automatic checkpoints off (they would run inside the
-statement everyone of a batch waits on). Every CHECKPOINT_EVERY commits, a leader runs a passive
-checkpoint on the writer's connection after answering its batch and before handing the writer
-on, so no capture of this process appends to the WAL while it copies: it catches up, and the
-next commit starts the WAL file over from its beginning. A checkpoint run beside the writer
-(as this module did before) never caught up under a steady flood: the WAL grew by ~19 MB a
-second, and the kernel zeroed every fresh page of it (14 % of the server's CPU). Captures that
-arrive meanwhile wait for it (5-10 ms, measured) and go out in the next batch; it comes
-sooner when big bodies were written (CHECKPOINT_BYTES), so it never has much to copy. Profile
-and figures: docs/benchmarks.md.
+statement everyone of a batch waits on). Every CHECKPOINT_EVERY commits (sooner when big bodies
+were written, CHECKPOINT_BYTES) a checkpoint runs in two passes:
+- the first on a thread and connection of its own, beside the writer: it copies what the WAL
+  holds as it starts, the bulk of the work (20-30 ms at 200 captures a second), while captures
+  go on;
+- once it is done, the next leader runs the second on the writer's connection, after answering
+  its batch and before handing the writer on, so no capture of this process appends meanwhile:
+  it copies only what came during the first (a few commits), catches up, and the next commit
+  starts the WAL file over from its beginning. Should CHECKPOINT_EVERY commits more come
+  before the first pass is done, the leader waits for it, so the WAL stays within about twice
+  that.
+A checkpoint that only ran beside the writer (as this module did once) never caught up under a
+steady flood: the WAL grew by ~19 MB a second, and the kernel zeroed every fresh page of it
+(14 % of the server's CPU). One that only ran in the leader (as it did until 1 December) made
+the captures arriving meanwhile wait the whole 20-30 ms: at 200 a second, the captures' p99.
+Profile and figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -105,6 +112,10 @@ class CaptureWriter:
         self._conn: sqlite3.Connection | None = None  # used by the current leader only
         self._commits = 0  # since the last checkpoint
         self._body_bytes = 0  # since the last checkpoint
+        self._copying = False  # a checkpoint's first pass runs beside the writer
+        self._copied = False  # it is done: the next leader runs the second pass
+        self._copy_conn: sqlite3.Connection | None = None  # the first pass's, one at a time
+        self._copy_thread: threading.Thread | None = None
 
     def write(
         self, row: tuple, rule_state: Snapshot | None = None, forward: str | None = None
@@ -142,8 +153,7 @@ class CaptureWriter:
             for pending in batch[1:]:
                 pending.wake.release()  # answered: their rows are committed
             try:
-                if self._commits >= CHECKPOINT_EVERY or self._body_bytes >= CHECKPOINT_BYTES:
-                    self._checkpoint()  # still the writer: nothing appends while it copies
+                self._after_batch()
             finally:
                 with self._mutex:
                     successor = self._waiting.pop(0) if self._waiting else None
@@ -151,8 +161,42 @@ class CaptureWriter:
                 if successor is not None:
                     successor.wake.release()
 
+    def _after_batch(self) -> None:
+        """A checkpoint in two passes, so that captures rarely wait for one (module doc)."""
+        due = self._commits >= CHECKPOINT_EVERY or self._body_bytes >= CHECKPOINT_BYTES
+        if due and self._copying:
+            # As many commits again since the first pass began: it fell behind. Captures wait
+            # for it, as they did for every checkpoint once, so the WAL stays within twice
+            # its usual size.
+            self._copy_thread.join()
+        if self._copied:
+            self._copied = False
+            self._commits = self._body_bytes = 0
+            self._checkpoint()  # still the writer: nothing appends while it copies the rest
+        elif due:
+            self._commits = self._body_bytes = 0
+            self._copying = True
+            self._start_copy()
+
+    def _start_copy(self) -> None:
+        self._copy_thread = threading.Thread(
+            target=self._copy, name="hooklab-checkpoint", daemon=True
+        )
+        self._copy_thread.start()
+
+    def _copy(self) -> None:
+        """The first pass, beside the writer: copies what the WAL holds as it starts."""
+        try:
+            if self._copy_conn is None:
+                self._copy_conn = self.store.connect(check_same_thread=False)
+            self._copy_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # the second pass (or a later checkpoint) copies it
+        finally:
+            self._copied = True
+            self._copying = False
+
     def _checkpoint(self) -> None:
-        self._commits = self._body_bytes = 0
         try:
             self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:

@@ -136,28 +136,99 @@ def test_write_raises_the_error_of_its_own_row(store):
 
 
 def commits_and_checkpoints(writer: CaptureWriter) -> list[str]:
-    """A list that the writer's commits and checkpoints are appended to, in their order."""
+    """A list that the writer's commits and the checkpoints' two passes are appended to, in
+    their order; the first pass runs at once in the leader's thread instead of its own."""
     events: list[str] = []
-    transaction, checkpoint = writer._transaction, writer._checkpoint
+    transaction, copy, checkpoint = writer._transaction, writer._copy, writer._checkpoint
     writer._transaction = lambda batch: (events.append("commit"), transaction(batch))
+    writer._start_copy = lambda: (events.append("copy"), copy())
     writer._checkpoint = lambda: (events.append("checkpoint"), checkpoint())
     return events
 
 
-def test_checkpoints_run_on_the_writer_connection_every_so_many_commits(store, monkeypatch):
+EVERY_THREE = ["commit"] * 3 + ["copy", "commit", "checkpoint"]
+
+
+def test_checkpoints_copy_beside_the_writer_then_finish_on_its_connection(store, monkeypatch):
     monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 3)
     bin_id = create_bin(store, {})["id"]
     writer = CaptureWriter(store, keep_per_bin=100)
     events = commits_and_checkpoints(writer)
     statements: list[str] = []
     writer._connection().set_trace_callback(statements.append)
-    for i in range(7):
+    for i in range(8):
         writer.write(make_row(bin_id, f"/{i}"))
 
-    assert events == ["commit"] * 3 + ["checkpoint"] + ["commit"] * 3 + ["checkpoint", "commit"]
-    assert statements.count("PRAGMA wal_checkpoint(PASSIVE)") == 2  # on the writer's connection
+    # Every 3 commits the first pass; the next leader runs the second, and the count starts
+    # again with the WAL.
+    assert events == EVERY_THREE * 2
+    # The second passes on the writer's connection, the first ones on another.
+    assert statements.count("PRAGMA wal_checkpoint(PASSIVE)") == 2
+    assert writer._copy_conn is not None and writer._copy_conn is not writer._connection()
     # The writer's own connection never checkpoints by itself (inside a batch's statement).
     assert writer._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+
+
+def held_first_pass(writer: CaptureWriter) -> tuple[threading.Event, threading.Event, list]:
+    """Hold the writer's first passes until `gate` is set; `copied` once one is done; the
+    list gets an item for each second pass."""
+    gate, copied = threading.Event(), threading.Event()
+    copy, checkpoint = writer._copy, writer._checkpoint
+
+    def held_copy() -> None:
+        assert gate.wait(10)
+        copy()
+        copied.set()
+
+    second_passes: list[int] = []
+    writer._copy = held_copy
+    writer._checkpoint = lambda: (second_passes.append(1), checkpoint())
+    return gate, copied, second_passes
+
+
+def test_captures_do_not_wait_for_the_first_pass(store, monkeypatch):
+    """The first pass copies beside the writer (the bulk of the work: it took 20-30 ms when
+    captures waited for it, docs/benchmarks.md); captures go on meanwhile, and the second pass,
+    once it is done, copies what came since, so the WAL starts over."""
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 30)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    gate, copied, second_passes = held_first_pass(writer)
+    for i in range(30):
+        writer.write(make_row(bin_id, f"/{i}"))
+    for i in range(29):  # the first pass is held: these are written all the same
+        writer.write(make_row(bin_id, f"/during/{i}"))
+    assert second_passes == [] and writer._copying
+    gate.set()
+    assert copied.wait(10)
+    writer.write(make_row(bin_id, "/after"))
+    assert second_passes == [1]
+    # Everything was copied by the two passes: the next commit starts the WAL over.
+    busy, frames, backfilled = (
+        writer._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    )
+    assert (busy, frames - backfilled) == (0, 0) and frames > 0
+    assert len(stored_paths(store.path, bin_id)) == 60
+
+
+def test_a_first_pass_that_falls_behind_is_waited_for(store, monkeypatch):
+    """As many commits again before the first pass is done: the leader waits for it, then
+    runs the second pass, so the WAL never holds more than about twice CHECKPOINT_EVERY."""
+    monkeypatch.setattr(capture_writer, "CHECKPOINT_EVERY", 3)
+    bin_id = create_bin(store, {})["id"]
+    writer = CaptureWriter(store, keep_per_bin=100)
+    gate, copied, second_passes = held_first_pass(writer)
+    for i in range(5):  # 3 start the first pass, 2 come during it
+        writer.write(make_row(bin_id, f"/{i}"))
+    sixth = threading.Thread(target=writer.write, args=(make_row(bin_id, "/6"),))
+    sixth.start()
+    sixth.join(0.3)
+    # Its row is committed, but its leader waits for the first pass before handing on.
+    assert sixth.is_alive() and len(stored_paths(store.path, bin_id)) == 6
+    assert second_passes == []
+    gate.set()
+    sixth.join(10)
+    assert not sixth.is_alive() and copied.is_set() and second_passes == [1]
 
 
 def test_the_wal_stays_small_under_a_steady_stream_of_captures(store, monkeypatch):
@@ -188,12 +259,12 @@ def test_big_bodies_bring_the_checkpoint_sooner(store, monkeypatch):
     bin_id = create_bin(store, {})["id"]
     writer = CaptureWriter(store, keep_per_bin=100)
     events = commits_and_checkpoints(writer)
-    for i in range(7):
+    for i in range(8):
         row = list(make_row(bin_id, f"/{i}"))
         row[capture_writer.BODY] = b"x" * 1000
         writer.write(tuple(row))
 
-    assert events == ["commit"] * 3 + ["checkpoint"] + ["commit"] * 3 + ["checkpoint", "commit"]
+    assert events == EVERY_THREE * 2
 
 
 def test_a_failed_checkpoint_still_hands_the_writer_on(store, monkeypatch):
