@@ -23,6 +23,8 @@ from hooklab.bin_server.live import BinFeed, Feeds, Subscriber
 from hooklab.shared.notify import Notifier
 from hooklab.shared.websocket import Sent, text_frame, whole_frames
 
+from .waiting import wait_for
+
 
 class FakeServer:
     """What the feed needs of a simple-websocket Server: its `sock`."""
@@ -325,3 +327,49 @@ def test_a_reader_that_stops_reading_does_not_hold_up_the_others(live_server, so
             assert fast.ids(len(sent)) == sent  # within seconds: nobody holds it up
     assert FrameReader(stalled).ids(len(sent), timeout=30) == sent
     assert read_all(stalled, 0.5) == b""  # nothing twice
+
+
+def test_the_werkzeug_fallback_serves_the_live_stream_through_the_pusher(app):
+    """Where gunicorn is missing `hooklab serve` runs werkzeug's threaded server: the websocket
+    route (flask-sock, imported on first use) works there, and caught-up subscribers are
+    written by the pusher (werkzeug's sockets are plain blocking ones)."""
+    from werkzeug.serving import make_server
+
+    from hooklab.client.http import LiveSocket
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"127.0.0.1:{server.server_port}"
+    try:
+        bin_id = requests.post(f"http://{base}/api/bins", json={}, timeout=5).json()["id"]
+        sockets = [LiveSocket.connect(f"ws://{base}/ws/bins/{bin_id}") for _ in range(2)]
+        try:
+            store = app.extensions["hooklab.store"]
+
+            def handed_over():  # both, once they have every frame (none yet)
+                feeds = store._attached.get("live_feeds")  # made by the route: only looked at
+                if feeds is None:
+                    return None
+                found = [f for f in list(feeds._feeds.values()) if f.bin_id == bin_id]
+                return found[0] if found and len(found[0].pushed) == 2 else None
+
+            feed = wait_for(handed_over, what="both subscribers handed to the pusher")
+            ids = [
+                int(
+                    requests.post(f"http://{base}/b/{bin_id}", data=str(n), timeout=5).headers[
+                        "X-Hooklab-Request-Id"
+                    ]
+                )
+                for n in range(3)
+            ]
+            for ws in sockets:
+                got = [json.loads(ws.receive(timeout=5))["request"]["id"] for _ in ids]
+                assert got == ids
+            assert len(feed.pushed) == 2  # still the pusher's: every frame went out whole
+        finally:
+            for ws in sockets:
+                ws.close()
+    finally:
+        server.shutdown()
+        thread.join(5)
