@@ -134,18 +134,22 @@ class BinFeed:
         sub.pushed = False
         sub.wake.set()
 
-    def plan_push(self, store: Store, seen: int, stopping: bool) -> list:
-        """For each pushed subscriber, the frames it has not been sent: [(sub, frames)].
+    def push(self, store: Store, seen: int, stopping: bool) -> None:
+        """Write the new frames to every pushed subscriber without waiting.
 
-        Hands back those the pusher cannot serve (the bin cleared or gone, the subscriber
-        further behind than the feed keeps, the server stopping)."""
+        Hands back those the pusher cannot serve: a socket that took a frame only in part, or
+        none of it (a slow reader, a write under way, a closed socket); the bin cleared or gone;
+        a subscriber further behind than the feed keeps; the server stopping. All under the
+        feed's lock, so a subscriber's thread taking its stream back (`take_back`) finds its
+        cursor past every frame written for it: no frame twice, none lost.
+        """
         with self.lock:
             if not self.pushed:
-                return []
+                return
             if self.read_version < seen or time.monotonic() - self.read_at >= POLL_S:
                 self._read(store, seen)
             bin_row = self.bin_row
-            plan = []
+            encoded: dict[int, bytes] = {}  # every subscriber is sent the same bytes
             for sub in list(self.pushed):
                 frames = self._frames_after(sub.after)
                 if (
@@ -155,9 +159,18 @@ class BinFeed:
                     or frames is None
                 ):
                     self._hand_back(sub)
-                elif frames:
-                    plan.append((sub, frames))
-            return plan
+                    continue
+                if not frames:
+                    continue
+                data = b"".join(
+                    encoded.get(request_id) or encoded.setdefault(request_id, text_frame(frame))
+                    for request_id, frame in frames
+                )
+                sent = sub.ws.sock.try_send(data)
+                if sent is not Sent.NOTHING:
+                    sub.after = frames[-1][0]
+                if sent is not Sent.WHOLE:
+                    self._hand_back(sub)
 
     def _frames_after(self, after: int) -> list | None:
         """The frames with id > after, oldest first; None when some are no longer kept."""
@@ -272,18 +285,7 @@ class Pusher:
 
     def _push(self, feed: BinFeed, seen: int) -> bool:
         """Write the feed's new frames to its pushed subscribers; True if it has more to read."""
-        plan = feed.plan_push(self.store, seen, self.stopping.is_set())
-        encoded: dict[int, bytes] = {}  # every subscriber is sent the same bytes
-        for sub, frames in plan:
-            data = b"".join(
-                encoded.get(request_id) or encoded.setdefault(request_id, text_frame(frame))
-                for request_id, frame in frames
-            )
-            sent = sub.ws.sock.try_send(data)
-            if sent is not Sent.NOTHING:
-                sub.after = frames[-1][0]
-            if sent is not Sent.WHOLE:  # a slow reader, a write under way, or a closed socket
-                feed.take_back(sub)
+        feed.push(self.store, seen, self.stopping.is_set())
         return feed.read_version < seen  # more than one batch of new rows: read on at once
 
 

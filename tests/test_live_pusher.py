@@ -204,7 +204,8 @@ def test_a_cleared_bin_or_a_stopping_server_hands_every_subscriber_back(
     feeds.pusher._push(feed, seen=1)
     assert not sub.pushed and sub.wake.is_set()
     other, _ = subscribe(feed, store, sockets)
-    assert not feed.plan_push(store, 2, stopping=True) and not other.pushed
+    feed.push(store, 2, stopping=True)
+    assert not other.pushed and other.wake.is_set()
 
 
 def handshake(
