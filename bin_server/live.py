@@ -100,11 +100,10 @@ class BinFeed:
     def poll(self, store: Store, after: int, seen: int) -> tuple[dict | None, list]:
         """The bin's row (None once deleted) and the frames of requests with id > after."""
         with self.lock:
-            if self.read_version < seen or time.monotonic() - self.read_at >= POLL_S:
-                self._read(store, seen)
-            bin_row = self.bin_row
-            if bin_row is None or after >= self.floor:
-                return bin_row, [f for f in self.frames if f[0] > after][:BATCH]
+            self._refresh(store, seen)
+            bin_row, frames = self.bin_row, self._frames_after(after)
+            if bin_row is None or frames is not None:
+                return bin_row, (frames or [])[:BATCH]
         # Further back than the shared frames reach: this subscriber replays on its own.
         replay = requests_after(store, self.bin_id, after)
         return bin_row, [(row["id"], self.frame(row)) for row in replay]
@@ -146,8 +145,7 @@ class BinFeed:
         with self.lock:
             if not self.pushed:
                 return
-            if self.read_version < seen or time.monotonic() - self.read_at >= POLL_S:
-                self._read(store, seen)
+            self._refresh(store, seen)
             bin_row = self.bin_row
             encoded: dict[int, bytes] = {}  # every subscriber is sent the same bytes
             for sub in list(self.pushed):
@@ -184,6 +182,12 @@ class BinFeed:
                 return None
         found.reverse()
         return found
+
+    def _refresh(self, store: Store, seen: int) -> None:
+        """Read the store unless the feed has what the notifier's version `seen` announced and
+        is younger than POLL_S (captures of other processes ring no bell here)."""
+        if self.read_version < seen or time.monotonic() - self.read_at >= POLL_S:
+            self._read(store, seen)
 
     def _read(self, store: Store, seen: int) -> None:
         bin_row = get_bin_row(store, self.bin_id)
