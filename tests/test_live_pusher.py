@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import socket
-import struct
 import threading
 import time
 
@@ -23,33 +22,35 @@ from hooklab.bin_server.live import BinFeed, Feeds, Subscriber
 from hooklab.shared.notify import Notifier
 from hooklab.shared.websocket import Sent, text_frame, whole_frames
 
+from .test_websocket_writes import FakeServer
 from .waiting import wait_for
 
 
-class FakeServer:
-    """What the feed needs of a simple-websocket Server: its `sock`."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+def split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The whole unmasked frames at the start of `data`, as (first byte, payload), and the
+    bytes of a frame still coming."""
+    frames, at = [], 0
+    while len(data) - at >= 2:
+        assert data[at + 1] & 0x80 == 0, "a server's frame is never masked"
+        size, head = data[at + 1] & 0x7F, 2
+        if size >= 126:
+            head = 4 if size == 126 else 10
+            if len(data) - at < head:
+                break
+            size = int.from_bytes(data[at + 2 : at + head], "big")
+        if len(data) - at < head + size:
+            break
+        frames.append((data[at], data[at + head : at + head + size]))
+        at += head + size
+    return frames, data[at:]
 
 
 def parse_frames(data: bytes) -> list[str]:
-    """Whole unmasked text frames from a server, in order; fails on anything else."""
-    texts, at = [], 0
-    while at < len(data):
-        first, second = data[at], data[at + 1]
-        assert first == 0x81 and second & 0x80 == 0, "not a whole unmasked text frame"
-        size, at = second & 0x7F, at + 2
-        if size == 126:
-            (size,) = struct.unpack_from("!H", data, at)
-            at += 2
-        elif size == 127:
-            (size,) = struct.unpack_from("!Q", data, at)
-            at += 8
-        assert at + size <= len(data), "a frame cut short"
-        texts.append(data[at : at + size].decode())
-        at += size
-    return texts
+    """Whole text frames from a server, in order; fails on anything else."""
+    frames, rest = split_frames(data)
+    assert rest == b"", "a frame cut short"
+    assert all(first == 0x81 for first, _ in frames), "not a whole text frame"
+    return [payload.decode() for _, payload in frames]
 
 
 def read_all(reader: socket.socket, quiet_s: float = 0.3) -> bytes:
@@ -278,27 +279,13 @@ class FrameReader:
         return self.found[:count]
 
     def _take_whole_frames(self) -> None:
-        at = 0
-        data = self.pending
-        while len(data) - at >= 2:
-            size, head = data[at + 1] & 0x7F, 2
-            if size == 126:
-                head = 4
-            elif size == 127:
-                head = 10
-            if len(data) - at < head:
-                break
-            if size >= 126:
-                size = int.from_bytes(data[at + 2 : at + head], "big")
-            if len(data) - at < head + size:
-                break
-            frame = data[at : at + head + size]
-            if frame[0] == 0x89:  # the server's ping (every 20 s): answer it, as a client must
-                self.conn.sendall(pong(frame[head:]))
+        frames, self.pending = split_frames(self.pending)
+        for first, payload in frames:
+            if first == 0x89:  # the server's ping (every 20 s): answer it, as a client must
+                self.conn.sendall(pong(payload))
             else:
-                self.found += ids_of(parse_frames(frame))
-            at += head + size
-        self.pending = data[at:]
+                assert first == 0x81, "not a whole text frame"
+                self.found += ids_of([payload.decode()])
 
 
 def pong(payload: bytes) -> bytes:
@@ -344,7 +331,7 @@ def test_the_werkzeug_fallback_serves_the_live_stream_through_the_pusher(app):
     base = f"127.0.0.1:{server.server_port}"
     try:
         bin_id = requests.post(f"http://{base}/api/bins", json={}, timeout=5).json()["id"]
-        sockets = [LiveSocket.connect(f"ws://{base}/ws/bins/{bin_id}") for _ in range(2)]
+        subscribers = [LiveSocket.connect(f"ws://{base}/ws/bins/{bin_id}") for _ in range(2)]
         try:
             store = app.extensions["hooklab.store"]
 
@@ -364,12 +351,12 @@ def test_the_werkzeug_fallback_serves_the_live_stream_through_the_pusher(app):
                 )
                 for n in range(3)
             ]
-            for ws in sockets:
+            for ws in subscribers:
                 got = [json.loads(ws.receive(timeout=5))["request"]["id"] for _ in ids]
                 assert got == ids
             assert len(feed.pushed) == 2  # still the pusher's: every frame went out whole
         finally:
-            for ws in sockets:
+            for ws in subscribers:
                 ws.close()
     finally:
         server.shutdown()
