@@ -51,6 +51,7 @@ CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 CLAIM_BATCH = 4  # due deliveries a pool's worker claims in one transaction
 RECORD_BATCH = 64  # outcomes the pool's recorder writes in one transaction
 ABANDONED = "abandoned"
+INTERRUPTED = "interrupted"
 PRUNE_EVERY_S = 600.0  # the delivery log is pruned by age this often (and once at start)
 
 # The keys are read when an attempt starts: a rotation applies from the next attempt on.
@@ -214,6 +215,35 @@ def release_claims(store: Store, claims: list[Claim]) -> None:
             if released:  # else the claim lapsed and another worker logged it as abandoned
                 conn.execute(
                     "DELETE FROM attempts WHERE id = ? AND finished_at IS NULL", (claim.attempt_id,)
+                )
+
+
+def interrupt_claims(store: Store, claims: list[Claim], waited_s: float) -> None:
+    """Close attempts a stopping pool could not wait for, and hand their deliveries back.
+
+    The receiver had not answered when the pool stopped (it waited `waited_s`): the attempt is
+    logged as interrupted, it does not count against the retry schedule or the webhook, and the
+    delivery is due again at once, so the next server or `hooklab worker` sends it again (same
+    webhook-id) instead of leaving it claimed until the claim runs out.
+    """
+    error = (
+        f"interrupted: the sender stopped {waited_s:g} s into the attempt, before the receiver "
+        "answered; sent again at the next start"
+    )
+    with store.write() as conn:
+        now = now_ms()
+        for claim in claims:
+            released = conn.execute(
+                "UPDATE deliveries SET claim_token = NULL, claim_expires_at = NULL, "
+                "scheduled_attempts = scheduled_attempts - 1, last_error = ? "
+                "WHERE id = ? AND claim_token = ?",
+                (error, claim.delivery_id, claim.token),
+            ).rowcount
+            if released:  # else the claim lapsed and another worker logged it as abandoned
+                conn.execute(
+                    "UPDATE attempts SET finished_at = ?, ok = 0, error_kind = ?, error = ? "
+                    "WHERE id = ? AND finished_at IS NULL",
+                    (now, INTERRUPTED, error, claim.attempt_id),
                 )
 
 
@@ -669,6 +699,11 @@ class DeliveryWorkers:
         self._pruned_at: float | None = None  # first prune on the first idle moment
         self._poller: str | None = None  # the idle worker that looks at the store
         self._poller_lock = threading.Lock()
+        # The attempt each worker is sending: what stop() closes as interrupted if it cannot
+        # wait for it. Once stop() has taken them, a late answer is not recorded.
+        self._sending: dict[str, Claim] = {}
+        self._sending_lock = threading.Lock()
+        self._cut_off = False
 
     def start(self) -> Callable[[], None]:
         """Start the threads; returns `stop`."""
@@ -689,7 +724,8 @@ class DeliveryWorkers:
         """Ask every thread to stop and wait for them (an attempt in flight may finish).
 
         Deliveries claimed for the pool but not sent are handed back, and the outcomes not
-        written yet are written.
+        written yet are written. An attempt still waiting for its receiver after `timeout` is
+        closed as interrupted and its delivery handed back (`interrupt_claims`).
         """
         self._stop.set()
         self._bell.changed()
@@ -697,6 +733,10 @@ class DeliveryWorkers:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+        with self._sending_lock:
+            self._cut_off = True
+            cut = list(self._sending.values())
+            self._sending.clear()
         unsent = []
         while self._claimed:
             unsent.append(self._claimed.popleft())
@@ -706,6 +746,11 @@ class DeliveryWorkers:
             except Exception:  # their claims lapse instead, and another worker sends them
                 log.exception("delivery workers: claims not handed back")
         self._recorder.stop(max(0.5, deadline - time.monotonic()))
+        if cut:
+            try:
+                interrupt_claims(self.store, cut, timeout)
+            except Exception:  # their claims lapse instead, logged as abandoned, sent again
+                log.exception("delivery workers: interrupted attempts not closed")
 
     def _next_claim(self, worker: str) -> Claim | None | bool:
         """A delivery to send: one another worker claimed for the pool, else claim from the store.
@@ -731,6 +776,21 @@ class DeliveryWorkers:
             self._claimed.extend(claims[1:])
             self._bell.changed()  # wake idle workers to take them
         return claims[0]
+
+    def _send(self, worker: str, claim: Claim, session: requests.Session) -> None:
+        """Send one attempt and hand its outcome to the recorder, unless stop() cut it off."""
+        with self._sending_lock:
+            self._sending[worker] = claim
+        outcome = None
+        try:
+            outcome = send_claim(self.store, claim, self.settings, session)
+        finally:
+            with self._sending_lock:
+                self._sending.pop(worker, None)
+                # Under the lock: stop() either took this attempt (closed as interrupted) or
+                # finds its outcome queued before it stops the recorder.
+                if outcome is not None and not self._cut_off:
+                    self._recorder.add(claim, outcome)
 
     def _housekeeping(self) -> None:
         """The poller's: close abandoned attempts; now and then, prune the log by age."""
@@ -774,8 +834,7 @@ class DeliveryWorkers:
                             session = new_session(
                                 deadlines(self.store), self.settings.block_private_targets
                             )
-                        outcome = send_claim(self.store, claim, self.settings, session)
-                        self._recorder.add(claim, outcome)
+                        self._send(worker, claim, session)
                         continue
                     if claim is False:
                         continue

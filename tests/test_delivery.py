@@ -808,6 +808,62 @@ def test_a_stopped_pool_records_every_answer_and_hands_back_the_rest(tmp_path, r
     assert len(ids) == len(set(ids)) == events
 
 
+def test_an_attempt_the_stopping_pool_cannot_wait_for_is_closed_and_sent_again(tmp_path, receivers):
+    # The receiver holds the first request past the pool's stop: before, the delivery stayed
+    # claimed ("sending") until the claim ran out, minutes after the next start.
+    settings = make_settings(tmp_path, delivery_workers=2)
+    store = open_store(settings.db)
+    store.migrate()
+    gate = threading.Event()
+    receiver = receivers(Answer(200, gate=gate), Answer(200))
+    webhook = make_webhook(store, settings, receiver.url, timeout_s=30)
+    fire(store, "payment_received", {"n": 1})
+    pool = DeliveryWorkers(store, settings)
+    pool.start()
+    threads = list(pool._threads)
+    try:
+        wait_for(lambda: receiver.received, what="the first attempt to reach the receiver")
+    finally:
+        pool.stop(timeout=0.3)
+    attempt = store.conn.execute(
+        "SELECT finished_at IS NOT NULL, ok, error_kind, error FROM attempts"
+    ).fetchone()
+    assert attempt[:3] == (1, 0, "interrupted")
+    assert "before the receiver answered" in attempt[3]
+    delivery = store.conn.execute(
+        "SELECT status, claim_token, scheduled_attempts, next_attempt_at <= ? FROM deliveries",
+        (int(time.time() * 1000),),
+    ).fetchone()
+    assert delivery == ("pending", None, 0, 1)  # due again at once, the schedule untouched
+    failures = store.conn.execute(
+        "SELECT consecutive_failures FROM webhooks WHERE id = ?", (webhook["id"],)
+    ).fetchone()[0]
+    assert failures == 0  # a stop is not the receiver's failure
+
+    gate.set()  # the late answer of the cut attempt changes nothing
+    wait_for(lambda: not any(t.is_alive() for t in threads), what="the cut worker to end")
+    assert store.conn.execute("SELECT error_kind FROM attempts").fetchall() == [("interrupted",)]
+
+    pool = DeliveryWorkers(open_store(settings.db), settings)
+    pool.start()
+    try:
+        wait_for(lambda: len(receiver.received) == 2, what="the delivery sent again")
+        wait_for(
+            lambda: (
+                store.conn.execute("SELECT status FROM deliveries").fetchone()[0] == "succeeded"
+            ),
+            what="the second attempt recorded",
+        )
+    finally:
+        pool.stop()
+    first, second = receiver.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    numbers = store.conn.execute(
+        "SELECT number, error_kind, ok FROM attempts ORDER BY number"
+    ).fetchall()
+    assert numbers == [(1, "interrupted", 0), (2, None, 1)]
+
+
 def test_run_worker_delivers_what_another_process_fired(tmp_path, receivers, capsys):
     settings = make_settings(tmp_path, delivery_workers=2)
     firing_store = open_store(settings.db)
