@@ -41,7 +41,7 @@ from hooklab.sender.webhooks import (
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
 from hooklab.shared.settings import Settings
-from hooklab.shared.store import Store, row, row_id, rows
+from hooklab.shared.store import Store, is_busy, row, row_id, rows
 
 log = logging.getLogger("hooklab.sender")
 
@@ -50,6 +50,7 @@ IDLE_S = 30.0  # an idle worker other than the pool's poller: the bell wakes it,
 CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 CLAIM_BATCH = 4  # due deliveries a pool's worker claims in one transaction
 RECORD_BATCH = 64  # outcomes the pool's recorder writes in one transaction
+BUSY_RETRY_S = 1.0  # the recorder's pause before it tries again a write the database refused
 ABANDONED = "abandoned"
 INTERRUPTED = "interrupted"
 PRUNE_EVERY_S = 600.0  # the delivery log is pruned by age this often (and once at start)
@@ -613,7 +614,8 @@ class Recorder:
     A worker hands its outcome over and claims its next delivery at once. Until the outcome is
     committed the delivery stays claimed, so nobody sends it again meanwhile; if the process
     dies first, the claim lapses and the attempt is logged as abandoned and sent again, as
-    when a worker dies between its send and its record.
+    when a worker dies between its send and its record. A write the database refuses because
+    another program holds its lock is tried again every BUSY_RETRY_S, and once more at stop.
     """
 
     def __init__(self, store: Store, settings: Settings, bell) -> None:
@@ -660,7 +662,22 @@ class Recorder:
     def _write(self, batch: list[tuple[Claim, Outcome]]) -> None:
         try:
             retry = record_many(self.store, self.settings, batch)
-        except Exception:
+        except Exception as exc:
+            if is_busy(exc):
+                if self._stopping:  # tried once more at stop; each alone would wait as long
+                    log.error(
+                        "delivery recorder: the database is busy; %d outcomes not recorded "
+                        "(their deliveries are sent again once their claims run out)",
+                        len(batch),
+                    )
+                    return
+                # Another program held the database past the busy timeout: the outcomes wait
+                # their turn again (their deliveries stay claimed meanwhile), first in line.
+                log.warning("delivery recorder: the database is busy; %d outcomes wait", len(batch))
+                with self._ready:
+                    self._pending[:0] = batch
+                    self._ready.wait(BUSY_RETRY_S)  # stop() cuts the pause short
+                return
             if len(batch) == 1:
                 log.exception("delivery recorder: attempt %s not recorded", batch[0][0].attempt_id)
                 return

@@ -7,7 +7,9 @@ is 0.2, 0.4, 0.8 s without jitter (tests/conftest.py).
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sqlite3
 import struct
 import threading
 import time
@@ -28,6 +30,7 @@ from hooklab.sender.delivery import DeliveryWorkers, claim_due, deadlines, proce
 from hooklab.sender.firing import fire
 from hooklab.sender.webhooks import check_fields, create_webhook
 from hooklab.sender.worker import run_worker
+from hooklab.shared import store as store_module
 from hooklab.shared.store import Store
 from tests.conftest import make_settings
 from tests.waiting import wait_for
@@ -862,6 +865,50 @@ def test_an_attempt_the_stopping_pool_cannot_wait_for_is_closed_and_sent_again(t
         "SELECT number, error_kind, ok FROM attempts ORDER BY number"
     ).fetchall()
     assert numbers == [(1, "interrupted", 0), (2, None, 1)]
+
+
+def test_an_outcome_the_busy_database_refused_is_recorded_once_it_is_free(
+    tmp_path, receivers, monkeypatch, caplog
+):
+    # Before, the recorder logged the error and dropped the outcome: the delivery stayed
+    # claimed until the claim ran out, and was then sent again.
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)
+    settings = make_settings(tmp_path, delivery_workers=1)
+    store = open_store(settings.db)
+    store.migrate()
+    gate = threading.Event()
+    receiver = receivers(Answer(200, gate=gate))
+    make_webhook(store, settings, receiver.url)
+    fire(store, "payment_received", {"n": 1})
+    pool = DeliveryWorkers(store, settings)
+    pool.start()
+    other = sqlite3.connect(settings.db, isolation_level=None)  # another program
+    try:
+        wait_for(lambda: receiver.received, what="the attempt to reach the receiver")
+        other.execute("BEGIN EXCLUSIVE")
+        with caplog.at_level(logging.WARNING, logger="hooklab.sender"):
+            gate.set()
+            wait_for(
+                lambda: any(r.name == "hooklab.sender" for r in caplog.records),
+                what="the recorder to find the database busy (and say so)",
+            )
+        other.execute("COMMIT")
+        wait_for(
+            lambda: (
+                store.conn.execute("SELECT status FROM deliveries").fetchone()[0] == "succeeded"
+            ),
+            what="the outcome recorded once the lock is gone",
+        )
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+        pool.stop()
+    assert store.conn.execute(
+        "SELECT ok, status_code, finished_at IS NOT NULL FROM attempts"
+    ).fetchall() == [(1, 200, 1)]
+    assert store.conn.execute("SELECT claim_token FROM deliveries").fetchone()[0] is None
+    assert len(receiver.received) == 1
 
 
 def test_run_worker_delivers_what_another_process_fired(tmp_path, receivers, capsys):
