@@ -8,6 +8,8 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hooklab.bin_server import forward as forwarding
@@ -19,7 +21,7 @@ from hooklab.bin_server.rules import (
     validate_seed,
 )
 from hooklab.shared.clock import iso, now_ms
-from hooklab.shared.errors import ApiError
+from hooklab.shared.errors import ApiError, FieldErrors
 from hooklab.shared.own_server import ServerAddress
 from hooklab.shared.signing import check_key
 from hooklab.shared.store import Store, row, rows
@@ -111,79 +113,103 @@ def validate_bin_fields(
     server: ServerAddress | None = None,
     block_private: bool = False,
 ) -> dict:
-    """Check a create or change request; returns the columns to write, or raises ApiError(422).
+    """Check a create or change request; returns the columns to write, or raises a 422.
 
-    Everything is checked before anything is written: a bad field saves nothing.
+    Everything is checked before anything is written: a bad field saves nothing. Every bad
+    field is named at once (FieldErrors), so a form shows each next to its field.
     `server`: this server's addresses, where a forward may not point.
     """
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-    unknown = set(data) - set(BIN_FIELDS)
-    if unknown:
-        field = sorted(unknown)[0]
-        raise ApiError(422, "invalid", f"Unknown field {field!r}.", field)
+    errors: dict[str, str] = {}
+    for field in sorted(set(data) - set(BIN_FIELDS)):
+        errors[field] = f"Unknown field {field!r}."
     columns: dict[str, Any] = {}
-    if "name" in data:
-        name = data["name"]
-        if name is None:
-            name = ""
-        if not isinstance(name, str):
-            raise ApiError(422, "invalid", "name must be a string.", "name")
-        name = name.strip()
-        if len(name) > MAX_NAME:
-            raise ApiError(422, "invalid", f"name is at most {MAX_NAME} characters.", "name")
-        columns["name"] = name
-    if "secret" in data:
-        secret = data["secret"]
-        if secret in (None, ""):
-            columns["secret"] = None
-        else:
-            problem = check_key(secret)
-            if problem:
-                raise ApiError(422, "invalid", f"secret: {problem}.", "secret")
-            columns["secret"] = secret
-    if "response" in data and data["response"] is not None:
-        columns.update(validate_response(data["response"], max_delay_ms))
-    if "rules" in data:
-        columns["rules"] = json.dumps(validate_rules(data["rules"], max_delay_ms))
-    if "rules_seed" in data:
-        columns["rules_seed"] = validate_seed(data["rules_seed"])
-    if "forward" in data:
-        found = forwarding.validate_forward(data["forward"], server, block_private)
-        columns["forward"] = json.dumps(found) if found is not None else None
+    with _collected(errors):
+        if "name" in data:
+            columns["name"] = _checked_name(data["name"])
+    with _collected(errors):
+        if "secret" in data:
+            columns["secret"] = _checked_secret(data["secret"])
+    with _collected(errors):
+        if "response" in data and data["response"] is not None:
+            columns.update(validate_response(data["response"], max_delay_ms))
+    with _collected(errors):
+        if "rules" in data:
+            columns["rules"] = json.dumps(validate_rules(data["rules"], max_delay_ms))
+    with _collected(errors):
+        if "rules_seed" in data:
+            columns["rules_seed"] = validate_seed(data["rules_seed"])
+    with _collected(errors):
+        if "forward" in data:
+            found = forwarding.validate_forward(data["forward"], server, block_private)
+            columns["forward"] = json.dumps(found) if found is not None else None
+    if errors:
+        raise FieldErrors(errors)
     return columns
 
 
+@contextmanager
+def _collected(errors: dict[str, str]) -> Iterator[None]:
+    """Add a field's 422 (or every one of a nested form's) to `errors` instead of raising it."""
+    try:
+        yield
+    except FieldErrors as exc:
+        for field, message in exc.errors.items():
+            errors.setdefault(field, message)
+    except ApiError as exc:
+        if exc.status != 422 or not exc.field:
+            raise
+        errors.setdefault(exc.field, exc.message)
+
+
+def _checked_name(name: Any) -> str:
+    if name is None:
+        name = ""
+    if not isinstance(name, str):
+        raise ApiError(422, "invalid", "name must be a string.", "name")
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise ApiError(422, "invalid", f"name is at most {MAX_NAME} characters.", "name")
+    return name
+
+
+def _checked_secret(secret: Any) -> str | None:
+    if secret in (None, ""):
+        return None
+    problem = check_key(secret)
+    if problem:
+        raise ApiError(422, "invalid", f"secret: {problem}.", "secret")
+    return secret
+
+
 def validate_response(response: Any, max_delay_ms: int) -> dict:
-    """Check a bin's configured response; returns its columns."""
+    """Check a bin's configured response; returns its columns, or raises FieldErrors."""
     if not isinstance(response, dict):
         raise ApiError(422, "invalid", "response must be an object.", "response")
-    unknown = set(response) - {"status", "headers", "body", "delay_ms"}
-    if unknown:
-        field = "response." + sorted(unknown)[0]
-        raise ApiError(422, "invalid", f"Unknown field {field!r}.", field)
+    errors: dict[str, str] = {}
+    for field in sorted(set(response) - {"status", "headers", "body", "delay_ms"}):
+        errors["response." + field] = f"Unknown field {'response.' + field!r}."
     columns: dict[str, Any] = {}
     if "status" in response:
         status = response["status"]
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ApiError(
-                422,
-                "invalid",
-                "response.status must be a whole number from 100 to 599.",
-                "response.status",
-            )
-        columns["response_status"] = status
+            errors["response.status"] = "response.status must be a whole number from 100 to 599."
+        else:
+            columns["response_status"] = status
     if "headers" in response:
-        columns["response_headers"] = json.dumps(
-            validate_headers(response["headers"], "response.headers")
-        )
+        with _collected(errors):
+            columns["response_headers"] = json.dumps(
+                validate_headers(response["headers"], "response.headers")
+            )
     if "body" in response:
         body = response["body"]
         if body is not None and not isinstance(body, str):
-            raise ApiError(422, "invalid", "response.body must be a string.", "response.body")
-        if body is not None and len(body.encode()) > MAX_RESPONSE_BODY:
-            raise ApiError(422, "invalid", "response.body is at most 1 MiB.", "response.body")
-        columns["response_body"] = body
+            errors["response.body"] = "response.body must be a string."
+        elif body is not None and len(body.encode()) > MAX_RESPONSE_BODY:
+            errors["response.body"] = "response.body is at most 1 MiB."
+        else:
+            columns["response_body"] = body
     if "delay_ms" in response:
         delay = response["delay_ms"]
         if (
@@ -191,13 +217,13 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
             or not isinstance(delay, int)
             or not (0 <= delay <= max_delay_ms)
         ):
-            raise ApiError(
-                422,
-                "invalid",
-                f"response.delay_ms must be a whole number from 0 to {max_delay_ms}.",
-                "response.delay_ms",
+            errors["response.delay_ms"] = (
+                f"response.delay_ms must be a whole number from 0 to {max_delay_ms}."
             )
-        columns["response_delay_ms"] = delay
+        else:
+            columns["response_delay_ms"] = delay
+    if errors:
+        raise FieldErrors(errors)
     return columns
 
 

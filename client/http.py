@@ -568,6 +568,9 @@ class Client:
         try:
             error = response.json()["error"]
             code, message, field = error["code"], error["message"], error.get("field")
+            several = error.get("errors") or []
+            if len(several) > 1:  # every bad field of a form, on the one line
+                message = " ".join(str(item["message"]) for item in several)
         except (ValueError, KeyError, TypeError):
             code, message, field = None, None, None
         if status == 401:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from hooklab.sender.catalog import WILDCARD, Catalog
 from hooklab.shared.clock import iso, now_ms, readable
-from hooklab.shared.errors import ApiError
+from hooklab.shared.errors import ApiError, FieldErrors
 from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here, this_server
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import (
@@ -52,13 +52,8 @@ FROM webhooks w
 """
 
 
-class WebhookErrors(ApiError):
+class WebhookErrors(FieldErrors):
     """Every problem of a webhook form at once: `errors` maps a field to its message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        field, message = next(iter(errors.items()))
-        super().__init__(422, "invalid", message, field)
-        self.errors = errors
 
 
 def json_kind(value: Any) -> str:

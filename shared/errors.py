@@ -39,17 +39,40 @@ class ApiError(Exception):
         self.field = field
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict:
+class FieldErrors(ApiError):
+    """Every problem of a form at once (422): `errors` maps each field to its message.
+
+    The answer names the first as `field` and `message`, as any error does, and lists them all
+    in `errors` ([{field, message}, ...]), so a form shows each next to its field.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(422, "invalid", message, field)
+        self.errors = errors
+
+
+def error_body(
+    code: str, message: str, field: str | None = None, errors: dict[str, str] | None = None
+) -> dict:
     """The JSON body of an API error."""
-    error = {"code": code, "message": message}
+    error: dict = {"code": code, "message": message}
     if field:
         error["field"] = field
+    if errors:
+        error["errors"] = [{"field": name, "message": text} for name, text in errors.items()]
     return {"error": error}
 
 
-def json_error(status: int, code: str, message: str, field: str | None = None) -> Response:
+def json_error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
     """A JSON error response."""
-    response = jsonify(error_body(code, message, field))
+    response = jsonify(error_body(code, message, field, errors))
     response.status_code = status
     return response
 
@@ -64,7 +87,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return json_error(exc.status, exc.code, exc.message, exc.field)
+        return json_error(
+            exc.status, exc.code, exc.message, exc.field, getattr(exc, "errors", None)
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -3,13 +3,15 @@
 "use strict";
 
 const Hooklab = (() => {
-  /** An error answered by /api: {error: {code, message, field?}}. */
+  /** An error answered by /api: {error: {code, message, field?, errors?}}; `errors` lists
+      every bad field of a form ([{field, message}, ...]) when there are several. */
   class ApiError extends Error {
-    constructor(status, code, message, field) {
+    constructor(status, code, message, field, errors) {
       super(message);
       this.status = status;
       this.code = code;
       this.field = field || "";
+      this.errors = Array.isArray(errors) ? errors : [];
     }
   }
 
@@ -41,7 +43,8 @@ const Hooklab = (() => {
         response.status,
         error.code || "http_" + response.status,
         error.message || `The server answered ${response.status}.`,
-        error.field
+        error.field,
+        error.errors
       );
     }
     return data;
@@ -170,19 +173,28 @@ const Hooklab = (() => {
     }, 1500);
   }
 
-  /** Show API errors next to their fields: elements with data-error-for="<field>". */
+  /** Show API errors next to their fields: elements with data-error-for="<field>". Every
+      bad field of the answer is shown at once; the first of them on the page takes the focus. */
   function showFieldError(form, error) {
     clearFieldErrors(form);
-    const field = error.field || "";
+    const items = error.errors && error.errors.length ? error.errors : [error];
+    for (const item of items) {
+      if (!placeFieldError(form, item.field || "", item.message || error.message)) {
+        toast(item.message || error.message, "error");
+      }
+    }
+    form.querySelector('[aria-invalid="true"]')?.focus();
+  }
+
+  /** Put one message in its field's slot (or the form's catch-all slot) and mark the field's
+      input; false when the form has no slot for it. */
+  function placeFieldError(form, field, text) {
     let slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
     if (!slot) slot = form.querySelector('[data-error-for=""]');
-    if (!slot) {
-      toast(error.message, "error");
-      return;
-    }
+    if (!slot) return false;
     // The API names a field by its path ("response.status must be ..."); next to the field,
     // its label says it better ("Status must be ...").
-    let message = error.message;
+    let message = text;
     const label = slot.closest(".field, .inline-form")?.querySelector("label");
     // The label's own words, without a hint in it ("Headers (one Name: value per line)").
     const first = label?.firstChild;
@@ -191,13 +203,12 @@ const Hooklab = (() => {
     if (own && field && labelText && (message.startsWith(`${field} `) || message.startsWith(`${field}:`))) {
       message = labelText + message.slice(field.length);
     }
-    slot.textContent = message;
+    // Several messages may land in the catch-all slot: each is kept, one per line.
+    slot.textContent = slot.hidden || !slot.textContent ? message : `${slot.textContent}\n${message}`;
     slot.hidden = false;
     const input = slot.closest(".field, .inline-form")?.querySelector("input, textarea, select");
-    if (input) {
-      input.setAttribute("aria-invalid", "true");
-      input.focus();
-    }
+    if (input) input.setAttribute("aria-invalid", "true");
+    return true;
   }
 
   /** Hide every field error of a form. */

@@ -514,3 +514,30 @@ def test_wait_timeout_above_the_max_is_clamped_to_it(tmp_path, timeout):
 def test_path_matches(pattern, subpath, matches):
     # What requests/wait does with its `path` (no pattern: every request).
     assert (not pattern or path_filter(pattern)(subpath)) is matches
+
+
+def test_every_bad_field_of_a_change_is_named_at_once_and_nothing_is_written(client):
+    bin_id = client.post("/api/bins", json={"name": "before"}).get_json()["id"]
+    answer = client.patch(
+        f"/api/bins/{bin_id}",
+        json={
+            "name": "after",
+            "colour": "red",
+            "secret": "not a key",
+            "response": {"status": 999, "headers": [["Bad Name", "x"]], "delay_ms": -1},
+        },
+    )
+    assert answer.status_code == 422
+    error = answer.get_json()["error"]
+    fields = [item["field"] for item in error["errors"]]
+    assert fields == [
+        "colour",
+        "secret",
+        "response.status",
+        "response.headers",
+        "response.delay_ms",
+    ]
+    assert (error["code"], error["field"]) == ("invalid", "colour")  # the first, as before
+    assert all(item["message"] for item in error["errors"])
+    stored = client.get(f"/api/bins/{bin_id}").get_json()
+    assert (stored["name"], stored["response"]["status"]) == ("before", 200)

@@ -1028,3 +1028,13 @@ def test_worker_offers_only_the_settings_it_reads():
     assert refused.exit_code == 2
     assert "No such option '--port'" in refused.stderr
     assert "--port" in CliRunner().invoke(cli, ["serve", "--help"]).output
+
+
+def test_every_bad_setting_of_a_bin_is_said_on_one_line(run):
+    result = run("bin", "create", "--status", "999", "--secret", "not-a-key")
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "secret: " in line
+    assert "response.status must be a whole number from 100 to 599." in line
+    assert run("bin", "list", "--json").stdout.strip() == "[]"  # nothing was created

@@ -193,6 +193,38 @@ def test_response_settings_are_saved_and_errors_shown_next_to_the_field(page, li
     expect(page.locator("#response-body")).to_have_value("created!")
 
 
+def test_every_bad_response_setting_is_shown_at_once_and_nothing_is_saved(page, live_server):
+    created = live_server.create_bin()
+    page.goto(created["inspect_url"])
+    page.locator("#settings summary").click()
+    page.fill("#response-status", "999")
+    page.fill("#response-delay", "-5")
+    page.fill("#bin-secret", "not a key")
+    page.fill("#response-body", "kept in the form")
+    page.get_by_role("button", name="Save settings").click()
+    for field in ("response.status", "response.delay_ms", "secret"):
+        expect(page.locator(f'[data-error-for="{field}"]')).to_be_visible()
+    expect(page.locator('[data-error-for="response.delay_ms"]')).to_contain_text("Delay")
+    expect(page.locator('[data-error-for="response.body"]')).to_be_hidden()
+    expect(page.locator("#response-status")).to_be_focused()  # the first one
+    for field in ("#response-status", "#response-delay", "#bin-secret"):
+        expect(page.locator(field)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#response-body")).to_have_value("kept in the form")
+    stored = requests.get(
+        f"{live_server.url}/api/bins/{created['id']}",
+        timeout=5,
+        headers={"Accept": "application/json"},
+    ).json()
+    assert (stored["response"]["status"], stored["response"]["body"]) == (200, None)
+
+    page.fill("#response-status", "202")
+    page.fill("#response-delay", "0")
+    page.fill("#bin-secret", "")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#settings-status")).to_have_text("Saved")
+    expect(page.locator(".field-error:visible")).to_have_count(0)
+
+
 def test_rename_clear_and_delete(page, live_server):
     created = live_server.create_bin(name="Old name")
     api = f"{live_server.url}/api/bins/{created['id']}"
