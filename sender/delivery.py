@@ -696,11 +696,15 @@ class DeliveryWorkers:
     """A pool of delivery threads on one database; `start()`, then `stop()`.
 
     Idle, one worker at a time (the poller) looks at the store for due deliveries, every
-    POLL_S or when the next one is due; the others sleep until the bell rings (an event fired
-    here, a batch claimed for them, the poller taking work so that another takes its place).
-    Each worker opens its connection and HTTP session when it first has something to do. Before,
-    every idle worker polled (16 store reads and thread wake-ups a second) and all 16 opened
-    theirs at start, which stalled a new server's first requests by ~15 ms (bench/fixture.py).
+    POLL_S, when the next one is due, or when the bell rings (an event fired here). The others
+    sleep on the pool's own condition and are woken one at a time: one for each delivery
+    claimed for them, one to take the poller's role when the poller takes work. Each worker
+    opens its connection and HTTP session when it first has something to do. Before, every
+    idle worker polled (16 store reads and thread wake-ups a second) and all 16 opened theirs
+    at start, which stalled a new server's first requests by ~15 ms (bench/fixture.py); and
+    until 1 December every event fired woke all the idle workers, each looking at the store,
+    so the one that got the delivery waited for the others' reads (a claim took 4-6 ms instead
+    of under 1 ms; fired-to-received p50 20-30 ms at 100 events a second, 7 ms after).
     """
 
     def __init__(self, store: Store, settings: Settings, count: int | None = None) -> None:
@@ -716,6 +720,9 @@ class DeliveryWorkers:
         self._pruned_at: float | None = None  # first prune on the first idle moment
         self._poller: str | None = None  # the idle worker that looks at the store
         self._poller_lock = threading.Lock()
+        # The other idle workers sleep here, woken one by one (`_wake_idle`), never all at once.
+        self._idle = threading.Condition()
+        self._idle_calls = 0  # wake-ups so far: a worker about to sleep sees one it missed
         # The attempt each worker is sending: what stop() closes as interrupted if it cannot
         # wait for it. Once stop() has taken them, a late answer is not recorded.
         self._sending: dict[str, Claim] = {}
@@ -725,7 +732,7 @@ class DeliveryWorkers:
     def start(self) -> Callable[[], None]:
         """Start the threads; returns `stop`."""
         self._recorder.start()
-        started_at = self._bell.version
+        started_at = self._idle_calls
         for index in range(self.count):
             thread = threading.Thread(
                 target=self._run,
@@ -746,6 +753,7 @@ class DeliveryWorkers:
         """
         self._stop.set()
         self._bell.changed()
+        self._wake_idle(self.count)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -791,7 +799,7 @@ class DeliveryWorkers:
             return None if claims is None else False
         if len(claims) > 1:
             self._claimed.extend(claims[1:])
-            self._bell.changed()  # wake idle workers to take them
+            self._wake_idle(len(claims) - 1)  # one idle worker for each
         return claims[0]
 
     def _send(self, worker: str, claim: Claim, session: requests.Session) -> None:
@@ -832,17 +840,32 @@ class DeliveryWorkers:
             if self._poller != worker:
                 return
             self._poller = None
-        self._bell.changed()  # an idle worker wakes and takes the role
+        self._wake_idle(1)  # an idle worker wakes and takes the role
+
+    def _wake_idle(self, count: int) -> None:
+        """Wake up to `count` idle workers (not the poller: the bell wakes it)."""
+        with self._idle:
+            self._idle_calls += 1
+            self._idle.notify(count)
+
+    def _sleep_idle(self, seen: int, timeout: float) -> None:
+        """An idle worker other than the poller: sleep until woken, unless a wake-up came
+        since `seen` (it was meant for a worker about to sleep, like this one)."""
+        with self._idle:
+            if self._idle_calls == seen and not self._stop.is_set():
+                self._idle.wait(timeout)
 
     def _run(self, worker: str, first: bool, started_at: int) -> None:
         session = None
         try:
             if not first:
                 # Asleep until there is work: the first worker looks at the store at once and
-                # rings the bell for the others when it claims something.
-                self._bell.wait(started_at, IDLE_S)
+                # wakes others when it claims something for them or leaves the poller's role.
+                self._sleep_idle(started_at, IDLE_S)
             while not self._stop.is_set():
                 seen = self._bell.version
+                seen_idle = self._idle_calls
+                polls = False
                 try:
                     claim = self._next_claim(worker)
                     if claim:
@@ -855,7 +878,8 @@ class DeliveryWorkers:
                         continue
                     if claim is False:
                         continue
-                    if self._polls(worker):
+                    polls = self._polls(worker)
+                    if polls:
                         self._housekeeping()
                         wait = seconds_until_due(self.store)
                         wait = POLL_S if wait is None else min(max(wait, 0.005), POLL_S)
@@ -864,7 +888,10 @@ class DeliveryWorkers:
                 except Exception:  # a locked or broken store must not kill the worker
                     log.exception("delivery worker %s: unexpected error", worker)
                     wait = POLL_S
-                self._bell.wait(seen, wait)
+                if polls:
+                    self._bell.wait(seen, wait)  # an event fired here rings it
+                else:
+                    self._sleep_idle(seen_idle, wait)
         finally:
             if session is not None:
                 session.close()
