@@ -228,8 +228,8 @@ def interrupt_claims(store: Store, claims: list[Claim], waited_s: float) -> None
     webhook-id) instead of leaving it claimed until the claim runs out.
     """
     error = (
-        f"interrupted: the sender stopped {waited_s:g} s into the attempt, before the receiver "
-        "answered; sent again at the next start"
+        "interrupted: the sender stopped before the receiver answered (it waited "
+        f"{waited_s:g} s for the answer); sent again at the next start"
     )
     with store.write() as conn:
         now = now_ms()
