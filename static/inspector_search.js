@@ -20,6 +20,9 @@
   const pane = input.closest(".list-pane");
   let q = "";
   let matches = new Map(); // id -> match ({in, before, text, after} or null)
+  // Live rows found to match while the current search was on its way: its answer may have
+  // been made before they arrived, so they are kept when it replaces `matches`.
+  let lateMatches = new Map();
   let token = 0;
   let timer = null;
 
@@ -71,6 +74,7 @@
 
   async function search(text) {
     const mine = ++token;
+    lateMatches = new Map();
     q = text.trim();
     if (!q) {
       matches = new Map();
@@ -88,6 +92,7 @@
     }
     if (mine !== token) return; // a newer search started meanwhile
     matches = new Map(items.map((item) => [item.id, item.match || null]));
+    for (const [id, match] of lateMatches) if (!matches.has(id)) matches.set(id, match);
     inspector.addRequests(items.filter((item) => !rows.has(item.id)));
     showAll();
   }
@@ -115,6 +120,7 @@
     }
     if (mine !== token || !found.length) return;
     matches.set(request.id, found[0].match || null);
+    lateMatches.set(request.id, found[0].match || null);
     showAll();
   }
 
@@ -136,10 +142,12 @@
   });
   root.addEventListener("hooklab:row", (event) => checkRow(event.detail.request, event.detail.row));
   root.addEventListener("hooklab:removed", (event) => {
+    lateMatches.delete(event.detail.id);
     if (matches.delete(event.detail.id)) showCount();
   });
   root.addEventListener("hooklab:cleared", () => {
     matches = new Map();
+    lateMatches = new Map();
     showAll();
   });
 })();

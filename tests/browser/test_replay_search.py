@@ -200,3 +200,38 @@ def test_search_filters_the_list_live_rows_included_and_highlights_safely(page, 
     expect(rows).to_have_count(5)
     expect(page.locator(".request-row mark")).to_have_count(0)
     assert_nothing_ran(page, console)
+
+
+def test_a_row_that_matches_while_a_search_is_on_its_way_stays_shown(page, live_server):
+    # The search's answer is made before the live row arrives and reaches the page after the
+    # row's own check: before, it replaced the matches, hid the row and miscounted.
+    created = live_server.create_bin()
+    url = created["url"]
+    requests.post(url + "/first", json={"note": "needle one"}, timeout=5)
+    page.goto(created["inspect_url"])
+    expect(page.locator(".request-row")).to_have_count(1)
+    held = []
+
+    def hold_search(route):
+        if "limit=1000" in route.request.url:
+            held.append((route, route.fetch()))  # answered by the server now, sent later
+        else:
+            route.continue_()
+
+    page.route("**/api/bins/*/requests?*", hold_search)
+    page.locator("#search-input").fill("needle")
+    page.locator("#search-input").press("Enter")
+    page.wait_for_function("document.querySelector('#search-status').textContent === 'Searching…'")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)  # lets Playwright deliver the route to the handler
+    assert held, "the search never reached the server"
+    requests.post(url + "/second", json={"note": "needle two"}, timeout=5)
+    late = page.locator(".request-row", has_text="/second")
+    expect(late).to_have_count(1)
+    expect(late.locator("mark")).to_have_text("needle")  # its own check answered
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(page.locator("#search-status")).to_have_text("2 matches")
+    expect(page.locator(".request-row:visible")).to_have_count(2)
+    expect(late).to_be_visible()
