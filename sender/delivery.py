@@ -46,7 +46,7 @@ from hooklab.shared.store import Store, is_busy, row, row_id, rows
 log = logging.getLogger("hooklab.sender")
 
 POLL_S = 1.0  # how often the idle pool looks at the store (deliveries fired by other processes)
-IDLE_S = 30.0  # an idle worker other than the pool's poller: the bell wakes it, else this often
+IDLE_S = 30.0  # an idle worker other than the poller: woken for work (_wake_idle), else this often
 CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 CLAIM_BATCH = 4  # due deliveries a pool's worker claims in one transaction
 RECORD_BATCH = 64  # outcomes the pool's recorder writes in one transaction
