@@ -40,13 +40,14 @@ from hooklab.sender.webhooks import (
 )
 from hooklab.shared.clock import now_ms, readable
 from hooklab.shared.errors import ApiError
+from hooklab.shared.notify import Notifier
 from hooklab.shared.settings import Settings
 from hooklab.shared.store import Store, is_busy, row, row_id, rows
 
 log = logging.getLogger("hooklab.sender")
 
 POLL_S = 1.0  # how often the idle pool looks at the store (deliveries fired by other processes)
-IDLE_S = 30.0  # an idle worker other than the poller: woken for work (_wake_idle), else this often
+IDLE_S = 30.0  # an idle worker other than the poller: nudged when there is work, else this often
 CLAIM_MARGIN_S = 5.0  # a claim outlives the attempt's timeout by at least this
 CLAIM_BATCH = 4  # due deliveries a pool's worker claims in one transaction
 RECORD_BATCH = 64  # outcomes the pool's recorder writes in one transaction
@@ -204,47 +205,34 @@ def renew_claim(store: Store, settings: Settings, claim: Claim) -> bool:
     return bool(renewed)
 
 
-def release_claims(store: Store, claims: list[Claim]) -> None:
-    """Hand back claimed deliveries that were never sent: no attempt, due again at once."""
-    with store.write() as conn:
-        for claim in claims:
-            released = conn.execute(
-                "UPDATE deliveries SET claim_token = NULL, claim_expires_at = NULL, "
-                "scheduled_attempts = scheduled_attempts - 1 WHERE id = ? AND claim_token = ?",
-                (claim.delivery_id, claim.token),
-            ).rowcount
-            if released:  # else the claim lapsed and another worker logged it as abandoned
-                conn.execute(
-                    "DELETE FROM attempts WHERE id = ? AND finished_at IS NULL", (claim.attempt_id,)
-                )
+def release_claims(store: Store, claims: list[Claim], interrupted: str | None = None) -> None:
+    """Hand back claimed deliveries, due again at once and not counted against the schedule.
 
-
-def interrupt_claims(store: Store, claims: list[Claim], waited_s: float) -> None:
-    """Close attempts a stopping pool could not wait for, and hand their deliveries back.
-
-    The receiver had not answered when the pool stopped (it waited `waited_s`): the attempt is
-    logged as interrupted, it does not count against the retry schedule or the webhook, and the
-    delivery is due again at once, so the next server or `hooklab worker` sends it again (same
-    webhook-id) instead of leaving it claimed until the claim runs out.
+    Never sent: their attempts are deleted. `interrupted` (why): sent, but the pool stopped
+    before the receiver answered; the attempt is closed as interrupted, the delivery's last
+    error says so, and the next server or `hooklab worker` sends it again (same webhook-id)
+    instead of leaving it claimed until the claim runs out. Neither counts against the webhook.
     """
-    error = (
-        "interrupted: the sender stopped before the receiver answered (it waited "
-        f"{waited_s:g} s for the answer); sent again at the next start"
-    )
     with store.write() as conn:
         now = now_ms()
         for claim in claims:
             released = conn.execute(
                 "UPDATE deliveries SET claim_token = NULL, claim_expires_at = NULL, "
-                "scheduled_attempts = scheduled_attempts - 1, last_error = ? "
+                "scheduled_attempts = scheduled_attempts - 1, last_error = coalesce(?, last_error) "
                 "WHERE id = ? AND claim_token = ?",
-                (error, claim.delivery_id, claim.token),
+                (interrupted, claim.delivery_id, claim.token),
             ).rowcount
-            if released:  # else the claim lapsed and another worker logged it as abandoned
+            if not released:  # the claim lapsed and another worker logged it as abandoned
+                continue
+            if interrupted is None:
+                conn.execute(
+                    "DELETE FROM attempts WHERE id = ? AND finished_at IS NULL", (claim.attempt_id,)
+                )
+            else:
                 conn.execute(
                     "UPDATE attempts SET finished_at = ?, ok = 0, error_kind = ?, error = ? "
                     "WHERE id = ? AND finished_at IS NULL",
-                    (now, INTERRUPTED, error, claim.attempt_id),
+                    (now, INTERRUPTED, interrupted, claim.attempt_id),
                 )
 
 
@@ -720,9 +708,8 @@ class DeliveryWorkers:
         self._pruned_at: float | None = None  # first prune on the first idle moment
         self._poller: str | None = None  # the idle worker that looks at the store
         self._poller_lock = threading.Lock()
-        # The other idle workers sleep here, woken one by one (`_wake_idle`), never all at once.
-        self._idle = threading.Condition()
-        self._idle_calls = 0  # wake-ups so far: a worker about to sleep sees one it missed
+        # The other idle workers sleep here, woken one per piece of work, never all at once.
+        self._idle = Notifier()
         # The attempt each worker is sending: what stop() closes as interrupted if it cannot
         # wait for it. Once stop() has taken them, a late answer is not recorded.
         self._sending: dict[str, Claim] = {}
@@ -732,7 +719,7 @@ class DeliveryWorkers:
     def start(self) -> Callable[[], None]:
         """Start the threads; returns `stop`."""
         self._recorder.start()
-        started_at = self._idle_calls
+        started_at = self._idle.version
         for index in range(self.count):
             thread = threading.Thread(
                 target=self._run,
@@ -749,11 +736,11 @@ class DeliveryWorkers:
 
         Deliveries claimed for the pool but not sent are handed back, and the outcomes not
         written yet are written. An attempt still waiting for its receiver after `timeout` is
-        closed as interrupted and its delivery handed back (`interrupt_claims`).
+        closed as interrupted and its delivery handed back (`release_claims`).
         """
         self._stop.set()
         self._bell.changed()
-        self._wake_idle(self.count)
+        self._idle.nudge(self.count)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -772,8 +759,12 @@ class DeliveryWorkers:
                 log.exception("delivery workers: claims not handed back")
         self._recorder.stop(max(0.5, deadline - time.monotonic()))
         if cut:
+            why = (
+                "interrupted: the sender stopped before the receiver answered (it waited "
+                f"{timeout:g} s for the answer); sent again at the next start"
+            )
             try:
-                interrupt_claims(self.store, cut, timeout)
+                release_claims(self.store, cut, interrupted=why)
             except Exception:  # their claims lapse instead, logged as abandoned, sent again
                 log.exception("delivery workers: interrupted attempts not closed")
 
@@ -799,7 +790,7 @@ class DeliveryWorkers:
             return None if claims is None else False
         if len(claims) > 1:
             self._claimed.extend(claims[1:])
-            self._wake_idle(len(claims) - 1)  # one idle worker for each
+            self._idle.nudge(len(claims) - 1)  # one idle worker for each
         return claims[0]
 
     def _send(self, worker: str, claim: Claim, session: requests.Session) -> None:
@@ -840,20 +831,7 @@ class DeliveryWorkers:
             if self._poller != worker:
                 return
             self._poller = None
-        self._wake_idle(1)  # an idle worker wakes and takes the role
-
-    def _wake_idle(self, count: int) -> None:
-        """Wake up to `count` idle workers (not the poller: the bell wakes it)."""
-        with self._idle:
-            self._idle_calls += 1
-            self._idle.notify(count)
-
-    def _sleep_idle(self, seen: int, timeout: float) -> None:
-        """An idle worker other than the poller: sleep until woken, unless a wake-up came
-        since `seen` (it was meant for a worker about to sleep, like this one)."""
-        with self._idle:
-            if self._idle_calls == seen and not self._stop.is_set():
-                self._idle.wait(timeout)
+        self._idle.nudge(1)  # an idle worker wakes and takes the role
 
     def _run(self, worker: str, first: bool, started_at: int) -> None:
         session = None
@@ -861,10 +839,10 @@ class DeliveryWorkers:
             if not first:
                 # Asleep until there is work: the first worker looks at the store at once and
                 # wakes others when it claims something for them or leaves the poller's role.
-                self._sleep_idle(started_at, IDLE_S)
+                self._idle.wait(started_at, IDLE_S)
             while not self._stop.is_set():
                 seen = self._bell.version
-                seen_idle = self._idle_calls
+                seen_idle = self._idle.version
                 polls = False
                 try:
                     claim = self._next_claim(worker)
@@ -891,7 +869,7 @@ class DeliveryWorkers:
                 if polls:
                     self._bell.wait(seen, wait)  # an event fired here rings it
                 else:
-                    self._sleep_idle(seen_idle, wait)
+                    self._idle.wait(seen_idle, wait)  # nudged when there is work for it
         finally:
             if session is not None:
                 session.close()

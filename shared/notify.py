@@ -45,6 +45,13 @@ class Notifier:
         for bell in bells:
             bell.set()
 
+    def nudge(self, count: int) -> None:
+        """Move the version on and wake at most `count` of the threads in `wait()` (no bell):
+        for a pool whose idle threads are woken one per piece of work, not all at once."""
+        with self._cond:
+            self._version += 1
+            self._cond.notify(count)
+
     def wait(self, seen: int, timeout: float) -> int:
         """Wait until the version differs from `seen` or `timeout` passes; return the version."""
         with self._cond:

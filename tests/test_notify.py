@@ -124,3 +124,36 @@ def test_a_wait_that_times_out_leaves_the_sleeper_count():
     notifier = Notifier()
     assert notifier.wait(notifier.version, timeout=0.01) == 0
     assert notifier._sleepers == 0
+
+
+def test_nudge_wakes_as_many_waiters_as_asked_and_moves_the_version():
+    notifier = Notifier()
+    seen = notifier.version
+    woken = []
+    threads = [
+        threading.Thread(target=lambda: woken.append(notifier.wait(seen, timeout=30)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while notifier._sleepers < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert notifier._sleepers == 3
+    notifier.nudge(1)
+
+    def threads_alive() -> int:
+        return sum(thread.is_alive() for thread in threads)
+
+    deadline = time.monotonic() + 10
+    while threads_alive() > 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert woken == [seen + 1]
+    time.sleep(0.1)  # a notify_all would have ended the two others by now
+    assert threads_alive() == 2
+    # A thread about to wait with the old version does not: the nudge is not lost on it.
+    assert notifier.wait(seen, timeout=30) == seen + 1
+    notifier.nudge(2)
+    for thread in threads:
+        thread.join(10)
+    assert woken == [seen + 1, seen + 2, seen + 2]
