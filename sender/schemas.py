@@ -231,6 +231,16 @@ def _regex_problem(pattern: str) -> str | None:
     return None
 
 
+def has_patterns(schema: Any) -> bool:
+    """Whether any schema object of `schema` has a `pattern` or `patternProperties`."""
+    if not isinstance(schema, dict):
+        return False
+    return any(
+        isinstance(node.get("pattern"), str) or node.get("patternProperties")
+        for node, _, _ in _positions(schema).values()
+    )
+
+
 def schema_problem(schema: Any) -> str | None:
     """Why `schema` (a valid one) cannot check payloads on its own, or None.
 
@@ -354,6 +364,9 @@ class Checker:
     validator: Draft202012Validator | None
     strict: Draft202012Validator | None
     problem: str | None = None
+    # A schema with a `pattern` or `patternProperties` is checked in a helper process, with a
+    # deadline (sender/pattern_checks.py): `re` cannot be interrupted.
+    with_patterns: dict[str, Any] | None = None
 
     @classmethod
     def for_schema(cls, schema: dict[str, Any]) -> Checker:
@@ -361,13 +374,32 @@ class Checker:
         problem = schema_problem(schema)
         if problem is None:
             try:
-                return cls(compile_validator(schema), compile_validator(strict_variant(schema)))
+                return cls(
+                    compile_validator(schema),
+                    compile_validator(strict_variant(schema)),
+                    with_patterns=schema if has_patterns(schema) else None,
+                )
             except RecursionError:
                 problem = "the schema is nested too deeply to check payloads against it"
         return cls(None, None, problem)
 
     def check(self, payload: Any) -> dict[str, Any]:
-        """`{"valid", "problems", "warnings"?}` for `payload`."""
+        """`{"valid", "problems", "warnings"?}` for `payload`.
+
+        Raises RecursionError for a payload nested too deeply to check.
+        """
+        if self.with_patterns is None or self.validator is None:
+            return self.check_here(payload)
+        from hooklab.sender.pattern_checks import NotChecked, pattern_checks
+
+        try:
+            return pattern_checks().check(self.with_patterns, payload)
+        except NotChecked as exc:
+            message = f"not checked: {exc}"
+            return {"valid": False, "problems": [{"path": "", "message": message}]}
+
+    def check_here(self, payload: Any) -> dict[str, Any]:
+        """`check`, in this process whatever the schema (the helper's own check)."""
         if self.validator is None or self.strict is None:
             return self._unusable(self.problem or "it could not be compiled")
         try:
