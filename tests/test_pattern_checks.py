@@ -6,6 +6,8 @@ catastrophic pattern against a hostile captured body would stall every request f
 
 from __future__ import annotations
 
+import os
+import resource
 import threading
 import time
 
@@ -60,6 +62,23 @@ def test_past_the_deadline_the_helper_is_killed_and_the_next_check_starts_anothe
     assert time.monotonic() - started < 20  # the deadline, and a helper's start at most
     assert helper._helper is None  # killed, not left matching
     assert helper.check(SCHEMA, {"code": "aa"}) == {"valid": True, "problems": []}
+
+
+def test_checks_work_when_the_server_has_over_1024_descriptors_open(helper):
+    """select() cannot wait on a descriptor past 1024; a busy server has that many sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip(f"this machine allows {hard} open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    pipes = [os.pipe() for _ in range(560)]
+    try:
+        assert helper.check(SCHEMA, {"code": "ab"})["valid"] is False
+        assert helper._helper.stdout.fileno() > 1024
+    finally:
+        for pipe in pipes:
+            os.close(pipe[0])
+            os.close(pipe[1])
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_payload_too_deep_for_the_helper_is_a_recursion_error(helper):
