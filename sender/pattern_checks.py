@@ -68,6 +68,11 @@ class PatternChecks:
                 answer = None
             if answer is None:
                 self._kill()
+                log.warning(
+                    "a payload check was stopped after %s: its schema's patterns were still "
+                    "matching (the check answered 'not checked')",
+                    self._limit(),
+                )
                 raise NotChecked(
                     f"the schema's patterns took longer than {self._limit()} to match this "
                     "payload (a pattern prone to catastrophic backtracking?)"
@@ -91,12 +96,16 @@ class PatternChecks:
         if self._helper is not None and self._helper.poll() is None:
             return self._helper
         self._kill()
-        helper = subprocess.Popen(
-            [sys.executable, "-m", "hooklab.sender.pattern_checks", str(self.deadline_s)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        try:
+            helper = subprocess.Popen(
+                [sys.executable, "-m", "hooklab.sender.pattern_checks", str(self.deadline_s)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            why = f"the pattern checker (a helper process) did not start: {exc}"
+            raise NotChecked(why) from None
         self._helper = helper
         if self._read_line(helper, START_S) != b"ready\n":
             self._kill()

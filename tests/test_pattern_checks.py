@@ -137,3 +137,13 @@ def test_a_catastrophic_pattern_does_not_stall_the_server(served):
         f"{base}/api/events/shop.coupon_used/check", json={"code": "aaaa"}, timeout=10
     )
     assert harmless.json()["valid"] is True
+
+
+def test_a_helper_that_cannot_start_is_a_clear_not_checked(monkeypatch):
+    checks = PatternChecks(deadline_s=1.0)
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    with pytest.raises(NotChecked, match="did not start"):
+        checks.check(SCHEMA, {"code": "a"})
+    monkeypatch.undo()
+    assert checks.check(SCHEMA, {"code": "a"}) == {"valid": True, "problems": []}
+    checks.stop()
