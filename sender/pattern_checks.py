@@ -5,7 +5,7 @@ interrupted and holds the interpreter lock while it matches. A pattern prone to 
 backtracking (`^(a+)+$`) in a schema you added or imported, checked against a hostile captured
 body, would stall the whole server: every request, the live pages, the deliveries (30 `a`s
 and a `b` take minutes). So a check whose schema has a pattern runs in a helper process
-(`python -m hooklab.sender.pattern_checks`: one JSON line in, one out), started on first use
+(`sender/pattern_helper.py`: one JSON line in, one out), started on first use
 and kept for the next checks. The server waits for its answer without holding the lock;
 past DEADLINE_S it kills the helper and reports the payload as not checked, and the next
 check starts a new one. Schemas without patterns (the built-in events' own) are checked in
@@ -18,7 +18,6 @@ import atexit
 import json
 import logging
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -29,7 +28,6 @@ log = logging.getLogger("hooklab")
 
 DEADLINE_S = 2.0  # one check's patterns, at most (a real schema's take milliseconds)
 START_S = 20.0  # the helper's start: a new interpreter importing jsonschema
-MAX_CHECKERS = 64  # compiled schemas the helper keeps
 
 
 class NotChecked(Exception):
@@ -82,6 +80,8 @@ class PatternChecks:
         reply = json.loads(answer)
         if reply.get("recursion"):
             raise RecursionInHelper(reply["recursion"])
+        if reply.get("failed"):
+            raise NotChecked(f"the pattern checker failed ({reply['failed']})")
         return reply["result"]
 
     def stop(self) -> None:
@@ -98,7 +98,7 @@ class PatternChecks:
         self._kill()
         try:
             helper = subprocess.Popen(
-                [sys.executable, "-m", "hooklab.sender.pattern_checks", str(self.deadline_s)],
+                [sys.executable, "-m", "hooklab.sender.pattern_helper", str(self.deadline_s)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -151,37 +151,3 @@ atexit.register(_shared.stop)
 def pattern_checks() -> PatternChecks:
     """The helper of this process (one for every app in it)."""
     return _shared
-
-
-def _serve(deadline_s: float) -> None:
-    """The helper: read `{"schema", "payload"}` lines, answer `{"result"}` lines, for ever.
-
-    Each check arms an alarm a second past the server's deadline: SIGALRM's default action
-    ends the process even inside `re`, so a helper whose server is gone does not match on.
-    """
-    from hooklab.sender.schemas import Checker
-
-    checkers: dict[str, Checker] = {}
-    out = sys.stdout.buffer
-    out.write(b"ready\n")
-    out.flush()
-    for line in sys.stdin.buffer:
-        signal.setitimer(signal.ITIMER_REAL, deadline_s + 1)
-        try:
-            message = json.loads(line)
-            key = json.dumps(message["schema"], sort_keys=True)
-            checker = checkers.get(key)
-            if checker is None:
-                checker = checkers[key] = Checker.for_schema(message["schema"])
-                if len(checkers) > MAX_CHECKERS:
-                    checkers.pop(next(iter(checkers)))
-            reply = {"result": checker.check_here(message["payload"])}
-        except RecursionError as exc:
-            reply = {"recursion": str(exc) or "nested too deeply"}
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
-
-
-if __name__ == "__main__":
-    _serve(float(sys.argv[1]) if len(sys.argv) > 1 else DEADLINE_S)
