@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from hooklab.app.factory import create_app
 from hooklab.app.launcher import RunningServer, start_server
 from hooklab.shared.settings import Settings
 from tests.served import Served, start
+
+# A script running `make test &` starts the tests with Ctrl-C (SIGINT) ignored, and every
+# process they start inherits that: the tests that press Ctrl-C on the CLI would wait in vain.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # A separate project with its own tests, run by tests/test_pytest_plugin.py in a subprocess.
 collect_ignore = ["ci_user_project"]
