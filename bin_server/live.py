@@ -320,9 +320,11 @@ def stream_bin(ws, bin_id: str) -> None:
     """Send every request with id > after, then new ones as they arrive, until either side stops."""
     from simple_websocket import ConnectionClosed  # imported with the socket's first use
 
-    whole_frames(ws)  # our frames and simple-websocket's pings, never interleaved
     app = current_app._get_current_object()
     store, settings = get_store(app), get_settings(app)
+    # Our frames and simple-websocket's pings, never interleaved; a reader that takes nothing
+    # for as long as a client may take to send a request is cut off.
+    whole_frames(ws, settings.client_timeout_s)
     notifier = get_notifier(app)
     stopping = get_stopping(app)
     feeds = store.attached("live_feeds", lambda: Feeds(store, notifier, stopping))
@@ -377,7 +379,7 @@ def stream_bin(ws, bin_id: str) -> None:
                 feeds.pusher.ensure_running()
                 continue
             notifier.wait(seen, POLL_S)
-    except ConnectionClosed:
+    except (ConnectionClosed, OSError):  # gone, or cut off for taking nothing (whole_frames)
         return
     finally:
         feed.take_back(sub)

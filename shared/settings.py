@@ -170,7 +170,8 @@ SETTINGS: list[Setting] = [
     Setting(
         "client_timeout_s",
         30.0,
-        "Longest a client may take to send one request; slower clients are cut off.",
+        "Longest a client may take to send one request (or a live page to take a frame); "
+        "slower clients are cut off.",
         float,
         low=0.1,
         high=3600,

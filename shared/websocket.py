@@ -21,6 +21,8 @@ socket's next write (`flush`).
 
 from __future__ import annotations
 
+import errno
+import select
 import socket
 import struct
 import threading
@@ -99,12 +101,20 @@ class Sent(Enum):
 
 
 class _OneWriter:
-    """A socket written by one thread at a time, each write whole (`sendall`)."""
+    """A socket written by one thread at a time, each write whole.
 
-    def __init__(self, raw) -> None:
+    A reader that takes no byte for `stall_s` while a write waits (a `hooklab bin tail`
+    suspended with Ctrl-Z, a client that stopped reading) is cut off: the socket is shut
+    down and the write raises BrokenPipeError, as for a reader that went away. Otherwise
+    the handler's thread, and simple-websocket's (its close after a missed pong waits for
+    this lock), would wait for it for ever, holding a place of the live connections.
+    """
+
+    def __init__(self, raw, stall_s: float) -> None:
         self._raw = raw
         self._lock = threading.Lock()
         self._kept = b""  # what `try_send` could not write; goes out before anything else
+        self.stall_s = stall_s
         # Writing without waiting needs a plain blocking socket (gunicorn's and werkzeug's):
         # one with a timeout would first wait for room, and TLS takes no send flags.
         self.can_try = type(raw) is socket.socket and raw.gettimeout() is None
@@ -112,15 +122,37 @@ class _OneWriter:
     def send(self, data: bytes) -> int:
         with self._lock:
             if self._kept:
-                self._raw.sendall(self._kept)
+                self._write(self._kept)
                 self._kept = b""
-            self._raw.sendall(data)
+            self._write(data)
         return len(data)
 
     def flush(self) -> None:
-        """Write what `try_send` kept, waiting for the reader as long as it takes."""
+        """Write what `try_send` kept, waiting for the reader (up to `stall_s` without a byte)."""
         if self._kept:
             self.send(b"")
+
+    def _write(self, data: bytes) -> None:
+        if not self.can_try:  # a socket with its own timeout, or TLS: as it writes
+            self._raw.sendall(data)
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._raw.send(view, socket.MSG_DONTWAIT) :]
+                continue
+            except BlockingIOError:
+                pass
+            room = select.poll()  # not select(): a busy server's descriptors pass 1024
+            room.register(self._raw, select.POLLOUT)
+            if not room.poll(self.stall_s * 1000):
+                try:
+                    self._raw.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                raise BrokenPipeError(
+                    errno.EPIPE, f"the reader took nothing for {self.stall_s:g} s: cut off"
+                )
 
     def try_send(self, data: bytes) -> Sent:
         """Write `data` without waiting for the reader or for another writer."""
@@ -144,8 +176,11 @@ class _OneWriter:
         return getattr(self._raw, name)
 
 
-def whole_frames(ws):
-    """`ws` (a simple-websocket Server) with its socket's writes serialized; returns it."""
+def whole_frames(ws, stall_s: float):
+    """`ws` (a simple-websocket Server) with its socket's writes serialized; returns it.
+
+    A reader that takes nothing for `stall_s` while a frame waits is cut off (`_OneWriter`).
+    """
     if not isinstance(ws.sock, _OneWriter):
-        ws.sock = _OneWriter(ws.sock)
+        ws.sock = _OneWriter(ws.sock, stall_s)
     return ws

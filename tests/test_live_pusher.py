@@ -22,6 +22,7 @@ from hooklab.bin_server.live import BinFeed, Feeds, Subscriber
 from hooklab.shared.notify import Notifier
 from hooklab.shared.websocket import Sent, text_frame, whole_frames
 
+from .conftest import make_settings, start_live_server
 from .test_websocket_writes import FakeServer
 from .waiting import wait_for
 
@@ -79,7 +80,7 @@ def test_a_shared_frame_is_byte_for_byte_what_the_websocket_library_writes(size)
 def test_try_send_writes_what_fits_and_keeps_the_rest_for_the_next_write():
     writer, reader = socket.socketpair()
     writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    ws = whole_frames(FakeServer(writer))
+    ws = whole_frames(FakeServer(writer), 30)
     assert ws.sock.can_try
     assert ws.sock.try_send(b"small") is Sent.WHOLE
     big = os.urandom(1 << 20)  # far more than both buffers hold
@@ -97,11 +98,11 @@ def test_try_send_writes_what_fits_and_keeps_the_rest_for_the_next_write():
 
 def test_try_send_never_waits_for_another_writer_or_on_a_socket_with_a_timeout():
     writer, reader = socket.socketpair()
-    ws = whole_frames(FakeServer(writer))
+    ws = whole_frames(FakeServer(writer), 30)
     with ws.sock._lock:  # a ping being written by simple-websocket's thread
         assert ws.sock.try_send(b"frame") is Sent.NOTHING
     writer.settimeout(5)
-    assert not whole_frames(FakeServer(writer)).sock.can_try
+    assert not whole_frames(FakeServer(writer), 30).sock.can_try
     writer.close()
     reader.close()
     assert ws.sock.try_send(b"frame") is Sent.NOTHING  # closed: its own thread finds out
@@ -141,7 +142,7 @@ def subscribe(feed: BinFeed, store, sockets: list, sndbuf: int | None = None):
     if sndbuf:
         writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, sndbuf)
-    ws = whole_frames(FakeServer(writer))
+    ws = whole_frames(FakeServer(writer), 30)
     bin_row, frames = feed.poll(store, 0, seen=0)
     sub = Subscriber(ws, frames[-1][0] if frames else feed.high, bin_row["cleared_at"])
     assert feed.hand_to_pusher(sub)
@@ -361,3 +362,35 @@ def test_the_werkzeug_fallback_serves_the_live_stream_through_the_pusher(app):
     finally:
         server.shutdown()
         thread.join(5)
+
+
+def test_a_reader_that_takes_nothing_for_the_client_timeout_is_cut_off(tmp_path):
+    """Served, `client_timeout_s` 1: a subscriber that reads nothing (a `bin tail` suspended
+    with Ctrl-Z) while frames wait for it is cut off once it has taken no byte for 1 s, and
+    its place among the waiting connections is free again. Before, its thread waited for it
+    for ever (and simple-websocket's close after a missed pong waited behind it)."""
+    live = start_live_server(make_settings(tmp_path, client_timeout_s=1.0))
+    health = f"{live.url}/api/health"
+    try:
+        bin_id = live.create_bin(name="stalled")["id"]
+        stalled, _ = handshake(live.port, bin_id, rcvbuf=128 * 1024)
+
+        def waiting() -> int:
+            return requests.get(health, timeout=5).json()["waiting"]["connections"]
+
+        wait_for(lambda: waiting() == 1, what="the live connection to be counted")
+        with requests.Session() as session:
+            for _ in range(110):  # ~6.6 MB of frames: more than the sockets' buffers hold
+                pads = {f"X-Pad-{n}": "p" * 15000 for n in range(4)}
+                assert session.post(f"{live.url}/b/{bin_id}", headers=pads, timeout=10).ok
+        wait_for(lambda: waiting() == 0, timeout=30, what="the stalled reader to be cut off")
+        # It gets what was in the buffers, then the end of the stream: not every frame.
+        stalled.settimeout(10)
+        received = b""
+        while chunk := stalled.recv(1 << 20):
+            received += chunk
+        whole, _ = split_frames(received)
+        assert 0 < len(whole) < 110
+        stalled.close()
+    finally:
+        live.kill()

@@ -25,8 +25,8 @@ def drain(reader: socket.socket, size: int) -> bytes:
 
 def test_a_small_write_waits_for_a_big_one_stalled_by_a_slow_reader():
     writer_end, reader = socket.socketpair()
-    ws = whole_frames(FakeServer(writer_end))
-    assert whole_frames(ws) is ws and ws.sock is whole_frames(ws).sock  # wrapped once
+    ws = whole_frames(FakeServer(writer_end), 30)
+    assert whole_frames(ws, 30) is ws and ws.sock is whole_frames(ws, 30).sock  # wrapped once
     big = b"A" * (4 * 1024 * 1024)  # far more than the socket's buffer: written in pieces
     frame = threading.Thread(target=ws.sock.send, args=(big,))
     frame.start()
