@@ -124,26 +124,20 @@ def validate_bin_fields(
     errors: dict[str, str] = {}
     for field in sorted(set(data) - set(BIN_FIELDS)):
         errors[field] = f"Unknown field {field!r}."
+    # Each given field's check: the columns it writes.
+    checks = {
+        "name": lambda value: {"name": _checked_name(value)},
+        "secret": lambda value: {"secret": _checked_secret(value)},
+        "response": lambda value: {} if value is None else validate_response(value, max_delay_ms),
+        "rules": lambda value: {"rules": json.dumps(validate_rules(value, max_delay_ms))},
+        "rules_seed": lambda value: {"rules_seed": validate_seed(value)},
+        "forward": lambda value: {"forward": _forward_json(value, server, block_private)},
+    }
     columns: dict[str, Any] = {}
-    with _collected(errors):
-        if "name" in data:
-            columns["name"] = _checked_name(data["name"])
-    with _collected(errors):
-        if "secret" in data:
-            columns["secret"] = _checked_secret(data["secret"])
-    with _collected(errors):
-        if "response" in data and data["response"] is not None:
-            columns.update(validate_response(data["response"], max_delay_ms))
-    with _collected(errors):
-        if "rules" in data:
-            columns["rules"] = json.dumps(validate_rules(data["rules"], max_delay_ms))
-    with _collected(errors):
-        if "rules_seed" in data:
-            columns["rules_seed"] = validate_seed(data["rules_seed"])
-    with _collected(errors):
-        if "forward" in data:
-            found = forwarding.validate_forward(data["forward"], server, block_private)
-            columns["forward"] = json.dumps(found) if found is not None else None
+    for field, check in checks.items():
+        if field in data:
+            with _collected(errors):
+                columns.update(check(data[field]))
     if errors:
         raise FieldErrors(errors)
     return columns
@@ -161,6 +155,11 @@ def _collected(errors: dict[str, str]) -> Iterator[None]:
         if exc.status != 422 or not exc.field:
             raise
         errors.setdefault(exc.field, exc.message)
+
+
+def _forward_json(forward: Any, server: ServerAddress | None, block_private: bool) -> str | None:
+    found = forwarding.validate_forward(forward, server, block_private)
+    return json.dumps(found) if found is not None else None
 
 
 def _checked_name(name: Any) -> str:

@@ -13,9 +13,9 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from hooklab.sender import webhooks
 from hooklab.sender.catalog import get_catalog
-from hooklab.sender.webhooks import PAYLOAD_FORMATS, WebhookErrors
+from hooklab.sender.webhooks import PAYLOAD_FORMATS
 from hooklab.shared.context import get_settings, get_store
-from hooklab.shared.errors import ApiError
+from hooklab.shared.errors import ApiError, FieldErrors
 
 bp = Blueprint("sender_pages", __name__)
 
@@ -147,7 +147,7 @@ def create_webhook_form():
     values, errors = _form_fields((*EDITABLE, "secret"))
     try:
         columns = webhooks.check_fields(values, get_catalog(), get_settings())
-    except WebhookErrors as exc:
+    except FieldErrors as exc:
         errors = {**exc.errors, **errors}
     if errors:
         shown = {name: request.form.get(name, "") for name in (*EDITABLE, "secret")}
@@ -199,7 +199,7 @@ def save_webhook_form(webhook_id: str):
     values, errors = _form_fields(EDITABLE)
     try:
         columns = webhooks.check_fields(values, get_catalog(), get_settings(), partial=True)
-    except WebhookErrors as exc:
+    except FieldErrors as exc:
         errors = {**exc.errors, **errors}
     if errors:
         shown = {name: request.form.get(name, "") for name in EDITABLE}

@@ -231,27 +231,26 @@ def _regex_problem(pattern: str) -> str | None:
     return None
 
 
-def has_patterns(schema: Any) -> bool:
-    """Whether any schema object of `schema` has a `pattern` or `patternProperties`."""
-    if not isinstance(schema, dict):
-        return False
+def has_patterns(nodes: dict[int, tuple[dict[str, Any], tuple[Any, ...], Any]]) -> bool:
+    """Whether any of a schema's objects (`_positions`) has a `pattern` or `patternProperties`."""
     return any(
         isinstance(node.get("pattern"), str) or node.get("patternProperties")
-        for node, _, _ in _positions(schema).values()
+        for node, _, _ in nodes.values()
     )
 
 
-def schema_problem(schema: Any) -> str | None:
+def schema_problem(schema: Any, nodes: dict | None = None) -> str | None:
     """Why `schema` (a valid one) cannot check payloads on its own, or None.
 
     A `$ref` or `$dynamicRef` outside the document (nothing is ever fetched), to nowhere or to
     something that is not a schema; a pattern that is not a regular expression; a loop of
     references that comes back to a schema before looking into any part of the payload (a
-    check would never end). Walks the schema without recursion: it may be deep.
+    check would never end). Walks the schema without recursion: it may be deep. `nodes`: its
+    objects, when the caller has them already (`_positions`).
     """
     if not isinstance(schema, dict):
         return None
-    nodes = _positions(schema)
+    nodes = _positions(schema) if nodes is None else nodes
     for node, path, _ in nodes.values():
         found = node_problem(node)
         if found is not None:
@@ -371,13 +370,14 @@ class Checker:
     @classmethod
     def for_schema(cls, schema: dict[str, Any]) -> Checker:
         """Compile `schema` (checked when the event was saved, and again here for its refs)."""
-        problem = schema_problem(schema)
+        nodes = _positions(schema) if isinstance(schema, dict) else {}
+        problem = schema_problem(schema, nodes)
         if problem is None:
             try:
                 return cls(
                     compile_validator(schema),
                     compile_validator(strict_variant(schema)),
-                    with_patterns=schema if has_patterns(schema) else None,
+                    with_patterns=schema if has_patterns(nodes) else None,
                 )
             except RecursionError:
                 problem = "the schema is nested too deeply to check payloads against it"

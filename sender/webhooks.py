@@ -52,10 +52,6 @@ FROM webhooks w
 """
 
 
-class WebhookErrors(FieldErrors):
-    """Every problem of a webhook form at once: `errors` maps a field to its message."""
-
-
 def json_kind(value: Any) -> str:
     """What a JSON value is, in words, for an error message: `null`, `a number`, `a list`."""
     if value is None:
@@ -141,7 +137,7 @@ def url_problem(
 def check_fields(
     data: Any, catalog: Catalog, settings: Settings, partial: bool = False
 ) -> dict[str, Any]:
-    """Check a create or change request; returns the columns to write or raises WebhookErrors."""
+    """Check a create or change request; returns the columns to write or raises FieldErrors."""
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")
     errors: dict[str, str] = {}
@@ -220,7 +216,7 @@ def check_fields(
         else:
             columns["timeout_s"] = float(timeout)
     if errors:
-        raise WebhookErrors(errors)
+        raise FieldErrors(errors)
     return columns
 
 

@@ -31,6 +31,8 @@ CODES = {
 class ApiError(Exception):
     """An error to send as `{"error": {"code", "message", "field"?}}` with a status."""
 
+    errors: dict[str, str] | None = None  # every bad field of a form (FieldErrors)
+
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -87,9 +89,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return json_error(
-            exc.status, exc.code, exc.message, exc.field, getattr(exc, "errors", None)
-        )
+        return json_error(exc.status, exc.code, exc.message, exc.field, exc.errors)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
