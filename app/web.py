@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify
+import re
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, request
+from markupsafe import Markup, escape
+from werkzeug.exceptions import HTTPException, NotFound
 
 import hooklab.shared
 from hooklab.bin_server.holds import thread_holds
@@ -50,6 +54,48 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+# Bidirectional controls reorder the text after them ("fdp.exe" after U+202E reads "exe.pdf"),
+# past the end of a name and into the page's own sentence; static/common.js shows them the same.
+BIDI_CONTROLS = re.compile("([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])")
+CONTROL_MARK = Markup(
+    '<span class="control-char" title="{0}, a bidirectional control character: shown, not '
+    'applied">{0}</span>'
+)
+
+
+def shown_text(value: object) -> Markup:
+    """A name for a page: escaped, each bidi control shown as a mark instead of applied."""
+    parts = BIDI_CONTROLS.split(str(value))
+    if len(parts) == 1:
+        return escape(parts[0])
+    return Markup("").join(
+        CONTROL_MARK.format(f"U+{ord(part):04X}") if odd else escape(part)
+        for part, odd in zip(parts, [False, True] * len(parts), strict=False)
+    )
+
+
+def without_trailing_slash():
+    """A page asked for with a slash too many (`/webhooks/1/`): redirected to the page, when
+    there is one, instead of a 404 that names no webhook. Pages only; the API stays exact."""
+    path = request.path
+    if (
+        not isinstance(request.routing_exception, NotFound)
+        or request.method not in ("GET", "HEAD")
+        or not path.endswith("/")
+        or path.startswith(("/api/", "/ws/"))
+    ):
+        return None
+    bare = path.rstrip("/")
+    if not bare.startswith("/") or bare.startswith("//"):  # never another host's URL
+        return None
+    try:
+        current_app.url_map.bind_to_environ(request.environ).match(bare, method=request.method)
+    except HTTPException:
+        return None
+    query = request.query_string.decode("latin-1")
+    return redirect(bare + ("?" + query if query else ""), code=308)
+
+
 def init_app(app: Flask) -> None:
     """Register the shared routes, and what every page may show of the settings (the limits
     a user runs into: design.md, "shown in the UI and GET /api/settings")."""
@@ -57,6 +103,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(size_text, "size")
     app.add_template_filter(duration_text, "duration")
     app.add_template_filter(lambda number: f"{number:,}", "thousands")
+    app.add_template_filter(shown_text, "shown")
+    app.before_request(without_trailing_slash)
 
     @app.context_processor
     def _settings() -> dict:

@@ -13,6 +13,7 @@ from hooklab.bin_server import bins as bin_store
 from hooklab.bin_server.api import base_url as api_base_url
 from hooklab.bin_server.bins import bin_stats, bin_to_json, get_bin_row, looks_like_bin_id
 from hooklab.shared.context import get_store
+from hooklab.shared.params import shown
 
 bp = Blueprint("bin_pages", __name__)
 
@@ -70,7 +71,8 @@ def inspector(bin_id: str):
     store = get_store()
     row = get_bin_row(store, bin_id) if looks_like_bin_id(bin_id) else None
     if row is None:
-        abort(404, description=f"There is no bin with id “{bin_id}”. It may have been deleted.")
+        named = f"“{bin_id}”" if looks_like_bin_id(bin_id) else shown(bin_id)
+        abort(404, description=f"There is no bin with id {named}. It may have been deleted.")
     count, last = bin_stats(store, [bin_id])[bin_id]
     bin_json = bin_to_json(row, base_url(), (count, last))
     headers_text = "\n".join(f"{name}: {value}" for name, value in bin_json["response"]["headers"])

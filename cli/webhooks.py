@@ -297,7 +297,9 @@ def describe_test(result: dict) -> str:
     # The time goes before the reason: after it, "… at 127.0.0.1:9 in 1 ms" reads as the address.
     after = f" after {ms} ms" if ms is not None else ""
     why = result.get("error") or f"the receiver answered {result.get('status_code')}"
-    gone = " (410 Gone: the webhook is now disabled)" if result.get("status_code") == 410 else ""
+    # The reason already names the 410 ("HTTP 410 Gone: the receiver says this URL is gone").
+    gone = result.get("status_code") == 410 and result.get("webhook_active") is False
+    gone = "; the webhook is now disabled" if gone else ""
     return f"✗ Test event failed{after}: {why}{gone}"
 
 

@@ -16,6 +16,7 @@ from hooklab.sender.catalog import get_catalog
 from hooklab.sender.webhooks import PAYLOAD_FORMATS
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError, FieldErrors
+from hooklab.shared.params import shown
 
 bp = Blueprint("sender_pages", __name__)
 
@@ -160,7 +161,9 @@ def _require(webhook_id: str) -> dict:
     try:
         return webhooks.require_webhook(get_store(), webhook_id)
     except ApiError:
-        abort(404, description=f"There is no webhook {webhook_id}; it may have been deleted.")
+        # An id that is not a number is quoted as text: a NUL or a newline is shown, not sent.
+        named = webhook_id if webhook_id.isascii() and webhook_id.isdigit() else shown(webhook_id)
+        abort(404, description=f"There is no webhook {named}; it may have been deleted.")
 
 
 def _render_webhook(webhook: dict, values=None, errors=None, notice: str | None = None):

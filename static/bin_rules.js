@@ -273,12 +273,26 @@ Hooklab.binRules = (() => {
         Hooklab.showFieldError(form, new Hooklab.ApiError(422, "invalid", `Not JSON: ${err.message}`, ""));
         return;
       }
+      if (overflows(parsed)) {
+        // JSON.parse reads 1e999 as Infinity, which JSON.stringify would send as null:
+        // "no limit" for `times`. The API refuses such a number; so does this form.
+        const message = "A number is too large (JSON reads it as infinity): nothing was saved.";
+        Hooklab.showFieldError(form, new Hooklab.ApiError(422, "invalid", message, ""));
+        return;
+      }
       try {
         rulesSaved(await api("PATCH", apiBase, { rules: parsed }), "Rules saved");
       } catch (err) {
         Hooklab.showFieldError(form, new Hooklab.ApiError(err.status, err.code, err.message, ""));
       }
     });
+  }
+
+  /** Whether a parsed JSON value holds a number too large for a double (read as Infinity). */
+  function overflows(value) {
+    if (typeof value === "number") return !Number.isFinite(value);
+    if (value !== null && typeof value === "object") return Object.values(value).some(overflows);
+    return false;
   }
 
   function bindForward() {

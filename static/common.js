@@ -50,19 +50,51 @@ const Hooklab = (() => {
     return data;
   }
 
+  // Bidirectional controls reorder the text after them: "fdp.exe" after U+202E reads
+  // "exe.pdf". In what a captured request, a receiver or a user wrote, each one is shown as a
+  // visible mark instead of being applied, so the text reads in the order it was sent.
+  const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  const BIDI_CONTROLS = /([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])/;
+
+  /** A text as DOM nodes: one text node, or a fragment when it holds bidi controls. */
+  function textNodes(value) {
+    const text = String(value);
+    if (!BIDI_CONTROL.test(text)) return document.createTextNode(text);
+    const fragment = document.createDocumentFragment();
+    text.split(BIDI_CONTROLS).forEach((part, index) => {
+      if (index % 2 === 0) {
+        if (part) fragment.append(part);
+        return;
+      }
+      const code = "U+" + part.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+      const mark = document.createElement("span");
+      mark.className = "control-char";
+      mark.title = `${code}, a bidirectional control character: shown, not applied`;
+      mark.textContent = code;
+      fragment.append(mark);
+    });
+    return fragment;
+  }
+
+  /** Put a text into a node (replacing what it held), bidi controls shown as marks. */
+  function setText(node, value) {
+    node.replaceChildren(textNodes(value));
+    return node;
+  }
+
   /** Create an element: el("td", {className: "num", text: "3"}, child, ...). */
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(props || {})) {
       if (value === undefined || value === null) continue;
-      if (key === "text") node.textContent = value;
+      if (key === "text") setText(node, value);
       else if (key === "className") node.className = value;
       else if (key === "dataset") Object.assign(node.dataset, value);
       else node.setAttribute(key, value);
     }
     for (const child of children) {
       if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      node.append(child instanceof Node ? child : textNodes(child));
     }
     return node;
   }
@@ -239,13 +271,17 @@ const Hooklab = (() => {
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    // A form the server sent back with errors (422): the first field in error has the focus,
+    // as in the forms checked on the page, so a keyboard user lands on what to fix.
+    const invalid = document.querySelector('form [aria-invalid="true"]');
+    if (invalid) invalid.focus();
     bindCopyButtons();
     refreshTimes();
     setInterval(() => refreshTimes(), 15000);
   });
 
   return {
-    ApiError, api, el, formatSize, timeAgo, formatTime, refreshTimes, shellQuote, toast,
+    ApiError, api, el, setText, textNodes, formatSize, timeAgo, formatTime, refreshTimes, shellQuote, toast,
     copyText, flash, showFieldError, clearFieldErrors, confirmDialog,
   };
 })();

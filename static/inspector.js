@@ -7,7 +7,8 @@
 "use strict";
 
 (() => {
-  const { api, el, formatSize, formatTime, refreshTimes, shellQuote, toast } = Hooklab;
+  const { api, el, setText, textNodes, formatSize, formatTime, refreshTimes, shellQuote, toast } =
+    Hooklab;
 
   const root = document.getElementById("inspector");
   if (!root) return;
@@ -17,6 +18,7 @@
   // Capture URLs are <base>/b/<id>; the base may carry a path prefix (public_url).
   const captureBase = captureUrl.slice(0, captureUrl.length - `/b/${binId}`.length);
   const PAGE = 100;
+  const LINK_PAGES = 20; // pages loaded at most to reach a linked request (#request-<id>)
   const FULL_CACHE = 50;
   const HEX_LIMIT = 64 * 1024;
   // A big body is shown in part: a span per JSON token of a 9 MiB body froze the page for
@@ -287,7 +289,7 @@
     const method = $("detail-method");
     method.className = methodClass(request.method);
     method.textContent = request.method;
-    $("detail-path").textContent = shownPath(request);
+    setText($("detail-path"), shownPath(request));
     const received = new Date(request.received_at);
     const time = $("detail-time");
     time.setAttribute("datetime", request.received_at);
@@ -302,7 +304,8 @@
     $("copy-curl").dataset.curl = curl;
     $("copy-curl").dataset.bodyFile = curlReadsFile(request) ? bodyFile(request) : "";
     $("download-raw").href = rawHref(request);
-    $("download-raw").hidden = !request.body_size; // nothing to download from an empty body
+    // Nothing to download from an empty body, nor from one over the limit (not kept).
+    $("download-raw").hidden = !request.body_size || Boolean(request.truncated);
 
     const queryPairs = flatten(request.query);
     $("count-headers").textContent = String((request.headers || []).length);
@@ -652,7 +655,7 @@
     const pre = el("pre", { className: "code json" });
     const tokens = tokenizeJson(text || "");
     if (!tokens) {
-      pre.textContent = JSON.stringify(parsed, null, 2);
+      setText(pre, JSON.stringify(parsed, null, 2));
       return pre;
     }
     const colour = text.length <= COLOUR_LIMIT;
@@ -701,12 +704,14 @@
     }
     if (length > PRETTY_LIMIT) {
       // Nested so deep that its indentation alone would be megabytes: as sent, then.
-      pre.textContent = text;
+      setText(pre, text);
       return pre;
     }
     if (plain) pieces.push(plain);
     for (const piece of pieces) {
-      pre.append(typeof piece === "string" ? piece : el("span", { className: piece[0], text: piece[1] }));
+      pre.append(
+        typeof piece === "string" ? textNodes(piece) : el("span", { className: piece[0], text: piece[1] })
+      );
     }
     return pre;
   }
@@ -785,12 +790,16 @@
     panel.replaceChildren(el("pre", { className: "code raw", text }));
     if (cut) panel.prepend(cut);
     if (note) panel.append(el("p", { className: "muted", text: note }));
+    if (!request.truncated && request.body_size) {
+      panel.append(
+        el(
+          "p",
+          { className: "body-meta" },
+          el("a", { href: rawHref(request), download: "", text: "Download the body exactly as received" })
+        )
+      );
+    }
     panel.append(
-      el(
-        "p",
-        { className: "body-meta" },
-        el("a", { href: rawHref(request), download: "", text: "Download the body exactly as received" })
-      ),
       el("h3", { text: "As curl" }),
       el("pre", { className: "code curl", id: "curl-text", text: curl })
     );
@@ -836,7 +845,7 @@
     for (const [name, value] of request.headers || []) {
       if (CURL_SKIP.has(name.toLowerCase())) continue;
       // "Name:" would tell curl to drop the header; "Name;" sends it empty.
-      rest.push(`-H ${shellQuote(value === "" ? `${name};` : `${name}: ${value}`)}`);
+      rest.push(`-H ${headerWord(value === "" ? `${name};` : `${name}: ${value}`)}`);
     }
     if (hasBody) {
       if (headerValue(request, "content-type") === null) {
@@ -854,6 +863,22 @@
     }
     const command = [first.join(" "), ...rest].join(" \\\n  ");
     return stdin === null ? command : `printf %s ${shellQuote(stdin)} | base64 -d | ${command}`;
+  }
+
+  /** A header line for the shell. Its characters are its bytes as received (one each, as the
+      API gives them): plain ASCII is quoted as is; anything else goes byte for byte in bash's
+      $'…' quoting, since pasted as text a terminal would send "é" as two bytes, not one. */
+  function headerWord(line) {
+    if (/^[\x20-\x7e]*$/.test(line)) return shellQuote(line);
+    let out = "";
+    for (const char of line) {
+      const code = char.codePointAt(0);
+      if (char === "\\" || char === "'") out += "\\" + char;
+      else if (code >= 0x20 && code <= 0x7e) out += char;
+      else if (code <= 0xff) out += "\\x" + code.toString(16).padStart(2, "0");
+      else for (const byte of new TextEncoder().encode(char)) out += "\\x" + byte.toString(16).padStart(2, "0");
+    }
+    return `$'${out}'`;
   }
 
   /** A word for the shell: as is when it is plain, quoted otherwise. */
@@ -994,7 +1019,7 @@
       event.preventDefault();
       try {
         const bin = await api("PATCH", apiBase, { name: input.value });
-        title.textContent = bin.name || "Untitled bin";
+        setText(title, bin.name || "Untitled bin");
         title.classList.toggle("untitled", !bin.name);
         input.value = bin.name;
         document.title = `${bin.name || "Untitled bin"} · Hooklab`;
@@ -1190,8 +1215,36 @@
     }
     connect();
     const wanted = Number((location.hash.match(/^#request-(\d+)$/) || [])[1]);
+    if (wanted && !rows.has(wanted)) await reachOlder(wanted);
     if (wanted && rows.has(wanted)) select(wanted);
+    else if (wanted) linkedMissing(wanted);
     else if (rows.size) select(Number(list.firstElementChild.dataset.id));
+  }
+
+  /** A link to a request older than the first page: older pages are loaded until it is in
+      the list, LINK_PAGES at most. */
+  async function reachOlder(wanted) {
+    for (let pages = 0; pages < LINK_PAGES && !rows.has(wanted); pages++) {
+      if ($("load-older").hidden || minId === null || wanted > minId) return;
+      try {
+        await loadPage(minId);
+      } catch (err) {
+        return;
+      }
+    }
+  }
+
+  /** The linked request is not in the list: say why, instead of showing another one. */
+  function linkedMissing(id) {
+    $("detail").hidden = true;
+    $("pick-one").hidden = true;
+    const box = $("detail-error");
+    box.textContent =
+      !$("load-older").hidden && minId !== null && id < minId
+        ? `Request #${id} is further down the list: press “Load older requests” to reach it.`
+        : `Request #${id} is no longer kept (deleted, cleared, or evicted as the bin filled ` +
+          "up). Pick another request in the list.";
+    box.hidden = false;
   }
 
   start();

@@ -4,7 +4,8 @@
 "use strict";
 
 (() => {
-  const { api, el, toast, copyText, flash, confirmDialog, formatTime, refreshTimes } = Hooklab;
+  const { api, el, setText, toast, copyText, flash, confirmDialog, formatTime, refreshTimes } =
+    Hooklab;
   const root = document.querySelector(".webhook-page");
   if (!root) return;
   const webhookId = root.dataset.webhookId;
@@ -25,13 +26,21 @@
   const previousValue = document.getElementById("previous-secret-value");
   let previousSecret = null;
 
+  /** The secret as it is now, read each time it is shown or copied: another tab or the CLI
+      may have rotated it since the page loaded. */
   async function loadSecret() {
-    if (secret === null) {
-      const webhook = await api("GET", base);
-      secret = webhook.secret;
-      previousSecret = webhook.previous_secret || null;
-    }
+    const webhook = await api("GET", base);
+    secret = webhook.secret;
+    showPrevious(webhook);
     return secret;
+  }
+
+  /** The log's refresh brings the webhook: a secret shown on the page follows its changes. */
+  function followSecret(webhook) {
+    if (secret === null || webhook.secret === secret) return;
+    secret = webhook.secret;
+    showPrevious(webhook);
+    showSecret(secretValue.dataset.hidden === "false");
   }
 
   function showSecret(visible) {
@@ -79,8 +88,9 @@
   secretToggle.addEventListener("click", async () => {
     secretError.hidden = true;
     try {
-      await loadSecret();
-      showSecret(secretValue.dataset.hidden === "true");
+      const show = secretValue.dataset.hidden === "true";
+      if (show) await loadSecret();
+      showSecret(show);
     } catch (err) {
       secretFailed(err);
     }
@@ -236,7 +246,7 @@
         ` Not delivered${after}: ${result.error}.`
       );
       if (result.status_code === 410 && result.webhook_active === false) {
-        outcome.append(" The receiver says the URL is gone: the webhook is now disabled.");
+        outcome.append(" The webhook is now disabled.");
       }
     } else {
       outcome.append(
@@ -249,9 +259,12 @@
     document.getElementById("test-headers").replaceChildren(...headerRows(result.response_headers));
     const body = document.getElementById("test-body");
     body.classList.toggle("empty-body", !result.response_body);
-    body.textContent = result.response_body
-      ? result.response_body + (result.response_truncated ? "\n… (cut at the size limit)" : "")
-      : "(empty body)";
+    setText(
+      body,
+      result.response_body
+        ? result.response_body + (result.response_truncated ? "\n… (cut at the size limit)" : "")
+        : "(empty body)"
+    );
     testDialog.showModal();
   }
 
@@ -514,6 +527,7 @@
       ]);
       deliveries = list;
       showWebhook(webhook);
+      followSecret(webhook);
       logStatus.textContent = "";
     } catch (err) {
       if (err.status === 404) {

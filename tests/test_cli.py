@@ -999,11 +999,12 @@ def test_bin_rm_deletes_several_in_one_call_and_names_those_not_found(run, live_
 def test_a_test_send_answered_410_says_the_webhook_is_now_disabled():
     from hooklab.cli.webhooks import describe_test
 
-    gone = {"ok": False, "status_code": 410, "error": "the receiver answered 410 Gone",
-            "duration_ms": 3, "webhook_active": False}  # fmt: skip
+    gone = {"ok": False, "status_code": 410, "duration_ms": 3, "webhook_active": False,
+            "error": "HTTP 410 Gone: the receiver says this URL is gone"}  # fmt: skip
+    # Said once: the reason names the 410 (it said "410 Gone" twice before).
     assert describe_test(gone) == (
-        "✗ Test event failed after 3 ms: the receiver answered 410 Gone "
-        "(410 Gone: the webhook is now disabled)"
+        "✗ Test event failed after 3 ms: HTTP 410 Gone: the receiver says this URL is gone; "
+        "the webhook is now disabled"
     )
     assert "disabled" not in describe_test({**gone, "status_code": 500})
 

@@ -161,6 +161,25 @@ def test_a_saved_rule_clears_an_earlier_error_and_keeps_a_forward_being_typed(pa
     assert page.js_errors == []
 
 
+def test_a_number_too_large_in_the_json_editor_saves_nothing(page, live_server):
+    # JSON.parse reads 1e999 as Infinity, and sent on it became null: "times" unset, a rule
+    # answering 503 for ever, saved with a "Rules saved" and no word of it.
+    created = live_server.create_bin()
+    open_settings(page, created["inspect_url"])
+    page.get_by_role("button", name="Edit as JSON").click()
+    page.locator("#rules-text").fill('[{"times": 1e999, "status": 503}]')
+    page.get_by_role("button", name="Save rules").click()
+    error = page.locator("#rules-form .field-error:not([hidden])")
+    expect(error).to_have_text(
+        "A number is too large (JSON reads it as infinity): nothing was saved."
+    )
+    expect(page.locator("#rules-text")).to_have_attribute("aria-invalid", "true")
+    shown = requests.get(f"{live_server.url}/api/bins/{created['id']}", timeout=5).json()
+    assert shown["rules"] == []
+    assert requests.post(created["url"], data=b"x", timeout=5).status_code == 200
+    assert page.js_errors == []
+
+
 def test_forwarding_and_the_response_tab(page, live_server, screenshot):
     app = AppReceiver(status=201, headers=[("X-App", "<b>yes</b>")], body=b'{"saved": "<img>"}')
     try:

@@ -149,6 +149,31 @@ def test_copy_as_curl_replays_the_same_request(page, live_server):
     assert dict(replay_text["headers"])["X-Odd"] == 'a\'b "c" $d'
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl program")
+def test_copy_as_curl_sends_header_bytes_as_received(page, live_server):
+    # A header's bytes come as one character each; quoted as text, "é" (2 bytes as sent) went
+    # out as 4: the terminal encodes each character again.
+    created = live_server.create_bin()
+    sent = {"X-Name": "José".encode(), "X-Raw": b"\xff\xfe\xc3(<b>'\\x</b>"}
+    requests.post(created["url"] + "/h", data=b"{}", headers=sent, timeout=5)
+    page.goto(created["inspect_url"])
+    page.locator(".request-row", has_text="/h").click()
+    expect(page.locator("#detail-path")).to_have_text("/h")
+    command = page.locator("#copy-curl").get_attribute("data-curl")
+    result = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error --max-time 5"],
+        capture_output=True,
+        timeout=10,
+    )
+    assert result.returncode == 0, result.stderr
+    api = f"{live_server.url}/api/bins/{created['id']}/requests"
+    newest = requests.get(api, timeout=5).json()[0]["id"]
+    replayed = requests.get(f"{api}/{newest}", timeout=5).json()
+    headers = {name: value.encode("latin-1") for name, value in replayed["headers"]}
+    assert headers["X-Name"] == sent["X-Name"]
+    assert headers["X-Raw"] == sent["X-Raw"]
+
+
 def test_home_lists_bins_with_a_ready_curl_line(page, live_server):
     first = live_server.create_bin(name="Payments")
     newest = live_server.create_bin(name="")

@@ -340,6 +340,61 @@ def test_truncated_body_is_said(page, live_server):
     open_request(page, created["inspect_url"], "/big", "Body")
     expect(page.locator("#panel-body .banner.warn")).to_contain_text("Truncated")
     expect(page.locator("#panel-overview .banner.warn")).to_have_count(1)
+    # No body was kept: no link offers one (they gave an empty file).
+    expect(page.locator("#download-raw")).to_be_hidden()
+    page.get_by_role("tab", name="Raw").click()
+    expect(page.locator("#panel-raw")).to_contain_text("was not kept")
+    expect(page.get_by_text("Download the body exactly as received")).to_have_count(0)
+
+
+def test_a_link_to_a_request_past_the_first_page_opens_that_request(page, live_server):
+    created = live_server.create_bin()
+    with requests.Session() as session:
+        for number in range(130):  # the first page holds the newest 100
+            session.post(f"{created['url']}/n{number}", data=b"x", timeout=5)
+    api = f"{live_server.url}/api/bins/{created['id']}/requests"
+    oldest = min(r["id"] for r in requests.get(f"{api}?limit=1000", timeout=5).json())
+    page.goto(f"{created['inspect_url']}#request-{oldest}")
+    expect(page.locator("#detail-path")).to_have_text("/n0")
+    expect(page.locator(f"#request-row-{oldest}")).to_have_attribute("aria-selected", "true")
+    assert page.url.endswith(f"#request-{oldest}")
+
+    # A request that is not in the bin (here: another bin's): said, and no other request
+    # shown instead.
+    other = live_server.create_bin()
+    elsewhere = int(
+        requests.post(other["url"], data=b"x", timeout=5).headers["X-Hooklab-Request-Id"]
+    )
+    page.goto("about:blank")
+    page.goto(f"{created['inspect_url']}#request-{elsewhere}")
+    expect(page.locator("#detail-error")).to_have_text(
+        f"Request #{elsewhere} is no longer kept (deleted, cleared, or evicted as the bin "
+        "filled up). Pick another request in the list."
+    )
+    expect(page.locator("#detail")).to_be_hidden()
+    assert page.js_errors == []
+
+
+def test_a_files_table_with_long_names_keeps_size_and_link_on_one_line(page, live_server):
+    created = live_server.create_bin()
+    long_name = "field_" + "x" * 80
+    requests.post(
+        created["url"] + "/upload",
+        files={
+            long_name: ("report_" + "y" * 80 + ".txt", b"25 bytes of plain text...", "text/plain")
+        },
+        timeout=5,
+    )
+    open_request(page, created["inspect_url"], "/upload", "Body")
+    row = page.locator("#panel-body table.files tbody tr")
+    lines = row.evaluate(
+        """(tr) => [...tr.cells].slice(3).map((cell) => {
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+        })"""
+    )
+    assert lines == [1, 1]  # "25 B" and "Download", each on one line
 
 
 def test_screenshot_of_the_inspector(page, live_server, screenshot):
