@@ -42,17 +42,7 @@ def _trust_host() -> bool:
 
 def _json_body() -> dict:
     """The request body as a JSON object (an empty body is an empty object)."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        return {}
-    try:
-        data = json_input.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        why = f": {exc}" if isinstance(exc, ValueError) else " (nested too deeply)"
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON{why}.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "not_an_object", "The request body must be a JSON object.")
-    return data
+    return json_input.request_json(empty={})
 
 
 def _bin_fields() -> dict:
@@ -187,6 +177,7 @@ def reset_rules(bin_id: str):
     """Start the counts of a bin's rules, and its seeded sequence, again."""
     store = get_store()
     bins.require_bin(store, bin_id)
+    json_input.refuse_fields("a reset")
     row = bins.reset_rules(store, bin_id)
     _changed(bin_id)
     return jsonify(_bin_json(row))

@@ -16,6 +16,7 @@ from hooklab.bin_server import forward as forwarding
 from hooklab.bin_server.rules import (
     rule_counts,
     rule_states,
+    status_problem,
     validate_headers,
     validate_rules,
     validate_seed,
@@ -191,11 +192,11 @@ def validate_response(response: Any, max_delay_ms: int) -> dict:
         errors["response." + field] = f"Unknown field {'response.' + field!r}."
     columns: dict[str, Any] = {}
     if "status" in response:
-        status = response["status"]
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            errors["response.status"] = "response.status must be a whole number from 100 to 599."
+        problem = status_problem(response["status"], "response.status")
+        if problem:
+            errors["response.status"] = problem
         else:
-            columns["response_status"] = status
+            columns["response_status"] = response["status"]
     if "headers" in response:
         with _collected(errors):
             columns["response_headers"] = json.dumps(

@@ -25,7 +25,7 @@ from urllib3.util import SKIP_HEADER
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here
-from hooklab.shared.resend import HOP_BY_HOP, resend_headers, with_subpath
+from hooklab.shared.resend import HOP_BY_HOP, resend_headers, send_as_captured, with_subpath
 from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
 
 log = logging.getLogger("hooklab")
@@ -218,14 +218,8 @@ def send_forward(
         record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         return result
     try:
-        response = session.request(
-            method,
-            url,
-            data=body or None,
-            headers=outgoing_headers(headers, hop_count),
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
+        response = send_as_captured(
+            session, method, url, body or None, outgoing_headers(headers, hop_count), timeout
         )
         try:
             # The bytes as the app sent them (no gzip decoding), so the caller gets them exact.

@@ -25,7 +25,7 @@ from hooklab.bin_server.rules import HEADER_VALUE, HEADER_VALUE_CHARS
 from hooklab.shared.clock import iso, now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.own_server import ServerAddress, is_capture_url, points_here
-from hooklab.shared.resend import resend_headers, resent_pairs, with_subpath
+from hooklab.shared.resend import resend_headers, resent_pairs, send_as_captured, with_subpath
 from hooklab.shared.signing import check_secret, sign
 from hooklab.shared.store import Store, rows
 from hooklab.shared.targets import TargetBlocked, check_target, guarded_session
@@ -236,14 +236,9 @@ def send(replay: ReplayPlan, timeout_s: float, body_cap: int, block_private: boo
     try:
         if block_private:
             check_target(replay.url)
-        with session.request(
-            replay.method,
-            replay.url,
-            data=replay.body,
-            headers=resend_headers(headers),
-            timeout=timeout_s,
-            allow_redirects=False,
-            stream=True,
+        # The method as captured (a `get` goes out as `get`), as the replay's history says.
+        with send_as_captured(
+            session, replay.method, replay.url, replay.body, resend_headers(headers), timeout_s
         ) as response:
             body = _read_capped(response, body_cap)
             answer["status_code"] = response.status_code

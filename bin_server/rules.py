@@ -36,8 +36,29 @@ METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 # encodes values as Latin-1, and U+0100 and up cannot be).
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 HEADER_VALUE_CHARS = "visible ASCII, spaces, tabs and Latin-1 characters (U+0080 to U+00FF)"
-# Headers a configured answer may not set: the server owns the framing.
-RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection"}
+# Headers a configured answer may not set: the server owns the framing, and gunicorn drops
+# every header of its hop-by-hop list (gunicorn.util.hop_headers, Server and Date included: it
+# writes its own), so a bin that took one would answer without it.
+RESERVED_HEADERS = {
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "upgrade",
+    "server",
+    "date",
+}
+# A configured answer's status: a final one. A 1xx is interim: the client goes on waiting for
+# the final answer that never comes, and the body is dropped.
+MIN_STATUS, MAX_STATUS = 200, 599
+STATUS_RANGE = (
+    f"a whole number from {MIN_STATUS} to {MAX_STATUS} (a 1xx status is not a final answer: "
+    "the client would wait for one that never comes)"
+)
 MAX_RULES = 50
 MAX_NAME = 200
 MAX_BODY = 1024 * 1024
@@ -70,6 +91,17 @@ def _whole(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid(field, f"{field} must be a whole number from {low} to {high}.")
     return value
+
+
+def status_problem(value: Any, field: str) -> str | None:
+    """What is wrong with a configured answer's status (`field` names it), or None."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not MIN_STATUS <= value <= MAX_STATUS
+    ):
+        return f"{field} must be {STATUS_RANGE}."
+    return None
 
 
 def validate_headers(headers: Any, field: str) -> list[list[str]]:
@@ -150,7 +182,10 @@ def validate_rule(rule: Any, where: str, max_delay_ms: int) -> dict:
             raise invalid(field, f"{field} must be a number from 0 to 100.")
         out["percent"] = percent
     if rule.get("status") is not None:
-        out["status"] = _whole(rule["status"], f"{where}.status", 100, 599)
+        problem = status_problem(rule["status"], f"{where}.status")
+        if problem:
+            raise invalid(f"{where}.status", problem)
+        out["status"] = rule["status"]
     if rule.get("headers") is not None:
         out["headers"] = validate_headers(rule["headers"], f"{where}.headers")
     if "body" in rule and rule["body"] is not None:

@@ -19,6 +19,8 @@ from hooklab.shared.store import MAX_ROW_ID
 
 bp = Blueprint("sender_api", __name__)
 
+EMPTY = object()  # what json_body gives for an empty body, where `null` means something else
+
 # Ids in this API's paths, as design.md wants a bad one answered: a 400 that names it.
 PATH_IDS = {"webhook_id": "webhook id", "delivery_id": "delivery id"}
 
@@ -33,19 +35,10 @@ def _check_path_ids() -> None:
             path_number(values[field], what, field)
 
 
-def json_body(empty: Any = ...) -> Any:
-    """The request body as JSON; `empty` when there is none (else a 400), 400 when unreadable."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        if empty is ...:
-            raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-        return empty
-    try:
-        return json_input.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
-    except RecursionError:
-        raise ApiError(400, "bad_request", "The request body is JSON nested too deeply.") from None
+def json_body(empty: Any = ..., *, any_value: bool = False) -> Any:
+    """The request body as a JSON object (see `json_input.request_json`: the same reading and
+    the same refusals, 400 `invalid_json` or `not_an_object`, as the bin API's)."""
+    return json_input.request_json(empty, any_value=any_value)
 
 
 def flag_arg(name: str, default: bool) -> bool:
@@ -105,8 +98,11 @@ def fire_event(slug: str):
     `?check=0` sends it anyway, to test a receiver's own validation). Built-in events are not
     checked: the plugin itself sends payloads that differ from its catalog.
     """
-    payload = json_body(empty=None)
-    if payload is not None and not isinstance(payload, dict):
+    # Only an empty body stands for the example: `null` is a payload, and not an object.
+    payload = json_body(empty=EMPTY, any_value=True)
+    if payload is EMPTY:
+        payload = None
+    elif not isinstance(payload, dict):
         raise ApiError(422, "invalid", "The payload must be a JSON object.", "payload")
     if payload is not None and flag_arg("check", True):
         refused = _refuse_unfit_payload(slug, payload)
@@ -167,6 +163,7 @@ def delete_webhook(webhook_id: str) -> Response:
 def regenerate_secret(webhook_id: str):
     """Give the webhook a new random secret; the old one stops working at once."""
     webhook = webhooks.require_webhook(get_store(), webhook_id)
+    json_input.refuse_fields("regenerating a secret")
     return jsonify(_webhook_json(webhooks.regenerate_secret(get_store(), webhook["id"])))
 
 
@@ -174,6 +171,8 @@ def regenerate_secret(webhook_id: str):
 def rotate_secret(webhook_id: str):
     """A new secret; the previous one still signs deliveries until previous_secret_expires_at."""
     webhook = webhooks.require_webhook(get_store(), webhook_id)
+    # The grace period is the server's setting (--rotation-grace-s), not a field.
+    json_input.refuse_fields("a rotation")
     webhook = webhooks.rotate_secret(get_store(), webhook["id"], get_settings().rotation_grace_s)
     body = _webhook_json(webhook)
     return jsonify(
@@ -189,12 +188,9 @@ def rotate_secret(webhook_id: str):
 def probe_webhook(webhook_id: str):
     """Run the receiver checks against the webhook's URL and secret; waits for all of them."""
     body = json_body(empty={})
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-    report = probe.probe_webhook(
-        get_store(), get_settings(), get_catalog(), webhook_id, body.get("event")
+    return jsonify(
+        probe.probe_webhook(get_store(), get_settings(), get_catalog(), webhook_id, body)
     )
-    return jsonify(report)
 
 
 @bp.post("/api/probe")
@@ -207,8 +203,6 @@ def probe_url():
 def test_webhook(webhook_id: str):
     """Send the event's example payload now and wait for the answer (logged as a test)."""
     body = json_body(empty={})
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
     unknown = sorted(set(body) - {"event"})
     if unknown:
         # As create and PATCH: a misspelt field is named, not quietly ignored.
@@ -283,6 +277,7 @@ def read_delivery(delivery_id: str):
 @bp.post("/api/deliveries/<delivery_id>/redeliver")
 def redeliver(delivery_id: str):
     """One more attempt of the delivery now, same webhook-id; waits and returns the delivery."""
+    json_input.refuse_fields("a redelivery")
     result = delivery.redeliver(get_store(), get_settings(), delivery_id)
     found = deliveries.get_delivery(get_store(), get_catalog(), result["delivery_id"])
     attempt = next(a for a in found["attempts"] if a["number"] == result["attempt_number"])

@@ -62,7 +62,7 @@ def event_schema(slug: str):
 @bp.post("/api/events/<slug>/check")
 def check_event_payload(slug: str):
     """Check the JSON body against the event's schema: `{"valid", "problems", "warnings"?}`."""
-    payload = json_body()
+    payload = json_body(any_value=True)  # any JSON value: one that is no object is a problem
     return jsonify(check_payload(slug, payload))
 
 

@@ -16,7 +16,7 @@ from hooklab.sender.catalog import get_catalog
 from hooklab.sender.webhooks import PAYLOAD_FORMATS
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError, FieldErrors
-from hooklab.shared.params import shown
+from hooklab.shared.params import SECONDS, shown
 
 bp = Blueprint("sender_pages", __name__)
 
@@ -35,9 +35,11 @@ def _form_fields(names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]
             continue
         text = request.form.get(name, "")
         if name == "timeout_s":
-            try:
-                values[name] = float(text)
-            except ValueError:
+            # Plain digits only: float() also takes "1_0", "١٢", "1e3" and "inf".
+            plain = text.strip(" \t")
+            if SECONDS.fullmatch(plain) and len(plain) <= 40:
+                values[name] = float(plain)
+            else:
                 errors[name] = "Timeout is a number of seconds, e.g. 10 or 2.5."
         elif name == "secret":
             if text.strip():

@@ -268,51 +268,29 @@ def _send(store: Store, settings: Settings, probe: Probe) -> dict[str, Any]:
     return {"url": probe.url, "event": probe.event, "timeout_s": probe.timeout_s, **report}
 
 
-def probe_webhook(
-    store: Store, settings: Settings, catalog: Catalog, webhook_id: int | str, event: Any = None
-) -> dict[str, Any]:
-    """Probe a webhook's receiver with its URL, signing keys, payload format and timeout."""
-    webhook = require_webhook(store, webhook_id)
-    if event is not None and not isinstance(event, str):
-        raise ApiError(422, "invalid", "event must be an event slug.", "event")
-    slug, payload = _payload(catalog, event or webhook["event"], webhook["payload_format"])
-    probe = Probe(
-        url=webhook["url"],
-        # Only the current keys: the rotated_signatures check brings its own wrong one.
-        keys=signing_keys({**webhook, "previous_secret": None}),
-        event=slug,
-        payload=payload,
-        timeout_s=webhook["timeout_s"],
-    )
-    return _send(store, settings, probe)
+WEBHOOK_PROBE_FIELDS = ("event", "timeout_s")
 
 
-PROBE_FIELDS = ("url", "secret", "event", "timeout_s")
-
-
-def probe_url(store: Store, settings: Settings, catalog: Catalog, data: Any) -> dict[str, Any]:
-    """Probe any receiver: `{url, secret, event?, timeout_s?}` (bad fields are a 422)."""
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-    unknown = sorted(set(data) - set(PROBE_FIELDS))
+def _refuse_unknown(data: Any, fields: tuple[str, ...], what: str) -> None:
+    """A 422 naming the first field of `data` that `what` does not take."""
+    unknown = sorted(set(data) - set(fields))
     if unknown:
+        name = unknown[0]
+        shown = name if len(name) <= 40 else name[:40] + "…"
         raise ApiError(
-            422,
-            "invalid",
-            f"Unknown field {unknown[0]!r}; a probe takes {', '.join(PROBE_FIELDS)}.",
-            unknown[0],
+            422, "invalid", f"Unknown field {shown!r}; {what} takes {', '.join(fields)}.", name
         )
-    problem = url_problem(data.get("url"), settings.block_private_targets, this_server(settings))
-    if problem:
-        raise ApiError(422, "invalid", problem, "url")
-    secret = data.get("secret")
-    problem = "a secret is required" if secret in (None, "") else check_signing_secret(secret)
-    if problem:
-        raise ApiError(422, "invalid", f"Secret: {problem}.", "secret")
+
+
+def _checked_event(data: dict) -> str | None:
     event = data.get("event")
     if event is not None and not isinstance(event, str):
         raise ApiError(422, "invalid", "event must be an event slug.", "event")
-    timeout = data.get("timeout_s", settings.default_timeout_s)
+    return event
+
+
+def _checked_timeout(data: dict, default: float) -> float:
+    timeout = data.get("timeout_s", default)
     if (
         isinstance(timeout, bool)
         or not isinstance(timeout, (int, float))
@@ -324,6 +302,45 @@ def probe_url(store: Store, settings: Settings, catalog: Catalog, data: Any) -> 
             f"timeout_s is a number of seconds from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}.",
             "timeout_s",
         )
+    return float(timeout)
+
+
+def probe_webhook(
+    store: Store, settings: Settings, catalog: Catalog, webhook_id: int | str, data: dict
+) -> dict[str, Any]:
+    """Probe a webhook's receiver with its URL, signing keys and payload format:
+    `{event?, timeout_s?}` (the webhook's event and timeout when not given; bad fields: 422)."""
+    webhook = require_webhook(store, webhook_id)
+    _refuse_unknown(data, WEBHOOK_PROBE_FIELDS, "a webhook's probe")
+    event = _checked_event(data)
+    timeout_s = _checked_timeout(data, webhook["timeout_s"])
+    slug, payload = _payload(catalog, event or webhook["event"], webhook["payload_format"])
+    probe = Probe(
+        url=webhook["url"],
+        # Only the current keys: the rotated_signatures check brings its own wrong one.
+        keys=signing_keys({**webhook, "previous_secret": None}),
+        event=slug,
+        payload=payload,
+        timeout_s=timeout_s,
+    )
+    return _send(store, settings, probe)
+
+
+PROBE_FIELDS = ("url", "secret", "event", "timeout_s")
+
+
+def probe_url(store: Store, settings: Settings, catalog: Catalog, data: dict) -> dict[str, Any]:
+    """Probe any receiver: `{url, secret, event?, timeout_s?}` (bad fields are a 422)."""
+    _refuse_unknown(data, PROBE_FIELDS, "a probe")
+    problem = url_problem(data.get("url"), settings.block_private_targets, this_server(settings))
+    if problem:
+        raise ApiError(422, "invalid", problem, "url")
+    secret = data.get("secret")
+    problem = "a secret is required" if secret in (None, "") else check_signing_secret(secret)
+    if problem:
+        raise ApiError(422, "invalid", f"Secret: {problem}.", "secret")
+    event = _checked_event(data)
+    timeout = _checked_timeout(data, settings.default_timeout_s)
     slug, payload = _payload(catalog, event)
-    probe = Probe(data["url"].strip(), [secret], slug, payload, float(timeout))
+    probe = Probe(data["url"].strip(), [secret], slug, payload, timeout)
     return _send(store, settings, probe)

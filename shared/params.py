@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 
 from flask import request
 
@@ -10,6 +10,12 @@ from hooklab.shared.errors import ApiError
 
 # Digits enough for any id SQLite can hold; longer text is refused before int() reads it.
 MAX_DIGITS = 30
+# A number of seconds as a URL gives it: ASCII digits, an optional fraction. float() would also
+# take `1_0`, `1e3`, `inf`, Unicode digits (`١٢`, fullwidth `１２`) and Unicode spaces around it.
+SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# What is stripped around a query number: ASCII whitespace only (str.strip() takes U+00A0,
+# U+3000 and the like too).
+ASCII_SPACE = " \t\n\r\f\v"
 
 
 def shown(text: str) -> str:
@@ -19,7 +25,7 @@ def shown(text: str) -> str:
 
 def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
     """A whole-number query parameter within [low, high] (`default` when absent), or a 400."""
-    text = request.args.get(name, "").strip()
+    text = request.args.get(name, "").strip(ASCII_SPACE)
     if not text:
         return default
     value = None
@@ -37,14 +43,10 @@ def query_int(name: str, default: int | None, low: int, high: int) -> int | None
 
 def query_seconds(name: str, default: float, high: float) -> float:
     """A number of seconds from 0 (`default` when absent); above `high` it is clamped to it."""
-    text = request.args.get(name, "").strip()
+    text = request.args.get(name, "").strip(ASCII_SPACE)
     if not text:
         return min(default, high)
-    try:
-        value = float(text) if len(text) <= 40 else math.nan
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
+    if len(text) > 40 or not SECONDS.fullmatch(text):
         raise ApiError(
             400,
             "bad_request",
@@ -52,7 +54,7 @@ def query_seconds(name: str, default: float, high: float) -> float:
             f"not {shown(text)}.",
             name,
         )
-    return min(value, high)
+    return min(float(text), high)
 
 
 def path_number(text: str, what: str, field: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 from urllib3.util import SKIP_HEADER
 
 # Hop-by-hop headers belong to one connection, not to the request: never passed on.
@@ -69,3 +70,20 @@ def with_subpath(url: str, subpath: str) -> str:
     subpath = subpath.replace("?", "%3F").replace("#", "%23")
     segments = ["%2E" * len(part) if part in (".", "..") else part for part in subpath.split("/")]
     return url.rstrip("/") + "/".join(segments)
+
+
+def send_as_captured(
+    session: requests.Session,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+) -> requests.Response:
+    """`session.request`, streamed and without redirects, but with the method as given: requests
+    upper-cases it (`prepare_method`), and a captured `get` or `PuRgE` is sent again as it came
+    (HTTP methods are case-sensitive)."""
+    prepared = session.prepare_request(requests.Request(method, url, data=body, headers=headers))
+    prepared.method = method
+    settings = session.merge_environment_settings(prepared.url, {}, True, None, None)
+    return session.send(prepared, timeout=timeout, allow_redirects=False, **settings)

@@ -39,6 +39,7 @@ from werkzeug.exceptions import Forbidden
 from hooklab.shared.context import get_store
 from hooklab.shared.errors import json_error
 from hooklab.shared.own_server import is_from_hooklab
+from hooklab.shared.params import shown
 from hooklab.shared.settings import Settings
 
 CSP = (
@@ -306,12 +307,22 @@ def check_request() -> Response | None:
 
 
 def _host_refused() -> Response:
-    name = request.host
-    bare = (_authority(name, 80) or (name, 0))[0]
+    found = _authority(request.host, 80)  # Werkzeug gives "" for a Host it cannot read
+    if found is None:
+        # As sent, quoted and cut (a malformed name is no name to allow).
+        raw = request.environ.get("HTTP_HOST", "")
+        return _refuse(
+            403,
+            "host_not_allowed",
+            f"The Host header {shown(raw)} is not a valid host name with an optional port "
+            "(such as 127.0.0.1:8311), so this server does not answer to it (a guard against "
+            "DNS rebinding). A name it should answer to is allowed with --allow-host NAME.",
+        )
+    bare = found[0]
     return _refuse(
         403,
         "host_not_allowed",
-        f"This server does not answer to the name {name!r} (a guard against DNS "
+        f"This server does not answer to the name {request.host!r} (a guard against DNS "
         f"rebinding). To allow it, start it with --allow-host {bare} "
         f"(or HOOKLAB_ALLOW_HOST={bare}).",
     )

@@ -109,14 +109,14 @@ def test_the_schema_route(client):
             "/api/events/payment_received/check",
             {"data": "{", "content_type": "application/json"},
             400,
-            "bad_request",
+            "invalid_json",
         ),
         (
             "post",
             "/api/events/payment_received/check",
             {"data": "", "content_type": "application/json"},
             400,
-            "bad_request",
+            "invalid_json",
         ),
     ],
 )

@@ -188,7 +188,7 @@ def test_bin_create_body_from_a_file(run, tmp_path):
     "args, message",
     [
         (["--header", "no-colon"], "is not NAME:VALUE"),
-        (["--status", "99"], "response.status must be a whole number from 100 to 599"),
+        (["--status", "99"], "response.status must be a whole number from 200 to 599"),
         (["--secret", "plain"], "secret"),
         (["--body", "@/nonexistent/file"], "cannot read /nonexistent/file"),
     ],
@@ -1037,5 +1037,5 @@ def test_every_bad_setting_of_a_bin_is_said_on_one_line(run):
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
     assert "secret: " in line
-    assert "response.status must be a whole number from 100 to 599." in line
+    assert "response.status must be a whole number from 200 to 599 (a 1xx status" in line
     assert run("bin", "list", "--json").stdout.strip() == "[]"  # nothing was created

@@ -31,7 +31,7 @@ def test_an_event_payload_that_is_not_json_is_refused_and_nothing_fired(live_ser
     headers = {"Content-Type": "application/json"}
     response = requests.post(f"{base}/api/events/{slug}", data=payload, headers=headers, timeout=5)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "bad_request"
+    assert response.json()["error"]["code"] == "invalid_json"
     assert "not valid JSON" in response.json()["error"]["message"]
 
 

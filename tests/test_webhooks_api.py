@@ -129,13 +129,16 @@ def test_required_fields(shared_app, field, label):
     assert error["field"] == field and error["message"] == f"{label} is required."
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b""])
-def test_a_body_that_is_not_an_object_is_a_400(shared_app, body):
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [(b"not json", "invalid_json"), (b"[1, 2]", "not_an_object"), (b"", "not_an_object")],
+)
+def test_a_body_that_is_not_an_object_is_a_400(shared_app, body, code):
     response = shared_app.test_client().post(
         "/api/webhooks", data=body, content_type="application/json"
     )
     assert response.status_code == 400
-    assert response.get_json()["error"]["code"] == "bad_request"
+    assert response.get_json()["error"]["code"] == code
 
 
 def test_private_targets_can_be_blocked(tmp_path):
@@ -281,7 +284,7 @@ def test_fire_with_nobody_subscribed_still_records_the_event(client):
         ("/api/events/nope", b"", 404, "event_not_found"),
         ("/api/events/payment_received", b"[1]", 422, "invalid"),
         ("/api/events/payment_received", b'"text"', 422, "invalid"),
-        ("/api/events/payment_received", b"{broken", 400, "bad_request"),
+        ("/api/events/payment_received", b"{broken", 400, "invalid_json"),
     ],
 )
 def test_fire_refuses_bad_input(client, path, body, status, code):
@@ -437,6 +440,19 @@ def test_the_form_keeps_what_was_typed_and_names_the_field(client, app):
     assert re.search(r'id="timeout_s-error"[^>]*>Timeout is a number', html)
     assert 'aria-invalid="true" aria-describedby="url-error"' in html
     assert count(app, "webhooks") == 0
+
+
+@pytest.mark.parametrize("typed", ["1_0", "\u0661\u0662", "1e1", "inf", "nan", "\u00a05", "5."])
+def test_the_forms_timeout_takes_plain_digits_only(client, app, typed):
+    # float() took all of these: "1_0" as 10 s, Arabic-Indic digits as 12 s.
+    form = {"name": "Hook", "url": URL, "event": "*", "timeout_s": typed}
+    response = client.post("/webhooks/new", data=form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert re.search(r'id="timeout_s-error"[^>]*>Timeout is a number', html)
+    assert count(app, "webhooks") == 0
+    form["timeout_s"] = " 2.5 "
+    assert client.post("/webhooks/new", data=form).status_code == 303
 
 
 def test_the_form_adds_a_webhook_and_goes_to_its_page(client):

@@ -165,7 +165,10 @@ def test_response_settings_are_saved_and_errors_shown_next_to_the_field(page, li
     status_error = page.locator('[data-error-for="response.status"]')
     expect(status_error).to_be_visible()
     # Named by the field's label, as the page calls it, not by the API's path for it.
-    expect(status_error).to_have_text("Status must be a whole number from 100 to 599.")
+    expect(status_error).to_have_text(
+        "Status must be a whole number from 200 to 599 (a 1xx status is not a final answer: "
+        "the client would wait for one that never comes)."
+    )
     expect(page.locator("#response-status")).to_have_attribute("aria-invalid", "true")
 
     page.fill("#response-status", "201")
