@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 import time
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, stream_with_context
 
@@ -14,13 +15,14 @@ from hooklab.shared import json_input
 from hooklab.shared.context import get_notifier, get_settings, get_stopping, get_store
 from hooklab.shared.errors import ApiError, json_error
 from hooklab.shared.own_server import this_server
-from hooklab.shared.params import path_number, query_int, query_seconds
+from hooklab.shared.params import path_number, query_int, query_seconds, refuse_unknown_params
 from hooklab.shared.store import MAX_ROW_ID, row, row_id
 
 bp = Blueprint("bin_api", __name__)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+LIST_PARAMS = ("after", "before", "limit", "q", "method", "path")  # of GET …/requests
 DEFAULT_WAIT_S = 30.0
 MAX_BATCH_BINS = 100  # bins created or deleted by one call
 # A long poll re-reads the store at least this often, so captures by another process are seen.
@@ -205,6 +207,7 @@ def list_requests(bin_id: str):
     """
     store = get_store()
     bins.require_bin(store, bin_id)
+    refuse_unknown_params(LIST_PARAMS)
     after = query_int("after", 0, 0, MAX_ROW_ID)
     before = query_int("before", MAX_ROW_ID, 0, MAX_ROW_ID)
     limit = query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
@@ -232,7 +235,13 @@ def list_requests(bin_id: str):
         )
         matches = [search.snippet({**r, "body": bodies.get(r["id"])}, q) for r in found]
     text = captured.summaries_json(found, base_url(), _trust_host(), matches)
-    return current_app.response_class(text + "\n", mimetype="application/json")
+    response = current_app.response_class(text + "\n", mimetype="application/json")
+    if len(found) == limit:
+        # A full page: the next, older one (newest first, so `after` alone would skip the
+        # requests between it and this page's oldest).
+        query = {**request.args.to_dict(), "limit": limit, "before": found[-1]["id"]}
+        response.headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
+    return response
 
 
 @bp.delete("/api/bins/<bin_id>/requests")

@@ -14,7 +14,7 @@ from hooklab.sender.schemas import problems_summary
 from hooklab.shared import json_input
 from hooklab.shared.context import get_settings, get_store
 from hooklab.shared.errors import ApiError
-from hooklab.shared.params import path_number, query_int
+from hooklab.shared.params import path_number, query_int, refuse_unknown_params
 from hooklab.shared.store import MAX_ROW_ID
 
 bp = Blueprint("sender_api", __name__)
@@ -228,24 +228,13 @@ DELIVERY_LOG_PARAMS = ("limit", "before", "after", "status")
 DELIVERY_STATUSES = ("pending", "succeeded", "failed", "cancelled")
 
 
-def _refuse_unknown_params(known: tuple[str, ...]) -> None:
-    for name in request.args:
-        if name not in known:
-            raise ApiError(
-                400,
-                "bad_request",
-                f"Unknown query parameter {name!r}; this route takes {', '.join(known)}.",
-                name,
-            )
-
-
 @bp.get("/api/webhooks/<webhook_id>/deliveries")
 def list_deliveries(webhook_id: str):
     """A webhook's deliveries, newest first, with their attempts (`limit`, `before`, `after`,
     `status`). The body is the page, a bare array; `X-Total-Count` says how many deliveries
     match without `limit`, and a `Link` header with rel="next" gives the next, older page."""
     webhook = webhooks.require_webhook(get_store(), webhook_id)
-    _refuse_unknown_params(DELIVERY_LOG_PARAMS)
+    refuse_unknown_params(DELIVERY_LOG_PARAMS)
     status = request.args.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
         raise ApiError(

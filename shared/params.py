@@ -70,3 +70,16 @@ def path_number(text: str, what: str, field: str) -> str:
         f"The {what} in the URL must be a whole number, not {shown(text)}.",
         field,
     )
+
+
+def refuse_unknown_params(known: tuple[str, ...]) -> None:
+    """A 400 naming the first query parameter a route does not take: a client paging with
+    `offset` or `page` would otherwise get the same page for ever."""
+    for name in request.args:
+        if name not in known:
+            raise ApiError(
+                400,
+                "bad_request",
+                f"Unknown query parameter {shown(name)}; this route takes {', '.join(known)}.",
+                name,
+            )

@@ -455,3 +455,34 @@ def test_a_rules_reset_with_a_bad_body_resets_nothing(client, body, status, code
     assert client.post(url).status_code == 200
     assert client.post(reset).status_code == 200  # no body: as before
     assert client.post(url).status_code == 503
+
+
+def test_the_request_list_refuses_a_parameter_it_does_not_take(client):
+    created = client.post("/api/bins", json={}).get_json()
+    for name in ("offset", "page", "sort"):
+        response = client.get(f"/api/bins/{created['id']}/requests?{name}=5")
+        assert response.status_code == 400
+        assert error_of(response)["field"] == name
+        assert "this route takes after, before, limit, q, method, path" in error_of(response)[
+            "message"
+        ]
+
+
+def test_a_full_page_of_requests_links_to_the_next_older_page(client):
+    created = client.post("/api/bins", json={}).get_json()
+    url = created["url"].replace("http://localhost", "")
+    ids = [int(client.post(url, data=b"x").headers["X-Hooklab-Request-Id"]) for _ in range(10)]
+    base = f"/api/bins/{created['id']}/requests"
+    # after= and limit=: the newest three after ids[1]; the Link walks down to the rest.
+    seen: list[int] = []
+    page = client.get(f"{base}?after={ids[1]}&limit=3")
+    while True:
+        seen += [r["id"] for r in page.get_json()]
+        link = page.headers.get("Link")
+        if link is None:
+            break
+        assert link.endswith('>; rel="next"')
+        page = client.get(link[1 : link.index(">")])
+        assert page.status_code == 200
+    assert seen == sorted(ids[2:], reverse=True)
+    assert "Link" not in client.get(f"{base}?limit=50").headers
