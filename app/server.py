@@ -7,9 +7,11 @@ the benchmarks, so every one of them gets the same header handling and read dead
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,12 +21,39 @@ from hooklab.shared.settings import Settings
 log = logging.getLogger("hooklab")
 
 
+def host_port(host: str, port: int) -> str:
+    """`host:port` as a URL and gunicorn's bind write it: an IPv6 address in brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
 def banner(settings: Settings) -> str:
     """The line printed when the server starts."""
     return (
-        f"Hooklab on http://{settings.host}:{settings.port}/  "
+        f"Hooklab on http://{host_port(settings.host, settings.port)}/  "
         f"(database {settings.db}, {settings.threads} threads)"
     )
+
+
+def listen_problem(host: str, port: int, exc: OSError, pick: str = "pick another --port") -> str:
+    """Why the server cannot listen on host:port, in one line (`pick`: how to choose another
+    port where the caller gives it)."""
+    where = f"cannot listen on {host_port(host, port)}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where}: the address is in use (is `hooklab serve` already running? {pick})"
+    # create_server adds "(while attempting to bind …)" to strerror: show the plain reason.
+    plain = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+    return f"{where}: {plain}"
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (0: a free port), as gunicorn would bind it; OSError if
+    it cannot be bound."""
+    host = host.strip("[]")
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, _, _, _, address = infos[0]
+    return socket.create_server(address, family=family, backlog=2048)
 
 
 def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
@@ -34,7 +63,7 @@ def gunicorn_config(settings: Settings, listen_fd: int | None = None) -> dict:
     """
     from hooklab.app.slow_clients import serving_class  # imports gunicorn (POSIX only)
 
-    bind = f"fd://{listen_fd}" if listen_fd is not None else f"{settings.host}:{settings.port}"
+    bind = f"fd://{listen_fd}" if listen_fd is not None else host_port(settings.host, settings.port)
     return {
         "bind": bind,
         "workers": 1,  # several processes would not share the live notifier
@@ -95,6 +124,14 @@ def serve(settings: Settings, listen_fd: int | None = None) -> None:
     except ImportError:  # pragma: no cover - Windows
         _serve_werkzeug(settings)
         return
+    listener = None
+    if listen_fd is None and settings.port == 0:
+        # A free port: bound here, so the banner (and this server's idea of its own address)
+        # names the port it got, not 0. gunicorn serves the socket as it does the launcher's
+        # (`listener` stays referenced while it serves: the socket closes when collected).
+        listener = bind_listener(settings.host, 0)
+        settings = settings.replace(port=listener.getsockname()[1])
+        listen_fd = listener.fileno()
     config = gunicorn_config(settings, listen_fd)
     print(banner(settings), flush=True)
     if _served_elsewhere(settings.db):
@@ -184,7 +221,7 @@ def _serve_werkzeug(settings: Settings) -> None:  # pragma: no cover - Windows
     server = make_server(settings.host, settings.port, app, threaded=True)
     start_background(app)
     freeze_startup_objects()
-    print(banner(settings), flush=True)
+    print(banner(settings.replace(port=server.server_port)), flush=True)  # (--port 0: its port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import urlencode
 
 import click
 
@@ -33,6 +34,9 @@ from hooklab.shared.store import MAX_ROW_ID
 
 # The server's ranges (bin_server/api.py, bin_server/rules.py): out of them is exit 2 here.
 MAX_LIMIT = 1000  # `bin requests --limit`
+# `bin requests --grep`, URL-encoded: it goes in the request line, which a server takes up to
+# 8,190 bytes long (gunicorn's ceiling, shared/settings.py max_request_line), path included.
+MAX_GREP_BYTES = 8000
 MAX_SEED = 2**63 - 1  # `--rules-seed`
 # A bin's delay is capped by the server's --max-delay-ms (30 s by default); no server takes
 # more than that setting's own maximum.
@@ -69,6 +73,9 @@ def _text_arg(value: str) -> str:
             return handle.read()
     except OSError as exc:
         raise HooklabError(f"cannot read {value[1:]}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        # As read_json_arg: a bin's answer body is text (the API takes it as a JSON string).
+        raise HooklabError(f"--body in {value[1:]} is not UTF-8 text") from None
 
 
 def _rules_arg(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list | None:
@@ -365,6 +372,7 @@ def bin_requests(
       hooklab bin requests BIN_ID --limit 10
       hooklab bin requests BIN_ID --grep 'invoice "payment failed"'
     """
+    _check_grep(grep)
     items = client.requests(bin_id, after=after, limit=limit, q=grep)
     if as_json:
         print_json(items)
@@ -374,6 +382,21 @@ def bin_requests(
         ["ID", "RECEIVED", "METHOD", "PATH", "SIZE", "TYPE", "ANSWER"],
         _nothing_listed(grep, after),
     )
+
+
+def _check_grep(grep: str | None) -> None:
+    """Refuse a --grep too long for the request line it goes in (exit 2), before the call:
+    the server would refuse the request with its own words, not naming --grep."""
+    if grep is None:
+        return
+    encoded = len(urlencode({"q": grep})) - len("q=")
+    if encoded > MAX_GREP_BYTES:
+        raise click.BadParameter(
+            f"{len(grep):,} characters make {encoded:,} bytes in the request's URL; it may "
+            f"take at most {MAX_GREP_BYTES:,} (fewer characters outside ASCII: each takes 6 "
+            "to 12)",
+            param_hint="'--grep'",
+        )
 
 
 def _nothing_listed(grep: str | None, after: int | None) -> str:
@@ -1040,8 +1063,10 @@ def _replay_edited(
     if answer.get("error"):
         raise HooklabError(f"replaying to {target} failed: {answer['error']}")
     click.echo(
-        f"{fields.get('method', captured['method'])} {target} → {answer['status_code']} "
-        f"({answer['duration_ms']} ms)"
+        visible(
+            f"{fields.get('method', captured['method'])} {target} → {answer['status_code']} "
+            f"({answer['duration_ms']} ms)"
+        )
     )
     text = answer.get("body_text")
     if text is None and answer.get("body_base64"):

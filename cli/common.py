@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import sys
@@ -18,11 +17,13 @@ from hooklab.client.http import (
     HooklabError,
     LiveSocket,
     ServerUrlError,
+    TokenError,
     bin_id_problem,
     parse_json_text,
     slug_problem,
     whole_number_problem,
 )
+from hooklab.client.terminal import json_text, visible
 
 # Pauses before each new try when a live stream is lost (`listen`, `bin tail`), then 5 s.
 RECONNECT_S = (0.5, 1, 2, 5)
@@ -46,6 +47,10 @@ def open_live(client: Client, bin_id: str, after: int) -> LiveSocket | None:
         return None
 
 
+# The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
+
 class UsageProblem(click.ClickException):
     """A wrong option or argument, shown in one line (click's own shows the usage too)."""
 
@@ -63,6 +68,8 @@ class HooklabGroup(click.Group):
             raise UsageProblem(
                 f"--server (or HOOKLAB_SERVER): {visible(exc.why)}; give one like {DEFAULT_SERVER}"
             ) from None
+        except TokenError as exc:
+            raise UsageProblem(f"--token (or HOOKLAB_TOKEN): {visible(exc.message)}") from None
         except HooklabError as exc:
             # The message may quote what a server or a receiver said: nothing the terminal acts on.
             raise click.ClickException(visible(exc.message, multiline=True)) from None
@@ -73,6 +80,12 @@ class HooklabGroup(click.Group):
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             raise UsageProblem(f"{exc.format_message()} (see `{where} --help`)") from None
+        except KeyboardInterrupt:
+            # Ctrl-C: one line and exit 130, as a shell reports it (click's own says
+            # "Aborted!" and exits 1, as a failure would). `bin tail` and `listen` stop on it
+            # by themselves ("Stopped.", exit 0); `fire` says how far it got.
+            click.echo("\nStopped (Ctrl-C).", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
 
 
 def _shown(value: Any) -> str:
@@ -178,13 +191,26 @@ class Number(click.ParamType):
 
 def server_and_token(server: str | None, token: str | None) -> tuple[str, str | None]:
     """The server and token a client command uses: its own options, else the ones given
-    before the command (`hooklab --server URL bin list`), else the environment, else the
-    default."""
+    before it, the nearest first (`hooklab events --server URL show x`, `hooklab --server URL
+    bin list`), else the environment, else the default."""
     ctx = click.get_current_context(silent=True)
-    given = (ctx.find_root().obj if ctx is not None else None) or {}
-    server = server or given.get("server") or os.environ.get("HOOKLAB_SERVER") or DEFAULT_SERVER
-    token = token or given.get("token") or os.environ.get("HOOKLAB_TOKEN") or None
+    while ctx is not None:
+        server = server or ctx.params.get("server")
+        token = token or ctx.params.get("token")
+        ctx = ctx.parent
+    server = server or os.environ.get("HOOKLAB_SERVER") or DEFAULT_SERVER
+    token = token or os.environ.get("HOOKLAB_TOKEN") or None
     return server, token
+
+
+def json_wanted(as_json: bool) -> bool:
+    """Whether a command prints JSON: its own --json, or one given to its group before it
+    (`hooklab events --json show x`)."""
+    ctx = click.get_current_context(silent=True)
+    while not as_json and ctx is not None:
+        as_json = bool(ctx.params.get("as_json"))
+        ctx = ctx.parent
+    return as_json
 
 
 def server_options(func: Callable) -> Callable:
@@ -215,36 +241,6 @@ def with_client(func: Callable) -> Callable:
             client.session.close()
 
     return wrapper
-
-
-# Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour and
-# cursor sequences, U+009B is the one-byte CSI), DEL, and the bidirectional overrides that
-# reorder what is shown. Captured data is hostile, so they are printed as visible escapes.
-_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
-_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-# Half a UTF-16 pair alone (JSON's "\\ud800" escape makes one) is no text: the terminal's
-# encoder refuses it, so it is shown as its escape too.
-_SURROGATES = range(0xD800, 0xE000)
-_ESCAPED = [*_BIDI, *_SURROGATES]
-_ONE_LINE = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _ESCAPED}
-_ONE_LINE |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
-_MULTILINE = {c: e for c, e in _ONE_LINE.items() if c not in (0x09, 0x0A)}
-# In JSON text the C0 controls are already escaped by json.dumps; the rest may only appear
-# inside strings, where a \uXXXX escape is the same JSON value.
-_JSON = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *_ESCAPED]}
-
-
-def visible(text: Any, multiline: bool = False) -> str:
-    """Captured text safe for a terminal: control characters shown escaped (ESC as \\x1b).
-
-    One line by default (newlines and tabs escaped too); `multiline` keeps them (bodies).
-    """
-    return str(text).translate(_MULTILINE if multiline else _ONE_LINE)
-
-
-def json_text(data: Any, indent: int | None = None) -> str:
-    """JSON for the terminal or a script: the same value, with no raw control characters."""
-    return json.dumps(data, indent=indent, ensure_ascii=False).translate(_JSON)
 
 
 json_option = click.option(

@@ -6,14 +6,21 @@ payload as it arrived with its signature checked against the webhook's secret.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from hooklab.cli.common import Number, json_option, print_json, server_and_token, server_options
+from hooklab.cli.common import (
+    Number,
+    json_option,
+    json_text,
+    print_json,
+    server_and_token,
+    server_options,
+    visible,
+)
 from hooklab.client.http import Client, HooklabError, body_bytes
 from hooklab.shared.signing import verify
 
@@ -108,12 +115,12 @@ def print_walkthrough(result: DemoResult) -> None:
     )
     for name, value in captured.get("headers") or []:
         if name.lower().startswith(("webhook-", "x-hooklab-", "content-type", "user-agent")):
-            click.echo(f"   {name}: {value}")
+            click.echo(visible(f"   {name}: {value}"))
     click.echo("")
     payload = captured.get("json")
-    text = json.dumps(payload, indent=2, ensure_ascii=False) if payload is not None else None
+    text = json_text(payload, indent=2) if payload is not None else None
     for line in (text or captured.get("body_text") or "").splitlines():
-        click.echo(f"   {line}")
+        click.echo(visible(f"   {line}"))
     mark = "✓ valid" if result.signature_valid else "✗ INVALID"
     click.echo(f"\n   Signature: {mark} ({result.signature_reason}; Standard Webhooks v1)\n")
     click.echo("Open these two pages:")

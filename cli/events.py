@@ -11,6 +11,8 @@ import yaml
 
 from hooklab.cli.common import (
     json_option,
+    json_text,
+    json_wanted,
     print_json,
     print_table,
     printable,
@@ -30,6 +32,8 @@ LISTED = 50
 @click.pass_context
 def events_group(ctx: click.Context, client: Client, as_json: bool) -> None:
     """List the event catalog: what `fire` and webhooks can use.
+
+    --server, --token and --json given here apply to the command after it as well.
 
     \b
     Example:
@@ -66,7 +70,7 @@ def events_show(client: Client, event: str, as_json: bool) -> None:
       hooklab events show "Payment Received" --json | jq .schema
     """
     found = client.event(resolve_event(client, event))
-    if as_json:
+    if json_wanted(as_json):
         print_json(found)
         return
     kind = "built-in" if found.get("builtin") else "user event"
@@ -74,9 +78,9 @@ def events_show(client: Client, event: str, as_json: bool) -> None:
     if found.get("description"):
         click.echo(printable(found["description"]))
     click.echo("\nExample payload:")
-    click.echo(json.dumps(found["payload"], indent=2, ensure_ascii=False))
+    click.echo(json_text(found["payload"], indent=2))
     click.echo("\nSchema:")
-    click.echo(json.dumps(found.get("schema"), indent=2, ensure_ascii=False))
+    click.echo(json_text(found.get("schema"), indent=2))
 
 
 @events_group.command("check")
@@ -94,7 +98,7 @@ def events_check(client: Client, event: str, data: str, as_json: bool) -> None:
     from hooklab.cli.bins import format_check
 
     result = client.check_payload(resolve_event(client, event), read_json_arg(data, "--data"))
-    if as_json:
+    if json_wanted(as_json):
         print_json(result)
     else:
         click.echo(format_check(result, "the payload"))
@@ -114,6 +118,8 @@ def events_rm(client: Client, slug: str) -> None:
     Example:
       hooklab events rm shop.order_paid
     """
+    if json_wanted(False):
+        raise click.UsageError("--json: `events rm` prints no JSON (it says what it deleted)")
     client.delete_event(slug)
     click.echo(printable(f"Deleted event {slug}"))
 
@@ -140,7 +146,7 @@ def events_import(client: Client, file: str, prefix: str, dry_run: bool, as_json
     """
     document = read_document(file)
     result = client.import_events(document, prefix, dry_run)
-    if as_json:
+    if json_wanted(as_json):
         print_json(result)
         return
     click.echo(import_report(result, file))

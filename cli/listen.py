@@ -19,7 +19,9 @@ from hooklab.cli.common import (
     RECONNECT_S,
     Number,
     json_option,
+    json_text,
     open_live,
+    visible,
     with_client,
 )
 from hooklab.client.http import Client, HooklabError, replay
@@ -153,11 +155,12 @@ def forward_one(
 
 def _print_forwarded(outcome: dict, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"type": "forwarded", **outcome}, ensure_ascii=False))
+        click.echo(json_text({"type": "forwarded", **outcome}))
         return
-    path = outcome["path"].replace("\r", "\\r").replace("\n", "\\n")
     result = outcome["status_code"] if outcome["error"] is None else f"error: {outcome['error']}"
-    click.echo(f"{outcome['method']} {path} -> {result} in {outcome['duration_ms']} ms")
+    # The path is the sender's: shown as text (control and bidirectional characters escaped).
+    line = f"{outcome['method']} {outcome['path']} -> {result} in {outcome['duration_ms']} ms"
+    click.echo(visible(line))
 
 
 def _wait_to_reconnect(failures: int, as_json: bool, url: str) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
 import sys
 
 import click
@@ -86,7 +84,7 @@ def cli(ctx: click.Context, server: str | None, token: str | None) -> None:
     env HOOKLAB_SERVER), with --token (env HOOKLAB_TOKEN) when it needs one; both may come
     before the command (`hooklab --server URL bin list`) or after it.
     """
-    ctx.obj = {"server": server, "token": token}
+    # (Read from the context by the commands below: cli/common.py server_and_token.)
 
 
 @cli.command()
@@ -101,6 +99,7 @@ def serve(**options) -> None:
     from hooklab.app.server import serve as run_server
 
     settings = load_settings(options)
+    _check_token(settings)
     _check_port(settings)
     _check_store(settings)
     _check_catalog(settings)
@@ -145,21 +144,20 @@ cli.add_command(probe_command)
 def _check_port(settings: Settings) -> None:
     # gunicorn retries a busy port for 5 s, logging each try, after our banner claimed the
     # address: say it once, before anything else is printed. (Settings checked its range.)
+    from hooklab.app.server import bind_listener, listen_problem
+
     try:
-        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
-        family, _, _, _, address = infos[0]
-        with socket.create_server(address, family=family):
-            pass
-    except OSError as exc:
-        where = f"cannot listen on {settings.host}:{settings.port}"
-        if exc.errno == errno.EADDRINUSE:
-            raise click.ClickException(
-                f"{where}: the address is in use (is `hooklab serve` already running? "
-                "pick another --port)"
-            ) from None
-        # create_server adds "(while attempting to bind …)" to strerror: show the plain reason.
-        plain = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
-        raise click.ClickException(f"{where}: {plain}") from None
+        bind_listener(settings.host, settings.port).close()
+    except OSError as exc:  # (socket.gaierror too: a --host that names nothing)
+        raise click.ClickException(listen_problem(settings.host, settings.port, exc)) from None
+
+
+def _check_token(settings: Settings) -> None:
+    # A token no client could send in its Authorization header would lock the API for good.
+    from hooklab.client.http import header_value_problem
+
+    if settings.token and (problem := header_value_problem(settings.token)):
+        raise click.UsageError(f"--token (or HOOKLAB_TOKEN): the access token {problem}")
 
 
 def _check_store(settings: Settings) -> None:

@@ -8,6 +8,7 @@ import click
 
 from hooklab.cli.common import (
     BIN_ID,
+    INTERRUPTED,
     WHOLE_NUMBER_ID,
     Number,
     json_option,
@@ -20,7 +21,7 @@ from hooklab.cli.common import (
     visible,
     with_client,
 )
-from hooklab.client.http import Client, HooklabError
+from hooklab.client.http import Client, HooklabError, header_value_problem
 
 # `fire --count N` shows a progress bar from this many events on.
 PROGRESS_FROM = 20
@@ -127,11 +128,12 @@ def webhook_add(
     if quiet:
         click.echo(webhook["id"])
         return
-    click.echo(f"Added webhook {webhook['id']}: {webhook['name']} → {webhook['url']}")
+    # Name and URL are as typed (or as a server sent them): shown as text, never obeyed.
+    click.echo(visible(f"Added webhook {webhook['id']}: {webhook['name']} → {webhook['url']}"))
     if webhook.get("secret"):
-        click.echo(f"Secret: {webhook['secret']}")
+        click.echo(visible(f"Secret: {webhook['secret']}"))
     if webhook.get("public_key"):
-        click.echo(f"Public key (v1a): {webhook['public_key']}")
+        click.echo(visible(f"Public key (v1a): {webhook['public_key']}"))
     click.echo(f"Send it a test event: hooklab webhook test {webhook['id']}", err=True)
 
 
@@ -439,7 +441,12 @@ def webhook_rm(client: Client, webhook_ids: tuple[str, ...]) -> None:
     show_default=True,
     help=f"Fire it this many times (1 to {MAX_FIRE_COUNT}).",
 )
-@click.option("--idempotency-key", default=None, help="Sent as Idempotency-Key.")
+@click.option(
+    "--idempotency-key",
+    default=None,
+    callback=lambda ctx, param, value: _header_value(value),
+    help="Sent as Idempotency-Key.",
+)
 @click.option(
     "--no-check",
     is_flag=True,
@@ -468,14 +475,28 @@ def fire_command(
     """
     slug = resolve_event(client, event)
     payload = read_json_arg(data, "--data") if data is not None else None
-    results = []
-    if count >= PROGRESS_FROM:
-        with click.progressbar(range(count), label=f"Firing {slug}", file=sys.stderr) as bar:
-            for _ in bar:
+    results: list[dict] = []
+    try:
+        if count >= PROGRESS_FROM:
+            with click.progressbar(range(count), label=f"Firing {slug}", file=sys.stderr) as bar:
+                for _ in bar:
+                    results.append(client.fire(slug, payload, idempotency_key, not no_check))
+        else:
+            for _ in range(count):
                 results.append(client.fire(slug, payload, idempotency_key, not no_check))
-    else:
-        for _ in range(count):
-            results.append(client.fire(slug, payload, idempotency_key, not no_check))
+    except KeyboardInterrupt:
+        # The call under way when Ctrl-C came may have reached the server or not.
+        # (A terminal shows ^C where the cursor was: a progress bar ends its own line.)
+        first = "" if count >= PROGRESS_FROM else "\n"
+        click.echo(
+            first
+            + visible(
+                f"Stopped (Ctrl-C) after firing {slug} {len(results)} of "
+                f"{count_of(count, 'time', 'times')} (the call under way may have fired once more)"
+            ),
+            err=True,
+        )
+        raise click.exceptions.Exit(INTERRUPTED) from None
     if as_json:
         print_json(results[0] if count == 1 else results)
         return
@@ -488,10 +509,17 @@ def fire_command(
         else:
             # Say why nothing will arrive anywhere, rather than a bare "0".
             made = f"no deliveries: no active webhook subscribes to {slug}"
-        click.echo(f"Fired {slug}: event {result.get('event_id')}, {made}")
+        click.echo(visible(f"Fired {slug}: event {result.get('event_id')}, {made}"))
         return
     total = sum(len(r.get("deliveries", [])) for r in results)
-    click.echo(f"Fired {slug} {count} times: {count_of(total, 'delivery', 'deliveries')}")
+    click.echo(visible(f"Fired {slug} {count} times: {count_of(total, 'delivery', 'deliveries')}"))
+
+
+def _header_value(value: str | None) -> str | None:
+    """An option's value sent as a header, refused (exit 2) when no header can carry it."""
+    if value is not None and (problem := header_value_problem(value)):
+        raise click.BadParameter(f"it {problem}")
+    return value
 
 
 def count_of(n: int, one: str, many: str) -> str:

@@ -17,8 +17,9 @@ import requests
 import simple_websocket
 
 import hooklab.shared
+from hooklab.client.terminal import visible
 from hooklab.shared import json_input
-from hooklab.shared.resend import resend_headers, with_subpath
+from hooklab.shared.resend import resend_headers, send_as_captured, with_subpath
 
 BUSY_RETRY_S = 1.0  # the server's Retry-After for a long poll it has no place for
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -28,6 +29,8 @@ WAIT_SLICE_S = 30.0
 MAX_SPARE = 16
 # Bins the server's batch routes take in one call (POST /api/bins/batch, DELETE /api/bins).
 BINS_PER_CALL = 100
+# Deliveries one call of the delivery log gives at most (sender/deliveries.py MAX_LIMIT).
+DELIVERIES_PER_CALL = 200
 # The longest timeout the server lets a webhook have (sender/webhooks.py MAX_TIMEOUT_S).
 MAX_WEBHOOK_TIMEOUT_S = 60.0
 # How long a test send or a redelivery is waited for: the server answers once the attempt
@@ -104,12 +107,67 @@ def server_url_problem(server: str) -> str | None:
         return f"{shown} has a space or a control character in it"
     if not parts.hostname:
         return f"{shown} names no host"
+    if not _valid_host(parts.hostname):
+        return f"{shown} names no valid host ({parts.hostname!r})"
     try:
         port = parts.port
     except ValueError:  # not a number, or above 65535
         port = 0
     if port == 0:
         return f"{shown} has no valid port (1 to 65535)"
+    # The API and pages are at the server's root: a query, a fragment or a path would be
+    # dropped or mixed into every call's URL.
+    if "?" in server:
+        return f"{shown} has a query (?…): the server's root URL takes none"
+    if "#" in server:
+        return f"{shown} has a fragment (#…): the server's root URL takes none"
+    if parts.path not in ("", "/"):
+        return f"{shown} has a path ({parts.path!r}): give the server's root URL, with no path"
+    return None
+
+
+# A host name: labels of letters, digits, `-` and `_` (as in container names), dot-separated.
+HOST_NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?", re.I)
+
+
+def _valid_host(host: str) -> bool:
+    """Whether `host` (a URL's, without brackets) is an IP address or a host name."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")  # (a name in another script)
+        except UnicodeError:
+            return False
+    return len(host) <= 253 and HOST_NAME.fullmatch(host) is not None
+
+
+class TokenError(HooklabError):
+    """An access token that cannot be sent in an HTTP header (`why` says why, in words)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the access token {why}", None, "bad_token")
+        self.why = why
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header's value, in words, or None.
+
+    A header carries Latin-1 text (http.client encodes it so, and a server decodes it so); a
+    control character would end the header or be refused by the server.
+    """
+    for char in value:
+        code = ord(char)
+        if code > 0xFF:
+            return (
+                f"has '{visible(char)}' (U+{code:04X}) in it, which an HTTP header cannot "
+                "carry (Latin-1 characters only)"
+            )
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            return f"has a control character ({visible(char)}) in it"
     return None
 
 
@@ -264,7 +322,6 @@ class Connection:
         self._factory = http.client.HTTPSConnection if https else http.client.HTTPConnection
         self._host = parts.hostname or ""
         self._port = parts.port
-        self._prefix = parts.path  # a server under a path: https://example.test/hooklab
         self.headers = headers
         self._conn: http.client.HTTPConnection | None = None
 
@@ -276,7 +333,7 @@ class Connection:
         while True:
             conn, reused = self._connection(timeout)
             try:
-                conn.request(method, self._prefix + path, body=body, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 content_type = response.getheader("Content-Type")
                 answer = Answer(
@@ -301,7 +358,7 @@ class Connection:
         was kept alive from before (it may turn out closed by the server meanwhile)."""
         conn, reused = self._connection(timeout)
         try:
-            conn.request(method, self._prefix + path, headers=self.headers)
+            conn.request(method, path, headers=self.headers)
         except BaseException:
             self.close()
             raise
@@ -417,6 +474,8 @@ class Client:
     ) -> None:
         self.server = normalize_server(server)
         self.token = token or None
+        if self.token is not None and (problem := header_value_problem(self.token)):
+            raise TokenError(problem)
         self.timeout = timeout
         self.session = requests.Session()
         # A server on this machine is never reached through a proxy (an exported HTTP_PROXY
@@ -836,6 +895,8 @@ class Client:
         A payload for a user event is checked against its schema first; `check=False` sends it
         even when it does not match.
         """
+        if idempotency_key and (problem := header_value_problem(idempotency_key)):
+            raise HooklabError(f"the idempotency key {problem}", None, "bad_idempotency_key")
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         params = None if check else {"check": "0"}
         path = f"/api/events/{_slug(event)}"
@@ -897,9 +958,27 @@ class Client:
         before: int | None = None,
         status: str | None = None,
     ) -> list[dict]:
-        """A webhook's deliveries with their attempts, newest first (the server's default
-        page: the newest 50; `before`: only older than that delivery id)."""
-        return self.deliveries_page(webhook_id, limit, before, status)["deliveries"]
+        """A webhook's deliveries with their attempts, newest first: all of them, or the newest
+        `limit`; `before`: only older than that delivery id; `status`: only those in it.
+
+        The server gives a page at a time (50 unless asked, DELIVERIES_PER_CALL at most): this
+        reads page after page, each from below the last one's oldest.
+        """
+        found: list[dict] = []
+        while limit is None or len(found) < limit:
+            wanted = DELIVERIES_PER_CALL
+            if limit is not None:
+                wanted = min(wanted, limit - len(found))
+            page = self.deliveries_page(webhook_id, wanted, before, status)
+            items = page["deliveries"]
+            found += items
+            if len(items) < wanted or (page["total"] is not None and page["total"] <= len(items)):
+                break  # the last page
+            oldest = items[-1]["id"]
+            if not isinstance(oldest, int) or (before is not None and oldest >= before):
+                break  # not a page below the last one: asking again would loop
+            before = oldest
+        return found
 
     def deliveries_page(
         self,
@@ -1076,14 +1155,16 @@ def replay(
     session.headers.clear()  # no default headers of requests' own: only the captured ones
     session.trust_env = False  # no proxy or .netrc credentials from the environment
     try:
-        response = session.request(
+        # The method as captured: requests alone would send a captured `get` as `GET`.
+        response = send_as_captured(
+            session,
             captured["method"],
             url,
-            data=body,
-            headers=resend_headers(captured.get("headers") or []),
-            timeout=timeout,
-            allow_redirects=False,
+            body,
+            resend_headers(captured.get("headers") or []),
+            timeout,
         )
+        response.content  # noqa: B018 - read whole before the session closes (it streams)
     except requests.ConnectionError:
         why = f"cannot reach {url} (is your app running?)"
         raise ReplayFailed(url, captured["method"], why) from None

@@ -36,8 +36,10 @@ from hooklab.client.http import (
     Record,
     Watch,
     header_value,
+    header_value_problem,
 )
 from hooklab.client.probe import ProbeReport
+from hooklab.client.terminal import json_text, visible
 
 ANY: Any = type("Any", (), {"__repr__": lambda self: "<any>"})()
 PREVIEW_CHARS = 160
@@ -77,6 +79,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Keep the bins and webhooks tests create (to look at them in the UI).",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a --hooklab-token no HTTP header can carry, once, before any test."""
+    token = config.getoption("hooklab_token", None)
+    if token and (problem := header_value_problem(token)):
+        raise pytest.UsageError(f"--hooklab-token: the access token {problem}")
 
 
 class Verdict:
@@ -364,19 +373,21 @@ def _check_wait_args(method: Any, path: Any, predicate: Any, timeout: Any) -> No
 
 
 def _describe(captured: dict) -> str:
+    """One line about a captured request, for a failure message: outside text, shown as text
+    (control characters, C1 and bidirectional controls escaped)."""
     target = captured.get("path", "")
     if captured.get("query_string"):
         target += "?" + captured["query_string"]
     if captured.get("json") is not None:
-        body = jsonlib.dumps(captured["json"], ensure_ascii=False)
+        body = json_text(captured["json"])
     elif captured.get("body_text") is not None:
-        body = repr(captured["body_text"])
+        body = repr(captured["body_text"])  # (repr escapes every character not printable)
     else:
         body = f"<{captured.get('body_size', 0)} bytes>"
     if len(body) > PREVIEW_CHARS:
         body = body[:PREVIEW_CHARS] + "…"
     kind = captured.get("content_type") or "no content type"
-    return f"#{captured['id']} {captured.get('method')} {target} ({kind}) {body}"
+    return visible(f"#{captured['id']} {captured.get('method')} {target} ({kind}) {body}")
 
 
 class Hooklab:
@@ -488,7 +499,8 @@ class Hooklab:
         return self._call(self.client.test_webhook, _webhook_id(webhook))
 
     def deliveries(self, webhook: dict | int | str) -> list[dict]:
-        """A webhook's deliveries, each with its attempts."""
+        """Every delivery of a webhook, newest first, each with its attempts (read from the
+        server page after page: a log of hundreds is not cut at the API's first page)."""
         __tracebackhide__ = True
         return self._call(self.client.deliveries, _webhook_id(webhook))
 
@@ -505,22 +517,30 @@ class Hooklab:
         """
         __tracebackhide__ = True
         deadline = time.monotonic() + timeout
+        webhook_id = _webhook_id(webhook)
         while True:
-            found = self.deliveries(webhook)
-            if sum(1 for d in found if d.get("status") == status) >= count:
-                return found
+            # How many have the status, in one small call (its X-Total-Count); the whole log,
+            # page after page, only once there are enough.
+            page = self._call(self.client.deliveries_page, webhook_id, 1, None, status)
+            if page["total"] is None or page["total"] >= count:
+                found = self.deliveries(webhook)
+                if sum(1 for d in found if d.get("status") == status) >= count:
+                    return found
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
+        found = self.deliveries(webhook)
         lines = [
-            f"Webhook {_webhook_id(webhook)} does not have {count} {status} deliveries "
+            f"Webhook {webhook_id} does not have {count} {status} deliveries "
             f"after {timeout:g} s; it has {len(found)}:"
         ]
         for d in found[:LISTED_AT_MOST]:
             answer = d.get("last_status_code") or d.get("last_error") or "no answer yet"
             lines.append(
-                f"  #{d['id']} {d.get('event')} {d.get('status')}, "
-                f"{len(d.get('attempts') or [])} attempts, last: {answer}"
+                visible(
+                    f"  #{d['id']} {d.get('event')} {d.get('status')}, "
+                    f"{len(d.get('attempts') or [])} attempts, last: {answer}"
+                )
             )
         raise AssertionError("\n".join(lines))
 
@@ -913,14 +933,33 @@ def hooklab_server(
             pytest.fail(f"--hooklab-url: {problem}", pytrace=False)
         yield client.server
         return
-    from hooklab.app.launcher import start_server
+    from hooklab.app.launcher import ServerFailed, start_server
+    from hooklab.shared.settings import SettingError
 
     settings = dict(hooklab_settings)
+    token = settings.get("token") or None
+    if isinstance(token, str) and (problem := header_value_problem(token)):
+        pytest.fail(f"hooklab_settings: the access token {problem}", pytrace=False)
     # A database of the test's choosing is honoured; by default a fresh one of the session's.
     db = settings.pop("db", None) or _session_db(request.config, tmp_path_factory)
     # The plugin's own calls need the token it starts the server with.
-    request.config.stash[OWN_TOKEN] = settings.get("token") or None
-    server = start_server(db=db, **settings)
+    request.config.stash[OWN_TOKEN] = token
+    try:
+        server = start_server(db=db, **settings)
+    except OSError as exc:  # the port of hooklab_settings is taken (or cannot be bound)
+        from hooklab.app.server import listen_problem
+
+        problem = listen_problem("127.0.0.1", settings.get("port", 0), exc, 'pick another "port"')
+    except ServerFailed as exc:
+        problem = _why_it_did_not_start(db) or str(exc)
+    except SettingError as exc:  # a setting it does not know, or a value out of its range
+        problem = str(exc)
+    else:
+        problem = None
+    if problem:
+        # One line, as `hooklab serve` says it, not the server's traceback (outside the
+        # except, so that it is not chained to the error it replaces).
+        pytest.fail(f"hooklab_settings: {problem}", pytrace=False)
     try:
         yield server.url
     finally:
@@ -933,16 +972,35 @@ def hooklab_server(
             say_at_the_end(request.config, f"hooklab: kept; to look at it: hooklab serve --db {db}")
 
 
+def _why_it_did_not_start(db: str | Path) -> str | None:
+    """What `hooklab serve` says of a database it cannot use (one line), or None: asked only
+    once the server failed to start, so that a session never pays for it otherwise."""
+    from hooklab.app.factory import open_store
+    from hooklab.shared.store import StoreError
+
+    try:
+        open_store(str(db)).migrate()
+    except StoreError as exc:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - the server's own log says more
+        return None
+    return None
+
+
 def _session_db(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh database for the session's server.
 
     Kept (--hooklab-keep) it goes in pytest's cache folder (.pytest_cache/d/hooklab), which
     stays until the next kept run replaces it: pytest prunes its temporary folders after three
-    more runs, and the printed `hooklab serve --db` would soon point at nothing.
+    more runs, and the printed `hooklab serve --db` would soon point at nothing. Under
+    pytest-xdist each worker's server has a database of its own (hooklab-gw0.db, …): one
+    worker must not delete the one another is using.
     """
     cache = getattr(config, "cache", None)
     if config.getoption("hooklab_keep") and cache is not None:
-        db = Path(cache.mkdir("hooklab")) / "hooklab.db"
+        worker = _worker_id(config)
+        name = f"hooklab-{worker}.db" if worker else "hooklab.db"
+        db = Path(cache.mkdir("hooklab")) / name
         for suffix in ("", "-wal", "-shm"):
             db.with_name(db.name + suffix).unlink(missing_ok=True)
         return db
@@ -953,10 +1011,35 @@ OWN_TOKEN = pytest.StashKey[str | None]()  # the token the plugin started its se
 LAST_WORDS = pytest.StashKey[list[str]]()  # lines for the end of the session's report
 
 
+def _worker_id(config: pytest.Config) -> str | None:
+    """The pytest-xdist worker this process is (gw0, gw1, …), or None outside xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput.get("workerid") if workerinput is not None else None
+
+
 def say_at_the_end(config: pytest.Config, line: str) -> None:
     """Print `line` in the session's closing summary (session fixtures are torn down within
-    the last test's teardown, whose output pytest captures and drops when it passes)."""
+    the last test's teardown, whose output pytest captures and drops when it passes).
+
+    A pytest-xdist worker prints no summary: its lines go to the controller with the worker's
+    results (`workeroutput`), and the controller prints them (`pytest_testnodedown`).
+    """
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput.setdefault(WORKER_LAST_WORDS, []).append(line)
+        return
     config.stash.setdefault(LAST_WORDS, []).append(line)
+
+
+WORKER_LAST_WORDS = "hooklab_last_words"  # a worker's lines, in its `workeroutput`
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """(pytest-xdist, in the controller) A worker is done: keep the lines it left for the end."""
+    lines = getattr(node, "workeroutput", {}).get(WORKER_LAST_WORDS, [])
+    words = node.config.stash.setdefault(LAST_WORDS, [])
+    words.extend(line for line in lines if line not in words)  # (a database named by several)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

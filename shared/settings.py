@@ -49,11 +49,45 @@ def _bool(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+# Numbers as people type them on a command line or in a variable: ASCII only (int() and
+# float() would also take "1_0" and "١٢"), and said in plain words when they are not numbers
+# (Python's words were "invalid literal for int() with base 10"). A number out of its range is
+# said by _check_range.
+
+
+def _quoted(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _typed_number(text: str, whole: bool) -> int | float:
+    """A number typed as text, or ValueError saying what was expected, in a user's words."""
+    text = text.strip()
+    try:
+        if len(text) > 40 or not text.isascii() or "_" in text:
+            raise ValueError(text)
+        return int(text) if whole else float(text)
+    except ValueError:
+        what = "a whole number" if whole else "a number"
+        raise ValueError(f"expected {what}, got {_quoted(text)}") from None
+
+
 def _schedule(value: str) -> tuple[float, ...]:
     if isinstance(value, (tuple, list)):
         return tuple(float(v) for v in value)
     parts = [p.strip() for p in str(value).split(",") if p.strip()]
-    return tuple(float(p) for p in parts)
+    try:
+        return tuple(_typed_number(p, whole=False) for p in parts)
+    except ValueError:
+        raise ValueError(
+            f"expected seconds separated by commas (such as 1,5,30), got {_quoted(str(value))}"
+        ) from None
+
+
+def _convert(setting: Setting, value: Any) -> Any:
+    """A setting's value from text (a variable or an option), or ValueError in plain words."""
+    if setting.type in (int, float) and isinstance(value, str):
+        return _typed_number(value, setting.type is int)
+    return setting.type(value)
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -279,7 +313,7 @@ class Settings:
             value = s.default
             if s.env in environ:
                 try:
-                    value = s.type(environ[s.env])
+                    value = _convert(s, environ[s.env])
                 except (TypeError, ValueError) as exc:
                     raise SettingError(f"{s.env}: {exc}") from None
             values[s.name] = value
@@ -292,7 +326,7 @@ class Settings:
             given[name] = s.option
             if s.type in _LISTS or (isinstance(value, str) and s.type is not str):
                 try:
-                    value = s.type(value)
+                    value = _convert(s, value)
                 except (TypeError, ValueError) as exc:
                     raise SettingError(f"{s.option}: {exc}") from None
             values[name] = value

@@ -463,9 +463,10 @@ def test_the_request_list_refuses_a_parameter_it_does_not_take(client):
         response = client.get(f"/api/bins/{created['id']}/requests?{name}=5")
         assert response.status_code == 400
         assert error_of(response)["field"] == name
-        assert "this route takes after, before, limit, q, method, path" in error_of(response)[
-            "message"
-        ]
+        assert (
+            "this route takes after, before, limit, q, method, path"
+            in error_of(response)["message"]
+        )
 
 
 def test_a_full_page_of_requests_links_to_the_next_older_page(client):

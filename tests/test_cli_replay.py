@@ -230,3 +230,22 @@ def test_an_unedited_replay_to_the_servers_own_api_is_refused(run, live_server, 
     # Into a bin of the same server is the walkthrough: fine.
     target = live_server.create_bin()
     assert run("replay", source["id"], "latest", "--to", target["url"]).exit_code == 0
+
+
+def test_an_unedited_replay_from_here_keeps_the_methods_case(run, live_server):
+    # requests upper-cases a method: a captured `get` went out as `GET` from the CLI.
+    import socket
+
+    source = live_server.create_bin()
+    host, port = live_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            f"get /b/{source['id']}/x HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    target = live_server.create_bin()
+    result = run("replay", source["id"], "latest", "--to", target["url"])
+    assert result.exit_code == 0, result.output
+    arrived, _ = newest(live_server, target["id"])
+    assert arrived["method"] == "get"

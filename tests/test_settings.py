@@ -156,3 +156,30 @@ def test_true_false_settings_take_a_value_or_none(args, blocked, indexed):
     params = command.make_context("serve", list(args)).params
     chosen = load_settings({k: v for k, v in params.items() if k in {s.name for s in SETTINGS}})
     assert (chosen.block_private_targets, chosen.search_index) == (blocked, indexed)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"port": "abc"}, "--port: expected a whole number, got 'abc'"),
+        ({"port": "\u0661\u0662"}, "--port: expected a whole number, got '\u0661\u0662'"),
+        ({"threads": "1_0"}, "--threads: expected a whole number, got '1_0'"),
+        ({"max_delay_ms": "1e3"}, "--max-delay-ms: expected a whole number, got '1e3'"),
+        (
+            {"retry_schedule": "a,b"},
+            "--retry-schedule: expected seconds separated by commas (such as 1,5,30), got 'a,b'",
+        ),
+    ],
+)
+def test_a_number_that_is_not_one_is_said_in_plain_words(overrides, message):
+    # Python's words came through: "invalid literal for int() with base 10: 'abc'".
+    with pytest.raises(SettingError) as caught:
+        Settings(overrides, environ={})
+    assert str(caught.value) == message
+
+
+def test_a_variable_that_is_not_a_number_is_said_in_plain_words():
+    with pytest.raises(SettingError) as caught:
+        Settings(environ={"HOOKLAB_PORT": "eighty"})
+    assert str(caught.value) == "HOOKLAB_PORT: expected a whole number, got 'eighty'"
+    assert Settings(environ={"HOOKLAB_PORT": " 8080 "}).port == 8080
