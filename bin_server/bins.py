@@ -106,6 +106,13 @@ def require_bin(store: Store, bin_id: str) -> dict:
 
 
 BIN_FIELDS = ("name", "response", "secret", "rules", "rules_seed", "forward")
+# A bin's answer when none is configured (the columns' defaults, bin_server/schema.py m001).
+DEFAULT_RESPONSE = {
+    "response_status": 200,
+    "response_headers": "[]",
+    "response_body": None,
+    "response_delay_ms": 0,
+}
 
 
 def validate_bin_fields(
@@ -129,7 +136,10 @@ def validate_bin_fields(
     checks = {
         "name": lambda value: {"name": _checked_name(value)},
         "secret": lambda value: {"secret": _checked_secret(value)},
-        "response": lambda value: {} if value is None else validate_response(value, max_delay_ms),
+        # null: the default answer again, as null clears `secret`, `rules` and `forward`.
+        "response": lambda value: (
+            dict(DEFAULT_RESPONSE) if value is None else validate_response(value, max_delay_ms)
+        ),
         "rules": lambda value: {"rules": json.dumps(validate_rules(value, max_delay_ms))},
         "rules_seed": lambda value: {"rules_seed": validate_seed(value)},
         "forward": lambda value: {"forward": _forward_json(value, server, block_private)},

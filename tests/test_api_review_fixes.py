@@ -487,3 +487,18 @@ def test_a_full_page_of_requests_links_to_the_next_older_page(client):
         assert page.status_code == 200
     assert seen == sorted(ids[2:], reverse=True)
     assert "Link" not in client.get(f"{base}?limit=50").headers
+
+
+def test_a_response_of_null_puts_the_default_answer_back(client):
+    # It changed nothing, where null clears secret, rules and forward.
+    configured = {"status": 418, "headers": [["X-A", "1"]], "body": "teapot", "delay_ms": 5}
+    created = client.post("/api/bins", json={"response": configured}).get_json()
+    url = created["url"].replace("http://localhost", "")
+    assert client.post(url).status_code == 418
+    changed = client.patch(f"/api/bins/{created['id']}", json={"response": None})
+    assert changed.status_code == 200
+    assert changed.get_json()["response"] == {
+        "status": 200, "headers": [], "body": None, "delay_ms": 0
+    }  # fmt: skip
+    answer = client.post(url)
+    assert answer.status_code == 200 and "X-A" not in answer.headers
