@@ -100,6 +100,7 @@
     const button = event.currentTarget;
     try {
       const ok = await copyText(await loadSecret());
+      if (secretValue.dataset.hidden === "false") showSecret(true); // what is shown, is copied
       toast(ok ? "Secret copied" : "Copying failed: show the secret and copy it",
             ok ? "ok" : "error");
       if (ok) flash(button, "Copied");

@@ -493,6 +493,12 @@ def test_show_and_copy_give_the_secret_as_it_is_now(page, live_server):
     # Shown, it follows a change made elsewhere with the log's next refresh.
     second = requests.post(f"{api}/regenerate-secret", timeout=5).json()["secret"]
     expect(secret).to_have_text(second, timeout=20_000)
+
+    # Shown and copied: the page shows what was copied.
+    third = requests.post(f"{api}/regenerate-secret", timeout=5).json()["secret"]
+    page.locator("#secret-copy").click()
+    expect(secret).to_have_text(third)
+    assert page.evaluate("navigator.clipboard.readText()") == third
     assert page.js_errors == []
 
 
