@@ -29,6 +29,7 @@ from hooklab.sender.webhooks import (
 from hooklab.shared.clock import now_ms
 from hooklab.shared.errors import ApiError
 from hooklab.shared.own_server import this_server
+from hooklab.shared.params import shown
 from hooklab.shared.settings import Settings
 from hooklab.shared.signing import (
     SIGNING_PREFIX,
@@ -276,9 +277,8 @@ def _refuse_unknown(data: Any, fields: tuple[str, ...], what: str) -> None:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         name = unknown[0]
-        shown = name if len(name) <= 40 else name[:40] + "…"
         raise ApiError(
-            422, "invalid", f"Unknown field {shown!r}; {what} takes {', '.join(fields)}.", name
+            422, "invalid", f"Unknown field {shown(name)}; {what} takes {', '.join(fields)}.", name
         )
 
 
