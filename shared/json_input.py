@@ -84,7 +84,7 @@ def request_json(empty: Any = ..., *, any_value: bool = False) -> Any:
 
     from hooklab.shared.errors import ApiError
 
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)  # as the sender API read it before: a second read works
     if not raw.strip():
         if empty is not ...:
             return empty
