@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Flask, current_app, jsonify, redirect, request
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
 
 import hooklab.shared
 from hooklab.bin_server.holds import thread_holds
+from hooklab.shared.bidi import BIDI_SPLIT
 from hooklab.shared.context import get_settings, get_store
 
 bp = Blueprint("web", __name__)
@@ -54,9 +53,7 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-# Bidirectional controls reorder the text after them ("fdp.exe" after U+202E reads "exe.pdf"),
-# past the end of a name and into the page's own sentence; static/common.js shows them the same.
-BIDI_CONTROLS = re.compile("([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])")
+# A bidirectional control in a name, shown (shared/bidi.py); static/common.js shows them alike.
 CONTROL_MARK = Markup(
     '<span class="control-char" title="{0}, a bidirectional control character: shown, not '
     'applied">{0}</span>'
@@ -65,7 +62,7 @@ CONTROL_MARK = Markup(
 
 def shown_text(value: object) -> Markup:
     """A name for a page: escaped, each bidi control shown as a mark instead of applied."""
-    parts = BIDI_CONTROLS.split(str(value))
+    parts = BIDI_SPLIT.split(str(value))
     if len(parts) == 1:
         return escape(parts[0])
     return Markup("").join(

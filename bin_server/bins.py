@@ -261,10 +261,7 @@ def _new_bin_row(columns: dict) -> dict:
         "name": columns.get("name", ""),
         "created_at": now_ms(),
         "secret": columns.get("secret"),
-        "response_status": columns.get("response_status", 200),
-        "response_headers": columns.get("response_headers", "[]"),
-        "response_body": columns.get("response_body"),
-        "response_delay_ms": columns.get("response_delay_ms", 0),
+        **{name: columns.get(name, default) for name, default in DEFAULT_RESPONSE.items()},
         "rules": columns.get("rules", "[]"),
         # A seed of its own unless given, so a bin's draws repeat after a reset.
         "rules_seed": columns.get("rules_seed", secrets.randbelow(2**31)),

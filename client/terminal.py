@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hooklab.shared.bidi import BIDI_CONTROLS
+
 # Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour and
 # cursor sequences, U+009B is the one-byte CSI), DEL, and the bidirectional overrides that
 # reorder what is shown. Captured data is hostile, so they are printed as visible escapes.
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
-_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 # Half a UTF-16 pair alone (JSON's "\\ud800" escape makes one) is no text: the terminal's
 # encoder refuses it, so it is shown as its escape too.
 _SURROGATES = range(0xD800, 0xE000)
-_ESCAPED = [*_BIDI, *_SURROGATES]
+_ESCAPED = [*BIDI_CONTROLS, *_SURROGATES]
 _ONE_LINE = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _ESCAPED}
 _ONE_LINE |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
 _MULTILINE = {c: e for c, e in _ONE_LINE.items() if c not in (0x09, 0x0A)}

@@ -53,13 +53,13 @@ const Hooklab = (() => {
   // Bidirectional controls reorder the text after them: "fdp.exe" after U+202E reads
   // "exe.pdf". In what a captured request, a receiver or a user wrote, each one is shown as a
   // visible mark instead of being applied, so the text reads in the order it was sent.
-  const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  // The list of shared/bidi.py. One group: split() keeps each control between the parts.
   const BIDI_CONTROLS = /([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])/;
 
   /** A text as DOM nodes: one text node, or a fragment when it holds bidi controls. */
   function textNodes(value) {
     const text = String(value);
-    if (!BIDI_CONTROL.test(text)) return document.createTextNode(text);
+    if (!BIDI_CONTROLS.test(text)) return document.createTextNode(text);
     const fragment = document.createDocumentFragment();
     text.split(BIDI_CONTROLS).forEach((part, index) => {
       if (index % 2 === 0) {

@@ -7,7 +7,9 @@ Chromium the browser tests skip with a message, except under CI, where a missing
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +95,25 @@ def assert_nothing_ran(page, console: list[str]) -> None:
     assert page.js_errors == []
     assert not [m for m in console if "Content Security Policy" in m], console
     assert page.locator("img[onerror], svg[onload], main script").count() == 0
+
+
+def open_request(page, inspect_url: str, path: str, tab: str | None = None) -> None:
+    """Open the inspector and select the request whose path is `path` (and `tab`, if given)."""
+    from playwright.sync_api import expect
+
+    page.goto(inspect_url)
+    page.locator(".request-row", has_text=path).click()
+    expect(page.locator("#detail-path")).to_have_text(path)
+    if tab:
+        page.get_by_role("tab", name=re.compile(tab)).click()
+
+
+def run_copied_curl(page) -> None:
+    """Run the selected request's "Copy as curl" command with the real curl, in bash."""
+    command = page.locator("#copy-curl").get_attribute("data-curl")
+    result = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error --max-time 5"],
+        capture_output=True,
+        timeout=10,
+    )
+    assert result.returncode == 0, result.stderr

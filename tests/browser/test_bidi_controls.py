@@ -8,6 +8,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.browser.conftest import open_request
+
 pytestmark = pytest.mark.browser
 
 RLO = "\u202e"
@@ -46,10 +48,7 @@ def test_captured_text_and_json_show_the_control_as_a_mark(page, live_server):
         headers={"Content-Type": "application/json"},
         timeout=5,
     )
-    page.goto(created["inspect_url"])
-    page.locator(".request-row", has_text="/text").click()
-    expect(page.locator("#detail-path")).to_have_text("/text")
-    page.get_by_role("tab", name="Body").click()
+    open_request(page, created["inspect_url"], "/text", "Body")
     body = page.locator("#panel-body pre")
     expect(body).to_have_text("fileU+202Egnp.exe and more")
     assert RLO not in body.inner_text()

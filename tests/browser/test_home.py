@@ -6,11 +6,12 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 
 import pytest
 import requests
 from playwright.sync_api import expect
+
+from tests.browser.conftest import open_request, run_copied_curl
 
 pytestmark = pytest.mark.browser
 
@@ -127,13 +128,7 @@ def test_copy_as_curl_replays_the_same_request(page, live_server):
     for path in ("/x?q=it%27s", "/bin"):
         page.locator(".request-row", has_text=path).click()
         expect(page.locator("#detail-path")).to_have_text(path)
-        command = page.locator("#copy-curl").get_attribute("data-curl")
-        result = subprocess.run(
-            ["bash", "-c", command + " --silent --show-error --max-time 5"],
-            capture_output=True,
-            timeout=10,
-        )
-        assert result.returncode == 0, result.stderr
+        run_copied_curl(page)
     api = f"{live_server.url}/api/bins/{created['id']}/requests"
     ids = sorted(s["id"] for s in requests.get(api, timeout=5).json())
     assert len(ids) == 4
@@ -156,16 +151,8 @@ def test_copy_as_curl_sends_header_bytes_as_received(page, live_server):
     created = live_server.create_bin()
     sent = {"X-Name": "José".encode(), "X-Raw": b"\xff\xfe\xc3(<b>'\\x</b>"}
     requests.post(created["url"] + "/h", data=b"{}", headers=sent, timeout=5)
-    page.goto(created["inspect_url"])
-    page.locator(".request-row", has_text="/h").click()
-    expect(page.locator("#detail-path")).to_have_text("/h")
-    command = page.locator("#copy-curl").get_attribute("data-curl")
-    result = subprocess.run(
-        ["bash", "-c", command + " --silent --show-error --max-time 5"],
-        capture_output=True,
-        timeout=10,
-    )
-    assert result.returncode == 0, result.stderr
+    open_request(page, created["inspect_url"], "/h")
+    run_copied_curl(page)
     api = f"{live_server.url}/api/bins/{created['id']}/requests"
     newest = requests.get(api, timeout=5).json()[0]["id"]
     replayed = requests.get(f"{api}/{newest}", timeout=5).json()

@@ -12,7 +12,7 @@ import requests
 from playwright.sync_api import expect
 
 from hooklab.shared.signing import generate_secret, sign
-from tests.browser.conftest import watch_console
+from tests.browser.conftest import open_request, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.browser
 def settings(settings, request):
     """The shared test settings, changed by `@pytest.mark.parametrize("settings", [...])`."""
     return settings.replace(**getattr(request, "param", {}))
-
-
-def open_request(page, inspect_url: str, path: str, tab: str | None = None) -> None:
-    """Open the inspector and select the request whose path is `path`."""
-    page.goto(inspect_url)
-    page.locator(".request-row", has_text=path).click()
-    expect(page.locator("#detail-path")).to_have_text(path)
-    if tab:
-        page.get_by_role("tab", name=re.compile(tab)).click()
 
 
 def test_binary_body_shows_as_hex(page, live_server):

@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import watch_console
+from tests.browser.conftest import open_request, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -74,9 +74,7 @@ def test_the_replay_editor_does_not_call_a_form_body_invalid_json(page, live_ser
             files={"notes": ("notes.txt", b"plain text", "text/plain")},
             timeout=5,
         )
-    page.goto(created["inspect_url"])
-    page.locator(".request-row", has_text="/form").click()
-    expect(page.locator("#detail-path")).to_have_text("/form")
+    open_request(page, created["inspect_url"], "/form")
     page.get_by_role("button", name="Replay").click()
     body = page.locator("#replay-body")
     expect(body).to_be_enabled()
